@@ -1,0 +1,26 @@
+"""rnnlab: gated recurrent networks as pure JAX functions.
+
+The library layer (``cells``, ``scan``, ``bidirectional``, ``introspect``,
+``convert``) depends on JAX alone; ``rnnlab.nn`` adds thin Flax adapters.
+"""
+
+from rnnlab.bidirectional import bidirectional
+from rnnlab.cells import Cell, LSTMState, cell_names, get_cell, gru, lstm, tanh_rnn
+from rnnlab.introspect import gate_trace
+from rnnlab.scan import sequence_mask, unroll
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cell",
+    "LSTMState",
+    "bidirectional",
+    "cell_names",
+    "gate_trace",
+    "get_cell",
+    "gru",
+    "lstm",
+    "sequence_mask",
+    "tanh_rnn",
+    "unroll",
+]
