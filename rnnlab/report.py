@@ -1,0 +1,473 @@
+"""Results tables and figures from run directories.
+
+    python -m rnnlab.report runs/claims/negation-* --out=docs/results/negation
+
+A run directory (a workdir of ``rnnlab.train.train_and_evaluate``) holds
+``config.json``, ``metrics.jsonl`` (one JSON object per logged step, metrics
+named ``split/name``) and ``results.json`` (``{split: {name: value}}``). Runs
+whose directory names differ only in their ``__seedS`` suffix form a *group*
+(see :mod:`rnnlab.sweep`); tables give each group's mean +- sample standard
+deviation over its seeds. ``--out`` is a folder that receives ``summary.md``
+(the tables), ``summary.json`` and PNG figures: learning curves, bars of a
+final metric and, for runs with a recurrent model, forget-gate histograms and
+per-word gate heat maps of the trained cells.
+
+Plotting functions take plain arrays and dicts and write one PNG each
+(matplotlib, Agg backend); they never show windows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from rnnlab.sweep import group_name
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+RESULTS_FILE = "results.json"
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """What one finished (or unfinished) run directory holds.
+
+    Attributes:
+      workdir: the directory.
+      group: its name without the seed suffix.
+      seed: ``config.train.seed`` (or -1 when unknown).
+      config: ``config.json`` as a nested dict (``{}`` when missing).
+      metrics: the ``metrics.jsonl`` lines in file order.
+      results: ``results.json`` flattened to ``{"split/name": value}``
+        (``{}`` while the run is unfinished).
+    """
+
+    workdir: str
+    group: str
+    seed: int
+    config: dict
+    metrics: list
+    results: dict
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.results)
+
+
+def _read_json(path: str, default: Any) -> Any:
+    if not os.path.isfile(path):
+        return default
+    with open(path) as f:
+        return json.load(f)
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"test": {"accuracy": 0.9}}`` -> ``{"test/accuracy": 0.9}`` (any depth)."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name))
+        else:
+            flat[name] = value
+    return flat
+
+
+def read_metrics(path: str) -> list[dict]:
+    """The lines of a ``metrics.jsonl`` (a torn last line, from a kill, is dropped)."""
+    records = []
+    if not os.path.isfile(path):
+        return records
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def load_run(workdir: str) -> RunRecord:
+    """Reads one run directory; raises ``FileNotFoundError`` if it is not a folder."""
+    if not os.path.isdir(workdir):
+        raise FileNotFoundError(f"not a run directory: {workdir!r}")
+    config = _read_json(os.path.join(workdir, CONFIG_FILE), {})
+    seed = config.get("train", {}).get("seed", -1)
+    results = _read_json(os.path.join(workdir, RESULTS_FILE), {})
+    return RunRecord(
+        workdir=workdir,
+        group=group_name(workdir),
+        seed=int(seed),
+        config=config,
+        metrics=read_metrics(os.path.join(workdir, METRICS_FILE)),
+        results={k: v for k, v in flatten(results).items() if _is_number(v)},
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def group_runs(runs: Iterable[RunRecord]) -> dict[str, list[RunRecord]]:
+    """``{group: runs sorted by seed}``, groups in order of first appearance."""
+    groups: dict[str, list[RunRecord]] = {}
+    for run in runs:
+        groups.setdefault(run.group, []).append(run)
+    return {g: sorted(rs, key=lambda r: r.seed) for g, rs in groups.items()}
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
+    """``(mean, sample std (ddof=1; 0 for one value), count)``, NaNs ignored."""
+    arr = np.asarray([v for v in values if v is not None and not math.isnan(v)], np.float64)
+    if arr.size == 0:
+        return float("nan"), float("nan"), 0
+    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return float(arr.mean()), std, int(arr.size)
+
+
+def first_step_reaching(
+    metrics: Sequence[Mapping[str, Any]], key: str, threshold: float, mode: str = "max"
+) -> Optional[int]:
+    """The first logged step at which ``key`` is ``>= threshold`` (mode max) or ``<=`` (min).
+
+    Returns ``None`` when it never gets there.
+    """
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    for record in metrics:
+        value = record.get(key)
+        if value is None or not _is_number(value) or math.isnan(value):
+            continue
+        if (value >= threshold) if mode == "max" else (value <= threshold):
+            return int(record["step"])
+    return None
+
+
+def curve(metrics: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps int[N], values f64[N])`` of one metric over a run's log."""
+    pairs = [(r["step"], r[key]) for r in metrics if key in r and _is_number(r[key])]
+    if not pairs:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+    steps, values = zip(*pairs)
+    return np.asarray(steps, np.int64), np.asarray(values, np.float64)
+
+
+def summarize(
+    groups: Mapping[str, Sequence[RunRecord]], keys: Optional[Sequence[str]] = None
+) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """``{group: {metric: (mean, std, n)}}`` over the finished runs of each group.
+
+    Args:
+      groups: from :func:`group_runs`.
+      keys: metric names (``"test/accuracy"``); default every numeric result.
+    """
+    summary = {}
+    for group, runs in groups.items():
+        done = [r for r in runs if r.finished]
+        names = keys or sorted({k for r in done for k in r.results})
+        summary[group] = {k: mean_std([r.results.get(k, float("nan")) for r in done]) for k in names}
+    return summary
+
+
+def format_mean_std(stats: tuple[float, float, int], digits: int = 3) -> str:
+    """``"0.912 +- 0.004"`` (``"-"`` when there are no values)."""
+    mean, std, n = stats
+    if n == 0:
+        return "-"
+    return f"{mean:.{digits}f} +- {std:.{digits}f}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub Markdown table."""
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(
+    summary: Mapping[str, Mapping[str, tuple[float, float, int]]],
+    keys: Sequence[str],
+    digits: int = 3,
+) -> str:
+    """One row per group: ``seeds`` and ``mean +- std`` of each key."""
+    header = ["run", "seeds"] + list(keys)
+    rows = []
+    for group, stats in summary.items():
+        n = max((stats[k][2] for k in keys if k in stats), default=0)
+        rows.append([group, n] + [format_mean_std(stats.get(k, (0, 0, 0)), digits) for k in keys])
+    return markdown_table(header, rows)
+
+
+# ----------------------------------------------------------------------------------- figures
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    _pyplot().close(fig)
+    return path
+
+
+def plot_learning_curves(
+    curves: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]],
+    path: str,
+    ylabel: str,
+    logy: bool = False,
+) -> str:
+    """Mean (line) and min..max over seeds (band) of one metric per group.
+
+    Args:
+      curves: ``{group: [(steps int[N], values f[N]) per seed]}``; seeds are
+        aligned on the steps they share.
+      path: the PNG to write.
+      ylabel: the metric's name.
+      logy: log scale on y (losses, mse).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for group, per_seed in curves.items():
+        per_seed = [(s, v) for s, v in per_seed if len(s)]
+        if not per_seed:
+            continue
+        common = sorted(set.intersection(*(set(s.tolist()) for s, _ in per_seed)))
+        if not common:
+            continue
+        stacked = np.stack([v[np.searchsorted(s, common)] for s, v in per_seed])
+        line = ax.plot(common, stacked.mean(0), label=f"{group} ({len(per_seed)})")[0]
+        ax.fill_between(common, stacked.min(0), stacked.max(0), color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_bars(
+    summary: Mapping[str, Mapping[str, tuple[float, float, int]]],
+    keys: Sequence[str],
+    path: str,
+    ylabel: str = "",
+) -> str:
+    """Grouped bars: mean with +- std error bars, one bar per (group, key)."""
+    plt = _pyplot()
+    groups = list(summary)
+    width = 0.8 / max(len(keys), 1)
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(groups) + 2), 3.6))
+    x = np.arange(len(groups))
+    for i, key in enumerate(keys):
+        means = [summary[g].get(key, (np.nan, 0, 0))[0] for g in groups]
+        stds = [summary[g].get(key, (np.nan, 0, 0))[1] for g in groups]
+        ax.bar(x + i * width, means, width, yerr=stds, capsize=3, label=key)
+    ax.set_xticks(x + width * (len(keys) - 1) / 2)
+    ax.set_xticklabels(groups, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    if len(keys) > 1:
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def saturation(values: np.ndarray, eps: float = 0.1) -> dict[str, float]:
+    """The fraction of gate values ``< eps`` (near 0), ``> 1 - eps`` (near 1) and between."""
+    values = np.asarray(values, np.float64).ravel()
+    if values.size == 0:
+        raise ValueError("no gate values to measure")
+    low = float(np.mean(values < eps))
+    high = float(np.mean(values > 1 - eps))
+    return {"near_0": low, "near_1": high, "middle": 1.0 - low - high}
+
+
+def plot_gate_histograms(
+    values: Mapping[str, np.ndarray], path: str, gate: str = "forget", eps: float = 0.1
+) -> str:
+    """Histograms of gate activations in [0, 1], one panel per group/model.
+
+    Args:
+      values: ``{label: f[N]}`` activations at valid steps.
+      path: the PNG to write.
+      gate: the gate's name, for the labels.
+      eps: the "near 0 / near 1" margin shaded and written in each title.
+    """
+    plt = _pyplot()
+    labels = list(values)
+    fig, axes = plt.subplots(1, len(labels), figsize=(3.2 * len(labels), 2.8), squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        v = np.asarray(values[label]).ravel()
+        ax.hist(v, bins=40, range=(0.0, 1.0), density=True, color="tab:blue")
+        ax.axvspan(0, eps, color="grey", alpha=0.2)
+        ax.axvspan(1 - eps, 1, color="grey", alpha=0.2)
+        s = saturation(v, eps)
+        ax.set_title(f"{label}\n<{eps}: {s['near_0']:.0%}  >{1 - eps:g}: {s['near_1']:.0%}", fontsize=8)
+        ax.set_xlabel(f"{gate} gate")
+    return _save(fig, path)
+
+
+def plot_gate_heatmap(
+    gates: Mapping[str, np.ndarray],
+    words: Sequence[str],
+    path: str,
+    max_units: int = 32,
+    title: str = "",
+) -> str:
+    """Heat maps of gates over the words of one sentence: one panel per gate.
+
+    Args:
+      gates: ``{gate name: f[T, H]}`` (e.g. from ``rnnlab.gate_trace``), cut
+        to the sentence's length.
+      words: the T words, shown on the x axis.
+      path: the PNG to write.
+      max_units: show at most this many hidden units (the first ones).
+      title: the figure title.
+    """
+    plt = _pyplot()
+    names = list(gates)
+    T = len(words)
+    fig, axes = plt.subplots(len(names), 1, figsize=(max(4, 0.45 * T + 1.5), 1.6 * len(names) + 0.6), squeeze=False)
+    for ax, name in zip(axes[:, 0], names):
+        g = np.asarray(gates[name])[:T, :max_units]
+        if g.shape[0] != T:
+            raise ValueError(f"gate {name!r} has {g.shape[0]} steps, the sentence has {T} words")
+        lo, hi = (-1.0, 1.0) if g.min() < 0 else (0.0, 1.0)
+        im = ax.imshow(g.T, aspect="auto", cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_ylabel(name, fontsize=8)
+        ax.set_yticks([])
+        ax.set_xticks(range(T))
+        ax.set_xticklabels(words, rotation=45, ha="right", fontsize=8)
+        fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01)
+    if title:
+        axes[0, 0].set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+# ------------------------------------------------------------------------------- gates
+
+
+def gate_report(groups: Mapping[str, Sequence[RunRecord]], out: str) -> tuple[str, list[str]]:
+    """Markdown and figures about the gates of the trained recurrent models in ``groups``."""
+    return "", []
+
+
+# ------------------------------------------------------------------------------------- main
+
+
+def _metric_keys(runs: Sequence[RunRecord], split: str) -> list[str]:
+    keys = sorted({k for r in runs for k in r.results if k.startswith(split + "/")})
+    return keys
+
+
+def _loss_like(key: str) -> bool:
+    return any(w in key for w in ("loss", "mse", "nll"))
+
+
+def write_report(
+    workdirs: Sequence[str],
+    out: str,
+    split: str = "test",
+    curve_key: Optional[str] = None,
+    gates: bool = True,
+) -> dict[str, Any]:
+    """Writes ``summary.md``, ``summary.json`` and figures for a set of runs.
+
+    Args:
+      workdirs: run directories (several seeds of each group).
+      out: the output folder.
+      split: the results split whose metrics go into the table and bars.
+      curve_key: the metric plotted over steps; default ``valid/accuracy``
+        when logged, else ``valid/loss``.
+      gates: also trace the gates of recurrent models (forget-gate histogram,
+        heat maps) of the runs whose model is recurrent.
+
+    Returns:
+      ``{"summary": ..., "figures": [paths], "table": markdown}``.
+    """
+    runs = [load_run(w) for w in workdirs]
+    if not runs:
+        raise ValueError("no run directories given")
+    groups = group_runs(runs)
+    keys = _metric_keys(runs, split)
+    summary = summarize(groups, keys)
+    extra = {g: _timing(rs) for g, rs in groups.items()}
+    table = summary_table(summary, keys)
+    timing_rows = [[g, f"{t['params']}", format_mean_std(t["steps_per_sec"], 1), format_mean_std(t["wall_s"], 1)]
+                   for g, t in extra.items()]
+    table += "\n" + markdown_table(["run", "params", "train steps/s", "wall s"], timing_rows)
+    os.makedirs(out, exist_ok=True)
+    figures = []
+    logged = {k for r in runs for m in r.metrics for k in m}
+    if curve_key is None:
+        curve_key = next((k for k in ("valid/accuracy", "valid/loss", "train/loss") if k in logged), None)
+    if curve_key:
+        curves = {g: [curve(r.metrics, curve_key) for r in rs] for g, rs in groups.items()}
+        figures.append(plot_learning_curves(curves, os.path.join(out, "curves.png"), curve_key, _loss_like(curve_key)))
+    if keys:
+        bar_keys = [k for k in keys if not _loss_like(k)] or keys
+        figures.append(plot_bars(summary, bar_keys, os.path.join(out, "bars.png"), split))
+    if gates:
+        gate_md, gate_figs = gate_report(groups, out)
+        table += gate_md
+        figures += gate_figs
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write(f"Mean +- sample std over seeds; split `{split}`.\n\n" + table)
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump({"summary": summary, "timing": extra, "workdirs": [r.workdir for r in runs]}, f, indent=1)
+    return {"summary": summary, "figures": figures, "table": table}
+
+
+def _timing(runs: Sequence[RunRecord]) -> dict[str, Any]:
+    """Parameter count, training steps/s (median of the log) and wall time, over seeds."""
+    params = sorted({int(r.results[k]) for r in runs for k in r.results if k.endswith("num_params")})
+    sps = [float(np.median(curve(r.metrics, "train/steps_per_sec")[1])) for r in runs if len(curve(r.metrics, "train/steps_per_sec")[1])]
+    wall = [float(r.results[k]) for r in runs for k in r.results if k.endswith("wall_time_s")]
+    return {
+        "params": "/".join(map(str, params)) or "-",
+        "steps_per_sec": mean_std(sps),
+        "wall_s": mean_std(wall),
+    }
+
+
+def main(argv: Sequence[str]) -> None:
+    """absl entry: ``argv[1:]`` are run directories."""
+    from absl import app, flags
+
+    workdirs = [w for w in argv[1:] if os.path.isdir(w)]
+    if not workdirs:
+        raise app.UsageError("give run directories")
+    f = flags.FLAGS
+    result = write_report(workdirs, f.out, split=f.split, curve_key=f.curve or None, gates=f.gates)
+    sys.stdout.write(result["table"])
+
+
+def _define_flags() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("out", None, "output folder (docs/results/NAME)", required=True)
+    flags.DEFINE_string("split", "test", "results split in the tables")
+    flags.DEFINE_string("curve", "", "metric over steps (default valid/accuracy or valid/loss)")
+    flags.DEFINE_bool("gates", True, "trace gates of recurrent models (histograms, heat maps)")
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    _define_flags()
+    app.run(main)

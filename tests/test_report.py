@@ -1,0 +1,114 @@
+"""Tests of rnnlab.report on small fake run directories (no training)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from rnnlab import report
+
+
+def _write_run(root, name, seed, accuracy, curve, finished=True, torn=False):
+    workdir = os.path.join(root, f"{name}__seed{seed}")
+    os.makedirs(workdir)
+    json.dump({"train": {"seed": seed}, "model": {"cell": name}}, open(os.path.join(workdir, "config.json"), "w"))
+    with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+        for step, value in curve:
+            f.write(json.dumps({"step": step, "valid/accuracy": value, "train/steps_per_sec": 10.0 + seed}) + "\n")
+        if torn:
+            f.write('{"step": 99, "valid/acc')
+    if finished:
+        results = {"test": {"accuracy": accuracy, "loss": 1.0 - accuracy}, "num_params": 1234, "note": "text"}
+        json.dump(results, open(os.path.join(workdir, "results.json"), "w"))
+    return workdir
+
+
+@pytest.fixture
+def runs(tmp_path):
+    root = str(tmp_path / "runs")
+    dirs = [
+        _write_run(root, "lstm", 0, 0.90, [(10, 0.5), (20, 0.8), (30, 0.9)]),
+        _write_run(root, "lstm", 1, 0.80, [(10, 0.6), (20, 0.7), (30, 0.8)], torn=True),
+        _write_run(root, "gru", 0, 0.70, [(10, 0.5), (20, 0.6)]),
+        _write_run(root, "gru", 1, 0.0, [(10, 0.5)], finished=False),
+    ]
+    return dirs
+
+
+def test_load_run_flattens_results_and_drops_torn_metric_line(runs):
+    run = report.load_run(runs[1])
+    assert (run.group, run.seed, run.finished) == ("lstm", 1, True)
+    assert run.results == {"test/accuracy": 0.80, "test/loss": pytest.approx(0.2), "num_params": 1234}
+    assert [m["step"] for m in run.metrics] == [10, 20, 30]
+    assert not report.load_run(runs[3]).finished
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        report.load_run(os.path.join(runs[0], "missing"))
+
+
+def test_summarize_mean_and_sample_std_over_finished_seeds(runs):
+    groups = report.group_runs(report.load_run(w) for w in runs)
+    assert list(groups) == ["lstm", "gru"]
+    summary = report.summarize(groups, ["test/accuracy"])
+    mean, std, n = summary["lstm"]["test/accuracy"]
+    assert (mean, n) == (pytest.approx(0.85), 2)
+    assert std == pytest.approx(np.std([0.9, 0.8], ddof=1))
+    assert summary["gru"]["test/accuracy"] == (pytest.approx(0.7), 0.0, 1)  # the unfinished seed is left out
+
+
+def test_mean_std_ignores_nan_and_handles_empty():
+    assert report.mean_std([1.0, float("nan"), 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)), 2)
+    mean, _, n = report.mean_std([])
+    assert np.isnan(mean) and n == 0
+    assert report.format_mean_std((0.5, 0.01, 3)) == "0.500 +- 0.010"
+    assert report.format_mean_std((float("nan"), float("nan"), 0)) == "-"
+
+
+def test_first_step_reaching_both_directions():
+    metrics = [{"step": 1, "mse": 0.5}, {"step": 2}, {"step": 3, "mse": 0.04}, {"step": 4, "mse": 0.01}]
+    assert report.first_step_reaching(metrics, "mse", 0.05, mode="min") == 3
+    assert report.first_step_reaching(metrics, "mse", 0.001, mode="min") is None
+    assert report.first_step_reaching(metrics, "mse", 0.4, mode="max") == 1
+    with pytest.raises(ValueError, match="mode"):
+        report.first_step_reaching(metrics, "mse", 0.1, mode="up")
+
+
+def test_saturation_fractions():
+    s = report.saturation(np.array([0.01, 0.05, 0.5, 0.95, 0.99, 0.999, 0.3, 0.2]))
+    assert s == {"near_0": 0.25, "near_1": 0.375, "middle": pytest.approx(0.375)}
+    with pytest.raises(ValueError):
+        report.saturation(np.array([]))
+
+
+def test_markdown_table_shape():
+    table = report.markdown_table(["a", "b"], [[1, 2], [3, 4]])
+    assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |", "| 3 | 4 |"]
+
+
+def _is_png(path):
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_write_report_writes_tables_and_figures(runs, tmp_path):
+    out = str(tmp_path / "results" / "toy")
+    result = report.write_report(runs, out, gates=False)
+    assert {os.path.basename(p) for p in result["figures"]} == {"curves.png", "bars.png"}
+    assert all(_is_png(p) for p in result["figures"])
+    md = open(os.path.join(out, "summary.md")).read()
+    assert "| lstm | 2 | 0.850 +- 0.071 |" in md
+    assert "| gru | 1 | 0.700 +- 0.000 |" in md
+    saved = json.load(open(os.path.join(out, "summary.json")))
+    assert saved["timing"]["lstm"]["params"] == "1234"
+    assert saved["timing"]["lstm"]["steps_per_sec"][0] == pytest.approx(10.5)
+
+
+def test_gate_plots_write_pngs(tmp_path):
+    rng = np.random.default_rng(0)
+    words = ["the", "film", "is", "not", "good"]
+    gates = {"forget": rng.uniform(size=(5, 8)), "candidate": rng.uniform(-1, 1, size=(5, 8))}
+    heat = report.plot_gate_heatmap(gates, words, str(tmp_path / "heat.png"), title="x")
+    hist = report.plot_gate_histograms({"lstm": rng.uniform(size=100)}, str(tmp_path / "hist.png"))
+    assert _is_png(heat) and _is_png(hist)
+    with pytest.raises(ValueError, match="6 words"):
+        report.plot_gate_heatmap(gates, words + ["!"], str(tmp_path / "bad.png"))
