@@ -1,0 +1,36 @@
+"""Input pipelines: tfds ``array_record`` datasets read with ``tfds.data_source`` + grain.
+
+    spec = rnnlab.data.prepare(config.data)          # generate/prepare if needed
+    loader = rnnlab.data.make_loader(config.data, "train", seed=0, shuffle=True, num_epochs=None)
+    batch = next(loader)   # {"inputs", "lengths", "targets", "weights", *spec.extras}
+    state = loader.get_state(); loader.set_state(state)   # exact resume
+
+Datasets register themselves by name (:func:`dataset_names`); each reads its
+own data config fields, documented with their defaults in its ``Options``
+dataclass (see ``docs/data.md``). No TensorFlow is needed.
+"""
+
+from rnnlab.data import negation  # noqa: F401  (registers the dataset)
+from rnnlab.data.loader import Loader, batch_plan, check_token_ids, make_loader, prepare
+from rnnlab.data.registry import (
+    Dataset,
+    DatasetSpec,
+    LoaderOptions,
+    dataset_names,
+    get_dataset,
+    register,
+)
+
+__all__ = [
+    "Dataset",
+    "DatasetSpec",
+    "Loader",
+    "LoaderOptions",
+    "batch_plan",
+    "check_token_ids",
+    "dataset_names",
+    "get_dataset",
+    "make_loader",
+    "prepare",
+    "register",
+]

@@ -1,0 +1,330 @@
+"""``prepare`` and ``make_loader``: bucketed, padded NumPy batches through grain.
+
+The order of an epoch is a *batch plan*, a pure function of ``(lengths,
+buckets, batch_size, seed, epoch, shuffle)``:
+
+1. visit the examples in a seeded random order (or in index order without
+   ``shuffle``);
+2. send each to the smallest bucket that holds it; cut each bucket's list into
+   batches of ``batch_size``;
+3. fill a bucket's last, short batch: with ``num_epochs=None`` (training) by
+   more examples of the same bucket (``weights`` 1); with a finite
+   ``num_epochs`` (evaluation) by copies of the batch's first example with
+   ``weights`` 0, so every example counts exactly once per epoch;
+4. shuffle the batches (or keep buckets in ascending order).
+
+A ``grain.MapDataset`` over the global batch number reads each batch's
+examples from the ``tfds.data_source`` and pads them. The grain iterator's
+state is the next batch number, so ``set_state(get_state())`` resumes exactly.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import grain
+import numpy as np
+
+from rnnlab.data.builder import prepared_builder
+from rnnlab.data.registry import (
+    Dataset,
+    DatasetSpec,
+    LoaderOptions,
+    config_value,
+    get_dataset,
+    read_options,
+)
+
+
+def _resolve(data_config: Any) -> tuple[Dataset, Any, LoaderOptions]:
+    """The dataset named by ``data_config.name`` with its options and the loader options."""
+    dataset = get_dataset(config_value(data_config, "name", None))
+    return dataset, dataset.options(data_config), read_options(LoaderOptions, data_config)
+
+
+def _check_lengths(name: str, lengths: Mapping[str, Sequence[int]], common: LoaderOptions) -> None:
+    """Refuses examples longer than the largest bucket unless ``crop``."""
+    longest = max(common.buckets)
+    for split, ls in lengths.items():
+        too_long = [i for i, n in enumerate(ls) if n > longest]
+        if too_long and not common.crop:
+            raise ValueError(
+                f"dataset {name!r} split {split!r}: {len(too_long)} examples are longer than "
+                f"the largest bucket (data.buckets max = {longest}; the longest has "
+                f"{max(ls)} steps, e.g. example {too_long[0]}). Add a larger bucket to "
+                "data.buckets or set data.crop = True."
+            )
+
+
+def _prepare(data_config: Any):
+    dataset, options, common = _resolve(data_config)
+    builder = prepared_builder(dataset, options, common.data_dir)
+    metadata = builder.info.metadata
+    _check_lengths(dataset.name, metadata["lengths"], common)
+    described = dataset.describe(options, metadata)
+    spec = DatasetSpec(
+        name=dataset.name,
+        task=dataset.task,
+        input_kind=dataset.input_kind,
+        splits=tuple(s for s in dataset.splits if s in metadata["lengths"]),
+        num_examples={k: len(v) for k, v in metadata["lengths"].items()},
+        extras=dataset.extras,
+        **described,
+    )
+    return dataset, common, builder, spec
+
+
+def prepare(data_config: Any) -> DatasetSpec:
+    """Prepares the dataset named by ``data_config.name`` if needed; returns its spec.
+
+    Generated datasets are generated into ``data_config.data_dir`` on first use
+    (later calls read them back); file-based ones are read from
+    ``data_config.path``.
+
+    Raises:
+      ValueError: unknown dataset name, a bad config field (named in the
+        message), or examples longer than ``max(data.buckets)`` without
+        ``data.crop``.
+      FileNotFoundError: a dataset file is missing (the message says where it
+        was looked for and how to get it).
+    """
+    return _prepare(data_config)[3]
+
+
+def bucket_of(lengths: np.ndarray, buckets: Sequence[int]) -> np.ndarray:
+    """``int[N]``: the index of the smallest bucket ``>= length`` (crop: the last).
+
+    Args:
+      lengths: ``int[N]``.
+      buckets: ascending padded lengths.
+    """
+    return np.minimum(np.searchsorted(np.asarray(buckets), lengths, side="left"), len(buckets) - 1)
+
+
+def batch_plan(
+    lengths: np.ndarray,
+    buckets: Sequence[int],
+    batch_size: int,
+    *,
+    seed: int,
+    epoch: int,
+    shuffle: bool,
+    fill_with_examples: bool,
+) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """One epoch's batches: a list of ``(indices int[B], weights f32[B], bucket T)``.
+
+    Every example appears in exactly one batch with weight 1. A bucket's last,
+    short batch is filled with more examples of that bucket (weight 1) when
+    ``fill_with_examples``, else with copies of its first example (weight 0).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    n = len(lengths)
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    which = bucket_of(np.asarray(lengths)[order], buckets)
+    batches = []
+    for b, size in enumerate(buckets):
+        members = order[which == b]
+        for start in range(0, len(members), batch_size):
+            idx = members[start : start + batch_size]
+            weights = np.ones(batch_size, np.float32)
+            short = batch_size - len(idx)
+            if short:
+                if fill_with_examples:
+                    extra = np.resize(members, short + len(members))[len(members) :]
+                else:
+                    extra = np.full(short, idx[0])
+                    weights[len(idx) :] = 0.0
+                idx = np.concatenate([idx, extra])
+            batches.append((idx, weights, int(size)))
+    if shuffle:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def check_token_ids(inputs: np.ndarray, vocab_size: int, where: str) -> None:
+    """Raises ``ValueError`` if any id lies outside ``[0, vocab_size)`` (never clamps).
+
+    Args:
+      inputs: ``int[...]`` token ids.
+      vocab_size: the vocabulary size.
+      where: names the data in the message (dataset, split, example).
+    """
+    bad = (inputs < 0) | (inputs >= vocab_size)
+    if bad.any():
+        raise ValueError(
+            f"{where}: token ids {sorted(set(inputs[bad].tolist()))[:10]} lie outside the "
+            f"vocabulary [0, {vocab_size})"
+        )
+
+
+_INPUT_DTYPE = {"tokens": np.int32, "features": np.float32}
+_TARGET_DTYPE = {"classify": np.int32, "tag": np.int32, "density": np.float32, "regress": np.float32}
+_EXTRA_DTYPE = {"negated": np.bool_, "target_mask": np.float32}
+
+
+def _pad_to(x: np.ndarray, length: int, size: int) -> np.ndarray:
+    """``x[:length]`` zero-padded along axis 0 to ``size`` steps."""
+    x = np.asarray(x)[:length]
+    out = np.zeros((size,) + x.shape[1:], x.dtype)
+    out[: len(x)] = x
+    return out
+
+
+def collate(
+    examples: Sequence[Mapping[str, Any]],
+    weights: np.ndarray,
+    size: int,
+    dataset: Dataset,
+    spec: DatasetSpec,
+    where: str,
+) -> dict[str, np.ndarray]:
+    """Pads and stacks examples into one batch with time axis ``size`` (cropping longer ones).
+
+    Returns a dict ``inputs, lengths, targets, weights`` plus the dataset's extras.
+    """
+    lengths = np.asarray([min(int(ex["length"]), size) for ex in examples], np.int32)
+    batch = {"lengths": lengths, "weights": np.asarray(weights, np.float32)}
+    for key in ("inputs", "targets") + dataset.extras:
+        if key in dataset.per_step:
+            values = np.stack([_pad_to(ex[key], n, size) for ex, n in zip(examples, lengths)])
+        else:
+            values = np.asarray([ex[key] for ex in examples])
+        dtype = {"inputs": _INPUT_DTYPE[spec.input_kind], "targets": _TARGET_DTYPE[spec.task]}.get(
+            key, _EXTRA_DTYPE.get(key)
+        )
+        batch[key] = values.astype(dtype) if dtype is not None else values
+    if spec.input_kind == "tokens":
+        check_token_ids(batch["inputs"], spec.vocab_size, where)
+    return batch
+
+
+class _Batches:
+    """Maps a global batch number to a padded batch (thread-safe plan cache)."""
+
+    def __init__(self, source, lengths, dataset, spec, common, split, seed, shuffle, fill):
+        self._source = source
+        self._lengths = np.asarray(lengths)
+        self._dataset = dataset
+        self._spec = spec
+        self._common = common
+        self._split = split
+        self._plan = functools.partial(
+            batch_plan,
+            self._lengths,
+            common.buckets,
+            common.batch_size,
+            seed=seed,
+            shuffle=shuffle,
+            fill_with_examples=fill,
+        )
+        self.per_epoch = len(self._plan(epoch=0)) if len(self._lengths) else 0
+        self._cache: dict[int, list] = {}
+        self._lock = threading.Lock()
+
+    def _epoch(self, epoch: int) -> list:
+        with self._lock:
+            if epoch not in self._cache:
+                if len(self._cache) > 2:
+                    self._cache.pop(min(self._cache))
+                self._cache[epoch] = self._plan(epoch=epoch)
+            return self._cache[epoch]
+
+    def __call__(self, step: int) -> dict[str, np.ndarray]:
+        epoch, k = divmod(int(step), self.per_epoch)
+        idx, weights, size = self._epoch(epoch)[k]
+        examples = self._source.__getitems__([int(i) for i in idx])
+        where = f"dataset {self._spec.name!r} split {self._split!r} examples {idx[:4].tolist()}..."
+        return collate(examples, weights, size, self._dataset, self._spec, where)
+
+
+class Loader:
+    """An iterator of batches with exact, JSON-serialisable position state.
+
+    Attributes:
+      spec: the :class:`DatasetSpec`.
+      batches_per_epoch: batches in one pass over the split.
+    """
+
+    def __init__(self, batches: _Batches, spec: DatasetSpec, num_epochs: Optional[int],
+                 num_threads: int, identity: dict):
+        self.spec = spec
+        self.batches_per_epoch = batches.per_epoch
+        total = sys.maxsize if num_epochs is None else batches.per_epoch * num_epochs
+        read = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=max(2 * num_threads, 1))
+        dataset = grain.MapDataset.range(total).map(batches)
+        self._iterator = iter(dataset.to_iter_dataset(read))
+        self._identity = identity
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        return next(self._iterator)
+
+    def get_state(self) -> dict:
+        """The position as a JSON-serialisable dict (the grain iterator state)."""
+        return {**self._identity, "grain": self._iterator.get_state()}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restores a position saved by :meth:`get_state` of a loader built the same way.
+
+        Raises:
+          ValueError: the state was saved by a loader of another dataset, split,
+            seed, shuffle or epoch setting.
+        """
+        differing = {k: (state.get(k), v) for k, v in self._identity.items() if state.get(k) != v}
+        if differing or "grain" not in state:
+            raise ValueError(f"loader state does not match this loader (saved, expected): {differing}")
+        self._iterator.set_state(dict(state["grain"]))
+
+
+def make_loader(
+    data_config: Any,
+    split: str,
+    *,
+    seed: int,
+    shuffle: bool,
+    num_epochs: Optional[int],
+) -> Loader:
+    """Bucketed, padded batches of ``split``; see the module docstring for the order.
+
+    Each batch is a dict of NumPy arrays with ``B = data_config.batch_size`` rows:
+    ``inputs`` (``int32[B, T]`` tokens or ``float32[B, T, D]`` features, zero past
+    each length), ``lengths int32[B]``, ``targets`` (``int32[B]`` classify,
+    ``int32[B, T]`` tag, ``float32[B, T, F]`` density, ``float32[B]`` regress),
+    ``weights float32[B]`` and the dataset's extras (``spec.extras``). T is one of
+    ``data_config.buckets``.
+
+    Args:
+      data_config: the data config section.
+      split: one of ``spec.splits``.
+      seed: seeds the shuffle (each epoch reshuffles from ``(seed, epoch)``).
+      shuffle: shuffle examples and the order of batches.
+      num_epochs: passes over the split; ``None`` repeats forever.
+
+    Raises:
+      ValueError: unknown split, bad ``num_epochs``, or any error of :func:`prepare`.
+    """
+    dataset, common, builder, spec = _prepare(data_config)
+    if split not in spec.splits:
+        raise ValueError(f"dataset {spec.name!r} has no split {split!r}; splits: {spec.splits}")
+    if num_epochs is not None and (not isinstance(num_epochs, int) or num_epochs < 1):
+        raise ValueError(f"num_epochs must be None or a positive integer, got {num_epochs!r}")
+    source = builder.as_data_source(split=split)
+    batches = _Batches(
+        source,
+        builder.info.metadata["lengths"][split],
+        dataset,
+        spec,
+        common,
+        split,
+        seed,
+        shuffle,
+        fill=num_epochs is None,
+    )
+    identity = {"dataset": spec.name, "split": split, "seed": int(seed), "shuffle": bool(shuffle),
+                "num_epochs": num_epochs}
+    return Loader(batches, spec, num_epochs, common.num_threads, identity)

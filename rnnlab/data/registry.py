@@ -1,0 +1,258 @@
+"""The dataset registry, the :class:`DatasetSpec` and reading the data config.
+
+Every dataset is a :class:`Dataset` subclass registered by name with
+:func:`register`. It declares its own options as a frozen dataclass
+(``Options``) whose field defaults are THE documented defaults of the data
+config fields that dataset reads; a config without a field gets the default,
+a config with a bad value fails early with a message naming ``data.<field>``.
+Library code never branches on dataset names: it asks the registry.
+
+Fields every dataset reads are in :class:`LoaderOptions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any, ClassVar, Iterable, Mapping, Optional
+
+import numpy as np
+
+TASKS = ("classify", "tag", "density", "regress")
+INPUT_KINDS = ("tokens", "features")
+PAD_ID = 0
+UNK_ID = 1
+PAD_TOKEN = "<pad>"
+UNK_TOKEN = "<unk>"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """What the model and the training loop need to know about a prepared dataset.
+
+    Attributes:
+      name: the registered dataset name.
+      task: ``"classify"`` (one label per sequence), ``"tag"`` (one label per
+        step), ``"density"`` (a binary frame per step) or ``"regress"`` (one
+        float per sequence).
+      input_kind: ``"tokens"`` (``int32`` ids, 0 = padding) or ``"features"``
+        (``float32`` vectors).
+      vocab_size: for tokens, ids lie in ``[0, vocab_size)``; includes pad 0 and
+        unknown 1. ``None`` for features.
+      input_size: D for features, ``None`` for tokens.
+      num_outputs: classes (classify, tag), frame size (density), 1 (regress).
+      vocab: id -> word for tokens (``vocab[0] == "<pad>"``), else ``None``.
+      splits: the split names, e.g. ``("train", "valid", "test")``.
+      num_examples: examples per split.
+      extras: optional batch keys this dataset adds beyond ``inputs``,
+        ``lengths``, ``targets``, ``weights`` (e.g. ``("negated",)``).
+    """
+
+    name: str
+    task: str
+    input_kind: str
+    vocab_size: Optional[int]
+    input_size: Optional[int]
+    num_outputs: int
+    vocab: Optional[tuple[str, ...]]
+    splits: tuple[str, ...]
+    num_examples: dict[str, int]
+    extras: tuple[str, ...] = ()
+
+
+def config_value(data_config: Any, field: str, default: Any) -> Any:
+    """``data_config.<field>``, or ``default`` when the config lacks it or holds ``None``.
+
+    ``data_config`` is an ``ml_collections.ConfigDict``, a dict or any object
+    with attributes.
+    """
+    if isinstance(data_config, Mapping):
+        value = data_config.get(field, None)
+    else:
+        try:
+            value = getattr(data_config, field)
+        except (AttributeError, KeyError):
+            value = None
+    return default if value is None else value
+
+
+def _coerce(field: str, value: Any, default: Any) -> Any:
+    """Checks ``value`` against the type of ``default``; returns it normalised."""
+    name = f"data.{field}"
+    if isinstance(default, bool):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{name} must be a bool, got {value!r}")
+        return bool(value)
+    if isinstance(default, int):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(default, tuple):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise ValueError(f"{name} must be a sequence, got {value!r}")
+        return tuple(value)
+    if isinstance(default, str) or default is None:
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def read_options(cls: type, data_config: Any) -> Any:
+    """Builds the frozen dataclass ``cls`` from the matching fields of ``data_config``.
+
+    Fields the config lacks (or sets to ``None``) keep the dataclass default;
+    present ones are type-checked, then ``cls.validate`` (if any) checks ranges.
+
+    Raises:
+      ValueError: a field has the wrong type or an invalid value (the message
+        names ``data.<field>``).
+    """
+    values = {}
+    for f in dataclasses.fields(cls):
+        default = f.default
+        value = config_value(data_config, f.name, None)
+        values[f.name] = default if value is None else _coerce(f.name, value, default)
+    options = cls(**values)
+    validate = getattr(options, "validate", None)
+    if validate is not None:
+        validate()
+    return options
+
+
+def require(condition: bool, field: str, message: str, value: Any) -> None:
+    """Raises ``ValueError("data.<field> <message>, got <value>")`` unless ``condition``."""
+    if not condition:
+        raise ValueError(f"data.{field} {message}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoaderOptions:
+    """Data config fields every dataset reads (defaults used when a field is absent).
+
+    Attributes:
+      data_dir: where tfds writes and reads prepared datasets (``None``:
+        ``~/tensorflow_datasets``).
+      batch_size: B, rows in every batch (the last eval batch is filled with
+        ``weights == 0`` rows).
+      buckets: the padded lengths T a batch may have, ascending; a batch takes
+        the smallest bucket that holds its longest example.
+      crop: crop examples longer than ``max(buckets)`` (keeping their first
+        steps) instead of refusing them at prepare time.
+      num_threads: grain threads preparing batches ahead of the consumer.
+    """
+
+    data_dir: Optional[str] = None
+    batch_size: int = 32
+    buckets: tuple = (16, 32, 64, 128)
+    crop: bool = False
+    num_threads: int = 2
+
+    def validate(self) -> None:
+        require(self.batch_size > 0, "batch_size", "must be positive", self.batch_size)
+        b = self.buckets
+        require(len(b) > 0, "buckets", "must not be empty", b)
+        require(
+            all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in b),
+            "buckets",
+            "must be integers",
+            b,
+        )
+        require(all(x > 0 for x in b), "buckets", "must be positive", b)
+        require(list(b) == sorted(set(b)), "buckets", "must be strictly ascending", b)
+        require(self.num_threads >= 0, "num_threads", "must be >= 0", self.num_threads)
+
+
+class Dataset:
+    """A registered dataset: options, tfds features, example generation and spec.
+
+    Subclasses set the class attributes and implement :meth:`features`,
+    :meth:`generate` and :meth:`describe`. Examples are dicts with ``inputs``
+    (per step), ``targets``, ``length`` and any ``extras``; keys named in
+    ``per_step`` have the time axis first and are padded to the bucket.
+    """
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type] = None  # a frozen dataclass; its defaults are the documented ones
+    splits: ClassVar[tuple[str, ...]] = ("train", "valid", "test")
+    task: ClassVar[str] = ""
+    input_kind: ClassVar[str] = ""
+    per_step: ClassVar[tuple[str, ...]] = ("inputs",)
+    extras: ClassVar[tuple[str, ...]] = ()
+    version: ClassVar[str] = "1.0.0"  # bump when generated data changes for the same options
+
+    def options(self, data_config: Any) -> Any:
+        """This dataset's options read from ``data_config`` (validated)."""
+        return read_options(self.Options, data_config)
+
+    def features(self, options: Any) -> dict:
+        """The tfds features of one stored example."""
+        raise NotImplementedError
+
+    def generate(self, options: Any) -> tuple[dict[str, list[dict]], dict]:
+        """Returns ``({split: [example, ...]}, metadata)``; metadata is JSON-able.
+
+        Metadata may carry a ``"vocab"`` list (id -> word) for token datasets.
+        """
+        raise NotImplementedError
+
+    def describe(self, options: Any, metadata: Mapping[str, Any]) -> dict:
+        """Spec fields that depend on the options/metadata: vocab_size, input_size,
+        num_outputs, vocab."""
+        raise NotImplementedError
+
+    def fingerprint(self, options: Any) -> str:
+        """A short hash of the options and version: the tfds builder config name."""
+        blob = json.dumps(
+            {"version": self.version, "options": dataclasses.asdict(options)},
+            sort_keys=True,
+            default=str,
+        )
+        return "o" + hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+_REGISTRY: dict[str, Dataset] = {}
+
+
+def register(cls: type) -> type:
+    """Class decorator: registers one instance of a :class:`Dataset` subclass by its ``name``."""
+    if not cls.name or cls.name in _REGISTRY:
+        raise ValueError(f"dataset name {cls.name!r} is empty or already registered")
+    if cls.task not in TASKS or cls.input_kind not in INPUT_KINDS:
+        raise ValueError(f"dataset {cls.name!r}: bad task {cls.task!r} or input kind {cls.input_kind!r}")
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+def dataset_names() -> tuple[str, ...]:
+    """The registered dataset names, sorted."""
+    return tuple(sorted(_REGISTRY))
+
+
+def get_dataset(name: Any) -> Dataset:
+    """The registered dataset called ``name``.
+
+    Raises:
+      ValueError: unknown name (the message lists the known ones).
+    """
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"data.name: unknown dataset {name!r}; known datasets: {', '.join(dataset_names())}")
+    return _REGISTRY[name]
+
+
+def make_vocab(words: Iterable[str]) -> tuple[str, ...]:
+    """id -> word: ``<pad>`` (0), ``<unk>`` (1), then ``words`` in their given order, deduplicated."""
+    seen = dict.fromkeys([PAD_TOKEN, UNK_TOKEN])
+    for w in words:
+        seen.setdefault(w, None)
+    return tuple(seen)
+
+
+def encode(tokens: Iterable[str], word_ids: Mapping[str, int]) -> np.ndarray:
+    """``int32[L]`` ids of ``tokens``; words outside the vocabulary map to ``<unk>`` (1)."""
+    return np.asarray([word_ids.get(t, UNK_ID) for t in tokens], np.int32)
