@@ -1,0 +1,129 @@
+"""Where a run's numbers go: ``metrics.jsonl``, TensorBoard, log lines, a progress bar.
+
+``workdir/metrics.jsonl`` holds one JSON object per logged step or evaluation,
+``{"step": 500, "train/loss": 0.41, "train/steps_per_sec": 31.0, ...}``, with
+metrics named ``split/name``; the same scalars go to TensorBoard event files in
+``workdir/tensorboard`` (written by tensorboardX, no TensorFlow needed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from typing import Any, Mapping, Optional, TextIO
+
+from absl import logging
+
+METRICS_FILE = "metrics.jsonl"
+TENSORBOARD_DIR = "tensorboard"
+
+
+def read_metrics(workdir: str) -> list[dict[str, Any]]:
+    """The records of ``workdir/metrics.jsonl`` in file order (empty if there is none)."""
+    path = os.path.join(workdir, METRICS_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class MetricWriter:
+    """Appends metrics to ``workdir/metrics.jsonl`` and TensorBoard.
+
+    Args:
+      workdir: the run's directory.
+      start_step: the step the run starts from (0, or the restored checkpoint's
+        step). Records after it, written by a run that died before its next
+        checkpoint, are dropped, so a resumed run leaves no duplicate steps.
+      enabled: write nothing when False (processes other than 0).
+    """
+
+    def __init__(self, workdir: str, start_step: int = 0, enabled: bool = True):
+        self.enabled = enabled
+        self._path = os.path.join(workdir, METRICS_FILE)
+        self._tb = None
+        if not enabled:
+            return
+        kept = [r for r in read_metrics(workdir) if r["step"] <= start_step]
+        with open(self._path + ".tmp", "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in kept)
+        os.replace(self._path + ".tmp", self._path)
+        from tensorboardX import SummaryWriter  # imported here: slow, and only process 0 needs it
+
+        self._tb = SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR), purge_step=start_step + 1)
+
+    def write(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Writes one record ``{"step": step, **metrics}`` (floats; NaN as JSON ``NaN``)."""
+        if not self.enabled:
+            return
+        record = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
+        with open(self._path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        for name, value in record.items():
+            if name != "step":
+                self._tb.add_scalar(name, value, int(step))
+        self._tb.flush()
+
+    def close(self) -> None:
+        """Flushes and closes the TensorBoard writer."""
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+
+def format_duration(seconds: float) -> str:
+    """``"1h02m"``, ``"3m07s"`` or ``"12s"``."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def format_metrics(step: int, num_steps: int, metrics: Mapping[str, float], eta: Optional[float] = None) -> str:
+    """One log line: ``"step 500/1000  train/loss 0.4100  train/steps_per_sec 31.0  eta 16s"``."""
+    parts = [f"step {step}/{num_steps}"]
+    for name, value in metrics.items():
+        parts.append(f"{name} {value:.4g}" if abs(value) >= 100 or "per_sec" in name else f"{name} {value:.4f}")
+    if eta is not None:
+        parts.append(f"eta {format_duration(eta)}")
+    return "  ".join(parts)
+
+
+def log_metrics(step: int, num_steps: int, metrics: Mapping[str, float], eta: Optional[float] = None) -> None:
+    """Logs :func:`format_metrics` through absl."""
+    logging.info("%s", format_metrics(step, num_steps, metrics, eta))
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent when ``stream`` is not a TTY.
+
+    Args:
+      num_steps: the last step.
+      stream: where to draw (default ``sys.stderr``).
+    """
+
+    def __init__(self, num_steps: int, stream: Optional[TextIO] = None):
+        self.num_steps = num_steps
+        self._stream = stream if stream is not None else sys.stderr
+        self.active = bool(getattr(self._stream, "isatty", lambda: False)())
+
+    def update(self, step: int, note: str = "") -> None:
+        """Redraws the bar at ``step`` with a short ``note`` (e.g. the loss)."""
+        if not self.active:
+            return
+        width = 30
+        done = int(width * step / max(self.num_steps, 1))
+        self._stream.write(f"\r[{'#' * done}{'.' * (width - done)}] {step}/{self.num_steps} {note}  ")
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Ends the bar's line."""
+        if self.active:
+            self._stream.write("\n")
+            self._stream.flush()
