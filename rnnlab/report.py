@@ -437,7 +437,7 @@ def _timing(runs: Sequence[RunRecord]) -> dict[str, Any]:
     """Parameter count, training steps/s (median of the log) and wall time, over seeds."""
     params = sorted({int(r.results[k]) for r in runs for k in r.results if k.endswith("num_params")})
     sps = [float(np.median(curve(r.metrics, "train/steps_per_sec")[1])) for r in runs if len(curve(r.metrics, "train/steps_per_sec")[1])]
-    wall = [float(r.results[k]) for r in runs for k in r.results if k.endswith("wall_time_s")]
+    wall = [float(r.results[k]) for r in runs for k in r.results if k.startswith("wall_time")]
     return {
         "params": "/".join(map(str, params)) or "-",
         "steps_per_sec": mean_std(sps),

@@ -59,14 +59,17 @@ class Run:
 
 
 def load_module(path: str) -> Any:
-    """Imports a config file by path (its directory's parent on ``sys.path``).
+    """Imports a config file by path.
 
-    Config files import ``configs.default``, so the folder above ``configs/``
-    must be importable, as it is for ``launch.py`` run from the repository.
+    Config files import ``configs.default``, so the folder above the outermost
+    ``configs/`` in the path (else the file's grandparent) goes on
+    ``sys.path``, as it is for ``launch.py`` run from the repository.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"config file not found: {path!r}")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    parts = os.path.abspath(path).split(os.sep)
+    top = parts.index("configs") if "configs" in parts else len(parts) - 2  # the outermost configs/
+    root = os.sep.join(parts[:top]) or os.sep
     if root not in sys.path:
         sys.path.insert(0, root)
     module_name = "_rnnlab_config_" + re.sub(r"\W", "_", os.path.abspath(path))
