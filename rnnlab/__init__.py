@@ -4,8 +4,9 @@ The library layer (``cells``, ``scan``, ``bidirectional``, ``introspect``,
 ``convert``) depends on JAX alone; ``rnnlab.nn`` adds thin Flax adapters.
 """
 
-from rnnlab.bidirectional import bidirectional
+from rnnlab.bidirectional import bidirectional, init_stack, stack
 from rnnlab.cells import Cell, LSTMState, cell_names, get_cell, gru, lstm, tanh_rnn
+from rnnlab.convert import from_flax, from_keras, from_torch
 from rnnlab.introspect import gate_trace
 from rnnlab.scan import sequence_mask, unroll
 
@@ -16,11 +17,16 @@ __all__ = [
     "LSTMState",
     "bidirectional",
     "cell_names",
+    "from_flax",
+    "from_keras",
+    "from_torch",
     "gate_trace",
     "get_cell",
     "gru",
+    "init_stack",
     "lstm",
     "sequence_mask",
+    "stack",
     "tanh_rnn",
     "unroll",
 ]

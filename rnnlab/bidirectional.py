@@ -1,9 +1,15 @@
-"""The bidirectional wrapper: one forward and one reverse :func:`~rnnlab.unroll`."""
+"""Layers built from :func:`~rnnlab.unroll`: the bidirectional wrapper and stacks.
+
+``bidirectional`` runs one forward and one reverse ``unroll``; ``stack`` runs
+several layers (each one-directional or bidirectional) with dropout between
+them. Both are pure functions of one sequence; batch with ``jax.vmap``.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Mapping, Optional
 
+import jax
 import jax.numpy as jnp
 
 from rnnlab.cells import Cell
@@ -53,3 +59,94 @@ def bidirectional(
     carry_b, ys_b = unroll(bwd, params["bwd"], xs, length, reverse=True)
     ys = jnp.concatenate([ys_f, ys_b], axis=-1) if merge == "concat" else ys_f + ys_b
     return (carry_f, carry_b), ys
+
+
+_bidirectional = bidirectional  # for stack(), whose flag of the same name shadows it
+
+
+def layer_output_size(cell: Cell, bidirectional: bool = False, merge: str = "concat") -> int:
+    """The feature size of one layer's outputs: H, or 2H for a concatenated bidirectional layer."""
+    return 2 * cell.hidden_size if bidirectional and merge == "concat" else cell.hidden_size
+
+
+def init_layer(cell: Cell, key: Array, input_size: int, bidirectional: bool = False) -> Params:
+    """Params of one layer: ``cell.init(key, D)``, or ``{"fwd": ..., "bwd": ...}`` if bidirectional."""
+    if not bidirectional:
+        return cell.init(key, input_size)
+    k_fwd, k_bwd = jax.random.split(key)
+    return {"fwd": cell.init(k_fwd, input_size), "bwd": cell.init(k_bwd, input_size)}
+
+
+def init_stack(
+    cell: Cell,
+    key: Array,
+    input_size: int,
+    num_layers: int,
+    bidirectional: bool = False,
+    merge: str = "concat",
+) -> dict[str, Params]:
+    """Params of a stack: ``{"layer_0": ..., "layer_1": ...}`` (see :func:`init_layer`).
+
+    Layer 0 reads D features; later layers read the previous layer's outputs
+    (H, or 2H for ``bidirectional`` with ``merge="concat"``).
+    """
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+        raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+    keys = jax.random.split(key, num_layers)
+    sizes = [input_size] + [layer_output_size(cell, bidirectional, merge)] * (num_layers - 1)
+    return {
+        f"layer_{i}": init_layer(cell, k, size, bidirectional)
+        for i, (k, size) in enumerate(zip(keys, sizes))
+    }
+
+
+def stack(
+    cell: Cell,
+    params: Mapping[str, Params],
+    xs: Array,
+    length: Optional[Array] = None,
+    *,
+    bidirectional: bool = False,
+    merge: str = "concat",
+    dropout: float = 0.0,
+    key: Optional[Array] = None,
+) -> tuple[tuple[Carry, ...], Array]:
+    """Runs several layers of ``cell``, each reading the previous layer's outputs.
+
+    Args:
+      cell: the cell of every layer.
+      params: ``{"layer_0": ..., "layer_{L-1}": ...}`` as made by
+        :func:`init_stack` (each a cell's params, or ``{"fwd", "bwd"}``).
+      xs: ``f32[T, D]``.
+      length: ``int[]`` valid steps (``None``: all T).
+      bidirectional: every layer reads both directions (:func:`bidirectional`).
+      merge: how a bidirectional layer merges its directions.
+      dropout: rate of (inverted) dropout on the outputs of every layer but
+        the last; applied only when ``key`` is given.
+      key: PRNG key for dropout (``None``: no dropout, deterministic).
+
+    Returns:
+      ``(carries, ys)``: one final carry per layer (a ``(fwd, bwd)`` pair for a
+      bidirectional layer) and the last layer's ``ys f32[T, H or 2H]``, zero at
+      ``t >= length``.
+    """
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+    names = [f"layer_{i}" for i in range(len(params))]
+    if not names or sorted(params) != sorted(names):
+        raise ValueError(
+            f"params must be {{'layer_0': ..., 'layer_{{L-1}}': ...}} (see init_stack), got keys "
+            f"{sorted(params)}"
+        )
+    carries = []
+    for i, name in enumerate(names):
+        if i > 0 and key is not None and dropout > 0.0:
+            key, sub = jax.random.split(key)
+            keep = jax.random.bernoulli(sub, 1.0 - dropout, xs.shape)
+            xs = jnp.where(keep, xs / (1.0 - dropout), 0.0).astype(xs.dtype)
+        if bidirectional:
+            carry, xs = _bidirectional(cell, cell, params[name], xs, length, merge)
+        else:
+            carry, xs = unroll(cell, params[name], xs, length)
+        carries.append(carry)
+    return tuple(carries), xs

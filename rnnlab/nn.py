@@ -1,0 +1,243 @@
+"""Flax Linen adapters around the pure cells: ``RNN``, ``Bidirectional``, ``StackedRNN``.
+
+Each module takes a padded batch ``inputs f32[B, T, D]`` with ``lengths
+int[B]`` and runs ``jax.vmap`` over :func:`rnnlab.unroll` (or
+:func:`rnnlab.bidirectional`, :func:`rnnlab.stack`). Their parameters are
+exactly the pure functions' params, so a trained layer runs without Flax:
+
+=================  ============================================  ===========================================
+module             ``variables["params"]``                        the same computation, pure
+=================  ============================================  ===========================================
+``RNN``            ``{"w_x", "w_h", "b", ...}`` (the cell's)     ``unroll(cell, p, xs, length)``
+``Bidirectional``  ``{"fwd": cell params, "bwd": cell params}``   ``bidirectional(cell, cell, p, xs, length)``
+``StackedRNN``     ``{"layer_0": ..., "layer_{L-1}": ...}``      ``stack(cell, p, xs, length)``
+=================  ============================================  ===========================================
+
+(``p`` is ``variables["params"]``, vmapped over the batch.) A layer of a
+bidirectional ``StackedRNN`` is ``{"fwd", "bwd"}``. Parameters are
+initialised by ``cell.init`` with the module's ``"params"`` RNG.
+
+The cell is given by name (``"lstm"``, ``"gru"``, ``"tanh"``) with
+``hidden_size`` and ``cell_options`` (a dict or ``(name, value)`` pairs, e.g.
+``{"forget_bias": 0.0}``), or as a :class:`~rnnlab.Cell` (then
+``hidden_size`` and ``cell_options`` stay unset).
+
+Lengths: a concrete ``lengths`` array with values outside ``[0, T]`` raises
+``ValueError``; traced lengths (inside ``jit``) are clipped to ``[0, T]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Union
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rnnlab.bidirectional import MERGES, bidirectional, init_layer, layer_output_size, stack
+from rnnlab.cells import Cell, get_cell
+from rnnlab.scan import unroll
+from rnnlab.types import Array
+
+CellOptions = Union[Mapping[str, Any], tuple[tuple[str, Any], ...]]
+
+
+def make_cell(cell: Union[str, Cell], hidden_size: Optional[int], cell_options: CellOptions = ()) -> Cell:
+    """The :class:`Cell` a module describes: ``cell`` itself, or ``get_cell(cell, hidden_size, **options)``.
+
+    Raises:
+      ValueError: a name without ``hidden_size``, a Cell with a conflicting
+        ``hidden_size`` or with options, or anything :func:`get_cell` refuses.
+    """
+    options = dict(cell_options)
+    if isinstance(cell, Cell):
+        if options or (hidden_size is not None and hidden_size != cell.hidden_size):
+            raise ValueError(
+                "pass either a Cell or a cell name with hidden_size and cell_options, not both "
+                f"(got a {cell.kind} Cell with hidden_size={hidden_size}, cell_options={options})"
+            )
+        return cell
+    if not isinstance(cell, str):
+        raise ValueError(f"cell must be a cell name or an rnnlab Cell, got {type(cell)}")
+    if hidden_size is None:
+        raise ValueError(f"cell {cell!r} given by name needs hidden_size")
+    return get_cell(cell, hidden_size, **options)
+
+
+def check_batch(inputs: Array, lengths: Optional[Array]) -> Array:
+    """Validates a batch ``inputs [B, T, D]``, ``lengths int[B]``; returns ``lengths`` (``None``: all T).
+
+    Raises:
+      ValueError: ``inputs`` not rank 3, ``lengths`` not an integer ``[B]``,
+        or concrete lengths outside ``[0, T]``.
+    """
+    if jnp.ndim(inputs) != 3:
+        raise ValueError(f"inputs must have shape [B, T, D], got shape {jnp.shape(inputs)}")
+    batch, num_steps = jnp.shape(inputs)[:2]
+    if lengths is None:
+        return jnp.full((batch,), num_steps, jnp.int32)
+    lengths = jnp.asarray(lengths)
+    if lengths.shape != (batch,) or not jnp.issubdtype(lengths.dtype, jnp.integer):
+        raise ValueError(
+            f"lengths must be integers of shape [B={batch}], got shape {lengths.shape} "
+            f"and dtype {lengths.dtype}"
+        )
+    if not isinstance(lengths, jax.core.Tracer):
+        values = np.asarray(lengths)
+        if values.size and (values.min() < 0 or values.max() > num_steps):
+            raise ValueError(
+                f"lengths must lie in [0, T={num_steps}], got values in "
+                f"[{values.min()}, {values.max()}]"
+            )
+    return lengths
+
+
+class _CellModule(nn.Module):
+    """Fields shared by the adapters: which cell."""
+
+    cell: Union[str, Cell]
+    hidden_size: Optional[int] = None
+    cell_options: CellOptions = ()
+
+    def make_cell(self) -> Cell:
+        """The module's :class:`Cell`."""
+        return make_cell(self.cell, self.hidden_size, self.cell_options)
+
+
+class RNN(_CellModule):
+    """One recurrent layer over a padded batch.
+
+    Attributes:
+      cell: a cell name or a :class:`~rnnlab.Cell`.
+      hidden_size: H (with a cell name).
+      cell_options: the cell constructor's options (with a cell name).
+      reverse: run each sequence from ``length-1`` down to 0.
+      return_carry: also return the final carries.
+
+    ``variables["params"]`` is the cell's own params dict (``w_x``, ``w_h``,
+    ``b``, ...), so ``rnnlab.unroll(cell, variables["params"], xs, length)``
+    gives the same result on one sequence.
+    """
+
+    reverse: bool = False
+    return_carry: bool = False
+
+    @nn.compact
+    def __call__(self, inputs: Array, lengths: Optional[Array] = None, *, deterministic: bool = True):
+        """Runs the layer.
+
+        Args:
+          inputs: ``f32[B, T, D]``, padded past each length.
+          lengths: ``int[B]`` (``None``: all T).
+          deterministic: unused (no dropout in one layer); accepted so all
+            adapters share one signature.
+
+        Returns:
+          ``ys f32[B, T, H]``, zero past each length; with ``return_carry``,
+          ``(carry_T, ys)`` with each carry leaf ``[B, H]``.
+        """
+        del deterministic
+        cell = self.make_cell()
+        lengths = check_batch(inputs, lengths)
+        input_size = int(jnp.shape(inputs)[-1])
+        shapes = jax.eval_shape(lambda key: cell.init(key, input_size), jax.random.key(0))
+        params = {
+            name: self.param(name, lambda key, name=name: cell.init(key, input_size)[name])
+            for name in shapes
+        }
+        run = lambda xs, length: unroll(cell, params, xs, length, reverse=self.reverse)
+        carry, ys = jax.vmap(run)(inputs, lengths)
+        return (carry, ys) if self.return_carry else ys
+
+
+class Bidirectional(_CellModule):
+    """One bidirectional layer: a forward and a reverse run with separate params.
+
+    Attributes:
+      cell, hidden_size, cell_options: as for :class:`RNN`.
+      merge: ``"concat"`` (``ys [B, T, 2H]``, forward first) or ``"sum"``
+        (``ys [B, T, H]``).
+      return_carry: also return ``(carry_fwd, carry_bwd)``.
+
+    ``variables["params"]`` is ``{"fwd": cell params, "bwd": cell params}``, the
+    layout of :func:`rnnlab.bidirectional`.
+    """
+
+    merge: str = "concat"
+    return_carry: bool = False
+
+    @nn.compact
+    def __call__(self, inputs: Array, lengths: Optional[Array] = None, *, deterministic: bool = True):
+        """Runs the layer: ``ys f32[B, T, 2H or H]`` (``(carries, ys)`` with ``return_carry``)."""
+        del deterministic
+        cell = self.make_cell()
+        if self.merge not in MERGES:
+            raise ValueError(f"unknown merge {self.merge!r}; known merges: {', '.join(MERGES)}")
+        lengths = check_batch(inputs, lengths)
+        input_size = int(jnp.shape(inputs)[-1])
+        params = {
+            name: self.param(name, cell.init, input_size) for name in ("fwd", "bwd")
+        }
+        run = lambda xs, length: bidirectional(cell, cell, params, xs, length, self.merge)
+        carries, ys = jax.vmap(run)(inputs, lengths)
+        return (carries, ys) if self.return_carry else ys
+
+
+class StackedRNN(_CellModule):
+    """``num_layers`` recurrent layers, each reading the previous one's outputs.
+
+    Attributes:
+      cell, hidden_size, cell_options: as for :class:`RNN` (every layer).
+      num_layers: L >= 1.
+      bidirectional: every layer is bidirectional.
+      merge: how bidirectional layers merge their directions.
+      dropout: dropout rate between layers (not after the last), drawn from
+        the ``"dropout"`` RNG when ``deterministic=False``.
+      return_carry: also return one final carry per layer.
+
+    ``variables["params"]`` is ``{"layer_0": ..., "layer_{L-1}": ...}``, the
+    layout of :func:`rnnlab.stack` / :func:`rnnlab.init_stack`.
+    """
+
+    num_layers: int = 1
+    bidirectional: bool = False
+    merge: str = "concat"
+    dropout: float = 0.0
+    return_carry: bool = False
+
+    @nn.compact
+    def __call__(self, inputs: Array, lengths: Optional[Array] = None, *, deterministic: bool = True):
+        """Runs the stack.
+
+        Args:
+          inputs: ``f32[B, T, D]``.
+          lengths: ``int[B]`` (``None``: all T).
+          deterministic: ``False`` applies dropout between layers (needs the
+            ``"dropout"`` RNG when ``dropout > 0``).
+
+        Returns:
+          ``ys f32[B, T, H or 2H]``, zero past each length; with
+          ``return_carry``, ``(carries, ys)`` with a tuple of per-layer carries.
+        """
+        cell = self.make_cell()
+        if isinstance(self.num_layers, bool) or not isinstance(self.num_layers, int) or self.num_layers < 1:
+            raise ValueError(f"num_layers must be a positive integer, got {self.num_layers!r}")
+        if self.merge not in MERGES:
+            raise ValueError(f"unknown merge {self.merge!r}; known merges: {', '.join(MERGES)}")
+        lengths = check_batch(inputs, lengths)
+        size = int(jnp.shape(inputs)[-1])
+        params = {}
+        for i in range(self.num_layers):
+            init = lambda key, size=size: init_layer(cell, key, size, self.bidirectional)
+            params[f"layer_{i}"] = self.param(f"layer_{i}", init)
+            size = layer_output_size(cell, self.bidirectional, self.merge)
+        options = dict(bidirectional=self.bidirectional, merge=self.merge, dropout=self.dropout)
+        if deterministic or self.dropout == 0.0 or self.num_layers == 1:
+            run = lambda xs, length: stack(cell, params, xs, length, **options)
+            carries, ys = jax.vmap(run)(inputs, lengths)
+        else:
+            keys = jax.random.split(self.make_rng("dropout"), jnp.shape(inputs)[0])
+            run = lambda xs, length, key: stack(cell, params, xs, length, key=key, **options)
+            carries, ys = jax.vmap(run)(inputs, lengths, keys)
+        return (carries, ys) if self.return_carry else ys
