@@ -9,6 +9,7 @@ of them; training minimises ``loss_sum / loss_count``. Example weights come from
     classify  outputs f32[B, C], targets int32[B]      -> loss (cross-entropy), accuracy
               (+ negated_accuracy when the batch has ``negated f32[B]``)
     tag       outputs f32[B, T, C], targets int32[B, T] -> loss, accuracy per valid token
+              (+ masked_accuracy over the steps where ``target_mask f32[B, T]`` is 1)
     density   outputs f32[B, T, F] (logits), targets f32[B, T, F] in {0, 1}
               -> loss = nll: the sum of F Bernoulli NLLs of a frame, per valid step
     regress   outputs f32[B] (or [B, 1]), targets f32[B] -> loss = mse
@@ -64,7 +65,10 @@ def tag_stats(outputs: Array, batch: Mapping[str, Array]) -> Stats:
     weights = _step_weights(batch, targets.shape[1])
     loss = optax.softmax_cross_entropy_with_integer_labels(outputs, targets)
     correct = (jnp.argmax(outputs, axis=-1) == targets).astype(jnp.float32)
-    return {"loss": _weighted(loss, weights), "accuracy": _weighted(correct, weights)}
+    stats = {"loss": _weighted(loss, weights), "accuracy": _weighted(correct, weights)}
+    if "target_mask" in batch:  # the steps that matter (sentiment words, recalled symbols)
+        stats["masked_accuracy"] = _weighted(correct, weights * jnp.asarray(batch["target_mask"], jnp.float32))
+    return stats
 
 
 def density_stats(outputs: Array, batch: Mapping[str, Array]) -> Stats:
