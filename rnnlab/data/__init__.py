@@ -10,7 +10,8 @@ own data config fields, documented with their defaults in its ``Options``
 dataclass (see ``docs/data.md``). No TensorFlow is needed.
 """
 
-from rnnlab.data import negation  # noqa: F401  (registers the dataset)
+# Importing the dataset modules registers their datasets.
+from rnnlab.data import future_context, music, negation, sst, synthetic  # noqa: F401
 from rnnlab.data.loader import Loader, batch_plan, check_token_ids, make_loader, prepare
 from rnnlab.data.registry import (
     Dataset,

