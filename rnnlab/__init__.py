@@ -8,11 +8,13 @@ from rnnlab.bidirectional import bidirectional, init_stack, stack
 from rnnlab.cells import Cell, LSTMState, cell_names, get_cell, gru, lstm, tanh_rnn
 from rnnlab.convert import from_flax, from_keras, from_torch
 from rnnlab.introspect import gate_trace
-from rnnlab.scan import sequence_mask, unroll
+from rnnlab.backends import Backend
+from rnnlab.scan import sequence_mask, unroll, unroll_batch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backend",
     "Cell",
     "LSTMState",
     "bidirectional",
@@ -29,4 +31,5 @@ __all__ = [
     "stack",
     "tanh_rnn",
     "unroll",
+    "unroll_batch",
 ]

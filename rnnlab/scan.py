@@ -5,6 +5,16 @@ batch it with ``jax.vmap``::
 
     carry_T, ys = jax.vmap(functools.partial(rnnlab.unroll, cell, params))(xs, lengths)
 
+or, faster (time-major inside, the batch in the carry, one weight-gradient
+product for the whole batch), with ``unroll_batch``::
+
+    carry_T, ys = rnnlab.unroll_batch(cell, params, xs, lengths)   # xs f32[B, T, D]
+
+``backend`` (a :class:`rnnlab.Backend`) picks the implementation; all compute
+the same function and gradients (see :mod:`rnnlab.backends`). ``remat=K``
+keeps only every K-th carry for the backward pass and recomputes the rest
+(``jax.checkpoint`` over chunks of K steps), for long sequences.
+
 Semantics, for ``0 <= length <= T``::
 
     forward   t = 0, 1, ..., length-1     reverse   t = length-1, ..., 1, 0
@@ -19,12 +29,15 @@ final carry, and neither gets any gradient from it.
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rnnlab import backends
+from rnnlab.backends import Backend
 from rnnlab.cells import Cell
 from rnnlab.types import Array, Carry, Params
 
@@ -69,13 +82,43 @@ def check_length(length: Optional[Array], max_length: int) -> Array:
     return jnp.clip(jnp.asarray(length, jnp.int32), 0, max_length)
 
 
-def check_inputs(cell: Cell, params: Params, xs: Array) -> None:
-    """Raises ``ValueError`` unless ``xs`` is ``[T, D]`` with D the cell's input size."""
-    if jnp.ndim(xs) != 2:
+def check_lengths(lengths: Optional[Array], batch_size: int, max_length: int) -> Array:
+    """Validates ``lengths`` for a batch ``[B, T, ...]``; returns ``int32[B]``.
+
+    ``None`` means every sequence is whole. Concrete values outside ``[0, T]``
+    raise; traced ones are clipped.
+
+    Raises:
+      ValueError: ``lengths`` is not an integer vector ``[B]``, or a concrete
+        value lies outside ``[0, T]``.
+    """
+    if lengths is None:
+        return jnp.full((batch_size,), max_length, jnp.int32)
+    dtype = jnp.asarray(lengths).dtype
+    if jnp.shape(lengths) != (batch_size,) or not jnp.issubdtype(dtype, jnp.integer):
+        raise ValueError(
+            f"lengths must be an integer vector of shape [B={batch_size}], got shape "
+            f"{jnp.shape(lengths)} and dtype {dtype}"
+        )
+    if not isinstance(lengths, jax.core.Tracer):
+        values = np.asarray(lengths)
+        if values.size and (values.min() < 0 or values.max() > max_length):
+            raise ValueError(
+                f"lengths must lie in [0, T={max_length}], got values in "
+                f"[{values.min()}, {values.max()}]"
+            )
+    return jnp.clip(jnp.asarray(lengths, jnp.int32), 0, max_length)
+
+
+def check_inputs(cell: Cell, params: Params, xs: Array, batched: bool = False) -> None:
+    """Raises ``ValueError`` unless ``xs`` is ``[T, D]`` (``[B, T, D]`` when ``batched``)."""
+    if not batched and jnp.ndim(xs) != 2:
         raise ValueError(
             f"xs must have shape [T, D] (one sequence), got shape {jnp.shape(xs)}; "
-            "for a batch [B, T, D], jax.vmap over xs and lengths"
+            "for a batch [B, T, D], use unroll_batch or jax.vmap over xs and lengths"
         )
+    if batched and jnp.ndim(xs) != 3:
+        raise ValueError(f"xs must have shape [B, T, D] (a batch), got shape {jnp.shape(xs)}")
     input_size, width = jnp.shape(params["w_x"])
     if width != cell.num_gates * cell.hidden_size:
         raise ValueError(
@@ -83,14 +126,47 @@ def check_inputs(cell: Cell, params: Params, xs: Array) -> None:
             f"expected [D, {cell.num_gates * cell.hidden_size}] (G={cell.num_gates}, "
             f"H={cell.hidden_size})"
         )
-    if jnp.shape(xs)[1] != input_size:
+    if jnp.shape(xs)[-1] != input_size:
         raise ValueError(
-            f"xs must have shape [T, D={input_size}] to match w_x, got shape {jnp.shape(xs)}"
+            f"xs must have shape [{'B, ' if batched else ''}T, D={input_size}] to match w_x, "
+            f"got shape {jnp.shape(xs)}"
         )
 
 
 def _select(keep: Array, new: Carry, old: Carry) -> Carry:
     return jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
+
+
+def _check_remat(remat: Optional[int]) -> Optional[int]:
+    if remat is None:
+        return None
+    if isinstance(remat, bool) or not isinstance(remat, (int, np.integer)) or remat < 1:
+        raise ValueError(f"remat must be None or a positive number of steps, got {remat!r}")
+    return int(remat)
+
+
+def _scan(body, carry0, inputs, reverse: bool, unroll: int, remat: Optional[int], num_steps: int):
+    """``lax.scan``, or with ``remat=K`` a scan over chunks of K steps under ``jax.checkpoint``.
+
+    With ``remat`` the inputs are padded to a multiple of K; ``body`` must
+    leave the carry alone and output zeros on padded steps (the mask does).
+    """
+    if remat is None:
+        return jax.lax.scan(body, carry0, inputs, reverse=reverse, unroll=unroll)
+    chunk = min(remat, max(num_steps, 1))
+    padded = -(-num_steps // chunk) * chunk
+    inputs = jax.tree.map(
+        lambda a: jnp.pad(a, ((0, padded - num_steps),) + ((0, 0),) * (a.ndim - 1)), inputs
+    )
+    inputs = jax.tree.map(lambda a: a.reshape((padded // chunk, chunk) + a.shape[1:]), inputs)
+
+    @jax.checkpoint
+    def chunk_body(carry, chunk_inputs):
+        return jax.lax.scan(body, carry, chunk_inputs, reverse=reverse, unroll=unroll)
+
+    carry, ys = jax.lax.scan(chunk_body, carry0, inputs, reverse=reverse)
+    ys = jax.tree.map(lambda a: a.reshape((padded,) + a.shape[2:])[:num_steps], ys)
+    return carry, ys
 
 
 def unroll(
@@ -101,11 +177,13 @@ def unroll(
     carry0: Optional[Carry] = None,
     reverse: bool = False,
     unroll: int = 1,
+    backend: Optional[Backend] = None,
+    remat: Optional[int] = None,
 ) -> tuple[Carry, Array]:
     """Runs ``cell`` over one padded sequence, forward or backward.
 
     The input projection is computed for all T steps before the loop; only
-    the recurrent half (``cell.recur``) runs inside ``lax.scan``.
+    the recurrent half runs inside ``lax.scan``.
 
     Args:
       cell: the cell.
@@ -116,21 +194,34 @@ def unroll(
         ``[0, T]`` raise; traced ones are clipped (see :func:`check_length`).
       carry0: the initial carry (default ``cell.initial_carry()``).
       reverse: run from ``length-1`` down to 0 instead of from 0 up.
-      unroll: how many steps ``lax.scan`` unrolls per loop iteration.
+      unroll: how many steps ``lax.scan`` unrolls per loop iteration
+        (``Backend.REFERENCE`` only).
+      backend: a :class:`rnnlab.Backend` (default
+        :func:`rnnlab.backends.default_backend`). All give the same results.
+      remat: ``None``, or K: save only every K-th carry for the backward pass
+        and recompute the steps in between (less memory, ~1/3 more compute).
 
     Returns:
       ``(carry_T, ys)``: the carry after the last valid step and
       ``ys f32[T, H]``, zero at ``t >= length``, in input order.
 
     Raises:
-      ValueError: ``xs`` is not ``[T, D]`` with the cell's D, or ``length`` is
-        not a valid integer scalar.
+      ValueError: ``xs`` is not ``[T, D]`` with the cell's D, ``length`` is
+        not a valid integer scalar, or ``backend``/``remat`` is unknown.
     """
     check_inputs(cell, params, xs)
+    backend = backends.get_backend(backend)
+    remat = _check_remat(remat)
     num_steps = jnp.shape(xs)[0]
     length = check_length(length, num_steps)
     if carry0 is None:
         carry0 = cell.initial_carry()
+    if backend is Backend.FUSED:
+        carry, ys = backends.fused_unroll(
+            cell, params, xs[:, None], length[None],
+            jax.tree.map(lambda c: c[None], carry0), reverse, remat,
+        )
+        return jax.tree.map(lambda c: c[0], carry), ys[:, 0]
     pxs = cell.project(params, xs)
     valid = jnp.arange(num_steps) < length
 
@@ -140,4 +231,54 @@ def unroll(
         zeros = jax.tree.map(jnp.zeros_like, y)
         return _select(keep, new_carry, carry), _select(keep, y, zeros)
 
-    return jax.lax.scan(body, carry0, (pxs, valid), reverse=reverse, unroll=unroll)
+    return _scan(body, carry0, (pxs, valid), reverse, unroll, remat, num_steps)
+
+
+def unroll_batch(
+    cell: Cell,
+    params: Params,
+    xs: Array,
+    lengths: Optional[Array] = None,
+    carry0: Optional[Carry] = None,
+    reverse: bool = False,
+    backend: Optional[Backend] = None,
+    remat: Optional[int] = None,
+) -> tuple[Carry, Array]:
+    """:func:`unroll` over a batch: ``jax.vmap(unroll)`` semantics, but faster.
+
+    ``Backend.FUSED`` runs one time-major scan with the batch inside the carry
+    and computes the weight gradients of the whole batch as one product.
+
+    Args:
+      cell: the cell.
+      params: its parameters (shared by the batch).
+      xs: ``f32[B, T, D]``, padded past each length.
+      lengths: ``int[B]`` valid steps (``None``: all T); same checks as
+        :func:`unroll`'s ``length``.
+      carry0: initial carry with leaves ``f32[B, H]`` (default zeros).
+      reverse, backend, remat: as in :func:`unroll`.
+
+    Returns:
+      ``(carry_T, ys)``: carry leaves ``f32[B, H]`` and ``ys f32[B, T, H]``,
+      zero at ``t >= lengths[b]``.
+
+    Raises:
+      ValueError: ``xs`` is not ``[B, T, D]`` with the cell's D, ``lengths``
+        is not ``int[B]`` in range, or ``backend``/``remat`` is unknown.
+    """
+    check_inputs(cell, params, xs, batched=True)
+    backend = backends.get_backend(backend)
+    remat = _check_remat(remat)
+    batch_size, num_steps = jnp.shape(xs)[:2]
+    lengths = check_lengths(lengths, batch_size, num_steps)
+    if carry0 is None:
+        carry0 = jax.tree.map(
+            lambda c: jnp.broadcast_to(c, (batch_size,) + c.shape), cell.initial_carry()
+        )
+    if backend is Backend.REFERENCE:
+        run = functools.partial(unroll, cell, params, reverse=reverse, backend=backend, remat=remat)
+        return jax.vmap(lambda x, n, c: run(x, n, c))(xs, lengths, carry0)
+    carry, ys = backends.fused_unroll(
+        cell, params, jnp.swapaxes(xs, 0, 1), lengths, carry0, reverse, remat
+    )
+    return carry, jnp.swapaxes(ys, 0, 1)

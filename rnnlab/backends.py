@@ -1,0 +1,434 @@
+"""Fast implementations of the recurrence, chosen by one enum argument.
+
+``rnnlab.unroll(..., backend=Backend.X)`` and ``rnnlab.unroll_batch(...)``
+pick the implementation; every backend computes the same function (outputs,
+final carry and gradients) as the reference ``lax.scan`` of ``cell.recur``.
+
+``Backend.REFERENCE``
+    ``lax.scan`` of ``cell.recur`` over one sequence, batched by ``jax.vmap``;
+    gradients by JAX's autodiff of the scan.
+``Backend.FUSED``
+    A time-major batched scan (the batch lives inside the carry) with the
+    gates as G separate ``[B, H]`` arrays, the input projection hoisted out of
+    the loop, and a custom VJP for the whole unroll: the backward loop only
+    carries ``dcarry`` and computes ``dh = dz @ W_h^T``; the weight gradients
+    are one large ``[H, T*B] x [T*B, G*H]`` product after the loop (as cuDNN
+    does), and ``dW_x``, ``db``, ``dxs`` are one product each.
+
+Why the gates are separate arrays: in an XLA CPU loop, arithmetic on slices
+of one fused ``[B, G*H]`` array costs several times the same arithmetic on G
+``[B, H]`` arrays (see ``docs/performance.md``).
+
+The fast path needs each cell's step written once more in terms of a
+``dot(a, gates)`` callback (``_STEPS`` below), derived from ``cell.kind`` and
+``cell.options``; the params layout is the one documented in
+:mod:`rnnlab.cells` (``w_h [H, G*H]`` holds G blocks in gate order).
+The ``dot`` callback is what lets one generic backward pass serve every
+cell: in the backward loop it returns the products saved by the forward pass
+through :func:`_tap`, whose VJP is ``da = dz @ W^T``, and records the left
+operand ``a`` for the weight gradient after the loop.
+
+Rematerialisation (``remat=K``): the forward pass keeps only the carry at
+the start of every chunk of K steps; the backward pass recomputes each
+chunk's forward residuals before running back through it, and accumulates
+the weight gradients chunk by chunk. Peak memory then grows as
+``T/K + K`` instead of ``T``.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from rnnlab.cells import Cell, LSTMState
+from rnnlab.types import Array, Carry, Params
+
+
+class Backend(enum.Enum):
+    """How :func:`rnnlab.unroll` runs the recurrence (see the module docstring)."""
+
+    REFERENCE = "reference"
+    FUSED = "fused"
+
+
+def default_backend() -> Backend:
+    """The fastest correct backend on this platform (measured in ``docs/performance.md``)."""
+    return Backend.FUSED
+
+
+def get_backend(backend: Any) -> Backend:
+    """``Backend`` from an enum member, its value (``"fused"``) or ``None`` (the default).
+
+    Raises:
+      ValueError: an unknown name; the message lists the known ones.
+    """
+    if backend is None:
+        return default_backend()
+    if isinstance(backend, Backend):
+        return backend
+    try:
+        return Backend(backend)
+    except ValueError:
+        known = ", ".join(b.value for b in Backend)
+        raise ValueError(f"unknown backend {backend!r}; known backends: {known}") from None
+
+
+# ---------------------------------------------------------------------------
+# The cells' steps on G separate gate arrays.
+#
+# step(dot, small, carry, px) -> (carry, y), batched: carry leaves and y are
+# [B, H], px is a tuple of G arrays [B, H] (the hoisted input projection,
+# bias included), small the dict of the cell's [H]-vectors (peepholes, b_hn).
+# dot(a, gates) returns a tuple of the products a @ W_h[:, block g] for g in
+# gates; the calls must cover the gates 0..G-1 in order.
+
+
+def _sigmoid(a: Array) -> Array:
+    return jax.nn.sigmoid(a)
+
+
+def _tanh_step(cell: Cell) -> Callable:
+    def step(dot, small, h, px):
+        (z,) = dot(h, (0,))
+        h = jnp.tanh(px[0] + z)
+        return h, h
+
+    return step
+
+
+def _lstm_step(cell: Cell) -> Callable:
+    forget_bias = cell.option("forget_bias")
+    peephole = cell.option("peephole")
+
+    def step(dot, small, carry, px):
+        h, c = carry
+        z_i, z_f, z_g, z_o = dot(h, (0, 1, 2, 3))
+        a_i, a_f, a_o = px[0] + z_i, px[1] + z_f + forget_bias, px[3] + z_o
+        if peephole:
+            a_i = a_i + small["p_i"] * c
+            a_f = a_f + small["p_f"] * c
+        c = _sigmoid(a_f) * c + _sigmoid(a_i) * jnp.tanh(px[2] + z_g)
+        if peephole:
+            a_o = a_o + small["p_o"] * c
+        h = _sigmoid(a_o) * jnp.tanh(c)
+        return LSTMState(h=h, c=c), h
+
+    return step
+
+
+def _gru_step(cell: Cell) -> Callable:
+    reset_after = cell.option("reset_after")
+
+    def step(dot, small, h, px):
+        if reset_after:
+            z_r, z_z, z_n = dot(h, (0, 1, 2))
+            r, z = _sigmoid(px[0] + z_r), _sigmoid(px[1] + z_z)
+            n = jnp.tanh(px[2] + r * (z_n + small["b_hn"]))
+        else:
+            z_r, z_z = dot(h, (0, 1))
+            r, z = _sigmoid(px[0] + z_r), _sigmoid(px[1] + z_z)
+            (z_n,) = dot(r * h, (2,))
+            n = jnp.tanh(px[2] + z_n)
+        h = n + z * (h - n)
+        return h, h
+
+    return step
+
+
+_STEPS = {"tanh": _tanh_step, "lstm": _lstm_step, "gru": _gru_step}
+_SMALL = ("p_i", "p_f", "p_o", "b_hn")
+
+
+class _Spec(NamedTuple):
+    """Static description of a cell for the fused backend."""
+
+    step: Callable
+    num_gates: int
+    hidden_size: int
+    dtype: Any
+
+
+def _spec(cell: Cell) -> _Spec:
+    if cell.kind not in _STEPS:
+        raise ValueError(
+            f"Backend.FUSED has no step for cell kind {cell.kind!r}; "
+            f"it knows {', '.join(sorted(_STEPS))} (use Backend.REFERENCE)"
+        )
+    return _Spec(
+        _STEPS[cell.kind](cell),
+        cell.num_gates,
+        cell.hidden_size,
+        jnp.dtype(dict(cell.options).get("dtype", "float32")),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Products
+
+
+def _mm(a: Array, w: Array, dtype: Any) -> Array:
+    """``a @ w`` in ``dtype``, accumulated in float32."""
+    return jnp.matmul(a.astype(dtype), w.astype(dtype), preferred_element_type=jnp.float32)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _tap(a: Array, zs: tuple, w: Array, dtype: Any) -> tuple:
+    """Returns the saved products ``zs`` (= ``a @ w`` split in blocks); VJP ``da = dz @ w^T``.
+
+    ``a: f32[B, H]``, ``zs``: tuple of ``f32[B, H]``, ``w: f32[H, len(zs)*H]``.
+    The cotangent of ``zs`` is passed through unchanged (it is the product's
+    cotangent, used for the weight gradient); ``w`` gets none here.
+    """
+    return zs
+
+
+def _tap_fwd(a, zs, w, dtype):
+    return zs, w
+
+
+def _tap_bwd(dtype, w, dzs):
+    dz = jnp.concatenate(dzs, axis=-1) if len(dzs) > 1 else dzs[0]
+    return _mm(dz, w.T, dtype), dzs, None
+
+
+_tap.defvjp(_tap_fwd, _tap_bwd)
+
+
+def _gate_blocks(w: Array, gates: tuple, hidden_size: int) -> Array:
+    """The columns of ``w [.., G*H]`` for the consecutive ``gates``."""
+    return w[..., gates[0] * hidden_size : (gates[-1] + 1) * hidden_size]
+
+
+def _split_gates(a: Array, num: int) -> tuple:
+    return tuple(jnp.split(a, num, axis=-1))
+
+
+def _where_tree(keep: Array, new: Carry, old: Carry) -> Carry:
+    return jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
+
+
+def _masked_step(spec: _Spec, dot: Callable, small, carry, px, keep):
+    new_carry, y = spec.step(dot, small, carry, px)
+    return _where_tree(keep, new_carry, carry), jnp.where(keep, y, jnp.zeros_like(y))
+
+
+# ---------------------------------------------------------------------------
+# Forward and backward over one chunk of steps (time-major, batched)
+
+
+def _forward(spec: _Spec, w_h: Array, small, px: tuple, keep: Array, carry0, reverse: bool,
+             save: bool):
+    """Runs the chunk forward.
+
+    Args:
+      px: G arrays ``f32[K, B, H]``; keep: ``bool[K, B, 1]``.
+
+    Returns:
+      ``(carry, ys f32[K, B, H], residuals)``; residuals (when ``save``) are
+      the carry before every step and the G recurrent products of every step.
+    """
+    H = spec.hidden_size
+
+    def body(carry, inputs):
+        px_t, keep_t = inputs
+        products = []
+
+        def dot(a, gates):
+            z = _mm(a, _gate_blocks(w_h, gates, H), spec.dtype)
+            zs = _split_gates(z, len(gates)) if len(gates) > 1 else (z,)
+            products.extend(zs)
+            return zs
+
+        new_carry, y = _masked_step(spec, dot, small, carry, px_t, keep_t)
+        return new_carry, (y, (carry, tuple(products)) if save else None)
+
+    carry, (ys, res) = jax.lax.scan(body, carry0, (px, keep), reverse=reverse)
+    return carry, ys, res
+
+
+def _backward(spec: _Spec, w_h: Array, small, px: tuple, keep: Array, res, dys: Array, dcarry,
+              reverse: bool):
+    """Runs back through a chunk; returns ``(dcarry0, dsmall, dpx, dzs, lefts)``.
+
+    ``dpx``/``dzs``: G arrays ``f32[K, B, H]``, the cotangents of the input
+    projection and of the recurrent products; ``lefts``: ``(a f32[K, B, H],
+    gates)`` for every ``dot`` call: its left operand and its gates, for the
+    weight gradient.
+    """
+    H = spec.hidden_size
+    carries, products = res
+    groups = []  # the gates of every dot call, recorded while tracing
+
+    def body(acc, inputs):
+        dcarry, dsmall = acc
+        px_t, keep_t, carry_t, zs_t, dy_t = inputs
+
+        def f(carry, px_t, small, zs_t):
+            lefts = []
+            del groups[:]
+
+            def dot(a, gates):
+                lefts.append(a)
+                groups.append(gates)
+                return _tap(a, tuple(zs_t[g] for g in gates), _gate_blocks(w_h, gates, H),
+                            spec.dtype)
+
+            return _masked_step(spec, dot, small, carry, px_t, keep_t), tuple(lefts)
+
+        _, vjp, lefts = jax.vjp(f, carry_t, px_t, small, zs_t, has_aux=True)
+        dcarry, dpx, dsm, dzs = vjp((dcarry, dy_t))
+        return (dcarry, jax.tree.map(jnp.add, dsmall, dsm)), (dpx, dzs, lefts)
+
+    dsmall0 = jax.tree.map(jnp.zeros_like, small)
+    (dcarry, dsmall), (dpx, dzs, lefts) = jax.lax.scan(
+        body, (dcarry, dsmall0), (px, keep, carries, products, dys), reverse=not reverse
+    )
+    return dcarry, dsmall, dpx, dzs, tuple(zip(lefts, groups))
+
+
+def _chunk_grads(spec: _Spec, params: Params, xs: Array, px: tuple, keep: Array, res, dys,
+                 dcarry, reverse: bool):
+    """Backward through one chunk plus its weight gradients as single products.
+
+    Returns ``(dcarry0, grads, dxs f32[K, B, D])`` with ``grads`` shaped like
+    ``params``.
+    """
+    dcarry, dsmall, dpx, dzs, lefts = _backward(spec, params["w_h"], _small(params), px, keep,
+                                                res, dys, dcarry, reverse)
+    dpx = jnp.concatenate(dpx, axis=-1)
+    w_x = params["w_x"]
+    grads = dict(dsmall)
+    grads["w_x"] = jnp.einsum("tbd,tbg->dg", xs.astype(w_x.dtype), dpx)
+    grads["b"] = jnp.sum(dpx, axis=(0, 1))
+    dw_h = [
+        jnp.einsum("tbh,tbg->hg", a, jnp.concatenate([dzs[g] for g in gates], axis=-1))
+        for a, gates in lefts
+    ]
+    grads["w_h"] = jnp.concatenate(dw_h, axis=-1) if len(dw_h) > 1 else dw_h[0]
+    dxs = jnp.einsum("tbg,dg->tbd", dpx, w_x).astype(xs.dtype)
+    return dcarry, grads, dxs
+
+
+# ---------------------------------------------------------------------------
+# The fused unroll with its custom VJP
+
+
+def _project(cell: Cell, params: Params, xs: Array) -> tuple:
+    return _split_gates(cell.project(params, xs), cell.num_gates)
+
+
+def _small(params: Params) -> dict:
+    return {k: v for k, v in params.items() if k in _SMALL}
+
+
+def _chunked(a: Array, chunk: int) -> Array:
+    return a.reshape((a.shape[0] // chunk, chunk) + a.shape[1:])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 5, 6))
+def _fused(cell: Cell, params: Params, xs: Array, keep: Array, carry0, reverse: bool,
+           remat: Optional[int]):
+    carry, ys, _ = _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, remat, save=False)
+    return carry, ys
+
+
+def _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, remat, save):
+    spec = _spec(cell)
+    small = _small(params)
+    if remat is None:
+        px = _project(cell, params, xs)
+        carry, ys, res = _forward(spec, params["w_h"], small, px, keep, carry0, reverse, save)
+        return carry, ys, (px, res)
+
+    def chunk_body(carry, inputs):
+        xs_c, keep_c = inputs
+        px_c = _project(cell, params, xs_c)
+        new_carry, ys_c, _ = _forward(spec, params["w_h"], small, px_c, keep_c, carry, reverse,
+                                      save=False)
+        return new_carry, (ys_c, carry)
+
+    carry, (ys, starts) = jax.lax.scan(
+        chunk_body, carry0, (_chunked(xs, remat), _chunked(keep, remat)), reverse=reverse
+    )
+    return carry, ys.reshape((-1,) + ys.shape[2:]), starts
+
+
+def _fused_fwd(cell, params, xs, keep, carry0, reverse, remat):
+    carry, ys, res = _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, remat, save=True)
+    return (carry, ys), (params, xs, keep, res)
+
+
+def _fused_bwd(cell, reverse, remat, residuals, cotangents):
+    params, xs, keep, res = residuals
+    dcarry, dys = cotangents
+    spec = _spec(cell)
+    if remat is None:
+        px, fwd_res = res
+        dcarry0, grads, dxs = _chunk_grads(spec, params, xs, px, keep, fwd_res, dys, dcarry,
+                                           reverse)
+        return grads, dxs, None, dcarry0
+
+    small = _small(params)
+
+    def chunk_body(acc, inputs):
+        dcarry, grads = acc
+        xs_c, keep_c, start_c, dys_c = inputs
+        px_c = _project(cell, params, xs_c)
+        _, _, fwd_res = _forward(spec, params["w_h"], small, px_c, keep_c, start_c, reverse,
+                                 save=True)
+        dcarry, grads_c, dxs_c = _chunk_grads(spec, params, xs_c, px_c, keep_c, fwd_res, dys_c,
+                                              dcarry, reverse)
+        return (dcarry, jax.tree.map(jnp.add, grads, grads_c)), dxs_c
+
+    grads0 = jax.tree.map(jnp.zeros_like, dict(params))
+    (dcarry0, grads), dxs = jax.lax.scan(
+        chunk_body,
+        (dcarry, grads0),
+        (_chunked(xs, remat), _chunked(keep, remat), res, _chunked(dys, remat)),
+        reverse=not reverse,
+    )
+    return grads, dxs.reshape(xs.shape), None, dcarry0
+
+
+_fused.defvjp(_fused_fwd, _fused_bwd)
+
+
+def fused_unroll(
+    cell: Cell,
+    params: Params,
+    xs: Array,
+    lengths: Array,
+    carry0: Carry,
+    reverse: bool = False,
+    remat: Optional[int] = None,
+) -> tuple[Carry, Array]:
+    """``Backend.FUSED``: the batched, time-major unroll with a custom VJP.
+
+    Inputs are already validated (see :func:`rnnlab.unroll_batch`).
+
+    Args:
+      cell: the cell (kinds ``tanh``, ``lstm``, ``gru``).
+      params: its parameters (layout of :mod:`rnnlab.cells`).
+      xs: ``f32[T, B, D]``, time-major.
+      lengths: ``int32[B]`` in ``[0, T]``.
+      carry0: the initial carry, leaves ``f32[B, H]``.
+      reverse: run from ``length-1`` down to 0.
+      remat: ``None`` or K: keep only every K-th carry and recompute the rest
+        in the backward pass (T is padded to a multiple of K with masked steps).
+
+    Returns:
+      ``(carry_T, ys f32[T, B, H])``.
+    """
+    num_steps = xs.shape[0]
+    if remat is not None:
+        remat = min(int(remat), max(num_steps, 1))
+        padded = -(-num_steps // remat) * remat
+        xs = jnp.pad(xs, ((0, padded - num_steps),) + ((0, 0),) * (xs.ndim - 1))
+    keep = (jnp.arange(xs.shape[0])[:, None] < lengths[None, :])[..., None]
+    params = {k: jnp.asarray(v) for k, v in params.items()}
+    carry, ys = _fused(cell, params, xs, keep, carry0, reverse, remat)
+    return carry, ys[:num_steps]
