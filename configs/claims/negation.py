@@ -1,0 +1,55 @@
+"""Claim 1, negation: a bag of words cannot tell "not good" from "good"; recurrent readers can.
+
+Bag of words vs tanh RNN vs GRU vs LSTM vs BiLSTM (all H=32 per direction) on the
+generated negation corpus (negators, scope up to 3 words, double negation,
+intensifiers, "but"/"yet" contrasts, out-of-scope distractor negators). Test
+accuracy overall and on the negated subset (``test/negated_accuracy``). One run::
+
+    python launch.py --config=configs/claims/negation.py:cell=gru --workdir=runs/claims/negation-cell=gru__seed0
+
+The experiment (the variants of :func:`get_sweep`, 3 seeds)::
+
+    python -m rnnlab.sweep configs/claims/negation.py --seeds=0,1,2 --out=runs/claims
+    python -m rnnlab.report runs/claims/negation-* --out=docs/results/negation
+
+Variants: ``bow`` (bag of words), ``cell=tanh|gru|lstm``, ``bidirectional``, ``smoke``.
+"""
+
+import ml_collections
+
+from configs import default
+
+
+def bow(config: ml_collections.ConfigDict) -> None:
+    """The feed-forward baseline: mean of the word embeddings -> MLP(64) -> 2 classes."""
+    config.model.kind = "bag_of_words"
+    config.model.mlp_sizes = (64,)
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    """Small negation classifier: 4000 training sentences, H=32, 1200 Adam steps."""
+    config = default.get_config()
+    config.data.name = "negation"
+    config.data.num_train = 4000
+    config.data.num_valid = 500
+    config.data.num_test = 1000
+    config.data.max_len = 32
+    config.data.buckets = (16, 32)
+    config.data.batch_size = 32
+    config.model.kind = "classifier"
+    config.model.cell = "lstm"
+    config.model.hidden_size = 32
+    config.model.embed_size = 32
+    config.model.pooling = "last"
+    config.optim.learning_rate = 3e-3
+    config.train.num_steps = 1200
+    config.train.log_every = 50
+    config.train.eval_every = 200
+    config.train.checkpoint_every = 600
+    config.train.early_stopping_metric = "accuracy"
+    return default.apply_variants(config, arg, {"bow": bow})
+
+
+def get_sweep() -> list[str]:
+    """The compared models."""
+    return ["bow", "cell=tanh", "cell=gru", "cell=lstm", "cell=lstm,bidirectional"]
