@@ -27,11 +27,7 @@ class _ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         self._dataset = dataset
         self._options = options
         self._generated = None
-        super().__init__(
-            config=tfds.core.BuilderConfig(name=dataset.fingerprint(options)),
-            data_dir=data_dir,
-            file_format="array_record",
-        )
+        super().__init__(config=self.BUILDER_CONFIGS[0].name, data_dir=data_dir, file_format="array_record")
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
@@ -56,9 +52,10 @@ class _ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
 
 
 @functools.lru_cache(maxsize=None)
-def _builder_class(name: str) -> type:
-    """A builder subclass whose tfds name is the dataset's name (one per name)."""
-    return type(f"Builder_{name}", (_ArrayRecordBuilder,), {"name": name}, skip_registration=True)
+def _builder_class(name: str, fingerprint: str) -> type:
+    """A builder subclass named like the dataset, whose one config is ``fingerprint``."""
+    attributes = {"name": name, "BUILDER_CONFIGS": [tfds.core.BuilderConfig(name=fingerprint)]}
+    return type(f"Builder_{name}_{fingerprint}", (_ArrayRecordBuilder,), attributes, skip_registration=True)
 
 
 def prepared_builder(dataset: Dataset, options: Any, data_dir: Optional[str]) -> tfds.core.DatasetBuilder:
@@ -71,7 +68,8 @@ def prepared_builder(dataset: Dataset, options: Any, data_dir: Optional[str]) ->
     """
     if data_dir is not None:
         data_dir = os.path.expanduser(data_dir)
-    builder = _builder_class(dataset.name)(dataset=dataset, options=options, data_dir=data_dir)
+    builder_class = _builder_class(dataset.name, dataset.fingerprint(options))
+    builder = builder_class(dataset=dataset, options=options, data_dir=data_dir)
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(try_download_gcs=False),
     )

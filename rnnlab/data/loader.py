@@ -20,6 +20,7 @@ state is the next batch number, so ``set_state(get_state())`` resumes exactly.
 
 from __future__ import annotations
 
+import collections
 import functools
 import sys
 import threading
@@ -201,6 +202,42 @@ def collate(
     return batch
 
 
+class _MemoSource:
+    """A split's data source that keeps each decoded example after its first read.
+
+    tfds decoding costs far more than assembling a batch, and rnnlab's splits
+    fit in memory, so epochs after the first read no records.
+    """
+
+    def __init__(self, source):
+        self._source = source
+        self._memo: dict[int, dict] = {}
+        self._lock = threading.Lock()
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict]:
+        missing = sorted({i for i in indices if i not in self._memo})
+        if missing:
+            examples = self._source.__getitems__(missing)
+            with self._lock:
+                self._memo.update(zip(missing, examples))
+        return [self._memo[i] for i in indices]
+
+
+_SOURCES: "collections.OrderedDict[tuple[str, str], _MemoSource]" = collections.OrderedDict()
+_MAX_SOURCES = 8
+
+
+def _split_source(builder, split: str) -> _MemoSource:
+    """The shared, memoising source of ``split`` (the last few splits used stay cached)."""
+    key = (str(builder.data_dir), split)
+    if key not in _SOURCES:
+        _SOURCES[key] = _MemoSource(builder.as_data_source(split=split))
+        while len(_SOURCES) > _MAX_SOURCES:
+            _SOURCES.popitem(last=False)
+    _SOURCES.move_to_end(key)
+    return _SOURCES[key]
+
+
 class _Batches:
     """Maps a global batch number to a padded batch (thread-safe plan cache)."""
 
@@ -313,9 +350,8 @@ def make_loader(
         raise ValueError(f"dataset {spec.name!r} has no split {split!r}; splits: {spec.splits}")
     if num_epochs is not None and (not isinstance(num_epochs, int) or num_epochs < 1):
         raise ValueError(f"num_epochs must be None or a positive integer, got {num_epochs!r}")
-    source = builder.as_data_source(split=split)
     batches = _Batches(
-        source,
+        _split_source(builder, split),
         builder.info.metadata["lengths"][split],
         dataset,
         spec,
