@@ -20,7 +20,9 @@ which is PyTorch's order, so imported weights need no reshuffling.
 
 Numerics: parameters are stored in float32. ``dtype`` picks the dtype of the
 matrix products (``jnp.float32`` or ``jnp.bfloat16``); products accumulate in
-float32 and the gate arithmetic and the carry stay float32.
+float32 and the gate arithmetic and the carry stay float32. ``jnp.float64``
+(with ``jax.enable_x64``, float64 params and carry) exists for numerical
+gradient checks.
 """
 
 from __future__ import annotations
@@ -102,18 +104,25 @@ def _check_size(name: str, value: int) -> int:
     return value
 
 
+_DTYPES = ("float32", "bfloat16", "float64")
+
+
 def _check_dtype(dtype: Any) -> jnp.dtype:
-    dtype = jnp.dtype(dtype)
-    if dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16)):
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.name not in _DTYPES:
         raise ValueError(
-            f"dtype must be float32 or bfloat16 (the dtype of the matrix products), got {dtype}"
+            f"dtype (of the matrix products) must be one of {', '.join(_DTYPES)}, got {dtype}"
         )
     return dtype
 
 
 def _dot(a: Array, w: Array, dtype: jnp.dtype) -> Array:
-    """``a @ w`` with both operands cast to ``dtype``, accumulated in float32."""
-    return jnp.matmul(a.astype(dtype), w.astype(dtype), preferred_element_type=jnp.float32)
+    """``a @ w`` with both operands cast to ``dtype``, accumulated in at least float32."""
+    accumulate = jnp.promote_types(dtype, jnp.float32)
+    return jnp.matmul(a.astype(dtype), w.astype(dtype), preferred_element_type=accumulate)
 
 
 def _orthogonal_blocks(key: Array, hidden_size: int, num_blocks: int) -> Array:
@@ -205,7 +214,7 @@ def tanh_rnn(hidden_size: int, *, dtype: Any = jnp.float32) -> Cell:
 
     Args:
       hidden_size: H.
-      dtype: dtype of the matrix products (float32 or bfloat16).
+      dtype: dtype of the matrix products (float32 or bfloat16; float64 for checks).
     """
     _check_size("hidden_size", hidden_size)
     dtype = _check_dtype(dtype)
@@ -265,7 +274,7 @@ def lstm(
       hidden_size: H.
       forget_bias: constant added to the forget gate's pre-activation.
       peephole: add the diagonal peephole connections from the cell state.
-      dtype: dtype of the matrix products (float32 or bfloat16).
+      dtype: dtype of the matrix products (float32 or bfloat16; float64 for checks).
     """
     _check_size("hidden_size", hidden_size)
     dtype = _check_dtype(dtype)
@@ -344,7 +353,7 @@ def gru(hidden_size: int, *, reset_after: bool = False, dtype: Any = jnp.float32
     Args:
       hidden_size: H.
       reset_after: where the reset gate acts (see above).
-      dtype: dtype of the matrix products (float32 or bfloat16).
+      dtype: dtype of the matrix products (float32 or bfloat16; float64 for checks).
     """
     _check_size("hidden_size", hidden_size)
     dtype = _check_dtype(dtype)
