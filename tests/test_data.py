@@ -259,3 +259,23 @@ def test_same_words_in_another_order_change_the_label():
     e = "the film was not good , but the plot was bad".split()
     f = "the film was good , but the plot was not bad".split()
     assert sorted(e) == sorted(f) and grammar.sentence_polarity(e) != grammar.sentence_polarity(f)
+
+
+def test_concurrent_prepare_of_one_copy_is_safe(tmp_path):
+    import threading
+
+    config = negation_config(tmp_path, num_train=50, num_valid=5, num_test=5)
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(rd.prepare(config))
+        except Exception as e:  # noqa: BLE001  (collected for the assertion below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 2 and results[0] == results[1]

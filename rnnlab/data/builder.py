@@ -9,6 +9,7 @@ Preparing is idempotent: a prepared copy is read back as it is.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 from typing import Any, Optional
@@ -70,7 +71,17 @@ def prepared_builder(dataset: Dataset, options: Any, data_dir: Optional[str]) ->
         data_dir = os.path.expanduser(data_dir)
     builder_class = _builder_class(dataset.name, dataset.fingerprint(options))
     builder = builder_class(dataset=dataset, options=options, data_dir=data_dir)
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False),
-    )
+    # One preparer at a time per copy (parallel runs share data_dir): an exclusive lock
+    # beside the copy; a builder made after the lock sees what another process wrote.
+    lock_path = os.path.dirname(builder.data_dir) + ".lock"
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            builder = builder_class(dataset=dataset, options=options, data_dir=data_dir)
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(try_download_gcs=False),
+            )
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return builder

@@ -348,6 +348,8 @@ def make_loader(
     dataset, common, builder, spec = _prepare(data_config)
     if split not in spec.splits:
         raise ValueError(f"dataset {spec.name!r} has no split {split!r}; splits: {spec.splits}")
+    if not spec.num_examples[split]:
+        raise ValueError(f"dataset {spec.name!r} split {split!r} has no examples")
     if num_epochs is not None and (not isinstance(num_epochs, int) or num_epochs < 1):
         raise ValueError(f"num_epochs must be None or a positive integer, got {num_epochs!r}")
     batches = _Batches(
