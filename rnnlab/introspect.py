@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from rnnlab.backends import Backend
 from rnnlab.cells import Cell
 from rnnlab.scan import unroll
 from rnnlab.types import Array, Params
@@ -45,5 +46,6 @@ def gate_trace(
       candidate, output; GRU reset, update, candidate; tanh candidate), zero
       at ``t >= length``. Batch with ``jax.vmap``.
     """
-    _, traces = unroll(_tracing(cell), params, xs, length, reverse=reverse)
+    # The tracing cell swaps project/recur, so it needs the backend that calls them.
+    _, traces = unroll(_tracing(cell), params, xs, length, reverse=reverse, backend=Backend.REFERENCE)
     return traces
