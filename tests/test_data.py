@@ -7,6 +7,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rnnlab.data as rd
 from rnnlab.data import grammar
@@ -279,3 +281,41 @@ def test_concurrent_prepare_of_one_copy_is_safe(tmp_path):
     for t in threads:
         t.join()
     assert not errors and len(results) == 2 and results[0] == results[1]
+
+
+def test_decode_gives_the_words_of_a_batch_row(neg_config):
+    spec = rd.prepare(neg_config)
+    batch = next(rd.make_loader(neg_config, "valid", seed=0, shuffle=False, num_epochs=1))
+    words = rd.decode(spec, batch["inputs"][0], batch["lengths"][0])
+    assert len(words) == batch["lengths"][0] and all(w in grammar.WORDS for w in words)
+    assert rd.decode(spec, [0, 1]) == ["<pad>", "<unk>"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 40), min_size=1, max_size=60),
+    batch_size=st.integers(1, 9),
+    buckets=st.lists(st.integers(1, 40), min_size=1, max_size=4, unique=True).map(sorted),
+    shuffle=st.booleans(),
+    fill=st.booleans(),
+    epoch=st.integers(0, 3),
+)
+def test_batch_plan_properties(lengths, batch_size, buckets, shuffle, fill, epoch):
+    lengths = np.asarray(lengths)
+    plan = rd.batch_plan(lengths, buckets, batch_size, seed=1, epoch=epoch, shuffle=shuffle,
+                         fill_with_examples=fill)
+    # every example once with weight 1 (training fill: at least once, repeats fill short batches),
+    # in the smallest bucket that holds it (or the last)
+    real = np.concatenate([idx[w > 0] for idx, w, _ in plan])
+    if fill:
+        assert set(real.tolist()) == set(range(len(lengths)))
+    else:
+        assert sorted(real.tolist()) == list(range(len(lengths)))
+    for idx, w, size in plan:
+        assert len(idx) == len(w) == batch_size and size in buckets
+        fits = [b for b in buckets if b >= lengths[idx].max()]
+        assert size == (fits[0] if fits else buckets[-1])
+        assert (w == 1).all() if fill else (w[: int(w.sum())] == 1).all() and (w[int(w.sum()):] == 0).all()
+    again = rd.batch_plan(lengths, buckets, batch_size, seed=1, epoch=epoch, shuffle=shuffle,
+                          fill_with_examples=fill)
+    assert all((a[0] == b[0]).all() for a, b in zip(plan, again))

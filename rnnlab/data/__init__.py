@@ -18,6 +18,7 @@ from rnnlab.data.registry import (
     DatasetSpec,
     LoaderOptions,
     dataset_names,
+    decode,
     get_dataset,
     register,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "batch_plan",
     "check_token_ids",
     "dataset_names",
+    "decode",
     "get_dataset",
     "make_loader",
     "prepare",

@@ -341,6 +341,18 @@ def make_vocab(words: Iterable[str]) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def decode(spec: DatasetSpec, ids: Sequence[int], length: Optional[int] = None) -> list[str]:
+    """The words of ``ids int[T]`` (the first ``length`` of them), for plots and reports.
+
+    Raises:
+      ValueError: the dataset has no vocabulary (feature inputs).
+    """
+    if spec.vocab is None:
+        raise ValueError(f"dataset {spec.name!r} has {spec.input_kind} inputs, not words")
+    ids = np.asarray(ids)[: len(ids) if length is None else int(length)]
+    return [spec.vocab[i] for i in ids.tolist()]
+
+
 def encode(tokens: Iterable[str], word_ids: Mapping[str, int]) -> np.ndarray:
     """``int32[L]`` ids of ``tokens``; words outside the vocabulary map to ``<unk>`` (1)."""
     return np.asarray([word_ids.get(t, UNK_ID) for t in tokens], np.int32)

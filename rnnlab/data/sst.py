@@ -169,7 +169,14 @@ def read_glue_sst2(data_dir: Optional[str]) -> dict[str, list[tuple[list[str], i
 
     out = {}
     for split, glue_split in (("train", "train"), ("valid", "validation")):
-        source = tfds.data_source("glue/sst2", split=glue_split, data_dir=data_dir)
+        try:
+            source = tfds.data_source("glue/sst2", split=glue_split, data_dir=data_dir)
+        except Exception as e:  # tfds raises many kinds when it can neither read nor download
+            raise FileNotFoundError(
+                f"tfds could not read or prepare glue/sst2 in data.path = {data_dir!r} "
+                f"(None: tfds' default data dir): {type(e).__name__}: {e}. Prepare it once with "
+                "internet, or use data.name = 'sst' with the local tree files."
+            ) from e
         rows = []
         for i in range(len(source)):
             ex = source[i]
