@@ -119,8 +119,24 @@ def test_sst_trees_binary_labels_vocab_and_negated(tmp_path):
     }
 
 
+def test_sst_phrases_train_on_every_labelled_phrase(tmp_path):
+    write_trees(tmp_path / "trees")
+    config = sst_config(tmp_path, phrases=True)
+    spec = rd.prepare(config)
+    rows = {r for b in rd.make_loader(config, "train", seed=0, shuffle=False, num_epochs=1) for r in decode(spec, b)}
+    assert rows == {
+        # "film" is 4 in one tree and 2 (neutral, dropped) in a later one: the later label wins
+        ("the film was good", 1, False), ("film was good", 1, False), ("good", 1, False),
+        ("was good", 1, False), ("it was not good", 0, True), ("was not good", 0, True), ("was", 0, False),
+        ("not good", 0, True), ("a wonderful film", 1, False), ("wonderful film", 1, False),
+        ("wonderful", 1, False),
+    }
+    assert spec.num_examples["test"] == 2  # sentences only outside train
+
+
 def test_sst_parse_tree_and_missing_files(tmp_path):
-    assert sst.parse_tree("(3 (2 -LRB-) (3 (2 is) (3 n't)))") == (3, ["-LRB-", "is", "n't"])
+    assert sst.parse_tree("(3 (2 -LRB-) (3 (2 is) (1 n't)))") == [
+        (3, ["-LRB-", "is", "n't"]), (2, ["-LRB-"]), (3, ["is", "n't"]), (2, ["is"]), (1, ["n't"])]
     with pytest.raises(ValueError, match="not an SST tree"):
         sst.parse_tree("hello")
     (tmp_path / "trees").mkdir()

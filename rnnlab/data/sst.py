@@ -45,7 +45,6 @@ SST_HOW_TO_GET = (
     "Get trainDevTestTrees_PTB.zip from https://nlp.stanford.edu/sentiment/ and point "
     "data.path at its trees/ folder (train.txt, dev.txt, test.txt)."
 )
-_LEAF = re.compile(r"\(\d+ ([^()\s]+)\)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,27 +57,48 @@ class SSTOptions:
         (``None``: tfds' default).
       min_count: a training word enters the vocabulary if seen this often.
       lowercase: lower-case the words.
+      phrases: ``sst`` only: train on every distinct labelled phrase of the
+        training trees (as Tai et al. 2015), not only the sentences.
     """
 
     path: Optional[str] = None
     min_count: int = 1
     lowercase: bool = True
+    phrases: bool = False
 
     def validate(self) -> None:
         require(self.min_count >= 1, "min_count", "must be >= 1", self.min_count)
 
 
-def parse_tree(line: str) -> tuple[int, list[str]]:
-    """``(root label 0..4, leaf words)`` of one PTB-style SST tree.
+def parse_tree(line: str) -> list[tuple[int, list[str]]]:
+    """Every node of one PTB-style SST tree as ``(label 0..4, words)``, the root first.
 
     Raises:
-      ValueError: the line is not a labelled tree.
+      ValueError: the line is not a well-formed labelled tree.
     """
-    match = re.match(r"\s*\((\d+)\s", line)
-    words = _LEAF.findall(line)
-    if match is None or not words:
+    nodes, stack = [], []  # stack of (label, words, index in nodes)
+    tokens = re.findall(r"\(|\)|[^\s()]+", line)
+    i = 0
+    try:
+        while i < len(tokens):
+            if tokens[i] == "(":
+                stack.append((int(tokens[i + 1]), [], len(nodes)))
+                nodes.append(None)
+                i += 2
+            elif tokens[i] == ")":
+                label, words, slot = stack.pop()
+                nodes[slot] = (label, words)
+                if stack:
+                    stack[-1][1].extend(words)
+                i += 1
+            else:
+                stack[-1][1].append(tokens[i])
+                i += 1
+    except (IndexError, ValueError):
+        stack = [None]
+    if stack or not nodes or not nodes[0][1]:
         raise ValueError(f"not an SST tree: {line[:80]!r}")
-    return int(match.group(1)), words
+    return nodes
 
 
 def sst_files(path: Optional[str]) -> dict[str, str]:
@@ -91,12 +111,21 @@ def sst_files(path: Optional[str]) -> dict[str, str]:
     return {s: locate(path, f, SST_HOW_TO_GET, folder=True) for s, f in SST_FILES.items()}
 
 
-def read_trees(files: dict[str, str]) -> dict[str, list[tuple[list[str], int]]]:
-    """``{split: [(words, root label 0..4)]}`` from SST tree files ``{split: file}``."""
+def read_trees(files: dict[str, str], phrases: bool) -> dict[str, list[tuple[list[str], int]]]:
+    """``{split: [(words, label 0..4)]}`` from SST tree files ``{split: file}``.
+
+    Sentences (root labels) in every split; with ``phrases``, the training split
+    holds every distinct labelled phrase instead (sentences included).
+    """
     out = {}
     for split, file in files.items():
         with open(file, encoding="utf-8") as f:
-            out[split] = [parse_tree(line)[::-1] for line in f if line.strip()]
+            trees = [parse_tree(line) for line in f if line.strip()]
+        if phrases and split == "train":
+            unique = {tuple(words): label for nodes in trees for label, words in nodes}
+            out[split] = [(list(words), label) for words, label in unique.items()]
+        else:
+            out[split] = [(nodes[0][1], nodes[0][0]) for nodes in trees]
     return out
 
 
@@ -157,7 +186,8 @@ class SST(_BinarySentiment):
         return list(sst_files(options.path).values())
 
     def generate(self, options):
-        return binary_examples(read_trees(sst_files(options.path)), {0: 0, 1: 0, 3: 1, 4: 1}, options)
+        splits = read_trees(sst_files(options.path), options.phrases)
+        return binary_examples(splits, {0: 0, 1: 0, 3: 1, 4: 1}, options)
 
 
 def read_glue_sst2(data_dir: Optional[str]) -> dict[str, list[tuple[list[str], int]]]:
