@@ -152,6 +152,25 @@ def first_step_reaching(
     return None
 
 
+def train_seconds_to_step(metrics: Sequence[Mapping[str, Any]], step: int) -> float:
+    """Training time until ``step``, summed from the logged ``train/steps_per_sec`` windows.
+
+    Each training log line covers the steps since the previous one at its
+    rate; compile, evaluation and checkpoint time are excluded. The window
+    holding ``step`` counts in full (``step`` is normally a log step).
+    """
+    seconds, previous = 0.0, 0
+    for record in metrics:
+        sps = record.get("train/steps_per_sec")
+        if sps is None or not _is_number(sps) or sps <= 0 or record["step"] <= previous:
+            continue
+        seconds += (record["step"] - previous) / sps
+        previous = record["step"]
+        if previous >= step:
+            return seconds
+    raise ValueError(f"the log stops at step {previous}, before step {step}")
+
+
 def curve(metrics: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
     """``(steps int[N], values f64[N])`` of one metric over a run's log."""
     pairs = [(r["step"], r[key]) for r in metrics if key in r and _is_number(r[key])]
@@ -362,9 +381,176 @@ def plot_gate_heatmap(
 # ------------------------------------------------------------------------------- gates
 
 
-def gate_report(groups: Mapping[str, Sequence[RunRecord]], out: str) -> tuple[str, list[str]]:
-    """Markdown and figures about the gates of the trained recurrent models in ``groups``."""
-    return "", []
+def _tuples(tree: Any) -> Any:
+    """JSON lists back to tuples (config fields such as ``buckets`` are tuples)."""
+    if isinstance(tree, Mapping):
+        return {k: _tuples(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return tuple(_tuples(v) for v in tree)
+    return tree
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A trained run's first recurrent layer, ready for ``rnnlab.gate_trace``.
+
+    Attributes:
+      config: the run's config (``ml_collections.ConfigDict``).
+      spec: the dataset's ``DatasetSpec``.
+      cell: the :class:`rnnlab.Cell` of the first layer.
+      layer: that layer's params (forward direction when bidirectional).
+      embedding: ``f32[V, E]`` for token inputs, else ``None``.
+      step: the checkpoint step the params come from.
+    """
+
+    config: Any
+    spec: Any
+    cell: Any
+    layer: dict
+    embedding: Optional[np.ndarray]
+    step: int
+
+    def embed(self, inputs: np.ndarray) -> np.ndarray:
+        """``inputs int32[..., T]`` (tokens) or ``f32[..., T, D]`` -> ``f32[..., T, D]``."""
+        if self.embedding is None:
+            return np.asarray(inputs, np.float32)
+        return self.embedding[np.asarray(inputs)]
+
+
+def load_trained(workdir: str) -> TrainedModel:
+    """The best (early-stopping) params of a finished recurrent run, from its newest checkpoint.
+
+    Raises:
+      ValueError: the run has no checkpoint or its model has no recurrent layer.
+    """
+    import ml_collections
+    import orbax.checkpoint as ocp
+
+    import rnnlab.data
+    from rnnlab import models, nn as rnn_nn
+
+    config = ml_collections.ConfigDict(_tuples(_read_json(os.path.join(workdir, CONFIG_FILE), {})))
+    if "model" not in config or config.model.kind == "bag_of_words":
+        raise ValueError(f"run {workdir!r} has no recurrent model")
+    directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    with ocp.CheckpointManager(directory) as manager:
+        step = manager.latest_step()
+        if step is None:
+            raise ValueError(f"run {workdir!r} has no checkpoint in {directory}")
+        restored = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore()))
+    arrays = restored["arrays"]
+    params = arrays.get("best_params") or arrays["state"]["params"]
+    encoder = params["encoder"]
+    layer = encoder["rnn"]["layer_0"]
+    if "fwd" in layer:
+        layer = layer["fwd"]
+    cell = rnn_nn.make_cell(config.model.cell, config.model.hidden_size, models._cell_options(config.model))
+    embedding = encoder.get("inputs", {}).get("embed", {}).get("embedding")
+    spec = rnnlab.data.prepare(config.data)
+    return TrainedModel(config, spec, cell, {k: np.asarray(v) for k, v in layer.items()},
+                        None if embedding is None else np.asarray(embedding), int(step))
+
+
+def trace_batch(model: TrainedModel, inputs: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
+    """``{gate: f32[B, T, H]}`` of the first layer over a batch (zero past each length)."""
+    import jax
+
+    from rnnlab.introspect import gate_trace
+
+    run = jax.jit(jax.vmap(lambda xs, n: gate_trace(model.cell, model.layer, xs, n)))
+    return {k: np.asarray(v) for k, v in run(model.embed(inputs), np.asarray(lengths)).items()}
+
+
+def gate_values(model: TrainedModel, gate: str = "forget", split: str = "test",
+                max_examples: int = 256) -> np.ndarray:
+    """``f32[N]``: one gate's activations at every valid step and unit of up to ``max_examples``."""
+    import rnnlab.data
+
+    loader = rnnlab.data.make_loader(model.config.data, split, seed=0, shuffle=False, num_epochs=1)
+    values, seen = [], 0
+    for batch in loader:
+        gates = trace_batch(model, batch["inputs"], batch["lengths"])
+        if gate not in gates:
+            raise ValueError(f"cell {model.cell.kind!r} has no {gate!r} gate; it has {', '.join(gates)}")
+        T = gates[gate].shape[1]
+        valid = (np.arange(T)[None, :] < batch["lengths"][:, None]) & (batch["weights"][:, None] > 0)
+        values.append(gates[gate][valid].ravel())
+        seen += int(np.sum(batch["weights"] > 0))
+        if seen >= max_examples:
+            break
+    return np.concatenate(values)
+
+
+def example_sentences(model: TrainedModel, words: Sequence[str] = ("not", "n't", "never"),
+                      count: int = 2, split: str = "test") -> list[tuple[np.ndarray, list[str]]]:
+    """The first ``count`` examples of ``split`` holding one of ``words``: ``(ids int32[L], words)``."""
+    import rnnlab.data
+
+    vocab = model.spec.vocab
+    if vocab is None:
+        return []
+    wanted = {vocab.index(w) for w in words if w in vocab}
+    found = []
+    loader = rnnlab.data.make_loader(model.config.data, split, seed=0, shuffle=False, num_epochs=1)
+    for batch in loader:
+        for ids, n, w in zip(batch["inputs"], batch["lengths"], batch["weights"]):
+            ids = np.asarray(ids[:n])
+            if w > 0 and wanted & set(ids.tolist()):
+                found.append((ids, [vocab[i] for i in ids]))
+                if len(found) == count:
+                    return found
+    return found
+
+
+def _is_lstm_run(run: RunRecord) -> bool:
+    model = run.config.get("model", {})
+    return model.get("cell") == "lstm" and model.get("kind") != "bag_of_words" and run.finished
+
+
+def gate_report(groups: Mapping[str, Sequence[RunRecord]], out: str, eps: float = 0.1,
+                max_examples: int = 256) -> tuple[str, list[str]]:
+    """Forget-gate saturation of the trained LSTMs in ``groups``: a table, histograms, heat maps.
+
+    For every group of finished LSTM runs: the fraction of forget-gate values
+    (first layer, forward direction, valid steps of ``max_examples`` test
+    examples) below ``eps`` and above ``1 - eps``, mean +- std over seeds; one
+    histogram panel per group (all seeds pooled); and for token datasets heat
+    maps of every gate over test sentences with a negator (seed of the first run).
+
+    Returns:
+      ``(markdown, figure paths)``; ``("", [])`` when no group holds an LSTM.
+    """
+    rows, hist, figures = [], {}, []
+    for group, runs in groups.items():
+        lstm_runs = [r for r in runs if _is_lstm_run(r)]
+        if not lstm_runs:
+            continue
+        per_seed, pooled = [], []
+        for i, run in enumerate(lstm_runs):
+            model = load_trained(run.workdir)
+            values = gate_values(model, "forget", max_examples=max_examples)
+            per_seed.append(saturation(values, eps))
+            pooled.append(values)
+            if i == 0:
+                for k, (ids, words) in enumerate(example_sentences(model)):
+                    gates = trace_batch(model, ids[None], np.array([len(ids)]))
+                    path = os.path.join(out, f"gates_{_slug(group)}_{k}.png")
+                    title = f"{group}, seed {run.seed}: gates of 8 units over a test sentence"
+                    figures.append(plot_gate_heatmap({g: v[0] for g, v in gates.items()}, words, path,
+                                                     max_units=8, title=title))
+        hist[group] = np.concatenate(pooled)
+        rows.append([group, len(per_seed)] + [
+            format_mean_std(mean_std([s[k] for s in per_seed])) for k in ("near_0", "middle", "near_1")])
+    if not rows:
+        return "", []
+    figures.insert(0, plot_gate_histograms(hist, os.path.join(out, "forget_hist.png"), "forget", eps))
+    header = ["run", "seeds", f"forget < {eps}", "in between", f"forget > {1 - eps:g}"]
+    md = f"\nForget-gate saturation (first layer, {max_examples} test examples, valid steps):\n\n"
+    return md + markdown_table(header, rows), figures
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
 # ------------------------------------------------------------------------------------- main
@@ -385,6 +571,7 @@ def write_report(
     split: str = "test",
     curve_key: Optional[str] = None,
     gates: bool = True,
+    targets: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Writes ``summary.md``, ``summary.json`` and figures for a set of runs.
 
@@ -396,6 +583,8 @@ def write_report(
         when logged, else ``valid/loss``.
       gates: also trace the gates of recurrent models (forget-gate histogram,
         heat maps) of the runs whose model is recurrent.
+      targets: ``"valid/accuracy>=0.95"``-style targets; each adds a table of
+        the seeds reaching it, the step and the training time to it.
 
     Returns:
       ``{"summary": ..., "figures": [paths], "table": markdown}``.
@@ -411,6 +600,10 @@ def write_report(
     timing_rows = [[g, f"{t['params']}", format_mean_std(t["steps_per_sec"], 1), format_mean_std(t["wall_s"], 1)]
                    for g, t in extra.items()]
     table += "\n" + markdown_table(["run", "params", "train steps/s", "wall s"], timing_rows)
+    reached = {}
+    for target in targets:
+        md, reached[target] = target_table(groups, target)
+        table += md
     os.makedirs(out, exist_ok=True)
     figures = []
     logged = {k for r in runs for m in r.metrics for k in m}
@@ -429,8 +622,42 @@ def write_report(
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write(f"Mean +- sample std over seeds; split `{split}`.\n\n" + table)
     with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump({"summary": summary, "timing": extra, "workdirs": [r.workdir for r in runs]}, f, indent=1)
+        json.dump({"summary": summary, "timing": extra, "targets": reached,
+                   "workdirs": [r.workdir for r in runs]}, f, indent=1)
     return {"summary": summary, "figures": figures, "table": table}
+
+
+def parse_target(text: str) -> tuple[str, str, float]:
+    """``"valid/mse<=0.01"`` -> ``("valid/mse", "min", 0.01)``; ``">="`` gives ``"max"``."""
+    for op, mode in (("<=", "min"), (">=", "max")):
+        if op in text:
+            key, _, value = text.partition(op)
+            return key.strip(), mode, float(value)
+    raise ValueError(f"a target is METRIC<=VALUE or METRIC>=VALUE, got {text!r}")
+
+
+def target_table(groups: Mapping[str, Sequence[RunRecord]], target: str) -> tuple[str, dict]:
+    """Per group: seeds that reach ``target`` on their logged curve, the step and the training time.
+
+    Steps and seconds (:func:`train_seconds_to_step`) are mean +- std over the
+    seeds that reach it.
+
+    Returns:
+      ``(markdown, {group: {"reached": k, "seeds": n, "step": stats, "seconds": stats}})``.
+    """
+    key, mode, threshold = parse_target(target)
+    rows, data = [], {}
+    for group, runs in groups.items():
+        done = [r for r in runs if r.finished]
+        steps = [first_step_reaching(r.metrics, key, threshold, mode) for r in done]
+        hits = [(r, s) for r, s in zip(done, steps) if s is not None]
+        seconds = [train_seconds_to_step(r.metrics, s) for r, s in hits]
+        data[group] = {"reached": len(hits), "seeds": len(done), "step": mean_std([s for _, s in hits]),
+                       "seconds": mean_std(seconds)}
+        rows.append([group, f"{len(hits)}/{len(done)}", format_mean_std(data[group]["step"], 0),
+                     format_mean_std(data[group]["seconds"], 1)])
+    md = f"\nTarget `{target}` (first logged evaluation reaching it):\n\n"
+    return md + markdown_table(["run", "seeds reaching", "step", "train seconds"], rows), data
 
 
 def _timing(runs: Sequence[RunRecord]) -> dict[str, Any]:
@@ -453,7 +680,8 @@ def main(argv: Sequence[str]) -> None:
     if not workdirs:
         raise app.UsageError("give run directories")
     f = flags.FLAGS
-    result = write_report(workdirs, f.out, split=f.split, curve_key=f.curve or None, gates=f.gates)
+    result = write_report(workdirs, f.out, split=f.split, curve_key=f.curve or None, gates=f.gates,
+                          targets=f.target)
     sys.stdout.write(result["table"])
 
 
@@ -464,6 +692,7 @@ def _define_flags() -> None:
     flags.DEFINE_string("split", "test", "results split in the tables")
     flags.DEFINE_string("curve", "", "metric over steps (default valid/accuracy or valid/loss)")
     flags.DEFINE_bool("gates", True, "trace gates of recurrent models (histograms, heat maps)")
+    flags.DEFINE_multi_string("target", [], "METRIC>=VALUE or METRIC<=VALUE: seeds reaching it, steps, time")
 
 
 if __name__ == "__main__":

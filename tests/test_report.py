@@ -73,6 +73,16 @@ def test_first_step_reaching_both_directions():
         report.first_step_reaching(metrics, "mse", 0.1, mode="up")
 
 
+def test_train_seconds_to_step_sums_windows():
+    metrics = [{"step": 10, "train/steps_per_sec": 5.0}, {"step": 10, "valid/accuracy": 0.5},
+               {"step": 20, "train/steps_per_sec": 10.0}, {"step": 40, "train/steps_per_sec": 20.0}]
+    assert report.train_seconds_to_step(metrics, 10) == pytest.approx(2.0)
+    assert report.train_seconds_to_step(metrics, 20) == pytest.approx(3.0)
+    assert report.train_seconds_to_step(metrics, 40) == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="stops at step 40"):
+        report.train_seconds_to_step(metrics, 50)
+
+
 def test_saturation_fractions():
     s = report.saturation(np.array([0.01, 0.05, 0.5, 0.95, 0.99, 0.999, 0.3, 0.2]))
     assert s == {"near_0": 0.25, "near_1": 0.375, "middle": pytest.approx(0.375)}
@@ -101,6 +111,18 @@ def test_write_report_writes_tables_and_figures(runs, tmp_path):
     saved = json.load(open(os.path.join(out, "summary.json")))
     assert saved["timing"]["lstm"]["params"] == "1234"
     assert saved["timing"]["lstm"]["steps_per_sec"][0] == pytest.approx(10.5)
+
+
+def test_target_table_counts_seeds_steps_and_seconds(runs):
+    groups = report.group_runs(report.load_run(w) for w in runs)
+    md, data = report.target_table(groups, "valid/accuracy>=0.8")
+    assert (data["lstm"]["reached"], data["lstm"]["seeds"]) == (2, 2)
+    assert data["lstm"]["step"][:2] == (25.0, pytest.approx(np.std([20, 30], ddof=1)))
+    assert (data["gru"]["reached"], data["gru"]["seeds"]) == (0, 1)
+    assert "| gru | 0/1 | - | - |" in md
+    assert report.parse_target("valid/mse<=0.01") == ("valid/mse", "min", 0.01)
+    with pytest.raises(ValueError, match="METRIC"):
+        report.parse_target("valid/mse=0.01")
 
 
 def test_gate_plots_write_pngs(tmp_path):
