@@ -319,3 +319,16 @@ def test_batch_plan_properties(lengths, batch_size, buckets, shuffle, fill, epoc
     again = rd.batch_plan(lengths, buckets, batch_size, seed=1, epoch=epoch, shuffle=shuffle,
                           fill_with_examples=fill)
     assert all((a[0] == b[0]).all() for a, b in zip(plan, again))
+
+
+def test_processes_split_each_global_batch(neg_config):
+    whole = list(rd.make_loader(neg_config, "valid", seed=4, shuffle=True, num_epochs=1))
+    parts = [list(rd.make_loader(neg_config, "valid", seed=4, shuffle=True, num_epochs=1,
+                                 process_index=i, process_count=4)) for i in range(4)]
+    assert all(len(p) == len(whole) for p in parts)
+    for k, batch in enumerate(whole):
+        for key in batch:
+            np.testing.assert_array_equal(np.concatenate([p[k][key] for p in parts]), batch[key], err_msg=key)
+        assert all(p[k]["inputs"].shape == (4, batch["inputs"].shape[1]) for p in parts)
+    with pytest.raises(ValueError, match="process_count 3"):
+        rd.make_loader(neg_config, "valid", seed=4, shuffle=True, num_epochs=1, process_index=0, process_count=3)

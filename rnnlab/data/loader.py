@@ -241,8 +241,9 @@ def _split_source(builder, split: str) -> _MemoSource:
 class _Batches:
     """Maps a global batch number to a padded batch (thread-safe plan cache)."""
 
-    def __init__(self, source, lengths, dataset, spec, common, split, seed, shuffle, fill):
+    def __init__(self, source, lengths, dataset, spec, common, split, seed, shuffle, fill, rows):
         self._source = source
+        self._rows = rows  # this process's slice of every global batch
         self._lengths = np.asarray(lengths)
         self._dataset = dataset
         self._spec = spec
@@ -272,6 +273,7 @@ class _Batches:
     def __call__(self, step: int) -> dict[str, np.ndarray]:
         epoch, k = divmod(int(step), self.per_epoch)
         idx, weights, size = self._epoch(epoch)[k]
+        idx, weights = idx[self._rows], weights[self._rows]
         examples = self._source.__getitems__([int(i) for i in idx])
         where = f"dataset {self._spec.name!r} split {self._split!r} examples {idx[:4].tolist()}..."
         return collate(examples, weights, size, self._dataset, self._spec, where)
@@ -325,6 +327,8 @@ def make_loader(
     seed: int,
     shuffle: bool,
     num_epochs: Optional[int],
+    process_index: int = 0,
+    process_count: int = 1,
 ) -> Loader:
     """Bucketed, padded batches of ``split``; see the module docstring for the order.
 
@@ -335,15 +339,24 @@ def make_loader(
     ``weights float32[B]`` and the dataset's extras (``spec.extras``). T is one of
     ``data_config.buckets``.
 
+    With several processes (hosts), every process builds the same global
+    batches and keeps rows ``[i * B / n, (i + 1) * B / n)`` of each, so all
+    processes step in lockstep with the same T and together see each example
+    once per epoch.
+
     Args:
       data_config: the data config section.
       split: one of ``spec.splits``.
       seed: seeds the shuffle (each epoch reshuffles from ``(seed, epoch)``).
       shuffle: shuffle examples and the order of batches.
       num_epochs: passes over the split; ``None`` repeats forever.
+      process_index: this process's index i (``jax.process_index()``).
+      process_count: n processes sharing each global batch (``jax.process_count()``);
+        must divide ``data_config.batch_size``.
 
     Raises:
-      ValueError: unknown split, bad ``num_epochs``, or any error of :func:`prepare`.
+      ValueError: unknown split, bad ``num_epochs`` or process arguments, or any
+        error of :func:`prepare`.
     """
     dataset, common, builder, spec = _prepare(data_config)
     if split not in spec.splits:
@@ -352,6 +365,12 @@ def make_loader(
         raise ValueError(f"dataset {spec.name!r} split {split!r} has no examples")
     if num_epochs is not None and (not isinstance(num_epochs, int) or num_epochs < 1):
         raise ValueError(f"num_epochs must be None or a positive integer, got {num_epochs!r}")
+    if process_count < 1 or not 0 <= process_index < process_count or common.batch_size % process_count:
+        raise ValueError(
+            f"process_index {process_index} / process_count {process_count}: need 0 <= index < count "
+            f"and count dividing data.batch_size = {common.batch_size}"
+        )
+    per_process = common.batch_size // process_count
     batches = _Batches(
         _split_source(builder, split),
         builder.info.metadata["lengths"][split],
@@ -362,7 +381,8 @@ def make_loader(
         seed,
         shuffle,
         fill=num_epochs is None,
+        rows=slice(process_index * per_process, (process_index + 1) * per_process),
     )
     identity = {"dataset": spec.name, "split": split, "seed": int(seed), "shuffle": bool(shuffle),
-                "num_epochs": num_epochs}
+                "num_epochs": num_epochs, "process_count": process_count}
     return Loader(batches, spec, num_epochs, common.num_threads, identity)
