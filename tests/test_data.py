@@ -332,3 +332,16 @@ def test_processes_split_each_global_batch(neg_config):
         assert all(p[k]["inputs"].shape == (4, batch["inputs"].shape[1]) for p in parts)
     with pytest.raises(ValueError, match="process_count 3"):
         rd.make_loader(neg_config, "valid", seed=4, shuffle=True, num_epochs=1, process_index=0, process_count=3)
+
+
+def test_reads_an_ml_collections_config_section(tmp_path):
+    import ml_collections
+
+    data = ml_collections.ConfigDict({
+        "name": "negation", "data_dir": str(tmp_path), "batch_size": 8, "buckets": (16, 32),
+        "num_train": 30, "num_valid": 5, "num_test": 5, "max_len": 32, "gen_seed": 0,
+        "path": ml_collections.config_dict.placeholder(str),
+    })
+    spec = rd.prepare(data)
+    assert spec.num_examples == {"train": 30, "valid": 5, "test": 5}
+    assert next(rd.make_loader(data, "train", seed=0, shuffle=True, num_epochs=None))["inputs"].shape[0] == 8
