@@ -121,3 +121,16 @@ def test_out_of_vocabulary_ids_are_reported_not_clamped(tmp_path):
                             num_epochs=1)
     with pytest.raises(ValueError, match=r"outside the vocabulary \[0, 5\)"):
         next(loader)
+
+
+def test_tail_len_appends_neutral_words_and_keeps_the_rule(tmp_path):
+    config = small(tmp_path, "negation", tail_len=30, max_len=60, num_valid=40)
+    spec = rd.prepare(config)
+    lengths = []
+    for b in all_batches(config):
+        for x, n, y in zip(b["inputs"], b["lengths"], b["targets"]):
+            tokens = rd.decode(spec, x, n)
+            assert y == int(grammar.sentence_polarity(tokens) > 0) and n <= 60
+            lengths.append(n)
+    assert max(lengths) > 32  # tails make sentences longer than the grammar alone can
+

@@ -118,6 +118,14 @@ def clause(rng: np.random.Generator, effective: int, negation_probs: Sequence[fl
     return tokens
 
 
+def neutral_tail(rng: np.random.Generator, length: int) -> list[str]:
+    """``length`` tokens of filler phrases (no sentiment word, no negator)."""
+    tokens = []
+    while len(tokens) < length:
+        tokens += [","] + list(_pick(rng, FILLERS))
+    return tokens[:length]
+
+
 def sentence(
     rng: np.random.Generator,
     label: int,

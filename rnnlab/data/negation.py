@@ -46,12 +46,16 @@ class SentimentOptions(GeneratedOptions):
       negation_prob: probability that a clause's sentiment word has negators in scope.
       double_negation_prob: among negated clauses, the fraction with two negators.
       distractor_prob: probability of a phrase holding an out-of-scope negator.
+      tail_len: up to this many neutral filler tokens (uniform count) appended
+        after the sentence, within ``max_len``: the decision must then be
+        carried across them (0 = none; a long-memory variant).
     """
 
     max_len: int = 32
     negation_prob: float = 0.5
     double_negation_prob: float = 0.3
     distractor_prob: float = 0.35
+    tail_len: int = 0
 
     def validate(self) -> None:
         super().validate()
@@ -60,6 +64,7 @@ class SentimentOptions(GeneratedOptions):
         for field in ("negation_prob", "double_negation_prob", "distractor_prob"):
             value = getattr(self, field)
             require(0.0 <= value <= 1.0, field, "must lie in [0, 1]", value)
+        require(self.tail_len >= 0, "tail_len", "must be >= 0", self.tail_len)
 
     @property
     def negation_probs(self) -> tuple[float, float, float]:
@@ -77,6 +82,10 @@ def draw_sentence(rng: np.random.Generator, options: SentimentOptions, structure
             rng, label, structure, options.negation_probs, options.distractor_prob
         )
         if len(tokens) <= options.max_len:
+            if options.tail_len:
+                room = options.max_len - len(tokens)
+                tail = grammar.neutral_tail(rng, min(int(rng.integers(options.tail_len + 1)), room))
+                tokens, clause_of = tokens + tail, clause_of + [clause_of[-1]] * len(tail)
             if grammar.sentence_polarity(tokens) != label:  # the generator obeys the rules
                 raise AssertionError(f"grammar bug: {' '.join(tokens)!r} is not {label}")
             return tokens, clause_of, label, structure
