@@ -60,7 +60,8 @@ def _check_lengths(name: str, lengths: Mapping[str, Sequence[int]], common: Load
             )
 
 
-def _prepare(data_config: Any):
+def _prepare(data_config: Any) -> tuple[Dataset, LoaderOptions, Any, DatasetSpec]:
+    """Resolves, prepares and checks the dataset: ``(dataset, loader options, builder, spec)``."""
     dataset, options, common = _resolve(data_config)
     builder = prepared_builder(dataset, options, common.data_dir)
     metadata = builder.info.metadata
