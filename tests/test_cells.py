@@ -1,0 +1,266 @@
+"""Cells: shapes, init, equality with the NumPy reference, hand-computed steps, errors."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rnnlab
+from tests import reference
+from tests.conftest import CELL_VARIANTS, random_params
+
+H, D = 5, 3
+
+
+def sigmoid(a):
+    return 1.0 / (1.0 + math.exp(-a))
+
+
+def make(kind, options, hidden_size=H):
+    return rnnlab.get_cell(kind, hidden_size, **options)
+
+
+def to_ref_carry(kind, carry):
+    return (np.asarray(carry.h), np.asarray(carry.c)) if kind == "lstm" else np.asarray(carry)
+
+
+# --- 1. shapes and dtypes ---------------------------------------------------------------
+
+
+def test_cell_params_carry_and_output_shapes(variant):
+    kind, options = variant
+    cell = make(kind, options)
+    params = cell.init(jax.random.key(0), D)
+    G = cell.num_gates
+    expected = {"w_x": (D, G * H), "w_h": (H, G * H), "b": (G * H,)}
+    if options.get("peephole"):
+        expected.update({"p_i": (H,), "p_f": (H,), "p_o": (H,)})
+    if options.get("reset_after"):
+        expected["b_hn"] = (H,)
+    assert {k: v.shape for k, v in params.items()} == expected
+    assert all(v.dtype == jnp.float32 for v in params.values())
+    carry = cell.initial_carry()
+    assert all(leaf.shape == (H,) and leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(carry))
+    new_carry, y = cell.step(params, carry, jnp.ones(D))
+    assert y.shape == (H,) and y.dtype == jnp.float32
+    assert jax.tree.structure(new_carry) == jax.tree.structure(carry)
+    gates = cell.gates(params, carry, jnp.ones(D))
+    assert tuple(gates) == cell.gate_names
+    assert all(g.shape == (H,) for g in gates.values())
+
+
+def test_cell_step_vmapped_shapes(variant):
+    kind, options = variant
+    cell = make(kind, options)
+    params = cell.init(jax.random.key(0), D)
+    carry = jax.tree.map(lambda a: jnp.zeros((4,) + a.shape), cell.initial_carry())
+    new_carry, ys = jax.vmap(cell.step, in_axes=(None, 0, 0))(params, carry, jnp.ones((4, D)))
+    assert ys.shape == (4, H)
+    assert all(leaf.shape == (4, H) for leaf in jax.tree.leaves(new_carry))
+
+
+def test_cell_metadata():
+    cell = rnnlab.lstm(7, forget_bias=0.5, peephole=True)
+    assert (cell.kind, cell.hidden_size, cell.num_gates) == ("lstm", 7, 4)
+    assert cell.option("forget_bias") == 0.5 and cell.option("peephole") is True
+    assert rnnlab.gru(2, reset_after=True).option("reset_after") is True
+    assert rnnlab.cell_names() == ("gru", "lstm", "tanh")
+    assert rnnlab.tanh_rnn(3).gate_names == ("candidate",)
+    hash(cell)  # usable as a static argument / Flax module field
+
+
+# --- init ----------------------------------------------------------------------------
+
+
+def test_init_glorot_orthogonal_zero_bias(variant):
+    kind, options = variant
+    cell = make(kind, options, hidden_size=8)
+    params = cell.init(jax.random.key(1), 16)
+    G = cell.num_gates
+    limit = math.sqrt(6.0 / (16 + G * 8))
+    w_x = np.asarray(params["w_x"])
+    assert np.abs(w_x).max() <= limit and np.abs(w_x).max() > 0.5 * limit
+    for block in np.split(np.asarray(params["w_h"]), G, axis=1):
+        np.testing.assert_allclose(block.T @ block, np.eye(8), atol=1e-5)
+    blocks = np.split(np.asarray(params["w_h"]), G, axis=1)
+    if G > 1:
+        assert not np.allclose(blocks[0], blocks[1])
+    for name in set(params) - {"w_x", "w_h"}:
+        assert not np.asarray(params[name]).any(), name
+
+
+def test_init_same_key_same_params_other_key_other_params(variant):
+    cell = make(*variant)
+    a, b, c = (cell.init(jax.random.key(k), D) for k in (3, 3, 4))
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    assert not np.allclose(a["w_x"], c["w_x"])
+
+
+# --- 2. equal to the NumPy reference; hand-computed steps ------------------------------
+
+
+@pytest.mark.parametrize("kind,options", CELL_VARIANTS)
+def test_step_equals_reference(kind, options):
+    cell = make(kind, options)
+    params = random_params(cell, seed=0, input_size=D)
+    rng = np.random.default_rng(1)
+    carry = jax.tree.map(
+        lambda a: jnp.asarray(rng.standard_normal(a.shape), jnp.float32), cell.initial_carry()
+    )
+    x = rng.standard_normal(D).astype(np.float32)
+    new_carry, y = cell.step(params, carry, x)
+    ref_carry, ref_y = reference.step_fn(kind, **options)(params, to_ref_carry(kind, carry), x)
+    np.testing.assert_allclose(y, ref_y, rtol=1e-5, atol=1e-6)
+    for got, want in zip(jax.tree.leaves(new_carry), jax.tree.leaves(ref_carry)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_step_is_recur_of_project(variant):
+    cell = make(*variant)
+    params = random_params(cell, seed=2, input_size=D)
+    x = jnp.linspace(-1.0, 1.0, D)
+    carry = jax.tree.map(lambda a: a + 0.3, cell.initial_carry())
+    a = cell.step(params, carry, x)
+    b = cell.recur(params, carry, cell.project(params, x))
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(u, v, rtol=1e-6)
+
+
+def test_lstm_hand_computed_step_pins_gate_order():
+    # Given H = D = 1, gate blocks i, f, g, o with distinct weights and biases
+    cell = rnnlab.lstm(1, forget_bias=1.0, peephole=True)
+    params = {
+        "w_x": jnp.array([[0.1, 0.2, 0.3, 0.4]]),
+        "w_h": jnp.array([[-0.5, 0.6, -0.7, 0.8]]),
+        "b": jnp.array([0.01, 0.02, 0.03, 0.04]),
+        "p_i": jnp.array([0.3]),
+        "p_f": jnp.array([-0.2]),
+        "p_o": jnp.array([0.5]),
+    }
+    x, h, c = 2.0, 0.5, -1.0
+    # When one step runs
+    carry, y = cell.step(params, rnnlab.LSTMState(h=jnp.array([h]), c=jnp.array([c])), jnp.array([x]))
+    gates = cell.gates(params, rnnlab.LSTMState(h=jnp.array([h]), c=jnp.array([c])), jnp.array([x]))
+    # Then it equals the equations written out by hand
+    i = sigmoid(0.1 * x - 0.5 * h + 0.01 + 0.3 * c)
+    f = sigmoid(0.2 * x + 0.6 * h + 0.02 - 0.2 * c + 1.0)
+    g = math.tanh(0.3 * x - 0.7 * h + 0.03)
+    c_new = f * c + i * g
+    o = sigmoid(0.4 * x + 0.8 * h + 0.04 + 0.5 * c_new)
+    h_new = o * math.tanh(c_new)
+    np.testing.assert_allclose([float(carry.h[0]), float(carry.c[0]), float(y[0])], [h_new, c_new, h_new], rtol=1e-6)
+    np.testing.assert_allclose(
+        [float(gates[k][0]) for k in ("input", "forget", "candidate", "output")], [i, f, g, o], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("reset_after", [False, True])
+def test_gru_hand_computed_step_pins_gate_order(reset_after):
+    cell = rnnlab.gru(1, reset_after=reset_after)
+    params = {
+        "w_x": jnp.array([[0.1, 0.2, 0.3]]),
+        "w_h": jnp.array([[-0.4, 0.5, -0.6]]),
+        "b": jnp.array([0.01, 0.02, 0.03]),
+    }
+    if reset_after:
+        params["b_hn"] = jnp.array([0.7])
+    x, h = 2.0, 0.5
+    carry, y = cell.step(params, jnp.array([h]), jnp.array([x]))
+    gates = cell.gates(params, jnp.array([h]), jnp.array([x]))
+    r = sigmoid(0.1 * x - 0.4 * h + 0.01)
+    z = sigmoid(0.2 * x + 0.5 * h + 0.02)
+    if reset_after:
+        n = math.tanh(0.3 * x + 0.03 + r * (-0.6 * h + 0.7))
+    else:
+        n = math.tanh(0.3 * x + 0.03 - 0.6 * (r * h))
+    h_new = (1 - z) * n + z * h
+    np.testing.assert_allclose([float(carry[0]), float(y[0])], [h_new, h_new], rtol=1e-6)
+    np.testing.assert_allclose(
+        [float(gates[k][0]) for k in ("reset", "update", "candidate")], [r, z, n], rtol=1e-6
+    )
+
+
+def test_tanh_hand_computed_step():
+    cell = rnnlab.tanh_rnn(2)
+    params = {"w_x": jnp.array([[1.0, -1.0]]), "w_h": jnp.array([[0.5, 0.0], [0.0, 2.0]]), "b": jnp.array([0.1, 0.2])}
+    carry, y = cell.step(params, jnp.array([0.2, -0.3]), jnp.array([0.4]))
+    want = [math.tanh(0.4 + 0.1 + 0.1), math.tanh(-0.4 - 0.6 + 0.2)]
+    np.testing.assert_allclose(y, want, rtol=1e-6)
+    np.testing.assert_allclose(carry, want, rtol=1e-6)
+
+
+def test_lstm_forget_bias_is_added_not_stored():
+    params = rnnlab.lstm(4).init(jax.random.key(0), 2)
+    assert not np.asarray(params["b"]).any()
+    gates = rnnlab.lstm(4).gates(params, rnnlab.lstm(4).initial_carry(), jnp.zeros(2))
+    np.testing.assert_allclose(gates["forget"], sigmoid(1.0), rtol=1e-6)
+    gates0 = rnnlab.lstm(4, forget_bias=0.0).gates(params, rnnlab.lstm(4).initial_carry(), jnp.zeros(2))
+    np.testing.assert_allclose(gates0["forget"], 0.5, rtol=1e-6)
+
+
+# --- dtype ---------------------------------------------------------------------------
+
+
+def test_bfloat16_runs_with_float32_carry_and_stays_close(variant):
+    kind, options = variant
+    cell16 = make(kind, dict(options, dtype=jnp.bfloat16))
+    cell32 = make(kind, options)
+    params = random_params(cell32, seed=3, input_size=D)
+    xs = jnp.asarray(np.random.default_rng(4).standard_normal((6, D)), jnp.float32)
+    carry16, ys16 = rnnlab.unroll(cell16, params, xs)
+    carry32, ys32 = rnnlab.unroll(cell32, params, xs)
+    assert ys16.dtype == jnp.float32
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(carry16))
+    np.testing.assert_allclose(ys16, ys32, atol=5e-2)
+    assert not np.array_equal(ys16, ys32)  # the products really ran in bfloat16
+
+
+# --- 6. jit and vmap compose -----------------------------------------------------------
+
+
+def test_step_jit_and_vmap_agree(variant):
+    cell = make(*variant)
+    params = random_params(cell, seed=5, input_size=D)
+    xs = jnp.asarray(np.random.default_rng(6).standard_normal((4, D)), jnp.float32)
+    carry = cell.initial_carry()
+    _, eager = cell.step(params, carry, xs[2])
+    _, jitted = jax.jit(cell.step)(params, carry, xs[2])
+    _, batched = jax.vmap(cell.step, in_axes=(None, None, 0))(params, carry, xs)
+    np.testing.assert_allclose(jitted, eager, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(batched[2], eager, rtol=1e-6, atol=1e-7)
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+def test_get_cell_unknown_name_lists_known_names():
+    with pytest.raises(ValueError, match="unknown cell 'lsmt'.*gru, lstm, tanh"):
+        rnnlab.get_cell("lsmt", 4)
+
+
+def test_get_cell_bad_option_names_the_cell():
+    with pytest.raises(ValueError, match="bad options for cell 'gru'.*peephole"):
+        rnnlab.get_cell("gru", 4, peephole=True)
+
+
+@pytest.mark.parametrize("size", [0, -3, 2.5, True, "8"])
+@pytest.mark.parametrize("kind", ["tanh", "lstm", "gru"])
+def test_hidden_size_must_be_positive_integer(kind, size):
+    with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
+        rnnlab.get_cell(kind, size)
+
+
+def test_input_size_must_be_positive_integer():
+    with pytest.raises(ValueError, match="input_size must be a positive integer, got 0"):
+        rnnlab.lstm(4).init(jax.random.key(0), 0)
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.float16, "complex64", "no-such-type"])
+def test_bad_dtype_is_refused(dtype):
+    with pytest.raises(ValueError, match="dtype .*must be one of float32, bfloat16, float64"):
+        rnnlab.gru(4, dtype=dtype)
