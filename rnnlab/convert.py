@@ -75,9 +75,9 @@ def _check_target(cell: Cell, source: str, reset_after: Optional[bool] = None) -
         if cell.option("peephole"):
             raise ValueError(f"{source} LSTMs have no peepholes: build the target with peephole=False")
     if cell.kind == "gru" and reset_after is not None and cell.option("reset_after") != reset_after:
-        form = "reset-after (reset applied to W_hn h + b_hn)" if reset_after else "reset-before"
+        form = "reset-after form (reset applied to W_hn h + b_hn)" if reset_after else "reset-before form"
         raise ValueError(
-            f"a {source} GRU is the {form} form: build the target cell with "
+            f"a {source} GRU is the {form}: build the target cell with "
             f"rnnlab.gru(H, reset_after={reset_after})"
         )
 
