@@ -33,11 +33,10 @@ from typing import Any, Mapping, Optional, Union
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from rnnlab.bidirectional import MERGES, bidirectional, init_layer, layer_output_size, stack
 from rnnlab.cells import Cell, get_cell
-from rnnlab.scan import unroll
+from rnnlab.scan import check_lengths, unroll
 from rnnlab.types import Array
 
 CellOptions = Union[Mapping[str, Any], tuple[tuple[str, Any], ...]]
@@ -66,31 +65,15 @@ def make_cell(cell: Union[str, Cell], hidden_size: Optional[int], cell_options: 
 
 
 def check_batch(inputs: Array, lengths: Optional[Array]) -> Array:
-    """Validates a batch ``inputs [B, T, D]``, ``lengths int[B]``; returns ``lengths`` (``None``: all T).
+    """Validates a batch ``inputs [B, T, D]``, ``lengths int[B]``; returns ``int32[B]`` (``None``: all T).
 
     Raises:
       ValueError: ``inputs`` not rank 3, ``lengths`` not an integer ``[B]``,
-        or concrete lengths outside ``[0, T]``.
+        or concrete lengths outside ``[0, T]`` (see :func:`rnnlab.scan.check_lengths`).
     """
     if jnp.ndim(inputs) != 3:
         raise ValueError(f"inputs must have shape [B, T, D], got shape {jnp.shape(inputs)}")
-    batch, num_steps = jnp.shape(inputs)[:2]
-    if lengths is None:
-        return jnp.full((batch,), num_steps, jnp.int32)
-    lengths = jnp.asarray(lengths)
-    if lengths.shape != (batch,) or not jnp.issubdtype(lengths.dtype, jnp.integer):
-        raise ValueError(
-            f"lengths must be integers of shape [B={batch}], got shape {lengths.shape} "
-            f"and dtype {lengths.dtype}"
-        )
-    if not isinstance(lengths, jax.core.Tracer):
-        values = np.asarray(lengths)
-        if values.size and (values.min() < 0 or values.max() > num_steps):
-            raise ValueError(
-                f"lengths must lie in [0, T={num_steps}], got values in "
-                f"[{values.min()}, {values.max()}]"
-            )
-    return lengths
+    return check_lengths(lengths, *jnp.shape(inputs)[:2])
 
 
 class _CellModule(nn.Module):

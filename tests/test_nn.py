@@ -1,0 +1,167 @@
+"""Flax adapters: params are the pure cell's params, outputs equal the pure functions, dropout, errors."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab import nn as rnn
+
+H, D, T = 4, 3, 6
+LENGTHS = jnp.array([6, 2, 0])
+
+
+def inputs(seed, shape=(3, T, D)):
+    return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), jnp.float32)
+
+
+def close(a, b, tol=1e-5):
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=tol, atol=tol)
+
+
+def init(layer, xs, lengths=LENGTHS, seed=0):
+    return jax.jit(layer.init)(jax.random.key(seed), xs, lengths)
+
+
+def apply(layer, variables, xs, lengths=LENGTHS):
+    return jax.jit(layer.apply)(variables, xs, lengths)
+
+
+def per_example(f, *args):
+    """``jit(vmap(f))(*args)``: the pure function, batched the documented way."""
+    return jax.jit(jax.vmap(f))(*args)
+
+
+def perturb(variables, seed=0):
+    """Random offsets on every param, so zero-initialised biases matter too."""
+    leaves, tree = jax.tree.flatten(variables)
+    keys = jax.random.split(jax.random.key(seed), len(leaves))
+    return jax.tree.unflatten(tree, [a + 0.3 * jax.random.normal(k, a.shape) for a, k in zip(leaves, keys)])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_rnn_params_are_the_cells_and_output_equals_unroll(reverse):
+    # Given an RNN layer of a peephole LSTM
+    layer = rnn.RNN("lstm", H, cell_options={"peephole": True}, reverse=reverse, return_carry=True)
+    xs = inputs(0)
+    variables = perturb(init(layer, xs))
+    cell = rnnlab.lstm(H, peephole=True)
+    # Then its params are exactly the pure cell's params
+    expected = jax.eval_shape(lambda k: cell.init(k, D), jax.random.key(0))
+    assert jax.tree.map(jnp.shape, variables["params"]) == jax.tree.map(jnp.shape, expected)
+    # and the layer equals unroll over each example
+    carry, ys = apply(layer, variables, xs)
+    assert ys.shape == (3, T, H) and carry.h.shape == (3, H)
+    pure = lambda x, n: rnnlab.unroll(cell, variables["params"], x, n, reverse=reverse)
+    close((carry, ys), per_example(pure, xs, LENGTHS))
+    assert not np.asarray(ys[1, 2:]).any() and not np.asarray(ys[2]).any()
+
+
+def test_rnn_accepts_a_cell_and_same_key_gives_same_params():
+    cell = rnnlab.gru(H, reset_after=True)
+    by_cell, by_name = rnn.RNN(cell), rnn.RNN("gru", H, cell_options=(("reset_after", True),))
+    xs = inputs(1)
+    a, b = init(by_cell, xs, seed=3), init(by_name, xs, seed=3)
+    close(a, b, tol=0)
+    assert set(a["params"]) == {"w_x", "w_h", "b", "b_hn"}
+    c = init(by_cell, xs, seed=4)
+    assert not np.allclose(a["params"]["w_x"], c["params"]["w_x"])
+    ys = jax.jit(by_cell.apply)(a, xs)  # lengths=None: every sequence is whole
+    close(ys, apply(by_cell, a, xs, jnp.full((3,), T)), tol=0)
+
+
+def test_bidirectional_layout_and_output_equal_pure_bidirectional():
+    layer = rnn.Bidirectional("gru", H, return_carry=True)
+    xs = inputs(2)
+    variables = perturb(init(layer, xs), 1)
+    assert set(variables["params"]) == {"fwd", "bwd"}
+    assert set(variables["params"]["fwd"]) == {"w_x", "w_h", "b"}
+    carries, ys = apply(layer, variables, xs)
+    cell = rnnlab.gru(H)
+    assert ys.shape == (3, T, 2 * H)
+    pure = lambda x, n: rnnlab.bidirectional(cell, cell, variables["params"], x, n)
+    close((carries, ys), per_example(pure, xs, LENGTHS))
+    summed = apply(rnn.Bidirectional("gru", H, merge="sum"), variables, xs)
+    close(summed, ys[..., :H] + ys[..., H:], tol=1e-6)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_stacked_rnn_equals_pure_stack(bidirectional):
+    layer = rnn.StackedRNN("lstm", H, num_layers=2, bidirectional=bidirectional, dropout=0.3,
+                           return_carry=True)
+    xs = inputs(3)
+    variables = perturb(init(layer, xs), 2)
+    assert sorted(variables["params"]) == ["layer_0", "layer_1"]
+    width = 2 * H if bidirectional else H
+    first = variables["params"]["layer_1"]["fwd"] if bidirectional else variables["params"]["layer_1"]
+    assert first["w_x"].shape == (width, 4 * H)
+    carries, ys = apply(layer, variables, xs)  # deterministic by default
+    cell = rnnlab.lstm(H)
+    pure = lambda x, n: rnnlab.stack(cell, variables["params"], x, n, bidirectional=bidirectional)
+    close((carries, ys), per_example(pure, xs, LENGTHS))
+    assert ys.shape == (3, T, width)
+
+
+def test_stacked_rnn_dropout_uses_the_dropout_rng():
+    layer = rnn.StackedRNN("gru", H, num_layers=3, dropout=0.5)
+    xs = inputs(4)
+    variables = init(layer, xs)
+    plain = apply(layer, variables, xs)
+    run = jax.jit(lambda xs, lengths, key: layer.apply(variables, xs, lengths, deterministic=False,
+                                                       rngs={"dropout": key}))
+    a, b, c = (run(xs, LENGTHS, jax.random.key(k)) for k in (1, 1, 2))
+    close(a, b, tol=0)
+    assert not np.allclose(a, c) and not np.allclose(a, plain)
+    assert not np.asarray(a[1, 2:]).any()  # dropout keeps padding at zero
+    # different examples of the batch get different masks: two copies of one sequence differ
+    twins = jnp.stack([xs[0], xs[0], xs[0]])
+    out = run(twins, jnp.array([T, T, T]), jax.random.key(3))
+    assert not np.allclose(out[0], out[1])
+    with pytest.raises(Exception, match="dropout"):
+        layer.apply(variables, xs, LENGTHS, deterministic=False)  # no "dropout" rng given
+
+
+def test_jit_apply_does_not_retrace_across_lengths_and_grads_reach_every_param():
+    layer = rnn.StackedRNN("lstm", H, num_layers=2, bidirectional=True)
+    xs = inputs(5)
+    variables = init(layer, xs)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def loss(params, lengths):
+        return jnp.sum(layer.apply({"params": params}, xs, lengths) ** 2)
+
+    for lengths in ([6, 2, 0], [1, 1, 1], [6, 6, 6]):
+        loss(variables["params"], jnp.array(lengths))
+    chex.clear_trace_counter()
+    grads = jax.jit(jax.grad(lambda p: jnp.sum(layer.apply({"params": p}, xs, LENGTHS) ** 2)))(
+        variables["params"])
+    for path, g in jax.tree_util.tree_leaves_with_path(grads):
+        assert np.abs(np.asarray(g)).sum() > 0, path
+
+
+def test_adapter_errors():
+    xs = inputs(6)
+    with pytest.raises(ValueError, match="unknown cell 'lstn'; known cells: gru, lstm, tanh"):
+        rnn.RNN("lstn", H).init(jax.random.key(0), xs, LENGTHS)
+    with pytest.raises(ValueError, match="cell 'lstm' given by name needs hidden_size"):
+        rnn.RNN("lstm").init(jax.random.key(0), xs, LENGTHS)
+    with pytest.raises(ValueError, match="pass either a Cell or a cell name"):
+        rnn.RNN(rnnlab.lstm(H), hidden_size=H + 1).init(jax.random.key(0), xs, LENGTHS)
+    with pytest.raises(ValueError, match="hidden_size must be a positive integer, got 0"):
+        rnn.RNN("gru", 0).init(jax.random.key(0), xs, LENGTHS)
+    with pytest.raises(ValueError, match=r"inputs must have shape \[B, T, D\], got shape \(6, 3\)"):
+        rnn.RNN("gru", H).init(jax.random.key(0), xs[0], LENGTHS)
+    with pytest.raises(ValueError, match=r"lengths must be an integer vector of shape \[B=3\]"):
+        rnn.RNN("gru", H).init(jax.random.key(0), xs, jnp.array([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match=r"\[0, T=6\]"):
+        rnn.RNN("gru", H).init(jax.random.key(0), xs, jnp.array([7, 1, 1]))
+    with pytest.raises(ValueError, match="unknown merge 'max'"):
+        rnn.Bidirectional("gru", H, merge="max").init(jax.random.key(0), xs, LENGTHS)
+    with pytest.raises(ValueError, match="num_layers must be a positive integer, got 0"):
+        rnn.StackedRNN("gru", H, num_layers=0).init(jax.random.key(0), xs, LENGTHS)
