@@ -1,0 +1,38 @@
+"""The README's and docs/api.md's examples run as written and print what they claim."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+EXAMPLES = [
+    # (file, the heading the example sits under, what its last line prints)
+    ("README.md", "## The library in ten lines", "(4, 10, 32) (4, 32)"),
+    ("docs/api.md", "## An example that runs as written",
+     "(3, 10, 16) (10, 32) ['candidate', 'reset', 'update']"),
+]
+
+
+def python_block(path: pathlib.Path, heading: str) -> str:
+    """The first ```python block after ``heading`` in a Markdown file."""
+    text = path.read_text()
+    start = text.find(heading + "\n")
+    assert start >= 0, f"{path.name} has no heading {heading!r}"
+    match = re.search(r"```python\n(.*?)```", text[start:], re.S)
+    assert match, f"{path.name} has no python block under {heading!r}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("name,heading,printed", EXAMPLES, ids=[e[0] for e in EXAMPLES])
+def test_example_runs_as_written(name, heading, printed):
+    code = python_block(ROOT / name, heading)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, name, "exec"), {"__name__": "__example__"})
+    assert out.getvalue().strip() == printed
