@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rnnlab import nn as rnn_layers
 from rnnlab.cells import cell_names
 from rnnlab.scan import sequence_mask
 from rnnlab.types import Array
@@ -121,8 +122,6 @@ class Encoder(nn.Module):
 
     @nn.compact
     def __call__(self, inputs: Array, lengths: Array, *, deterministic: bool) -> Array:
-        from rnnlab import nn as rnn_layers  # built alongside; imported late to keep this module light
-
         xs = Inputs(self.vocab_size, self.embed_size, self.embed_dropout, name="inputs")(
             inputs, deterministic=deterministic
         )

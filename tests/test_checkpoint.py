@@ -1,0 +1,158 @@
+"""Tests of rnnlab.checkpoint and resuming: bitwise resume, fallback, config pinning."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+import rnnlab.data
+from rnnlab import checkpoint, metrics, train
+from tests.train_fixtures import compile_cache, smoke_config
+
+pytestmark = pytest.mark.usefixtures("compile_cache")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tfds")
+
+
+def _final_arrays(workdir, config):
+    """The arrays of a workdir's newest checkpoint, restored without a target structure check."""
+    checkpoints = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.CHECKPOINT_DIR))
+    step = checkpoints.steps()[-1]
+    return step, checkpoints._manager.restore(step)["arrays"]
+
+
+class _StopAfter:
+    """Stands in for train.StopSignal: 'receives' SIGTERM once the train loader gave ``n`` batches."""
+
+    n = 0
+
+    def __init__(self):
+        self.received = None
+
+    def __enter__(self):
+        _StopAfter.current = self
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def test_resume_after_stop_is_bitwise_identical_to_an_uninterrupted_run(data_dir, tmp_path, monkeypatch):
+    # Given: one uninterrupted run of 2N steps with dropout (RNG use) and early-stopping state
+    config = smoke_config(data_dir, **{"model.dropout": 0.2, "model.embed_dropout": 0.2,
+                                       "model.num_layers": 2, "train.checkpoint_every": 0})
+    straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
+
+    # When: the same run stops after N = 2 steps (as on SIGTERM) and is launched again
+    make_loader = rnnlab.data.make_loader
+
+    def stopping_loader(data_config, split, **kwargs):
+        loader = make_loader(data_config, split, **kwargs)
+        if split != "train":
+            return loader
+        count = {"n": 0}
+
+        class Wrapped:
+            def __iter__(self):
+                return self
+
+            def __next__(self):
+                count["n"] += 1
+                if count["n"] == 2:
+                    _StopAfter.current.received = signal.SIGTERM
+                return next(loader)
+
+            get_state, set_state = loader.get_state, loader.set_state
+
+        return Wrapped()
+
+    monkeypatch.setattr(rnnlab.data, "make_loader", stopping_loader)
+    monkeypatch.setattr(train, "StopSignal", _StopAfter)
+    resumed_dir = str(tmp_path / "resumed")
+    assert train.train_and_evaluate(config, resumed_dir) is None
+    assert not os.path.exists(os.path.join(resumed_dir, train.RESULTS_FILE))
+    assert checkpoint.Checkpointer(os.path.join(resumed_dir, "checkpoints")).steps() == [2]
+    monkeypatch.setattr(rnnlab.data, "make_loader", make_loader)
+    monkeypatch.setattr(train, "StopSignal", train.StopSignal)
+    resumed = train.train_and_evaluate(config, resumed_dir)
+
+    # Then: params, optimizer state, step and rng are bitwise equal, and so are the metrics
+    step_a, a = _final_arrays(str(tmp_path / "straight"), config)
+    step_b, b = _final_arrays(resumed_dir, config)
+    assert step_a == step_b == config.train.num_steps
+    leaves_a, tree_a = jax.tree.flatten(a)
+    leaves_b, tree_b = jax.tree.flatten(b)
+    assert tree_a == tree_b and len(leaves_a) > 10
+    for x, y in zip(leaves_a, leaves_b):
+        np.testing.assert_array_equal(x, y)
+    for split in ("valid", "test"):
+        assert straight[split] == resumed[split]
+    evals = lambda d: [r for r in metrics.read_metrics(d) if "valid/loss" in r]
+    assert evals(str(tmp_path / "straight")) == evals(resumed_dir)
+
+
+def test_corrupt_latest_checkpoint_and_empty_step_folder_fall_back_to_the_previous(data_dir, tmp_path, caplog):
+    config = smoke_config(data_dir)
+    workdir = tmp_path / "run"
+    train.train_and_evaluate(config, str(workdir))  # checkpoints at steps 3 and 6
+    ckdir = workdir / "checkpoints"
+    os.makedirs(ckdir / "9")  # an empty folder named like a step
+    for root, _, files in os.walk(ckdir / "6" / "arrays"):  # damage every array file of step 6
+        for name in files:
+            with open(os.path.join(root, name), "r+b") as f:
+                f.write(b"\x00garbage\xff" * 4)
+    checkpoints = checkpoint.Checkpointer(str(ckdir))
+    assert checkpoints.steps() == [3, 6, 9]
+    with caplog.at_level("WARNING"):
+        restored = checkpoints.restore(_target(config, data_dir))
+    assert restored is not None and restored[0] == 3
+    assert "checkpoint step 9" in caplog.text and "checkpoint step 6" in caplog.text
+
+
+def _target(config, data_dir):
+    """The restore target of a smoke run: its freshly initialised state and best params."""
+    spec = rnnlab.data.prepare(config.data)
+    from rnnlab import models
+
+    model = models.build_model(config.model, spec)
+    tx = train.make_optimizer(config.optim, config.train.num_steps)
+    state = jax.device_get(train.init_state(model, tx, jax.random.PRNGKey(0),
+                                            train._example_batch(spec, config)))
+    return {"state": state, "best_params": state.params}
+
+
+def test_checksum_mismatch_is_refused(tmp_path):
+    checkpoints = checkpoint.Checkpointer(str(tmp_path / "ck"))
+    checkpoints.save(1, {"w": np.arange(4.0)}, {"data": {}})
+    checkpoints.save(2, {"w": np.arange(4.0) + 1}, {"data": {}})
+    info_path = tmp_path / "ck" / "2" / "info" / "metadata"
+    info = json.loads(info_path.read_text())
+    info["sha256"] = "0" * 64  # as if the array bytes had changed under the saved checksum
+    info_path.write_text(json.dumps(info))
+    step, arrays, _ = checkpoint.Checkpointer(str(tmp_path / "ck")).restore({"w": np.zeros(4)})
+    assert step == 1 and np.array_equal(arrays["w"], np.arange(4.0))
+
+
+def test_workdir_with_a_different_config_is_refused_naming_the_fields(tmp_path):
+    config = smoke_config(tmp_path / "tfds")
+    checkpoint.check_config(str(tmp_path), config)
+    checkpoint.check_config(str(tmp_path), config)  # the same config: accepted
+    other = smoke_config(tmp_path / "tfds", **{"model.cell": "gru", "train.seed": 7})
+    with pytest.raises(ValueError, match=r"(?s)different config.*model.cell: saved 'lstm', requested 'gru'"
+                                         r".*train.seed: saved 0, requested 7"):
+        checkpoint.check_config(str(tmp_path), other)
+    with pytest.raises(ValueError, match="model.cell"):
+        train.train_and_evaluate(other, str(tmp_path))
+
+
+def test_config_diff_reports_added_and_removed_fields():
+    assert checkpoint.config_diff({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}) == ["a.c: saved (absent), requested 2"]
+    assert checkpoint.config_diff({"a": [1, 2]}, {"a": [1, 2]}) == []

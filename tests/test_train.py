@@ -1,0 +1,264 @@
+"""Tests of rnnlab.train and rnnlab.tasks: losses, steps, optimisers, config checks, the loop."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from scipy.special import expit, log_softmax
+
+import rnnlab.data
+from rnnlab import checkpoint, metrics, models, tasks, train
+from tests.train_fixtures import compile_cache, fake_batch, fake_spec, smoke_config
+
+pytestmark = pytest.mark.usefixtures("compile_cache")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tfds")
+
+
+# --- tasks ------------------------------------------------------------------
+
+
+def _numpy_stats(task, outputs, batch):
+    """Independent NumPy losses: (loss, metric) weighted means."""
+    w = batch["weights"]
+    t = batch["targets"]
+    if task == "classify":
+        ce = -log_softmax(outputs, -1)[np.arange(len(t)), t]
+        acc = outputs.argmax(-1) == t
+        return (ce * w).sum() / w.sum(), (acc * w).sum() / w.sum()
+    if task == "regress":
+        mse = (outputs[:, 0] - t) ** 2
+        return (mse * w).sum() / w.sum(), (mse * w).sum() / w.sum()
+    mask = (np.arange(t.shape[1])[None] < batch["lengths"][:, None]) * w[:, None]
+    if task == "tag":
+        ce = -np.take_along_axis(log_softmax(outputs, -1), t[..., None], -1)[..., 0]
+        acc = outputs.argmax(-1) == t
+        return (ce * mask).sum() / mask.sum(), (acc * mask).sum() / mask.sum()
+    if task == "density":
+        p = expit(outputs.astype(np.float64))
+        nll = -(t * np.log(p) + (1 - t) * np.log(1 - p)).sum(-1)
+        value = (nll * mask).sum() / mask.sum()
+        return value, value
+    raise ValueError(task)
+
+
+@pytest.mark.parametrize("task, metric", [("classify", "accuracy"), ("tag", "accuracy"),
+                                          ("density", "nll"), ("regress", "mse")])
+def test_task_stats_match_numpy(task, metric):
+    spec = fake_spec(task)
+    batch = fake_batch(spec, batch_size=5, steps=6, seed=1)
+    batch["weights"] = np.array([1, 1, 0, 1, 1], np.float32)
+    rng = np.random.default_rng(2)
+    shape = {"classify": (5, 3), "tag": (5, 6, 3), "density": (5, 6, 3), "regress": (5, 1)}[task]
+    outputs = rng.normal(size=shape).astype(np.float32)
+    got = tasks.finalize(jax.device_get(tasks.get_task(task)(jnp.asarray(outputs), batch)))
+    want_loss, want_metric = _numpy_stats(task, outputs, batch)
+    np.testing.assert_allclose(got["loss"], want_loss, rtol=1e-5)
+    np.testing.assert_allclose(got[metric], want_metric, rtol=1e-5)
+
+
+def test_classify_negated_accuracy_counts_only_negated_rows():
+    batch = {"targets": np.array([0, 1, 1, 0]), "lengths": np.ones(4, np.int32),
+             "weights": np.ones(4, np.float32), "negated": np.array([True, True, False, False])}
+    outputs = jnp.asarray([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])  # right, wrong, right, wrong
+    got = tasks.finalize(tasks.classify_stats(outputs, batch))
+    assert got["accuracy"] == 0.5 and got["negated_accuracy"] == 0.5
+    batch["negated"] = np.array([True, False, False, False])
+    assert tasks.finalize(tasks.classify_stats(outputs, batch))["negated_accuracy"] == 1.0
+
+
+def test_unknown_task_lists_known():
+    with pytest.raises(ValueError, match="known tasks: classify, density, regress, tag"):
+        tasks.get_task("rank")
+
+
+# --- steps ------------------------------------------------------------------
+
+
+def _setup(kind, task="classify", input_kind="tokens", **model_fields):
+    config = smoke_config("unused")
+    config.model.kind = kind
+    config.model.hidden_size, config.model.embed_size, config.model.mlp_sizes = 6, 5, (4,)
+    for k, v in model_fields.items():
+        config.model[k] = v
+    spec = fake_spec(task, input_kind)
+    model = models.build_model(config.model, spec)
+    tx = optax.adam(1e-2)
+    batch = fake_batch(spec)
+    state = train.init_state(model, tx, jax.random.PRNGKey(0), batch)
+    return model, tx, spec, batch, state
+
+
+STEP_CASES = [
+    ("bag_of_words", "regress", "features", {}),
+    ("classifier", "classify", "tokens",
+     {"cell": "gru", "num_layers": 2, "dropout": 0.3, "pooling": "attention", "bidirectional": True}),
+    ("tagger", "tag", "tokens", {"cell": "tanh"}),
+    ("density", "density", "features", {}),
+]
+
+
+@pytest.mark.parametrize("kind, task, input_kind, fields", STEP_CASES)
+def test_train_step_changes_every_parameter_and_keeps_loss_finite(kind, task, input_kind, fields):
+    model, tx, spec, batch, state = _setup(kind, task, input_kind, **fields)
+    step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, task=tasks.get_task(task)))
+    new_state, stats = step(state, batch)
+    loss = tasks.finalize(jax.device_get(stats))["loss"]
+    assert math.isfinite(loss) and int(new_state.step) == 1
+    changed = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
+                           state.params, new_state.params)
+    unchanged = [jax.tree_util.keystr(p) for p, c in jax.tree_util.tree_leaves_with_path(changed) if not c]
+    assert not unchanged, f"parameters not updated: {unchanged}"
+
+
+def test_train_step_is_deterministic_and_dropout_depends_on_step():
+    model, tx, spec, batch, state = _setup("bag_of_words", embed_dropout=0.5)
+    step = functools.partial(train.train_step, model=model, tx=tx, task=tasks.classify_stats)
+    a, _ = step(state, batch)
+    b, _ = step(state, batch)
+    c, _ = step(state._replace(step=jnp.asarray(5, jnp.int32)), batch)
+    assert jax.tree.all(jax.tree.map(lambda x, y: bool(jnp.all(x == y)), a.params, b.params))
+    assert not jax.tree.all(jax.tree.map(lambda x, y: bool(jnp.all(x == y)), a.params, c.params))
+
+
+def test_eval_padding_rows_with_weight_zero_change_nothing():
+    model, tx, spec, batch, state = _setup("bag_of_words")
+    eval_fn = jax.jit(functools.partial(train.eval_step, model=model, task=tasks.classify_stats))
+    padded = {k: np.concatenate([v, v[:3]]) for k, v in batch.items()}
+    padded["weights"][len(batch["weights"]):] = 0.0
+    padded["targets"][len(batch["targets"]):] = 1 - padded["targets"][:3].clip(0, 1)
+    np.testing.assert_allclose(
+        list(train.evaluate(eval_fn, state.params, [padded]).values()),
+        list(train.evaluate(eval_fn, state.params, [batch]).values()), rtol=1e-6)
+
+
+# --- optimisers ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(train.OPTIMIZERS))
+def test_every_optimizer_lowers_a_quadratic(name):
+    config = smoke_config("unused").optim
+    config.name, config.learning_rate, config.weight_decay = name, 0.1, 1e-4
+    tx = train.make_optimizer(config, num_steps=50)
+    params = {"x": jnp.array([3.0, -2.0])}
+    opt_state = tx.init(params)
+    for _ in range(50):
+        grads = jax.grad(lambda p: jnp.sum(p["x"] ** 2))(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+    assert float(jnp.sum(params["x"] ** 2)) < 1.0
+
+
+def test_schedule_warms_up_then_decays():
+    config = smoke_config("unused").optim
+    config.learning_rate, config.warmup_steps, config.schedule, config.decay_rate = 1.0, 10, "cosine", 0.1
+    schedule = train.make_schedule(config, num_steps=110)
+    assert float(schedule(0)) == 0.0 and float(schedule(5)) == pytest.approx(0.5)
+    assert float(schedule(10)) == pytest.approx(1.0) and float(schedule(110)) == pytest.approx(0.1)
+
+
+# --- config checks ------------------------------------------------------------
+
+BAD_CONFIGS = [
+    ("model.cell", "lstmm", "config.model.cell: unknown cell 'lstmm'; known cells: gru, lstm, tanh"),
+    ("data.name", "imdb", "data.name: unknown dataset 'imdb'; known datasets:"),
+    ("optim.name", "adagrad", "config.optim.name must be one of adam, rmsprop, sgd"),
+    ("model.pooling", "min", "config.model.pooling: unknown pooling 'min'"),
+    ("model.kind", "transformer", "config.model.kind: unknown model 'transformer'"),
+    ("model.hidden_size", -4, "config.model.hidden_size must be a positive integer, got -4"),
+    ("model.num_layers", 0, "config.model.num_layers must be a positive integer"),
+    ("data.batch_size", -1, "config.data.batch_size must be a positive integer"),
+    ("optim.learning_rate", -1.0, "config.optim.learning_rate must be a positive number"),
+    ("train.num_steps", -10, "config.train.num_steps must be a positive integer"),
+    ("model.dropout", 1.5, r"config.model.dropout must lie in \[0, 1\)"),
+]
+
+
+@pytest.mark.parametrize("path, value, message", BAD_CONFIGS)
+def test_bad_config_value_fails_before_any_compile(tmp_path, path, value, message):
+    config = smoke_config(tmp_path / "tfds", **{path: value})
+    with train.CompileCounter() as compiles, pytest.raises(ValueError, match=message):
+        train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert compiles.count == 0
+    assert not (tmp_path / "run").exists()
+
+
+def test_model_kind_must_serve_the_task():
+    config = smoke_config("unused")
+    config.model.kind = "tagger"
+    with pytest.raises(ValueError, match="serves tasks tag, but dataset 'fake' is a 'classify' task; "
+                                         "kinds for it: bag_of_words, classifier"):
+        models.build_model(config.model, fake_spec("classify"))
+
+
+# --- the loop -------------------------------------------------------------------
+
+
+def test_train_and_evaluate_smoke_writes_results_metrics_and_events(data_dir, tmp_path):
+    config = smoke_config(data_dir)
+    workdir = str(tmp_path / "run")
+    results = train.train_and_evaluate(config, workdir)
+    with open(os.path.join(workdir, train.RESULTS_FILE)) as f:
+        assert json.load(f) == json.loads(json.dumps(results))
+    assert results["step"] == config.train.num_steps
+    assert 0.0 <= results["test"]["accuracy"] <= 1.0 and "negated_accuracy" in results["test"]
+    n_buckets = len(config.data.buckets)
+    assert 1 <= results["compilations"]["train_step"] <= n_buckets
+    assert 1 <= results["compilations"]["eval_step"] <= n_buckets
+    assert isinstance(results["compilations"]["total"], int)  # cache hits (see compile_cache) do not count
+    records = metrics.read_metrics(workdir)
+    assert all(isinstance(r["step"], int) for r in records)
+    train_lines = [r for r in records if "train/loss" in r]
+    assert [r["step"] for r in train_lines] == list(range(2, config.train.num_steps + 1, 2))
+    assert all("train/steps_per_sec" in r and "train/tokens_per_sec" in r for r in train_lines)
+    assert [r["step"] for r in records if "valid/accuracy" in r] == [3, 6]
+    assert os.listdir(os.path.join(workdir, metrics.TENSORBOARD_DIR))
+    assert checkpoint.Checkpointer(os.path.join(workdir, "checkpoints")).steps() == [3, 6]
+
+
+class _NaNAfter:
+    """A train loader whose batches get NaN weights from the ``n``-th on."""
+
+    def __init__(self, loader, n):
+        self._loader, self._n, self._count = loader, n, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = next(self._loader)
+        self._count += 1
+        if self._count >= self._n:
+            batch["weights"] = np.full_like(batch["weights"], np.nan)
+        return batch
+
+    def get_state(self):
+        return self._loader.get_state()
+
+    def set_state(self, state):
+        self._loader.set_state(state)
+
+
+def test_nan_loss_stops_with_its_step_and_keeps_the_last_good_checkpoint(data_dir, tmp_path, monkeypatch):
+    make_loader = rnnlab.data.make_loader
+
+    def loader_with_nan(data_config, split, **kwargs):
+        loader = make_loader(data_config, split, **kwargs)
+        return _NaNAfter(loader, 5) if split == "train" else loader
+
+    monkeypatch.setattr(rnnlab.data, "make_loader", loader_with_nan)
+    workdir = tmp_path / "run"
+    with pytest.raises(FloatingPointError, match="stopped at step 5: loss nan.*last good checkpoint is step 3"):
+        train.train_and_evaluate(smoke_config(data_dir), str(workdir))
+    assert checkpoint.Checkpointer(str(workdir / "checkpoints")).steps() == [3]

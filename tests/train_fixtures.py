@@ -1,0 +1,61 @@
+"""Small configs, specs and batches shared by the training-stack tests."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from configs import negation
+from rnnlab.data import DatasetSpec
+
+
+def smoke_config(data_dir, arg: str = "smoke", **fields):
+    """``configs/negation.py:<arg>`` with its data in ``data_dir`` and ``fields`` set ("train.seed": 1)."""
+    config = negation.get_config(arg)
+    config.data.data_dir = str(data_dir)
+    for path, value in fields.items():
+        section, field = path.split(".")
+        config[section][field] = value
+    return config
+
+
+def fake_spec(task: str = "classify", input_kind: str = "tokens", num_outputs: int = 3) -> DatasetSpec:
+    """A DatasetSpec for batches made by :func:`fake_batch` (vocab 20 or D = 5)."""
+    return DatasetSpec(
+        name="fake", task=task, input_kind=input_kind,
+        vocab_size=20 if input_kind == "tokens" else None,
+        input_size=None if input_kind == "tokens" else 5,
+        num_outputs=1 if task == "regress" else num_outputs,
+        vocab=None, splits=("train",), num_examples={"train": 8},
+    )
+
+
+def fake_batch(spec: DatasetSpec, batch_size: int = 4, steps: int = 7, seed: int = 0) -> dict:
+    """A random padded batch of the contract's shapes for ``spec``; lengths include 0 and T."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, steps + 1, batch_size).astype(np.int32)
+    lengths[0], lengths[-1] = steps, max(1, steps // 2)
+    mask = np.arange(steps)[None, :] < lengths[:, None]
+    if spec.input_kind == "tokens":
+        inputs = rng.integers(2, spec.vocab_size, (batch_size, steps)).astype(np.int32) * mask
+    else:
+        inputs = rng.normal(size=(batch_size, steps, spec.input_size)).astype(np.float32) * mask[..., None]
+    targets = {
+        "classify": lambda: rng.integers(0, spec.num_outputs, batch_size).astype(np.int32),
+        "tag": lambda: rng.integers(0, spec.num_outputs, (batch_size, steps)).astype(np.int32) * mask,
+        "density": lambda: (rng.random((batch_size, steps, spec.num_outputs)) < 0.3).astype(np.float32)
+        * mask[..., None],
+        "regress": lambda: rng.normal(size=batch_size).astype(np.float32),
+    }[spec.task]()
+    return {"inputs": inputs, "lengths": lengths, "targets": targets,
+            "weights": np.ones(batch_size, np.float32)}
+
+
+@pytest.fixture(scope="session", autouse=False)
+def compile_cache(tmp_path_factory):
+    """JAX's persistent compilation cache for the session: runs that build the same
+    step functions again (resume tests) load them instead of compiling."""
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    yield
