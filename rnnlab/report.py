@@ -417,6 +417,40 @@ class TrainedModel:
         return self.embedding[np.asarray(inputs)]
 
 
+def restore_params(workdir: str) -> tuple[int, dict]:
+    """``(step, params)`` of a run's newest checkpoint: the best (early-stopping) params.
+
+    Raises:
+      ValueError: the run has no checkpoint.
+    """
+    import orbax.checkpoint as ocp
+
+    directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    if not os.path.isdir(directory):
+        raise ValueError(f"run {workdir!r} has no checkpoint in {directory}")
+    with ocp.CheckpointManager(directory) as manager:
+        step = manager.latest_step()
+        if step is None:
+            raise ValueError(f"run {workdir!r} has no checkpoint in {directory}")
+        restored = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore()))
+    arrays = restored["arrays"]
+    return int(step), arrays.get("best_params") or arrays["state"]["params"]
+
+
+def count_params(workdir: str, exclude: Sequence[str] = ("embed",)) -> int:
+    """Parameters of a run's model from its checkpoint, leaving out paths containing ``exclude``.
+
+    The embedding is left out by default: it is the same for every model of an
+    experiment and would hide the difference between the cells.
+    """
+    import jax
+
+    _, params = restore_params(workdir)
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    return int(sum(np.size(v) for path, v in leaves
+                   if not any(e in jax.tree_util.keystr(path) for e in exclude)))
+
+
 def load_trained(workdir: str) -> TrainedModel:
     """The best (early-stopping) params of a finished recurrent run, from its newest checkpoint.
 
@@ -424,7 +458,6 @@ def load_trained(workdir: str) -> TrainedModel:
       ValueError: the run has no checkpoint or its model has no recurrent layer.
     """
     import ml_collections
-    import orbax.checkpoint as ocp
 
     import rnnlab.data
     from rnnlab import models, nn as rnn_nn
@@ -432,14 +465,7 @@ def load_trained(workdir: str) -> TrainedModel:
     config = ml_collections.ConfigDict(_tuples(_read_json(os.path.join(workdir, CONFIG_FILE), {})))
     if "model" not in config or config.model.kind == "bag_of_words":
         raise ValueError(f"run {workdir!r} has no recurrent model")
-    directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-    with ocp.CheckpointManager(directory) as manager:
-        step = manager.latest_step()
-        if step is None:
-            raise ValueError(f"run {workdir!r} has no checkpoint in {directory}")
-        restored = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore()))
-    arrays = restored["arrays"]
-    params = arrays.get("best_params") or arrays["state"]["params"]
+    step, params = restore_params(workdir)
     encoder = params["encoder"]
     layer = encoder["rnn"]["layer_0"]
     if "fwd" in layer:
@@ -597,9 +623,10 @@ def write_report(
     summary = summarize(groups, keys)
     extra = {g: _timing(rs) for g, rs in groups.items()}
     table = summary_table(summary, keys)
-    timing_rows = [[g, f"{t['params']}", format_mean_std(t["steps_per_sec"], 1), format_mean_std(t["wall_s"], 1)]
+    timing_rows = [[g, t["params"], format_mean_std(t["steps_per_sec"], 1), format_mean_std(t["wall_s"], 1)]
                    for g, t in extra.items()]
-    table += "\n" + markdown_table(["run", "params", "train steps/s", "wall s"], timing_rows)
+    table += "\n" + markdown_table(["run", "params (no embedding)", "train steps/s (median of log)", "wall s"],
+                                    timing_rows)
     reached = {}
     for target in targets:
         md, reached[target] = target_table(groups, target)
@@ -663,6 +690,9 @@ def target_table(groups: Mapping[str, Sequence[RunRecord]], target: str) -> tupl
 def _timing(runs: Sequence[RunRecord]) -> dict[str, Any]:
     """Parameter count, training steps/s (median of the log) and wall time, over seeds."""
     params = sorted({int(r.results[k]) for r in runs for k in r.results if k.endswith("num_params")})
+    if not params:
+        params = sorted({count_params(r.workdir) for r in runs
+                         if r.finished and os.path.isdir(os.path.join(r.workdir, "checkpoints"))})
     sps = [float(np.median(curve(r.metrics, "train/steps_per_sec")[1])) for r in runs if len(curve(r.metrics, "train/steps_per_sec")[1])]
     wall = [float(r.results[k]) for r in runs for k in r.results if k.startswith("wall_time")]
     return {

@@ -33,7 +33,7 @@ def bi(config: ml_collections.ConfigDict) -> None:
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    """Small tagger: 4000 training sentences, H=48 unidirectional, 1200 Adam steps."""
+    """Small tagger: 4000 training sentences, H=48 unidirectional, 800 Adam steps."""
     config = default.get_config()
     config.data.name = "future_context"
     config.data.num_train = 4000
@@ -47,10 +47,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.hidden_size = 48
     config.model.embed_size = 32
     config.optim.learning_rate = 3e-3
-    config.train.num_steps = 1200
+    config.train.num_steps = 800
     config.train.log_every = 50
-    config.train.eval_every = 200
-    config.train.checkpoint_every = 600
+    config.train.eval_every = 100
+    config.train.checkpoint_every = 400
     config.train.early_stopping_metric = "masked_accuracy"  # on the sentiment words
     return default.apply_variants(config, arg, {"bi": bi})
 

@@ -27,7 +27,7 @@ def bow(config: ml_collections.ConfigDict) -> None:
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    """Small negation classifier: 4000 training sentences, H=32, 1200 Adam steps."""
+    """Small negation classifier: 4000 training sentences, H=32, 800 Adam steps."""
     config = default.get_config()
     config.data.name = "negation"
     config.data.num_train = 4000
@@ -42,10 +42,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.embed_size = 32
     config.model.pooling = "last"
     config.optim.learning_rate = 3e-3
-    config.train.num_steps = 1200
+    config.train.num_steps = 800
     config.train.log_every = 50
-    config.train.eval_every = 200
-    config.train.checkpoint_every = 600
+    config.train.eval_every = 100
+    config.train.checkpoint_every = 400
     config.train.early_stopping_metric = "accuracy"
     return default.apply_variants(config, arg, {"bow": bow})
 
