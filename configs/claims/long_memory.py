@@ -79,7 +79,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     return default.apply_variants(config, arg, named)
 
 
-SWEPT = {"adding": (50, 100, 200)}  # the grid actually run on the 2-core CPU (see docs/findings.md)
+SWEPT = {"adding": (50, 100, 200, 400)}  # the grid actually run on the 2-core CPU (see docs/findings.md)
 
 
 def get_sweep() -> list[str]:

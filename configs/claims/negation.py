@@ -12,7 +12,9 @@ The experiment (the variants of :func:`get_sweep`, 3 seeds)::
     python -m rnnlab.sweep configs/claims/negation.py --seeds=0,1,2 --out=runs/claims
     python -m rnnlab.report runs/claims/negation-* --out=docs/results/negation
 
-Variants: ``bow`` (bag of words), ``cell=tanh|gru|lstm``, ``bidirectional``, ``smoke``.
+Variants: ``bow`` (bag of words), ``cell=tanh|gru|lstm``, ``bidirectional``, ``tail``
+(append up to 40 neutral filler tokens to every sentence, so the decision must be
+carried to the end), ``smoke``.
 """
 
 import ml_collections
@@ -24,6 +26,13 @@ def bow(config: ml_collections.ConfigDict) -> None:
     """The feed-forward baseline: mean of the word embeddings -> MLP(64) -> 2 classes."""
     config.model.kind = "bag_of_words"
     config.model.mlp_sizes = (64,)
+
+
+def tail(config: ml_collections.ConfigDict) -> None:
+    """Up to 40 neutral filler tokens after each sentence: the polarity must be carried across them."""
+    config.data.tail_len = 40
+    config.data.max_len = 64
+    config.data.buckets = (32, 64)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -47,9 +56,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.eval_every = 100
     config.train.checkpoint_every = 400
     config.train.early_stopping_metric = "accuracy"
-    return default.apply_variants(config, arg, {"bow": bow})
+    return default.apply_variants(config, arg, {"bow": bow, "tail": tail})
+
+
+MODELS = ["bow", "cell=tanh", "cell=gru", "cell=lstm", "cell=lstm,bidirectional"]
 
 
 def get_sweep() -> list[str]:
-    """The compared models."""
-    return ["bow", "cell=tanh", "cell=gru", "cell=lstm", "cell=lstm,bidirectional"]
+    """The compared models, on the corpus and on the corpus with neutral tails."""
+    return MODELS + [f"tail,{m}" for m in MODELS]
