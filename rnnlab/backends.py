@@ -55,26 +55,54 @@ class Backend(enum.Enum):
     FUSED = "fused"
 
 
-def default_backend() -> Backend:
-    """The fastest correct backend on this platform (measured in ``docs/performance.md``)."""
-    return Backend.FUSED
+def default_backend(cell: Cell, batched: bool) -> Backend:
+    """The fastest correct backend for this call (measured in ``docs/performance.md``).
+
+    ``FUSED`` for :func:`rnnlab.unroll_batch` on the library's own cells;
+    ``REFERENCE`` for a single sequence (under ``jax.vmap`` the fused VJP
+    would form per-example weight gradients) and for cells whose functions
+    were replaced (e.g. by ``gate_trace``), which only ``REFERENCE`` runs.
+    """
+    return Backend.FUSED if batched and is_fusable(cell) else Backend.REFERENCE
 
 
-def get_backend(backend: Any) -> Backend:
+def is_fusable(cell: Cell) -> bool:
+    """Whether ``Backend.FUSED`` computes this cell: a library cell, unmodified.
+
+    The fused backend derives the step from ``cell.kind`` and ``cell.options``,
+    so a cell whose ``project``/``recur`` were replaced (``cell._replace``)
+    must run on ``Backend.REFERENCE``.
+    """
+    project = cell.project
+    return (
+        cell.kind in _STEPS
+        and getattr(cell.recur, "__qualname__", "") == "_make_cell.<locals>.recur"
+        and isinstance(project, functools.partial)
+        and getattr(project.func, "__qualname__", "") == "_project"
+    )
+
+
+def get_backend(backend: Any, cell: Cell, batched: bool) -> Backend:
     """``Backend`` from an enum member, its value (``"fused"``) or ``None`` (the default).
 
     Raises:
-      ValueError: an unknown name; the message lists the known ones.
+      ValueError: an unknown name (the message lists the known ones), or
+        ``FUSED`` asked for a cell it cannot run.
     """
     if backend is None:
-        return default_backend()
-    if isinstance(backend, Backend):
-        return backend
-    try:
-        return Backend(backend)
-    except ValueError:
-        known = ", ".join(b.value for b in Backend)
-        raise ValueError(f"unknown backend {backend!r}; known backends: {known}") from None
+        return default_backend(cell, batched)
+    if not isinstance(backend, Backend):
+        try:
+            backend = Backend(backend)
+        except ValueError:
+            known = ", ".join(b.value for b in Backend)
+            raise ValueError(f"unknown backend {backend!r}; known backends: {known}") from None
+    if backend is Backend.FUSED and not is_fusable(cell):
+        raise ValueError(
+            f"Backend.FUSED runs only the library's unmodified cells ({', '.join(sorted(_STEPS))}); "
+            f"this {cell.kind!r} cell has replaced functions: use Backend.REFERENCE"
+        )
+    return backend
 
 
 # ---------------------------------------------------------------------------
@@ -140,6 +168,7 @@ def _gru_step(cell: Cell) -> Callable:
 
 
 _STEPS = {"tanh": _tanh_step, "lstm": _lstm_step, "gru": _gru_step}
+_PER_GATE = True
 _SMALL = ("p_i", "p_f", "p_o", "b_hn")
 
 
@@ -191,16 +220,14 @@ def _tap_fwd(a, zs, w, dtype):
 
 
 def _tap_bwd(dtype, w, dzs):
-    dz = jnp.concatenate(dzs, axis=-1) if len(dzs) > 1 else dzs[0]
-    return _mm(dz, w.T, dtype), dzs, None
+    if _PER_GATE:
+        da = functools.reduce(jnp.add, [_mm(dz, wg.T, dtype) for dz, wg in zip(dzs, w)])
+    else:
+        da = _mm(jnp.concatenate(dzs, axis=-1), jnp.concatenate(w, axis=-1).T, dtype)
+    return da, dzs, None
 
 
 _tap.defvjp(_tap_fwd, _tap_bwd)
-
-
-def _gate_blocks(w: Array, gates: tuple, hidden_size: int) -> Array:
-    """The columns of ``w [.., G*H]`` for the consecutive ``gates``."""
-    return w[..., gates[0] * hidden_size : (gates[-1] + 1) * hidden_size]
 
 
 def _split_gates(a: Array, num: int) -> tuple:
@@ -238,8 +265,11 @@ def _forward(spec: _Spec, w_h: Array, small, px: tuple, keep: Array, carry0, rev
         products = []
 
         def dot(a, gates):
-            z = _mm(a, _gate_blocks(w_h, gates, H), spec.dtype)
-            zs = _split_gates(z, len(gates)) if len(gates) > 1 else (z,)
+            if _PER_GATE:
+                zs = tuple(_mm(a, w_h[g], spec.dtype) for g in gates)
+            else:
+                z = _mm(a, jnp.concatenate([w_h[g] for g in gates], axis=-1), spec.dtype)
+                zs = _split_gates(z, len(gates)) if len(gates) > 1 else (z,)
             products.extend(zs)
             return zs
 
@@ -274,7 +304,7 @@ def _backward(spec: _Spec, w_h: Array, small, px: tuple, keep: Array, res, dys: 
             def dot(a, gates):
                 lefts.append(a)
                 groups.append(gates)
-                return _tap(a, tuple(zs_t[g] for g in gates), _gate_blocks(w_h, gates, H),
+                return _tap(a, tuple(zs_t[g] for g in gates), tuple(w_h[g] for g in gates),
                             spec.dtype)
 
             return _masked_step(spec, dot, small, carry, px_t, keep_t), tuple(lefts)
@@ -297,19 +327,20 @@ def _chunk_grads(spec: _Spec, params: Params, xs: Array, px: tuple, keep: Array,
     Returns ``(dcarry0, grads, dxs f32[K, B, D])`` with ``grads`` shaped like
     ``params``.
     """
-    dcarry, dsmall, dpx, dzs, lefts = _backward(spec, params["w_h"], _small(params), px, keep,
+    dcarry, dsmall, dpx, dzs, lefts = _backward(spec, _blocks(params), _small(params), px, keep,
                                                 res, dys, dcarry, reverse)
     dpx = jnp.concatenate(dpx, axis=-1)
+    flat = lambda a: a.reshape((-1, a.shape[-1]))  # [K, B, F] -> [K*B, F]
     w_x = params["w_x"]
     grads = dict(dsmall)
-    grads["w_x"] = jnp.einsum("tbd,tbg->dg", xs.astype(w_x.dtype), dpx)
-    grads["b"] = jnp.sum(dpx, axis=(0, 1))
+    grads["w_x"] = flat(xs).astype(w_x.dtype).T @ flat(dpx)
+    grads["b"] = jnp.sum(flat(dpx), axis=0)
     dw_h = [
-        jnp.einsum("tbh,tbg->hg", a, jnp.concatenate([dzs[g] for g in gates], axis=-1))
+        flat(a).T @ flat(jnp.concatenate([dzs[g] for g in gates], axis=-1))
         for a, gates in lefts
     ]
     grads["w_h"] = jnp.concatenate(dw_h, axis=-1) if len(dw_h) > 1 else dw_h[0]
-    dxs = jnp.einsum("tbg,dg->tbd", dpx, w_x).astype(xs.dtype)
+    dxs = (flat(dpx) @ w_x.T).reshape(xs.shape).astype(xs.dtype)
     return dcarry, grads, dxs
 
 
@@ -319,6 +350,12 @@ def _chunk_grads(spec: _Spec, params: Params, xs: Array, px: tuple, keep: Array,
 
 def _project(cell: Cell, params: Params, xs: Array) -> tuple:
     return _split_gates(cell.project(params, xs), cell.num_gates)
+
+
+def _blocks(params: Params) -> tuple:
+    """``w_h [H, G*H]`` as G separate ``[H, H]`` blocks (split once, outside the loop)."""
+    num = params["w_h"].shape[-1] // params["w_h"].shape[0]
+    return _split_gates(params["w_h"], num)
 
 
 def _small(params: Params) -> dict:
@@ -341,13 +378,13 @@ def _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, remat, save):
     small = _small(params)
     if remat is None:
         px = _project(cell, params, xs)
-        carry, ys, res = _forward(spec, params["w_h"], small, px, keep, carry0, reverse, save)
+        carry, ys, res = _forward(spec, _blocks(params), small, px, keep, carry0, reverse, save)
         return carry, ys, (px, res)
 
     def chunk_body(carry, inputs):
         xs_c, keep_c = inputs
         px_c = _project(cell, params, xs_c)
-        new_carry, ys_c, _ = _forward(spec, params["w_h"], small, px_c, keep_c, carry, reverse,
+        new_carry, ys_c, _ = _forward(spec, _blocks(params), small, px_c, keep_c, carry, reverse,
                                       save=False)
         return new_carry, (ys_c, carry)
 
@@ -378,7 +415,7 @@ def _fused_bwd(cell, reverse, remat, residuals, cotangents):
         dcarry, grads = acc
         xs_c, keep_c, start_c, dys_c = inputs
         px_c = _project(cell, params, xs_c)
-        _, _, fwd_res = _forward(spec, params["w_h"], small, px_c, keep_c, start_c, reverse,
+        _, _, fwd_res = _forward(spec, _blocks(params), small, px_c, keep_c, start_c, reverse,
                                  save=True)
         dcarry, grads_c, dxs_c = _chunk_grads(spec, params, xs_c, px_c, keep_c, fwd_res, dys_c,
                                               dcarry, reverse)

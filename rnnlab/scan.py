@@ -197,7 +197,9 @@ def unroll(
       unroll: how many steps ``lax.scan`` unrolls per loop iteration
         (``Backend.REFERENCE`` only).
       backend: a :class:`rnnlab.Backend` (default
-        :func:`rnnlab.backends.default_backend`). All give the same results.
+        :func:`rnnlab.backends.default_backend`: ``REFERENCE`` here, which
+        ``jax.vmap`` batches well; use :func:`unroll_batch` for speed). All
+        give the same results.
       remat: ``None``, or K: save only every K-th carry for the backward pass
         and recompute the steps in between (less memory, ~1/3 more compute).
 
@@ -210,7 +212,7 @@ def unroll(
         not a valid integer scalar, or ``backend``/``remat`` is unknown.
     """
     check_inputs(cell, params, xs)
-    backend = backends.get_backend(backend)
+    backend = backends.get_backend(backend, cell, batched=False)
     remat = _check_remat(remat)
     num_steps = jnp.shape(xs)[0]
     length = check_length(length, num_steps)
@@ -267,7 +269,7 @@ def unroll_batch(
         is not ``int[B]`` in range, or ``backend``/``remat`` is unknown.
     """
     check_inputs(cell, params, xs, batched=True)
-    backend = backends.get_backend(backend)
+    backend = backends.get_backend(backend, cell, batched=True)
     remat = _check_remat(remat)
     batch_size, num_steps = jnp.shape(xs)[:2]
     lengths = check_lengths(lengths, batch_size, num_steps)
