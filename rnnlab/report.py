@@ -371,7 +371,7 @@ def plot_gate_heatmap(
         ax.set_ylabel(name, fontsize=8)
         ax.set_yticks([])
         ax.set_xticks(range(T))
-        ax.set_xticklabels(words, rotation=45, ha="right", fontsize=8)
+        ax.set_xticklabels(words if ax is axes[-1, 0] else [], rotation=45, ha="right", fontsize=8)
         fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01)
     if title:
         axes[0, 0].set_title(title, fontsize=9)
@@ -488,23 +488,44 @@ def trace_batch(model: TrainedModel, inputs: np.ndarray, lengths: np.ndarray) ->
 
 
 def gate_values(model: TrainedModel, gate: str = "forget", split: str = "test",
-                max_examples: int = 256) -> np.ndarray:
-    """``f32[N]``: one gate's activations at every valid step and unit of up to ``max_examples``."""
+                max_examples: int = 256, at_words: Sequence[str] = ()) -> np.ndarray:
+    """``f32[N]``: one gate's activations at every valid step and unit of up to ``max_examples``.
+
+    With ``at_words`` (token datasets), only the steps that read one of those
+    words count (:func:`gate_at_words` also gives the other steps).
+    """
+    return _gate_values(model, gate, split, max_examples, at_words)[0]
+
+
+def gate_at_words(model: TrainedModel, words: Sequence[str], gate: str = "forget", split: str = "test",
+                  max_examples: int = 256) -> tuple[float, float]:
+    """Mean activation of ``gate`` at steps reading one of ``words`` and at all other valid steps."""
+    at, other = _gate_values(model, gate, split, max_examples, words)
+    return (float(at.mean()) if at.size else float("nan")), float(other.mean())
+
+
+def _gate_values(model, gate, split, max_examples, at_words):
     import rnnlab.data
 
+    ids = [model.spec.vocab.index(w) for w in at_words if model.spec.vocab and w in model.spec.vocab]
     loader = rnnlab.data.make_loader(model.config.data, split, seed=0, shuffle=False, num_epochs=1)
-    values, seen = [], 0
+    values, others, seen = [], [], 0
     for batch in loader:
         gates = trace_batch(model, batch["inputs"], batch["lengths"])
         if gate not in gates:
             raise ValueError(f"cell {model.cell.kind!r} has no {gate!r} gate; it has {', '.join(gates)}")
         T = gates[gate].shape[1]
         valid = (np.arange(T)[None, :] < batch["lengths"][:, None]) & (batch["weights"][:, None] > 0)
-        values.append(gates[gate][valid].ravel())
+        if at_words:
+            hit = np.isin(batch["inputs"], ids) & valid
+            values.append(gates[gate][hit].ravel())
+            others.append(gates[gate][valid & ~hit].ravel())
+        else:
+            values.append(gates[gate][valid].ravel())
         seen += int(np.sum(batch["weights"] > 0))
         if seen >= max_examples:
             break
-    return np.concatenate(values)
+    return np.concatenate(values), (np.concatenate(others) if others else np.zeros(0))
 
 
 def example_sentences(model: TrainedModel, words: Sequence[str] = ("not", "n't", "never"),
@@ -526,6 +547,9 @@ def example_sentences(model: TrainedModel, words: Sequence[str] = ("not", "n't",
                 if len(found) == count:
                     return found
     return found
+
+
+NEGATORS = ("not", "n't", "never", "hardly", "no", "nothing")
 
 
 def _is_lstm_run(run: RunRecord) -> bool:
@@ -556,6 +580,9 @@ def gate_report(groups: Mapping[str, Sequence[RunRecord]], out: str, eps: float 
             model = load_trained(run.workdir)
             values = gate_values(model, "forget", max_examples=max_examples)
             per_seed.append(saturation(values, eps))
+            if model.spec.vocab and any(w in model.spec.vocab for w in NEGATORS):
+                at, other = gate_at_words(model, NEGATORS, "forget", max_examples=max_examples)
+                per_seed[-1].update(at_negator=at, elsewhere=other)
             pooled.append(values)
             if i == 0:
                 for k, (ids, words) in enumerate(example_sentences(model)):
@@ -566,12 +593,15 @@ def gate_report(groups: Mapping[str, Sequence[RunRecord]], out: str, eps: float 
                                                      max_units=8, title=title))
         hist[group] = np.concatenate(pooled)
         rows.append([group, len(per_seed)] + [
-            format_mean_std(mean_std([s[k] for s in per_seed])) for k in ("near_0", "middle", "near_1")])
+            format_mean_std(mean_std([s.get(k, float("nan")) for s in per_seed]))
+            for k in ("near_0", "middle", "near_1", "at_negator", "elsewhere")])
     if not rows:
         return "", []
     figures.insert(0, plot_gate_histograms(hist, os.path.join(out, "forget_hist.png"), "forget", eps))
-    header = ["run", "seeds", f"forget < {eps}", "in between", f"forget > {1 - eps:g}"]
-    md = f"\nForget-gate saturation (first layer, {max_examples} test examples, valid steps):\n\n"
+    header = ["run", "seeds", f"forget < {eps}", "in between", f"forget > {1 - eps:g}",
+              "mean forget at negators", "mean forget elsewhere"]
+    md = (f"\nForget-gate saturation (first layer, forward direction, {max_examples} test examples, "
+          "valid steps; mean +- std over seeds):\n\n")
     return md + markdown_table(header, rows), figures
 
 
