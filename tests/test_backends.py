@@ -1,0 +1,149 @@
+"""Every backend of ``unroll`` / ``unroll_batch`` equals the reference scan, forward and backward."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rnnlab
+from rnnlab import backends, introspect
+from rnnlab.backends import Backend
+from tests import reference
+
+CELLS = {
+    "tanh": lambda h: rnnlab.tanh_rnn(h),
+    "lstm": lambda h: rnnlab.lstm(h),
+    "lstm_peephole": lambda h: rnnlab.lstm(h, peephole=True, forget_bias=0.5),
+    "gru": lambda h: rnnlab.gru(h),
+    "gru_reset_after": lambda h: rnnlab.gru(h, reset_after=True),
+}
+B, T, D, H = 3, 7, 5, 4
+LENGTHS = np.array([7, 0, 4])
+
+
+def _setup(name):
+    cell = CELLS[name](H)
+    params = cell.init(jax.random.PRNGKey(0), D)
+    # Non-zero biases and peepholes, so that every parameter matters.
+    keys = jax.random.split(jax.random.PRNGKey(1), len(params))
+    params = {k: v + 0.3 * jax.random.normal(s, v.shape) for (k, v), s in zip(params.items(), keys)}
+    xs = jax.random.normal(jax.random.PRNGKey(2), (B, T, D))
+    carry0 = jax.tree.map(lambda c: 0.5 + 0.1 * jnp.ones((B,) + c.shape), cell.initial_carry())
+    return cell, params, xs, carry0
+
+
+def _loss(run, params, xs, carry0):
+    """A loss that weights every output and final-carry entry differently."""
+    carry, ys = run(params, xs, carry0)
+    weights = jnp.sin(jnp.arange(ys.size, dtype=jnp.float32)).reshape(ys.shape)
+    return jnp.sum(ys * weights) + sum(jnp.sum(jnp.cos(c)) for c in jax.tree.leaves(carry))
+
+
+def _value_and_grads(run, params, xs, carry0):
+    return jax.jit(jax.value_and_grad(functools.partial(_loss, run), argnums=(0, 1, 2)))(
+        params, xs, carry0
+    )
+
+
+def _assert_trees_close(a, b, tol=1e-5):
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=tol, atol=tol), a, b)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_fused_equals_reference_forward_and_gradients(name, reverse):
+    # Given a cell, a ragged batch (one empty sequence) and a non-zero carry0
+    cell, params, xs, carry0 = _setup(name)
+    lengths = jnp.asarray(LENGTHS)
+
+    def run(backend, remat=None):
+        return lambda p, x, c: rnnlab.unroll_batch(
+            cell, p, x, lengths, c, reverse=reverse, backend=backend, remat=remat
+        )
+
+    # When the loss and its gradients w.r.t. params, xs and carry0 are taken
+    expected = _value_and_grads(run(Backend.REFERENCE), params, xs, carry0)
+    # Then the fused backend (with and without remat) gives the same
+    _assert_trees_close(_value_and_grads(run(Backend.FUSED), params, xs, carry0), expected)
+    _assert_trees_close(_value_and_grads(run(Backend.FUSED, remat=3), params, xs, carry0), expected)
+
+
+@pytest.mark.parametrize("name", ["lstm_peephole", "gru"])
+def test_fused_equals_numpy_reference(name):
+    cell, params, xs, carry0 = _setup(name)
+    carry, ys = rnnlab.unroll_batch(cell, params, xs, LENGTHS, backend=Backend.FUSED, reverse=True)
+    kind = cell.kind
+    options = dict(cell.options)
+    for b in range(B):
+        ref_carry, ref_ys = reference.unroll(
+            kind, params, xs[b], LENGTHS[b], reverse=True, **options
+        )
+        np.testing.assert_allclose(ys[b], ref_ys, rtol=1e-5, atol=1e-5)
+        ref_leaves = ref_carry if isinstance(ref_carry, tuple) else (ref_carry,)
+        for got, want in zip(jax.tree.leaves(carry), ref_leaves, strict=True):
+            np.testing.assert_allclose(got[b], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", list(Backend))
+def test_vmapped_unroll_equals_reference(backend):
+    # The common call: jax.vmap(partial(unroll, cell, params))(xs, lengths), with gradients.
+    cell, params, xs, carry0 = _setup("lstm")
+    lengths = jnp.asarray(LENGTHS)
+
+    def run(backend, remat=None):
+        def f(p, x, c):
+            one = functools.partial(rnnlab.unroll, cell, p, backend=backend, remat=remat)
+            return jax.vmap(one)(x, lengths, c)
+
+        return f
+
+    expected = _value_and_grads(run(Backend.REFERENCE), params, xs, carry0)
+    _assert_trees_close(_value_and_grads(run(backend), params, xs, carry0), expected)
+    _assert_trees_close(_value_and_grads(run(backend, remat=2), params, xs, carry0), expected)
+
+
+def test_unroll_batch_keeps_unroll_semantics():
+    # Outputs past each length are zero, and padding changes nothing.
+    cell, params, xs, _ = _setup("gru_reset_after")
+    carry, ys = rnnlab.unroll_batch(cell, params, xs, LENGTHS)
+    assert ys.shape == (B, T, H) and carry.shape == (B, H)
+    mask = np.arange(T)[None, :, None] < LENGTHS[:, None, None]
+    assert np.all(np.asarray(ys)[~np.broadcast_to(mask, ys.shape)] == 0)
+    noisy = jnp.where(mask, xs, 100.0)
+    carry2, ys2 = rnnlab.unroll_batch(cell, params, noisy, LENGTHS)
+    np.testing.assert_array_equal(ys, ys2)
+    np.testing.assert_array_equal(carry, carry2)
+
+
+def test_backend_choice_and_errors():
+    cell, params, xs, _ = _setup("lstm")
+    assert backends.get_backend(None, cell, batched=True) is Backend.FUSED
+    assert backends.get_backend("reference", cell, batched=True) is Backend.REFERENCE
+    with pytest.raises(ValueError, match="known backends: reference, fused"):
+        rnnlab.unroll_batch(cell, params, xs, backend="cudnn")
+    # A cell with replaced functions (gate_trace's) must not silently take the fused path.
+    traced = introspect._tracing(cell)
+    assert backends.get_backend(None, traced, batched=True) is Backend.REFERENCE
+    with pytest.raises(ValueError, match="use Backend.REFERENCE"):
+        rnnlab.unroll_batch(traced, params, xs, backend=Backend.FUSED)
+    with pytest.raises(ValueError, match="lengths must lie in"):
+        rnnlab.unroll_batch(cell, params, xs, np.array([1, 2, T + 1]))
+    with pytest.raises(ValueError, match=r"\[B, T, D\]"):
+        rnnlab.unroll_batch(cell, params, xs[0])
+    with pytest.raises(ValueError, match="remat"):
+        rnnlab.unroll_batch(cell, params, xs, remat=0)
+
+
+def test_speed_benchmark_quick_path_runs(tmp_path):
+    # The benchmark's --quick path on a tiny grid, so that it never rots.
+    from benchmarks import speed
+
+    results = speed.run(speed.QUICK_GRID, repeats=1, out_dir=tmp_path, quick=True, cells=("gru",),
+                        modes=("fwdbwd",))
+    assert results["rows"], "no timings"
+    names = {row["impl"] for row in results["rows"]}
+    assert {"rnnlab_fused", "rnnlab_reference", "flax"} <= names
+    assert all(row["median_s"] > 0 for row in results["rows"])
+    assert (tmp_path / "quick.json").exists() and (tmp_path / "quick.md").exists()
