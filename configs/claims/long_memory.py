@@ -14,7 +14,8 @@ The experiment::
     python -m rnnlab.sweep configs/claims/long_memory.py --seeds=0,1,2 --out=runs/claims
     python -m rnnlab.report runs/claims/long_memory-adding* --out=docs/results/adding
 
-Variants: ``adding`` | ``copy``, ``t50`` | ``t100`` | ``t200`` | ``t400``, ``cell=...``, ``smoke``.
+Variants: ``adding`` | ``copy``, ``t50`` | ``t100`` | ``t200`` | ``t400``, ``cell=...``,
+``long`` (2000 steps instead of 600), ``smoke``.
 """
 
 import functools
@@ -52,6 +53,12 @@ def length(config: ml_collections.ConfigDict, seq_len: int) -> None:
     config.data.buckets = (seq_len,)
 
 
+def long(config: ml_collections.ConfigDict) -> None:
+    """A budget of 2000 steps instead of 600 (is a failure a matter of budget?)."""
+    config.train.num_steps = 2000
+    config.train.checkpoint_every = 1000
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """H=32, batch 64, 4000 training sequences, Adam 1e-2 with clipping 1.0, 600 steps."""
     config = default.get_config()
@@ -74,7 +81,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.checkpoint_every = 300
     adding(config)
     length(config, 100)
-    named = {"adding": adding, "copy": copy}
+    named = {"adding": adding, "copy": copy, "long": long}
     named.update({f"t{t}": functools.partial(length, seq_len=t) for t in LENGTHS})
     return default.apply_variants(config, arg, named)
 
@@ -84,4 +91,5 @@ SWEPT = {"adding": (50, 100, 200, 400)}  # the grid actually run on the 2-core C
 
 def get_sweep() -> list[str]:
     """Each task x the lengths in :data:`SWEPT` x every cell."""
-    return [f"{task},t{t},cell={cell}" for task, lengths in SWEPT.items() for t in lengths for cell in CELLS]
+    grid = [f"{task},t{t},cell={cell}" for task, lengths in SWEPT.items() for t in lengths for cell in CELLS]
+    return grid + ["adding,t100,cell=lstm,long", "adding,t100,cell=tanh,long"]
