@@ -5,7 +5,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 import rnnlab
 from tests.conftest import cell_variant, random_params
@@ -17,24 +16,23 @@ def inputs(seed, shape=(T, D)):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-@pytest.mark.parametrize("reverse", [False, True])
-def test_gate_trace_equals_loop_of_gates(which, reverse):
+def test_gate_trace_equals_loop_of_gates(which):
     cell = cell_variant(which, H)
     params = random_params(cell, which, D)
     xs, length = inputs(which), 4
-    traces = jax.jit(lambda p, x: rnnlab.gate_trace(cell, p, x, length, reverse=reverse))(params, xs)
-    assert set(traces) == set(cell.gate_names)
+    both = jax.jit(lambda p, x: [rnnlab.gate_trace(cell, p, x, length, reverse=r) for r in (False, True)])
     gates, step = jax.jit(cell.gates), jax.jit(cell.step)
-    carry = cell.initial_carry()
-    order = range(length - 1, -1, -1) if reverse else range(length)
-    for t in order:
-        want = gates(params, carry, xs[t])
+    for reverse, traces in zip((False, True), both(params, xs)):
+        assert set(traces) == set(cell.gate_names)
+        carry = cell.initial_carry()
+        for t in range(length - 1, -1, -1) if reverse else range(length):
+            want = gates(params, carry, xs[t])
+            for name in cell.gate_names:
+                np.testing.assert_allclose(traces[name][t], want[name], rtol=1e-5, atol=1e-6)
+            carry, _ = step(params, carry, xs[t])
         for name in cell.gate_names:
-            np.testing.assert_allclose(traces[name][t], want[name], rtol=1e-5, atol=1e-6)
-        carry, _ = step(params, carry, xs[t])
-    for name in cell.gate_names:
-        assert traces[name].shape == (T, H)
-        assert not np.asarray(traces[name][length:]).any()
+            assert traces[name].shape == (T, H)
+            assert not np.asarray(traces[name][length:]).any()
 
 
 def test_lstm_trace_reproduces_outputs():
