@@ -34,40 +34,55 @@ def _setup(name):
     return cell, params, xs, carry0
 
 
-def _loss(run, params, xs, carry0):
-    """A loss that weights every output and final-carry entry differently."""
-    carry, ys = run(params, xs, carry0)
-    weights = jnp.sin(jnp.arange(ys.size, dtype=jnp.float32)).reshape(ys.shape)
-    return jnp.sum(ys * weights) + sum(jnp.sum(jnp.cos(c)) for c in jax.tree.leaves(carry))
+def _outputs_and_grads(cell, backend, remat, params, xs, carry0, lengths):
+    """Both directions in one compiled call: outputs, final carries, gradients.
+
+    The loss weights every output and final-carry entry of the forward and
+    the reverse run differently; its gradients are taken w.r.t. params, xs
+    and carry0.
+    """
+
+    def runs(p, x, c):
+        return tuple(
+            rnnlab.unroll_batch(cell, p, x, lengths, c, reverse=rev, backend=backend, remat=remat)
+            for rev in (False, True)
+        )
+
+    def loss(p, x, c):
+        total = 0.0
+        for scale, (carry, ys) in zip((1.0, 2.0), runs(p, x, c)):
+            weights = jnp.sin(scale * jnp.arange(ys.size, dtype=jnp.float32)).reshape(ys.shape)
+            total += jnp.sum(ys * weights)
+            total += sum(jnp.sum(jnp.cos(scale * leaf)) for leaf in jax.tree.leaves(carry))
+        return total
+
+    def both(p, x, c):
+        return runs(p, x, c), jax.grad(loss, argnums=(0, 1, 2))(p, x, c)
+
+    return jax.jit(both)(params, xs, carry0)
 
 
-def _value_and_grads(run, params, xs, carry0):
-    return jax.jit(jax.value_and_grad(functools.partial(_loss, run), argnums=(0, 1, 2)))(
-        params, xs, carry0
-    )
+@functools.lru_cache(maxsize=None)
+def _reference(name):
+    cell, params, xs, carry0 = _setup(name)
+    return _outputs_and_grads(cell, Backend.REFERENCE, None, params, xs, carry0, LENGTHS)
 
 
 def _assert_trees_close(a, b, tol=1e-5):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=tol, atol=tol), a, b)
 
 
-@pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("name", sorted(CELLS))
-def test_fused_equals_reference_forward_and_gradients(name, reverse):
-    # Given a cell, a ragged batch (one empty sequence) and a non-zero carry0
+@pytest.mark.parametrize(
+    "name, remat",
+    [(name, None) for name in sorted(CELLS)] + [("lstm_peephole", 3), ("gru", 3)],
+)
+def test_fused_equals_reference_forward_and_gradients(name, remat):
+    # Given a cell, a ragged batch (one empty sequence) and a non-zero carry0,
+    # when both directions and the gradients w.r.t. params, xs and carry0 are computed,
+    # then the fused backend (with and without remat) equals the reference scan.
     cell, params, xs, carry0 = _setup(name)
-    lengths = jnp.asarray(LENGTHS)
-
-    def run(backend, remat=None):
-        return lambda p, x, c: rnnlab.unroll_batch(
-            cell, p, x, lengths, c, reverse=reverse, backend=backend, remat=remat
-        )
-
-    # When the loss and its gradients w.r.t. params, xs and carry0 are taken
-    expected = _value_and_grads(run(Backend.REFERENCE), params, xs, carry0)
-    # Then the fused backend (with and without remat) gives the same
-    _assert_trees_close(_value_and_grads(run(Backend.FUSED), params, xs, carry0), expected)
-    _assert_trees_close(_value_and_grads(run(Backend.FUSED, remat=3), params, xs, carry0), expected)
+    got = _outputs_and_grads(cell, Backend.FUSED, remat, params, xs, carry0, LENGTHS)
+    _assert_trees_close(got, _reference(name))
 
 
 @pytest.mark.parametrize("name", ["lstm_peephole", "gru"])
@@ -86,22 +101,24 @@ def test_fused_equals_numpy_reference(name):
             np.testing.assert_allclose(got[b], want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("backend", list(Backend))
-def test_vmapped_unroll_equals_reference(backend):
-    # The common call: jax.vmap(partial(unroll, cell, params))(xs, lengths), with gradients.
+def test_vmapped_unroll_equals_reference():
+    # The common call: jax.vmap(partial(unroll, cell, params))(xs, lengths), with gradients,
+    # on every backend, with and without remat.
     cell, params, xs, carry0 = _setup("lstm")
     lengths = jnp.asarray(LENGTHS)
 
-    def run(backend, remat=None):
-        def f(p, x, c):
+    def value_and_grads(backend, remat):
+        def loss(p, x, c):
             one = functools.partial(rnnlab.unroll, cell, p, backend=backend, remat=remat)
-            return jax.vmap(one)(x, lengths, c)
+            carry, ys = jax.vmap(one)(x, lengths, c)
+            weights = jnp.sin(jnp.arange(ys.size, dtype=jnp.float32)).reshape(ys.shape)
+            return jnp.sum(ys * weights) + jnp.sum(jnp.cos(carry.c))
 
-        return f
+        return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))(params, xs, carry0)
 
-    expected = _value_and_grads(run(Backend.REFERENCE), params, xs, carry0)
-    _assert_trees_close(_value_and_grads(run(backend), params, xs, carry0), expected)
-    _assert_trees_close(_value_and_grads(run(backend, remat=2), params, xs, carry0), expected)
+    expected = value_and_grads(Backend.REFERENCE, None)
+    _assert_trees_close(value_and_grads(Backend.FUSED, None), expected)
+    _assert_trees_close(value_and_grads(Backend.REFERENCE, 2), expected)
 
 
 def test_unroll_batch_keeps_unroll_semantics():
