@@ -48,7 +48,7 @@ class _StopAfter:
 def test_resume_after_stop_is_bitwise_identical_to_an_uninterrupted_run(data_dir, tmp_path, monkeypatch):
     # Given: one uninterrupted run of 2N steps with dropout (RNG use) and early-stopping state
     config = smoke_config(data_dir, **{"model.dropout": 0.2, "model.embed_dropout": 0.2,
-                                       "model.num_layers": 2, "train.checkpoint_every": 0})
+                                       "train.checkpoint_every": 0})
     straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
 
     # When: the same run stops after N = 2 steps (as on SIGTERM) and is launched again
@@ -100,7 +100,7 @@ def test_resume_after_stop_is_bitwise_identical_to_an_uninterrupted_run(data_dir
 
 
 def test_corrupt_latest_checkpoint_and_empty_step_folder_fall_back_to_the_previous(data_dir, tmp_path, caplog):
-    config = smoke_config(data_dir)
+    config = smoke_config(data_dir, "bow,smoke")
     workdir = tmp_path / "run"
     train.train_and_evaluate(config, str(workdir))  # checkpoints at steps 3 and 6
     ckdir = workdir / "checkpoints"

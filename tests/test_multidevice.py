@@ -19,7 +19,6 @@ SCRIPT = textwrap.dedent("""
     assert len(jax.devices()) == 4, jax.devices()
     config = smoke_config("unused")
     config.model.hidden_size, config.model.embed_size, config.model.dropout = 8, 6, 0.0
-    config.model.bidirectional = True
     spec = fake_spec("classify")
     model = models.build_model(config.model, spec)
     tx = train.make_optimizer(config.optim, 10)
