@@ -262,7 +262,8 @@ def plot_learning_curves(
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for group, per_seed in curves.items():
+    colors = plt.get_cmap("tab20" if len(curves) > 10 else "tab10").colors
+    for color, (group, per_seed) in zip(colors * 2, curves.items()):
         per_seed = [(s, v) for s, v in per_seed if len(s)]
         if not per_seed:
             continue
@@ -270,7 +271,7 @@ def plot_learning_curves(
         if not common:
             continue
         stacked = np.stack([v[np.searchsorted(s, common)] for s, v in per_seed])
-        line = ax.plot(common, stacked.mean(0), label=f"{group} ({len(per_seed)})")[0]
+        line = ax.plot(common, stacked.mean(0), label=f"{group} ({len(per_seed)})", color=color)[0]
         ax.fill_between(common, stacked.min(0), stacked.max(0), color=line.get_color(), alpha=0.2)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
