@@ -2,12 +2,23 @@
 
 ``bidirectional`` runs one forward and one reverse ``unroll``; ``stack`` runs
 several layers (each one-directional or bidirectional) with dropout between
-them. Both are pure functions of one sequence; batch with ``jax.vmap``.
+them. Both are pure functions that call ``unroll_fn`` for every run, so they
+serve two shape conventions:
+
+- one sequence (the default, ``unroll_fn=rnnlab.unroll``): ``xs f32[T, D]``,
+  ``length int[]``, carry leaves ``[H]``; batch with ``jax.vmap``;
+- a batch (``unroll_fn=rnnlab.unroll_batch``, or
+  ``functools.partial(rnnlab.unroll_batch, backend=..., remat=...)``):
+  ``xs f32[B, T, D]``, ``length int[B]``, carry leaves ``[B, H]``; this is
+  what the Flax adapters in :mod:`rnnlab.nn` do, and the fast path.
+
+``unroll_fn(cell, params, xs, length, reverse=bool) -> (carry, ys)`` is all
+they need of it.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +37,8 @@ def bidirectional(
     xs: Array,
     length: Optional[Array] = None,
     merge: str = "concat",
+    *,
+    unroll_fn: Callable[..., tuple[Carry, Array]] = unroll,
 ) -> tuple[tuple[Carry, Carry], Array]:
     """Reads one sequence in both directions with separate parameters.
 
@@ -37,10 +50,14 @@ def bidirectional(
       fwd: the forward cell.
       bwd: the backward cell (may equal ``fwd``; parameters are still separate).
       params: ``{"fwd": fwd params, "bwd": bwd params}``.
-      xs: ``f32[T, D]``.
-      length: ``int[]`` valid steps (``None``: all T).
+      xs: ``f32[T, D]`` (``f32[B, T, D]`` with a batched ``unroll_fn``).
+      length: ``int[]`` valid steps (``int[B]`` batched; ``None``: all T).
       merge: ``"concat"`` -> ``ys f32[T, H_fwd + H_bwd]`` (forward first);
-        ``"sum"`` -> ``ys f32[T, H]`` (needs equal hidden sizes).
+        ``"sum"`` -> ``ys f32[T, H]`` (needs equal hidden sizes); ``[B, T, ...]``
+        when batched.
+      unroll_fn: runs one direction, ``unroll_fn(cell, params, xs, length,
+        reverse=...)``: :func:`rnnlab.unroll` (one sequence) or
+        :func:`rnnlab.unroll_batch` (a batch, see the module docstring).
 
     Returns:
       ``((carry_fwd, carry_bwd), ys)``: the forward carry after step
@@ -55,8 +72,8 @@ def bidirectional(
         )
     if set(params) != {"fwd", "bwd"}:
         raise ValueError(f"params must be {{'fwd': ..., 'bwd': ...}}, got keys {sorted(params)}")
-    carry_f, ys_f = unroll(fwd, params["fwd"], xs, length)
-    carry_b, ys_b = unroll(bwd, params["bwd"], xs, length, reverse=True)
+    carry_f, ys_f = unroll_fn(fwd, params["fwd"], xs, length, reverse=False)
+    carry_b, ys_b = unroll_fn(bwd, params["bwd"], xs, length, reverse=True)
     ys = jnp.concatenate([ys_f, ys_b], axis=-1) if merge == "concat" else ys_f + ys_b
     return (carry_f, carry_b), ys
 
@@ -110,6 +127,7 @@ def stack(
     merge: str = "concat",
     dropout: float = 0.0,
     key: Optional[Array] = None,
+    unroll_fn: Callable[..., tuple[Carry, Array]] = unroll,
 ) -> tuple[tuple[Carry, ...], Array]:
     """Runs several layers of ``cell``, each reading the previous layer's outputs.
 
@@ -117,18 +135,21 @@ def stack(
       cell: the cell of every layer.
       params: ``{"layer_0": ..., "layer_{L-1}": ...}`` as made by
         :func:`init_stack` (each a cell's params, or ``{"fwd", "bwd"}``).
-      xs: ``f32[T, D]``.
-      length: ``int[]`` valid steps (``None``: all T).
+      xs: ``f32[T, D]`` (``f32[B, T, D]`` with a batched ``unroll_fn``).
+      length: ``int[]`` valid steps (``int[B]`` batched; ``None``: all T).
       bidirectional: every layer reads both directions (:func:`bidirectional`).
       merge: how a bidirectional layer merges its directions.
       dropout: rate of (inverted) dropout on the outputs of every layer but
-        the last; applied only when ``key`` is given.
+        the last; applied only when ``key`` is given. The mask has the shape
+        of the outputs, so every example of a batch gets its own.
       key: PRNG key for dropout (``None``: no dropout, deterministic).
+      unroll_fn: runs one layer in one direction: :func:`rnnlab.unroll` or
+        :func:`rnnlab.unroll_batch` (see the module docstring).
 
     Returns:
       ``(carries, ys)``: one final carry per layer (a ``(fwd, bwd)`` pair for a
-      bidirectional layer) and the last layer's ``ys f32[T, H or 2H]``, zero at
-      ``t >= length``.
+      bidirectional layer) and the last layer's ``ys f32[T, H or 2H]``
+      (``[B, T, ...]`` batched), zero at ``t >= length``.
     """
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
@@ -145,8 +166,9 @@ def stack(
             keep = jax.random.bernoulli(sub, 1.0 - dropout, xs.shape)
             xs = jnp.where(keep, xs / (1.0 - dropout), 0.0).astype(xs.dtype)
         if bidirectional:
-            carry, xs = _bidirectional(cell, cell, params[name], xs, length, merge)
+            carry, xs = _bidirectional(cell, cell, params[name], xs, length, merge,
+                                       unroll_fn=unroll_fn)
         else:
-            carry, xs = unroll(cell, params[name], xs, length)
+            carry, xs = unroll_fn(cell, params[name], xs, length, reverse=False)
         carries.append(carry)
     return tuple(carries), xs

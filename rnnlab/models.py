@@ -119,6 +119,7 @@ class Encoder(nn.Module):
     cell_options: tuple[tuple[str, Any], ...] = ()
     embed_dropout: float = 0.0
     dropout: float = 0.0
+    backend: Any = None  # rnnlab.Backend (or its name) of the recurrence; None: the library default
 
     @nn.compact
     def __call__(self, inputs: Array, lengths: Array, *, deterministic: bool) -> Array:
@@ -132,6 +133,7 @@ class Encoder(nn.Module):
             bidirectional=self.bidirectional,
             dropout=self.dropout,
             cell_options=self.cell_options,
+            backend=self.backend,
             name="rnn",
         )
         return layers(xs, lengths, deterministic=deterministic)

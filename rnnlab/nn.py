@@ -1,9 +1,10 @@
 """Flax Linen adapters around the pure cells: ``RNN``, ``Bidirectional``, ``StackedRNN``.
 
 Each module takes a padded batch ``inputs f32[B, T, D]`` with ``lengths
-int[B]`` and runs ``jax.vmap`` over :func:`rnnlab.unroll` (or
-:func:`rnnlab.bidirectional`, :func:`rnnlab.stack`). Their parameters are
-exactly the pure functions' params, so a trained layer runs without Flax:
+int[B]`` and runs :func:`rnnlab.unroll_batch` (through
+:func:`rnnlab.bidirectional` and :func:`rnnlab.stack` with
+``unroll_fn=unroll_batch``). Their parameters are exactly the pure
+functions' params, so a trained layer runs without Flax:
 
 =================  ============================================  ===========================================
 module             ``variables["params"]``                        the same computation, pure
@@ -13,14 +14,20 @@ module             ``variables["params"]``                        the same compu
 ``StackedRNN``     ``{"layer_0": ..., "layer_{L-1}": ...}``      ``stack(cell, p, xs, length)``
 =================  ============================================  ===========================================
 
-(``p`` is ``variables["params"]``, vmapped over the batch.) A layer of a
-bidirectional ``StackedRNN`` is ``{"fwd", "bwd"}``. Parameters are
-initialised by ``cell.init`` with the module's ``"params"`` RNG.
+(``p`` is ``variables["params"]``; the pure functions take one sequence,
+vmapped over the batch, or the whole batch with ``unroll_fn=unroll_batch``.)
+A layer of a bidirectional ``StackedRNN`` is ``{"fwd", "bwd"}``. Parameters
+are initialised by ``cell.init`` with the module's ``"params"`` RNG.
 
 The cell is given by name (``"lstm"``, ``"gru"``, ``"tanh"``) with
 ``hidden_size`` and ``cell_options`` (a dict or ``(name, value)`` pairs, e.g.
 ``{"forget_bias": 0.0}``), or as a :class:`~rnnlab.Cell` (then
 ``hidden_size`` and ``cell_options`` stay unset).
+
+``backend`` (a :class:`rnnlab.Backend` or its name; ``None``: the default of
+:func:`rnnlab.unroll_batch`, ``FUSED`` for the library's cells) and ``remat``
+(``None`` or K steps per rematerialised chunk) are passed to
+:func:`rnnlab.unroll_batch`; every backend computes the same function.
 
 Lengths: a concrete ``lengths`` array with values outside ``[0, T]`` raises
 ``ValueError``; traced lengths (inside ``jit``) are clipped to ``[0, T]``.
@@ -28,15 +35,17 @@ Lengths: a concrete ``lengths`` array with values outside ``[0, T]`` raises
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Union
+import functools
+from typing import Any, Callable, Mapping, Optional, Union
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rnnlab.backends import Backend
 from rnnlab.bidirectional import MERGES, bidirectional, init_layer, layer_output_size, stack
 from rnnlab.cells import Cell, get_cell
-from rnnlab.scan import check_lengths, unroll
+from rnnlab.scan import check_lengths, unroll_batch
 from rnnlab.types import Array
 
 CellOptions = Union[Mapping[str, Any], tuple[tuple[str, Any], ...]]
@@ -77,15 +86,21 @@ def check_batch(inputs: Array, lengths: Optional[Array]) -> Array:
 
 
 class _CellModule(nn.Module):
-    """Fields shared by the adapters: which cell."""
+    """Fields shared by the adapters: which cell, and how to run it."""
 
     cell: Union[str, Cell]
     hidden_size: Optional[int] = None
     cell_options: CellOptions = ()
+    backend: Optional[Union[Backend, str]] = None
+    remat: Optional[int] = None
 
     def make_cell(self) -> Cell:
         """The module's :class:`Cell`."""
         return make_cell(self.cell, self.hidden_size, self.cell_options)
+
+    def unroll_fn(self) -> Callable:
+        """:func:`rnnlab.unroll_batch` with the module's ``backend`` and ``remat``."""
+        return functools.partial(unroll_batch, backend=self.backend, remat=self.remat)
 
 
 class RNN(_CellModule):
@@ -97,6 +112,9 @@ class RNN(_CellModule):
       cell_options: the cell constructor's options (with a cell name).
       reverse: run each sequence from ``length-1`` down to 0.
       return_carry: also return the final carries.
+      backend: a :class:`~rnnlab.Backend` or its name (``None``: the
+        :func:`rnnlab.unroll_batch` default).
+      remat: ``None`` or K: rematerialise chunks of K steps in the backward pass.
 
     ``variables["params"]`` is the cell's own params dict (``w_x``, ``w_h``,
     ``b``, ...), so ``rnnlab.unroll(cell, variables["params"], xs, length)``
@@ -129,8 +147,7 @@ class RNN(_CellModule):
             name: self.param(name, lambda key, name=name: cell.init(key, input_size)[name])
             for name in shapes
         }
-        run = lambda xs, length: unroll(cell, params, xs, length, reverse=self.reverse)
-        carry, ys = jax.vmap(run)(inputs, lengths)
+        carry, ys = self.unroll_fn()(cell, params, inputs, lengths, reverse=self.reverse)
         return (carry, ys) if self.return_carry else ys
 
 
@@ -138,7 +155,7 @@ class Bidirectional(_CellModule):
     """One bidirectional layer: a forward and a reverse run with separate params.
 
     Attributes:
-      cell, hidden_size, cell_options: as for :class:`RNN`.
+      cell, hidden_size, cell_options, backend, remat: as for :class:`RNN`.
       merge: ``"concat"`` (``ys [B, T, 2H]``, forward first) or ``"sum"``
         (``ys [B, T, H]``).
       return_carry: also return ``(carry_fwd, carry_bwd)``.
@@ -162,8 +179,8 @@ class Bidirectional(_CellModule):
         params = {
             name: self.param(name, cell.init, input_size) for name in ("fwd", "bwd")
         }
-        run = lambda xs, length: bidirectional(cell, cell, params, xs, length, self.merge)
-        carries, ys = jax.vmap(run)(inputs, lengths)
+        carries, ys = bidirectional(cell, cell, params, inputs, lengths, self.merge,
+                                    unroll_fn=self.unroll_fn())
         return (carries, ys) if self.return_carry else ys
 
 
@@ -171,12 +188,14 @@ class StackedRNN(_CellModule):
     """``num_layers`` recurrent layers, each reading the previous one's outputs.
 
     Attributes:
-      cell, hidden_size, cell_options: as for :class:`RNN` (every layer).
+      cell, hidden_size, cell_options, backend, remat: as for :class:`RNN`
+        (every layer).
       num_layers: L >= 1.
       bidirectional: every layer is bidirectional.
       merge: how bidirectional layers merge their directions.
       dropout: dropout rate between layers (not after the last), drawn from
-        the ``"dropout"`` RNG when ``deterministic=False``.
+        the ``"dropout"`` RNG when ``deterministic=False``; one mask over the
+        whole ``[B, T, F]`` outputs, so each example gets its own.
       return_carry: also return one final carry per layer.
 
     ``variables["params"]`` is ``{"layer_0": ..., "layer_{L-1}": ...}``, the
@@ -215,12 +234,10 @@ class StackedRNN(_CellModule):
             init = lambda key, size=size: init_layer(cell, key, size, self.bidirectional)
             params[f"layer_{i}"] = self.param(f"layer_{i}", init)
             size = layer_output_size(cell, self.bidirectional, self.merge)
-        options = dict(bidirectional=self.bidirectional, merge=self.merge, dropout=self.dropout)
-        if deterministic or self.dropout == 0.0 or self.num_layers == 1:
-            run = lambda xs, length: stack(cell, params, xs, length, **options)
-            carries, ys = jax.vmap(run)(inputs, lengths)
-        else:
-            keys = jax.random.split(self.make_rng("dropout"), jnp.shape(inputs)[0])
-            run = lambda xs, length, key: stack(cell, params, xs, length, key=key, **options)
-            carries, ys = jax.vmap(run)(inputs, lengths, keys)
+        drop = not deterministic and self.dropout > 0.0 and self.num_layers > 1
+        carries, ys = stack(
+            cell, params, inputs, lengths, bidirectional=self.bidirectional, merge=self.merge,
+            dropout=self.dropout, key=self.make_rng("dropout") if drop else None,
+            unroll_fn=self.unroll_fn(),
+        )
         return (carries, ys) if self.return_carry else ys

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -132,12 +134,29 @@ def test_stack_errors():
         rnnlab.init_stack(cell, jax.random.key(0), D, 0)
 
 
-def test_bidirectional_vmaps_over_a_batch():
+def test_bidirectional_and_stack_take_a_batch_through_unroll_fn():
+    # Given a batch with lengths T, 0 and in between
     cell = rnnlab.lstm(H)
     params = {"fwd": random_params(cell, 8, D), "bwd": random_params(cell, 9, D)}
     xs = inputs(10, (3, T, D))
-    lengths = jnp.array([6, 0, 2])
-    run = lambda x, n: rnnlab.bidirectional(cell, cell, params, x, n)
-    carries, ys = jax.jit(jax.vmap(run))(xs, lengths)
+    lengths = jnp.array([T, 0, 2])
+    stacked = layer_params(cell, 2, [D, 2 * H], True)
+    batched = functools.partial(rnnlab.unroll_batch, backend=rnnlab.Backend.FUSED)
+
+    def run(x, n, unroll_fn=rnnlab.unroll):
+        return (rnnlab.bidirectional(cell, cell, params, x, n, unroll_fn=unroll_fn),
+                rnnlab.stack(cell, stacked, x, n, bidirectional=True, unroll_fn=unroll_fn))
+
+    # When it runs vmapped one sequence at a time, and as a batch through unroll_batch
+    per_example = jax.jit(jax.vmap(run))(xs, lengths)
+    whole = jax.jit(functools.partial(run, unroll_fn=batched))(xs, lengths)
+    # Then both equal each sequence run alone
+    close(whole, per_example)
+    one = jax.jit(run)
     for i in range(3):
-        close(jax.tree.map(lambda a: a[i], (carries, ys)), run(xs[i], lengths[i]))
+        close(jax.tree.map(lambda a: a[i], per_example), one(xs[i], lengths[i]))
+    # and batched dropout draws one mask per example: twin sequences come out different
+    drop = jax.jit(lambda x, key: rnnlab.stack(cell, stacked, x, None, bidirectional=True,
+                                               dropout=0.5, key=key, unroll_fn=batched)[1])
+    twins = drop(jnp.stack([xs[0], xs[0]]), jax.random.key(0))
+    assert twins.shape == (2, T, 2 * H) and not np.allclose(twins[0], twins[1])

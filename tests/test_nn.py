@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -10,6 +12,7 @@ import pytest
 
 import rnnlab
 from rnnlab import nn as rnn
+from rnnlab.backends import Backend
 
 H, D, T = 4, 3, 6
 LENGTHS = jnp.array([6, 2, 0])
@@ -145,6 +148,71 @@ def test_jit_apply_does_not_retrace_across_lengths_and_grads_reach_every_param()
         assert np.abs(np.asarray(g)).sum() > 0, path
 
 
+RAGGED = jnp.array([T, 0, 3])  # lengths T, 0 and in between
+
+
+def equivalents(backend):
+    """``{name: (adapter on backend, its cell, the pure function of one sequence)}``."""
+    return {
+        "rnn": (rnn.RNN("lstm", H, cell_options={"peephole": True}, reverse=True,
+                        return_carry=True, backend=backend),
+                rnnlab.lstm(H, peephole=True),
+                lambda cell, p, x, n: rnnlab.unroll(cell, p, x, n, reverse=True)),
+        "bi": (rnn.Bidirectional("gru", H, cell_options={"reset_after": True}, return_carry=True,
+                                 backend=backend and backend.value),
+               rnnlab.gru(H, reset_after=True),
+               lambda cell, p, x, n: rnnlab.bidirectional(cell, cell, p, x, n)),
+        "stack": (rnn.StackedRNN("gru", H, num_layers=2, bidirectional=True, return_carry=True,
+                                 backend=backend, remat=None),
+                  rnnlab.gru(H),
+                  lambda cell, p, x, n: rnnlab.stack(cell, p, x, n, bidirectional=True)),
+    }
+
+
+def outputs_and_grads(f, params, xs):
+    """``(f(params, xs), grad of a weighted sum of f's outputs w.r.t. (params, xs))``, jitted."""
+
+    def weighted(out):
+        return sum(jnp.sum(jnp.sin(jnp.arange(a.size, dtype=a.dtype).reshape(a.shape)) * a)
+                   for a in jax.tree.leaves(out))
+
+    grads = jax.grad(lambda p, x: weighted(f(p, x)), argnums=(0, 1))
+    return jax.jit(lambda p, x: (f(p, x), grads(p, x)))(params, xs)
+
+
+@functools.lru_cache(maxsize=None)
+def pure_outputs_and_grads():
+    """The params, inputs and the pure functions' outputs and gradients, vmapped (computed once)."""
+    xs = inputs(7)
+    layers = equivalents(None)
+    params = {k: random_variables(layer, xs, i)["params"]
+              for i, (k, (layer, _, _)) in enumerate(layers.items())}
+
+    def by_pure(params, xs):
+        return {k: jax.vmap(lambda x, n: pure(cell, params[k], x, n))(xs, RAGGED)
+                for k, (_, cell, pure) in layers.items()}
+
+    return params, xs, outputs_and_grads(by_pure, params, xs)
+
+
+@pytest.mark.parametrize("backend", [Backend.REFERENCE, Backend.FUSED])
+def test_adapters_equal_pure_functions_forward_and_gradients_on_every_backend(backend):
+    # Given the three adapters on one backend, and ragged lengths with 0 and T
+    layers = equivalents(backend)
+    params, xs, want = pure_outputs_and_grads()
+
+    def by_adapters(params, xs):
+        return {k: layer.apply({"params": params[k]}, xs, RAGGED)
+                for k, (layer, _, _) in layers.items()}
+
+    # When outputs and gradients (w.r.t. params and inputs) are taken
+    got = outputs_and_grads(by_adapters, params, xs)
+    # Then they equal the pure functions', and outputs past each length are zero
+    close(got, want)
+    for name, (_, ys) in got[0].items():
+        assert not np.asarray(ys[1]).any() and not np.asarray(ys[2, 3:]).any(), name
+
+
 def test_adapter_errors():
     xs = inputs(6)
     with pytest.raises(ValueError, match="unknown cell 'lstn'; known cells: gru, lstm, tanh"):
@@ -165,3 +233,7 @@ def test_adapter_errors():
         rnn.Bidirectional("gru", H, merge="max").init(jax.random.key(0), xs, LENGTHS)
     with pytest.raises(ValueError, match="num_layers must be a positive integer, got 0"):
         rnn.StackedRNN("gru", H, num_layers=0).init(jax.random.key(0), xs, LENGTHS)
+    with pytest.raises(ValueError, match="unknown backend 'cudnn'; known backends: reference, fused"):
+        rnn.StackedRNN("gru", H, backend="cudnn").init(jax.random.key(0), xs, LENGTHS)
+    with pytest.raises(ValueError, match="remat must be None or a positive number of steps"):
+        rnn.RNN("gru", H, remat=0).init(jax.random.key(0), xs, LENGTHS)
