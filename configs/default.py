@@ -68,6 +68,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.seed = 0  # seed of the parameters, dropout and data shuffling
     config.train.eval_split = "valid"  # split evaluated during training (early stopping reads it)
     config.train.test_split = "test"  # split evaluated once at the end into results.json ("" = none)
+    config.train.loss_mask = ""  # per-step tasks: batch key (e.g. "target_mask") whose 1-steps alone make the loss
     config.train.early_stopping_metric = ""  # e.g. "accuracy" on eval_split; "" = no early stopping
     config.train.early_stopping_mode = "max"  # max | min: direction in which the metric improves
     config.train.patience = 0  # evaluations without improvement before stopping (0 = never stop)

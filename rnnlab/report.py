@@ -444,12 +444,10 @@ def count_params(workdir: str, exclude: Sequence[str] = ("embed",)) -> int:
     The embedding is left out by default: it is the same for every model of an
     experiment and would hide the difference between the cells.
     """
-    import jax
+    from rnnlab import train  # the training stack; imported only when needed
 
     _, params = restore_params(workdir)
-    leaves = jax.tree_util.tree_leaves_with_path(params)
-    return int(sum(np.size(v) for path, v in leaves
-                   if not any(e in jax.tree_util.keystr(path) for e in exclude)))
+    return train.count_params(params, tuple(exclude))
 
 
 def load_trained(workdir: str) -> TrainedModel:

@@ -13,11 +13,17 @@ of them; training minimises ``loss_sum / loss_count``. Example weights come from
     density   outputs f32[B, T, F] (logits), targets f32[B, T, F] in {0, 1}
               -> loss = nll: the sum of F Bernoulli NLLs of a frame, per valid step
     regress   outputs f32[B] (or [B, 1]), targets f32[B] -> loss = mse
+
+The per-step tasks (``tag``, ``density``) take ``loss_mask``, the name of a
+batch key ``f32[B, T]`` (``"target_mask"``): the loss is then a mean over the
+valid steps where it is 1 only (weights = step weights * mask), while the
+other metrics stay over all valid steps. ``get_task(name, loss_mask)`` binds it.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+import functools
+from typing import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +52,13 @@ def _weighted(values: Array, weights: Array) -> tuple[Array, Array]:
     return jnp.sum(values * weights), jnp.sum(weights)
 
 
+def _loss_weights(batch: Mapping[str, Array], weights: Array, loss_mask: str) -> Array:
+    """``f32[B, T]``: the step ``weights`` times ``batch[loss_mask]`` (unchanged when ``loss_mask`` is "")."""
+    if not loss_mask:
+        return weights
+    return weights * jnp.asarray(batch[loss_mask], jnp.float32)
+
+
 def classify_stats(outputs: Array, batch: Mapping[str, Array]) -> Stats:
     """Cross-entropy and accuracy of ``outputs f32[B, C]`` against ``targets int32[B]``."""
     targets = batch["targets"]
@@ -59,25 +72,33 @@ def classify_stats(outputs: Array, batch: Mapping[str, Array]) -> Stats:
     return stats
 
 
-def tag_stats(outputs: Array, batch: Mapping[str, Array]) -> Stats:
-    """Per-token cross-entropy and accuracy over valid steps: ``outputs f32[B, T, C]``."""
+def tag_stats(outputs: Array, batch: Mapping[str, Array], loss_mask: str = "") -> Stats:
+    """Per-token cross-entropy and accuracy over valid steps: ``outputs f32[B, T, C]``.
+
+    With ``loss_mask`` (a batch key, ``f32[B, T]``) the loss counts only the
+    valid steps where the mask is 1; ``accuracy`` stays over all valid steps.
+    """
     targets = batch["targets"]
     weights = _step_weights(batch, targets.shape[1])
     loss = optax.softmax_cross_entropy_with_integer_labels(outputs, targets)
     correct = (jnp.argmax(outputs, axis=-1) == targets).astype(jnp.float32)
-    stats = {"loss": _weighted(loss, weights), "accuracy": _weighted(correct, weights)}
+    stats = {"loss": _weighted(loss, _loss_weights(batch, weights, loss_mask)),
+             "accuracy": _weighted(correct, weights)}
     if "target_mask" in batch:  # the steps that matter (sentiment words, recalled symbols)
         stats["masked_accuracy"] = _weighted(correct, weights * jnp.asarray(batch["target_mask"], jnp.float32))
     return stats
 
 
-def density_stats(outputs: Array, batch: Mapping[str, Array]) -> Stats:
-    """NLL per valid step: the sum of F Bernoulli NLLs of each frame (``outputs`` are logits)."""
+def density_stats(outputs: Array, batch: Mapping[str, Array], loss_mask: str = "") -> Stats:
+    """NLL per valid step: the sum of F Bernoulli NLLs of each frame (``outputs`` are logits).
+
+    With ``loss_mask`` the loss counts only the valid steps where ``batch[loss_mask]``
+    is 1; ``nll`` stays over all valid steps.
+    """
     targets = jnp.asarray(batch["targets"], jnp.float32)
     weights = _step_weights(batch, targets.shape[1])
     nll = jnp.sum(optax.sigmoid_binary_cross_entropy(outputs, targets), axis=-1)
-    stats = _weighted(nll, weights)
-    return {"loss": stats, "nll": stats}
+    return {"loss": _weighted(nll, _loss_weights(batch, weights, loss_mask)), "nll": _weighted(nll, weights)}
 
 
 def regress_stats(outputs: Array, batch: Mapping[str, Array]) -> Stats:
@@ -96,11 +117,42 @@ TASKS: dict[str, Callable[[Array, Mapping[str, Array]], Stats]] = {
 }
 
 
-def get_task(name: str) -> Callable[[Array, Mapping[str, Array]], Stats]:
-    """The ``stats`` function of a task; an unknown name lists the known ones."""
+PER_STEP_TASKS = ("density", "tag")  # the tasks whose loss a ``loss_mask`` can restrict
+
+
+def check_loss_mask(loss_mask: str, task: str, batch_keys: Sequence[str]) -> None:
+    """Raises ``ValueError`` naming ``config.train.loss_mask`` unless it fits the dataset.
+
+    Args:
+      loss_mask: "" (no mask) or the name of a per-step batch key.
+      task: the dataset's task.
+      batch_keys: the optional keys its batches carry (``DatasetSpec.extras``).
+    """
+    if not loss_mask:
+        return
+    if task not in PER_STEP_TASKS:
+        raise ValueError(f"config.train.loss_mask {loss_mask!r} needs a per-step task "
+                         f"({', '.join(PER_STEP_TASKS)}), but the dataset is a {task!r} task; set it to ''")
+    if loss_mask not in batch_keys:
+        known = ", ".join(repr(k) for k in batch_keys) or "none"
+        raise ValueError(f"config.train.loss_mask {loss_mask!r} is not a key of the dataset's batches; "
+                         f"its optional keys: {known}")
+
+
+def get_task(name: str, loss_mask: str = "") -> Callable[[Array, Mapping[str, Array]], Stats]:
+    """The ``stats`` function of a task; an unknown name lists the known ones.
+
+    Args:
+      name: a key of :data:`TASKS`.
+      loss_mask: "" or a per-step batch key that restricts the loss (``tag``, ``density`` only).
+    """
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    return TASKS[name]
+    if not loss_mask:
+        return TASKS[name]
+    if name not in PER_STEP_TASKS:
+        raise ValueError(f"loss_mask {loss_mask!r} needs a per-step task ({', '.join(PER_STEP_TASKS)}), got {name!r}")
+    return functools.partial(TASKS[name], loss_mask=loss_mask)
 
 
 def finalize(totals: Mapping[str, tuple[float, float]]) -> dict[str, float]:

@@ -12,7 +12,7 @@ A run's workdir::
     checkpoints/     orbax checkpoints: state, best params, data position
     metrics.jsonl    one JSON object per logged step / evaluation
     tensorboard/     the same scalars for TensorBoard
-    results.json     final metrics per split, compilations, wall time
+    results.json     final metrics per split, parameter counts, compilations, wall time
 """
 
 from __future__ import annotations
@@ -168,7 +168,8 @@ def check_config(config: Any) -> None:
       ValueError: unknown dataset, cell, model kind, pooling, optimizer or
         schedule (listing the known ones), or a size, rate or count out of range.
     """
-    rnnlab.data.get_dataset(config.data.name)
+    dataset = rnnlab.data.get_dataset(config.data.name)
+    tasks.check_loss_mask(config.train.loss_mask, dataset.task, dataset.extras)
     _require(_is_int(config.data.batch_size) and config.data.batch_size > 0, "data.batch_size",
              "must be a positive integer", config.data.batch_size)
     models.check_model_config(config.model)
@@ -365,6 +366,17 @@ class _EarlyStopping(NamedTuple):
         return self._replace(bad_evals=self.bad_evals + 1)
 
 
+def count_params(params: PyTree, exclude: tuple[str, ...] = ("embed",)) -> int:
+    """Parameters in ``params``, leaving out leaves whose path contains a string of ``exclude``.
+
+    The embedding is left out by default: it is the same for every model of an
+    experiment and would hide the difference between the cells.
+    """
+    leaves = jax.tree_util.tree_leaves_with_path(params)
+    return int(sum(np.size(v) for path, v in leaves
+                   if not any(e in jax.tree_util.keystr(path) for e in exclude)))
+
+
 def _write_json(path: str, obj: Any) -> None:
     with open(path + ".tmp", "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True)
@@ -405,7 +417,7 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
         )
     spec = rnnlab.data.prepare(config.data)
     model = models.build_model(config.model, spec)
-    task = tasks.get_task(spec.task)
+    task = tasks.get_task(spec.task, tc.loss_mask)
     tx = make_optimizer(config.optim, tc.num_steps)
     schedule = make_schedule(config.optim, tc.num_steps)
     checkpoints = ckpt.Checkpointer(os.path.join(workdir, ckpt.CHECKPOINT_DIR), tc.max_to_keep)
@@ -426,8 +438,8 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
         step = int(state.step)
         last_saved = step if restored is not None else None
         logging.info("model %s on %s (%s task), %d parameters, %d device(s); starting at step %d",
-                     config.model.kind, spec.name, spec.task,
-                     sum(np.size(x) for x in jax.tree.leaves(state.params)), mesh.size, step)
+                     config.model.kind, spec.name, spec.task, count_params(state.params, exclude=()),
+                     mesh.size, step)
         state = replicate(state, mesh)
         train_fn, eval_fn = compile_steps(model, tx, task, mesh)
         writer = metrics_lib.MetricWriter(workdir, step, enabled=is_main)
@@ -511,7 +523,8 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
             final_params = state.params
             if tc.early_stopping_metric and early.best is not None and early.best_step != step:
                 final_params = replicate(best_params, mesh)
-            results = {"step": step, "stopped_early": stopped_early}
+            results = {"step": step, "stopped_early": stopped_early, "num_params": count_params(state.params),
+                       "num_params_all": count_params(state.params, exclude=())}
             if tc.early_stopping_metric and early.best is not None:
                 results["best_step"] = early.best_step
             if final_params is not state.params or last_eval[0] != step:

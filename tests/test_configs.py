@@ -78,9 +78,13 @@ def test_configs_are_found():
     assert os.path.join("configs", "default.py") in CONFIG_FILES
 
 
-@pytest.mark.parametrize("path", CONFIG_FILES)
-def test_config_smoke_variant_builds_its_model_and_runs_two_steps(path, tmp_path):
-    config = _load(path, "smoke")
+# Variants that change the task or the loss, run beside each file's default (path, variant argument).
+VARIANTS = [(p, "smoke") for p in CONFIG_FILES] + [(os.path.join("configs", "claims", "long_memory.py"), "copy,smoke")]
+
+
+@pytest.mark.parametrize("path, arg", VARIANTS)
+def test_config_smoke_variant_builds_its_model_and_runs_two_steps(path, arg, tmp_path):
+    config = _load(path, arg)
     assert config.train.num_steps <= 50 and config.model.hidden_size <= 16, "smoke must shrink the run"
     config.data.data_dir = str(tmp_path / "tfds")
     _point_at_fake_files(config, tmp_path)
@@ -92,7 +96,7 @@ def test_config_smoke_variant_builds_its_model_and_runs_two_steps(path, tmp_path
     batch = next(loader)
     state = jax.jit(functools.partial(train.init_state, model, tx))(jax.random.PRNGKey(0), batch)
     mesh = train.make_mesh(1)
-    train_fn, _ = train.compile_steps(model, tx, tasks.get_task(spec.task), mesh)
+    train_fn, _ = train.compile_steps(model, tx, tasks.get_task(spec.task, config.train.loss_mask), mesh)
     for batch in [batch, next(loader)]:
         state, stats = train_fn(state, train.shard_batch(batch, mesh))
         assert np.isfinite(tasks.finalize(jax.device_get(stats))["loss"])

@@ -15,7 +15,7 @@ import pytest
 from scipy.special import expit, log_softmax
 
 import rnnlab.data
-from rnnlab import checkpoint, metrics, models, tasks, train
+from rnnlab import checkpoint, metrics, models, report, tasks, train
 from tests.train_fixtures import compile_cache, fake_batch, fake_spec, smoke_config
 
 pytestmark = pytest.mark.usefixtures("compile_cache")
@@ -143,6 +143,13 @@ def test_eval_padding_rows_with_weight_zero_change_nothing():
         list(train.evaluate(eval_fn, state.params, [batch]).values()), rtol=1e-6)
 
 
+def test_count_params_leaves_out_paths_containing_exclude():
+    params = {"embed": {"embedding": np.zeros((7, 3))}, "encoder": {"w_x": np.zeros((3, 4)), "b": np.zeros(4)}}
+    assert train.count_params(params) == 16
+    assert train.count_params(params, exclude=()) == 37
+    assert train.count_params(params, exclude=("embed", "b")) == 12
+
+
 # --- optimisers ---------------------------------------------------------------
 
 
@@ -182,6 +189,7 @@ BAD_CONFIGS = [
     ("optim.learning_rate", -1.0, "config.optim.learning_rate must be a positive number"),
     ("train.num_steps", -10, "config.train.num_steps must be a positive integer"),
     ("model.dropout", 1.5, r"config.model.dropout must lie in \[0, 1\)"),
+    ("train.loss_mask", "target_mask", "config.train.loss_mask 'target_mask' needs a per-step task"),
 ]
 
 
@@ -212,6 +220,10 @@ def test_train_and_evaluate_smoke_writes_results_metrics_and_events(data_dir, tm
     with open(os.path.join(workdir, train.RESULTS_FILE)) as f:
         assert json.load(f) == json.loads(json.dumps(results))
     assert results["step"] == config.train.num_steps
+    _, saved = report.restore_params(workdir)
+    embedding = saved["encoder"]["inputs"]["embed"]["embedding"]
+    assert results["num_params_all"] == sum(np.size(x) for x in jax.tree.leaves(saved))
+    assert results["num_params"] == results["num_params_all"] - np.size(embedding) > 0
     assert 0.0 <= results["test"]["accuracy"] <= 1.0 and "negated_accuracy" in results["test"]
     n_buckets = len(config.data.buckets)
     assert 1 <= results["compilations"]["train_step"] <= n_buckets
