@@ -15,6 +15,14 @@ final carry and gradients) as the reference ``lax.scan`` of ``cell.recur``.
     are one large ``[H, T*B] x [T*B, G*H]`` product after the loop (as cuDNN
     does), and ``dW_x``, ``db``, ``dxs`` are one product each.
 
+The backward step is written out by hand for the cells whose recurrent
+products all read the previous ``h`` (tanh RNN, LSTM with or without
+peepholes, GRU with ``reset_after=True``; ``_HANDS`` below): the forward
+pass saves the gate activations, and each backward step computes all gate
+cotangents as one ``[B, G*H]`` array and ``dh`` as ONE ``[B, G*H] x [G*H, H]``
+product. The GRU with the reset before the product uses the generic backward
+(``jax.vjp`` of the step inside the loop, through :func:`_tap`).
+
 Why the gates are separate arrays: in an XLA CPU loop, arithmetic on slices
 of one fused ``[B, G*H]`` array costs several times the same arithmetic on G
 ``[B, H]`` arrays (see ``docs/performance.md``).
@@ -172,6 +180,108 @@ _PER_GATE = True
 _SMALL = ("p_i", "p_f", "p_o", "b_hn")
 
 
+# ---------------------------------------------------------------------------
+# Hand-written steps: forward saving activations, backward written out.
+#
+# forward(dot, small, carry, px) -> (carry, y, acts): ``acts`` (a tuple of
+# [B, H] arrays) is what the backward step needs besides the carry before the
+# step. backward(small, carry, acts, dcarry, dy) -> (dcarry_direct, dpx, dz,
+# dsmall): the cotangents of the input projection (G arrays [B, H]) and of the
+# recurrent products ``h @ W_h[:, block g]`` (G arrays, or None when equal to
+# dpx); ``dcarry_direct`` is the carry's cotangent without the part through
+# the products (``dz @ W_h^T``, added by the caller as ONE [B, G*H] x [G*H, H]
+# product); ``dsmall`` holds per-example [B, H] terms of the small params.
+# Every product's left operand must be the previous ``h`` (so not the GRU with
+# the reset before the product, which keeps the generic backward).
+
+
+class _Hand(NamedTuple):
+    forward: Callable
+    backward: Callable
+
+
+def _tanh_hand(cell: Cell) -> _Hand:
+    def forward(dot, small, h, px):
+        (z,) = dot(h, (0,))
+        h = jnp.tanh(px[0] + z)
+        return h, h, (h,)
+
+    def backward(small, h, acts, dh, dy):
+        (h2,) = acts
+        return jnp.zeros_like(h), ((dy + dh) * (1.0 - h2 * h2),), None, {}
+
+    return _Hand(forward, backward)
+
+
+def _lstm_hand(cell: Cell) -> _Hand:
+    forget_bias = cell.option("forget_bias")
+    peephole = cell.option("peephole")
+
+    def forward(dot, small, carry, px):
+        h, c = carry
+        z_i, z_f, z_g, z_o = dot(h, (0, 1, 2, 3))
+        a_i, a_f, a_o = px[0] + z_i, px[1] + z_f + forget_bias, px[3] + z_o
+        if peephole:
+            a_i = a_i + small["p_i"] * c
+            a_f = a_f + small["p_f"] * c
+        i, f, g = _sigmoid(a_i), _sigmoid(a_f), jnp.tanh(px[2] + z_g)
+        c2 = f * c + i * g
+        if peephole:
+            a_o = a_o + small["p_o"] * c2
+        o = _sigmoid(a_o)
+        h2 = o * jnp.tanh(c2)
+        return LSTMState(h=h2, c=c2), h2, (i, f, g, o)
+
+    def backward(small, carry, acts, dcarry, dy):
+        c = carry.c
+        i, f, g, o = acts
+        c2 = f * c + i * g
+        tc = jnp.tanh(c2)
+        dh2 = dy + dcarry.h
+        da_o = dh2 * tc * o * (1.0 - o)
+        dc2 = dcarry.c + dh2 * o * (1.0 - tc * tc)
+        if peephole:
+            dc2 = dc2 + da_o * small["p_o"]
+        da_i = dc2 * g * i * (1.0 - i)
+        da_f = dc2 * c * f * (1.0 - f)
+        da_g = dc2 * i * (1.0 - g * g)
+        dc = dc2 * f
+        dsmall = {}
+        if peephole:
+            dc = dc + da_i * small["p_i"] + da_f * small["p_f"]
+            dsmall = {"p_i": da_i * c, "p_f": da_f * c, "p_o": da_o * c2}
+        return LSTMState(h=jnp.zeros_like(dc), c=dc), (da_i, da_f, da_g, da_o), None, dsmall
+
+    return _Hand(forward, backward)
+
+
+def _gru_hand(cell: Cell) -> Optional[_Hand]:
+    if not cell.option("reset_after"):
+        return None  # the product for n reads r * h: the generic backward
+
+    def forward(dot, small, h, px):
+        z_r, z_z, z_n = dot(h, (0, 1, 2))
+        r, u = _sigmoid(px[0] + z_r), _sigmoid(px[1] + z_z)
+        zb = z_n + small["b_hn"]
+        n = jnp.tanh(px[2] + r * zb)
+        return n + u * (h - n), n + u * (h - n), (r, u, n, zb)
+
+    def backward(small, h, acts, dh, dy):
+        r, u, n, zb = acts
+        dh2 = dy + dh
+        da_n = dh2 * (1.0 - u) * (1.0 - n * n)
+        da_r = da_n * zb * r * (1.0 - r)
+        da_u = dh2 * (h - n) * u * (1.0 - u)
+        dzb = da_n * r
+        return dh2 * u, (da_r, da_u, da_n), (da_r, da_u, dzb), {"b_hn": dzb}
+
+    return _Hand(forward, backward)
+
+
+_HANDS = {"tanh": _tanh_hand, "lstm": _lstm_hand, "gru": _gru_hand}
+_USE_HAND = True  # False: every cell on the generic backward (for measurements)
+
+
 class _Spec(NamedTuple):
     """Static description of a cell for the fused backend."""
 
@@ -179,6 +289,7 @@ class _Spec(NamedTuple):
     num_gates: int
     hidden_size: int
     dtype: Any
+    hand: Optional[_Hand]  # the hand-written step, or None: backward by jax.vjp of ``step``
 
 
 def _spec(cell: Cell) -> _Spec:
@@ -192,6 +303,7 @@ def _spec(cell: Cell) -> _Spec:
         cell.num_gates,
         cell.hidden_size,
         jnp.dtype(dict(cell.options).get("dtype", "float32")),
+        _HANDS[cell.kind](cell) if _USE_HAND else None,
     )
 
 
@@ -256,10 +368,9 @@ def _forward(spec: _Spec, w_h: Array, small, px: tuple, keep: Array, carry0, rev
 
     Returns:
       ``(carry, ys f32[K, B, H], residuals)``; residuals (when ``save``) are
-      the carry before every step and the G recurrent products of every step.
+      the carry before every step and the G recurrent products of every step
+      (with a hand-written step: its activations).
     """
-    H = spec.hidden_size
-
     def body(carry, inputs):
         px_t, keep_t = inputs
         products = []
@@ -273,8 +384,14 @@ def _forward(spec: _Spec, w_h: Array, small, px: tuple, keep: Array, carry0, rev
             products.extend(zs)
             return zs
 
-        new_carry, y = _masked_step(spec, dot, small, carry, px_t, keep_t)
-        return new_carry, (y, (carry, tuple(products)) if save else None)
+        if spec.hand is None:
+            new_carry, y = _masked_step(spec, dot, small, carry, px_t, keep_t)
+            saved = tuple(products)
+        else:
+            new_carry, y, saved = spec.hand.forward(dot, small, carry, px_t)
+            new_carry = _where_tree(keep_t, new_carry, carry)
+            y = jnp.where(keep_t, y, jnp.zeros_like(y))
+        return new_carry, (y, (carry, saved) if save else None)
 
     carry, (ys, res) = jax.lax.scan(body, carry0, (px, keep), reverse=reverse)
     return carry, ys, res
@@ -320,6 +437,42 @@ def _backward(spec: _Spec, w_h: Array, small, px: tuple, keep: Array, res, dys: 
     return dcarry, dsmall, dpx, dzs, tuple(zip(lefts, groups))
 
 
+def _hand_backward(spec: _Spec, w_h: Array, small, keep: Array, res, dys: Array, dcarry,
+                   reverse: bool):
+    """Runs back through a chunk with the hand-written step.
+
+    Returns ``(dcarry0, dsmall, dpx, dz, h_prev)``: ``dpx``/``dz`` are
+    ``f32[K, B, G*H]``, the cotangents of the input projection and of the
+    recurrent products, ``h_prev f32[K, B, H]`` the products' left operand.
+    The carry's cotangent through the products is one ``[B, G*H] x [G*H, H]``
+    product per step.
+    """
+    carries, acts = res
+    w_t = w_h.T  # [G*H, H]
+
+    def body(acc, inputs):
+        dcarry, dsmall = acc
+        keep_t, carry_t, acts_t, dy_t = inputs
+        direct, dpx, dz, dsm = spec.hand.backward(small, carry_t, acts_t, dcarry, dy_t)
+        dpx = jnp.where(keep_t, jnp.concatenate(dpx, axis=-1), 0.0)
+        dz = dpx if dz is None else jnp.where(keep_t, jnp.concatenate(dz, axis=-1), 0.0)
+        dh = _mm(dz, w_t, spec.dtype)
+        if isinstance(direct, LSTMState):
+            direct = direct._replace(h=direct.h + dh)
+        else:
+            direct = direct + dh
+        dsmall = {k: dsmall[k] + jnp.sum(jnp.where(keep_t, v, 0.0), axis=0) for k, v in dsm.items()}
+        out = (dpx, None) if dz is dpx else (dpx, dz)
+        return (_where_tree(keep_t, direct, dcarry), dsmall), out
+
+    dsmall0 = jax.tree.map(jnp.zeros_like, small)
+    (dcarry, dsmall), (dpx, dz) = jax.lax.scan(
+        body, (dcarry, dsmall0), (keep, carries, acts, dys), reverse=not reverse
+    )
+    h_prev = carries.h if isinstance(carries, LSTMState) else carries
+    return dcarry, dsmall, dpx, dpx if dz is None else dz, h_prev
+
+
 def _chunk_grads(spec: _Spec, params: Params, xs: Array, px: tuple, keep: Array, res, dys,
                  dcarry, reverse: bool):
     """Backward through one chunk plus its weight gradients as single products.
@@ -327,19 +480,25 @@ def _chunk_grads(spec: _Spec, params: Params, xs: Array, px: tuple, keep: Array,
     Returns ``(dcarry0, grads, dxs f32[K, B, D])`` with ``grads`` shaped like
     ``params``.
     """
-    dcarry, dsmall, dpx, dzs, lefts = _backward(spec, _blocks(params), _small(params), px, keep,
-                                                res, dys, dcarry, reverse)
-    dpx = jnp.concatenate(dpx, axis=-1)
     flat = lambda a: a.reshape((-1, a.shape[-1]))  # [K, B, F] -> [K*B, F]
+    if spec.hand is not None:
+        dcarry, dsmall, dpx, dz, h_prev = _hand_backward(
+            spec, params["w_h"], _small(params), keep, res, dys, dcarry, reverse)
+        grads = dict(dsmall)
+        grads["w_h"] = flat(h_prev).T @ flat(dz)
+    else:
+        dcarry, dsmall, dpx, dzs, lefts = _backward(spec, _blocks(params), _small(params), px,
+                                                    keep, res, dys, dcarry, reverse)
+        dpx = jnp.concatenate(dpx, axis=-1)
+        grads = dict(dsmall)
+        dw_h = [
+            flat(a).T @ flat(jnp.concatenate([dzs[g] for g in gates], axis=-1))
+            for a, gates in lefts
+        ]
+        grads["w_h"] = jnp.concatenate(dw_h, axis=-1) if len(dw_h) > 1 else dw_h[0]
     w_x = params["w_x"]
-    grads = dict(dsmall)
     grads["w_x"] = flat(xs).astype(w_x.dtype).T @ flat(dpx)
     grads["b"] = jnp.sum(flat(dpx), axis=0)
-    dw_h = [
-        flat(a).T @ flat(jnp.concatenate([dzs[g] for g in gates], axis=-1))
-        for a, gates in lefts
-    ]
-    grads["w_h"] = jnp.concatenate(dw_h, axis=-1) if len(dw_h) > 1 else dw_h[0]
     dxs = (flat(dpx) @ w_x.T).reshape(xs.shape).astype(xs.dtype)
     return dcarry, grads, dxs
 

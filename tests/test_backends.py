@@ -73,14 +73,19 @@ def _assert_trees_close(a, b, tol=1e-5):
 
 
 @pytest.mark.parametrize(
-    "name, remat",
-    [(name, None) for name in sorted(CELLS)] + [("lstm_peephole", 3), ("gru", 3)],
+    "name, remat, hand",
+    [(name, None, True) for name in sorted(CELLS)]
+    + [("lstm_peephole", 3, True), ("gru", 3, True), ("gru_reset_after", 2, True)]
+    + [("lstm_peephole", None, False), ("gru_reset_after", 3, False)],
 )
-def test_fused_equals_reference_forward_and_gradients(name, remat):
+def test_fused_equals_reference_forward_and_gradients(name, remat, hand, monkeypatch):
     # Given a cell, a ragged batch (one empty sequence) and a non-zero carry0,
     # when both directions and the gradients w.r.t. params, xs and carry0 are computed,
-    # then the fused backend (with and without remat) equals the reference scan.
+    # then the fused backend (with and without remat, with the hand-written backward
+    # step and with the generic one) equals the reference scan.
+    monkeypatch.setattr(backends, "_USE_HAND", hand)
     cell, params, xs, carry0 = _setup(name)
+    assert (backends._spec(cell).hand is not None) == (hand and name != "gru")
     got = _outputs_and_grads(cell, Backend.FUSED, remat, params, xs, carry0, LENGTHS)
     _assert_trees_close(got, _reference(name))
 
@@ -164,3 +169,21 @@ def test_speed_benchmark_quick_path_runs(tmp_path):
     assert {"rnnlab_fused", "rnnlab_reference", "flax"} <= names
     assert all(row["median_s"] > 0 for row in results["rows"])
     assert (tmp_path / "quick.json").exists() and (tmp_path / "quick.md").exists()
+
+
+def test_train_step_benchmark_sets_the_backend():
+    # The training-stack benchmark must really switch the model's backend (else it
+    # would time one backend twice): the FUSED model's jaxpr holds the custom VJP.
+    from benchmarks import train_step
+
+    model = train_step.models.SequenceClassifier(
+        encoder=train_step.models.Encoder(None, 4, "lstm", 4, 1, False), pooling="last",
+        mlp_sizes=(), num_outputs=2)
+    xs, lengths = jnp.zeros((2, 3, 5)), jnp.array([3, 1])
+    params = model.init(jax.random.key(0), xs, lengths)
+    jaxprs = {
+        b: str(jax.make_jaxpr(lambda p: train_step.with_backend(model, b).apply(p, xs, lengths))(
+            params))
+        for b in Backend
+    }
+    assert "custom_vjp" in jaxprs[Backend.FUSED] and "custom_vjp" not in jaxprs[Backend.REFERENCE]
