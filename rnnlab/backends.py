@@ -127,33 +127,14 @@ def _sigmoid(a: Array) -> Array:
     return jax.nn.sigmoid(a)
 
 
-def _tanh_step(cell: Cell) -> Callable:
-    def step(dot, small, h, px):
-        (z,) = dot(h, (0,))
-        h = jnp.tanh(px[0] + z)
-        return h, h
+def _without_acts(hand: Callable) -> Callable:
+    """The step of a hand-written cell (see below): its forward without the saved activations."""
 
-    return step
+    def make(cell: Cell) -> Callable:
+        forward = hand(cell).forward
+        return lambda dot, small, carry, px: forward(dot, small, carry, px)[:2]
 
-
-def _lstm_step(cell: Cell) -> Callable:
-    forget_bias = cell.option("forget_bias")
-    peephole = cell.option("peephole")
-
-    def step(dot, small, carry, px):
-        h, c = carry
-        z_i, z_f, z_g, z_o = dot(h, (0, 1, 2, 3))
-        a_i, a_f, a_o = px[0] + z_i, px[1] + z_f + forget_bias, px[3] + z_o
-        if peephole:
-            a_i = a_i + small["p_i"] * c
-            a_f = a_f + small["p_f"] * c
-        c = _sigmoid(a_f) * c + _sigmoid(a_i) * jnp.tanh(px[2] + z_g)
-        if peephole:
-            a_o = a_o + small["p_o"] * c
-        h = _sigmoid(a_o) * jnp.tanh(c)
-        return LSTMState(h=h, c=c), h
-
-    return step
+    return make
 
 
 def _gru_step(cell: Cell) -> Callable:
@@ -175,7 +156,8 @@ def _gru_step(cell: Cell) -> Callable:
     return step
 
 
-_STEPS = {"tanh": _tanh_step, "lstm": _lstm_step, "gru": _gru_step}
+_STEPS = {"tanh": _without_acts(lambda c: _tanh_hand(c)),
+          "lstm": _without_acts(lambda c: _lstm_hand(c)), "gru": _gru_step}
 _PER_GATE = True
 _SMALL = ("p_i", "p_f", "p_o", "b_hn")
 
