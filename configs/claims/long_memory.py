@@ -95,4 +95,5 @@ SWEPT = {"adding": LENGTHS, "copy": LENGTHS}  # the grid run on the 2-core CPU (
 def get_sweep() -> list[str]:
     """Each task x the lengths in :data:`SWEPT` x every cell."""
     grid = [f"{task},t{t},cell={cell}" for task, lengths in SWEPT.items() for t in lengths for cell in CELLS]
-    return grid + ["adding,t100,cell=lstm,long", "adding,t100,cell=tanh,long"]
+    return grid + ["adding,t100,cell=lstm,long", "adding,t100,cell=tanh,long", "copy,t50,cell=lstm,long",
+                   "copy,t100,cell=lstm,long", "copy,t100,cell=tanh,long"]
