@@ -46,6 +46,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.forget_bias = 1.0  # lstm: constant added to the forget gate pre-activation
     config.model.reset_after = False  # gru: False = Cho et al. 2014 form, True = cuDNN/PyTorch form
     config.model.peephole = False  # lstm: peephole connections
+    config.model.backend = ""  # recurrence: "" (library default: fused for library cells) | reference | fused
 
     # --- optim: optax optimiser, schedule, clipping, weight decay ---
     config.optim = ml_collections.ConfigDict()

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from rnnlab import nn as rnn_layers
+from rnnlab.backends import Backend
 from rnnlab.cells import cell_names
 from rnnlab.scan import sequence_mask
 from rnnlab.types import Array
@@ -228,6 +229,7 @@ def _encoder(config: Any, spec: Any) -> Encoder:
         cell_options=_cell_options(config),
         embed_dropout=config.embed_dropout,
         dropout=config.dropout,
+        backend=config.backend or None,
     )
 
 
@@ -284,6 +286,11 @@ def check_model_config(config: Any) -> None:
         raise ValueError(
             f"config.model.pooling: unknown pooling {config.pooling!r}; known poolings: "
             f"{', '.join(POOLINGS)}"
+        )
+    if config.backend and config.backend not in [b.value for b in Backend]:
+        raise ValueError(
+            f"config.model.backend: unknown backend {config.backend!r}; known backends: "
+            f"{', '.join(b.value for b in Backend)} (or '' for the library default)"
         )
     for field in ("hidden_size", "num_layers", "embed_size"):
         value = config[field]

@@ -66,6 +66,17 @@ def test_classifier_last_pooling_equals_the_pure_cell_final_carry():
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_config_backend_reaches_the_recurrence_and_backends_agree():
+    # config.model.backend selects the recurrence; both give the same model outputs
+    spec = fake_spec("classify")
+    batch = fake_batch(spec, steps=5)
+    outputs = {}
+    for backend in ("reference", "fused"):
+        model, params, outputs[backend] = _apply(_model_config(kind="classifier", backend=backend), spec, batch)
+        assert model.encoder.backend == backend
+    np.testing.assert_allclose(outputs["fused"], outputs["reference"], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("pooling", models.POOLINGS)
 def test_classifier_ignores_extra_padding(pooling):
     spec = fake_spec("classify")
@@ -85,6 +96,7 @@ def test_classifier_ignores_extra_padding(pooling):
     ("embed_size", -3, "config.model.embed_size must be a positive integer"),
     ("mlp_sizes", (4, -1), "config.model.mlp_sizes must hold positive integers"),
     ("head_dropout", -0.1, r"config.model.head_dropout must lie in \[0, 1\)"),
+    ("backend", "cudnn", "config.model.backend: unknown backend 'cudnn'; known backends: reference, fused"),
 ])
 def test_bad_model_config_names_the_field(field, value, message):
     with pytest.raises(ValueError, match=message):
