@@ -188,14 +188,7 @@ def run(grid=GRID, repeats: int = 5, out_dir: pathlib.Path = RESULTS, quick: boo
                         "gflops": flops(kind, mode, B, T, D, H) / median / 1e9,
                     })
     results = {
-        "command": "python -m benchmarks.speed" + (" --quick" if quick else ""),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {
-            "platform": platform.platform(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "device": str(jax.devices()[0]),
-            "load_average_at_end": os.getloadavg(),
-        },
-        "versions": _versions(),
+        **provenance("python -m benchmarks.speed" + (" --quick" if quick else "")),
         "repeats": repeats,
         "matmul_peak_gflops": peak,
         "rows": rows,
@@ -204,6 +197,30 @@ def run(grid=GRID, repeats: int = 5, out_dir: pathlib.Path = RESULTS, quick: boo
     (out_dir / f"{name}.md").write_text(markdown(results))
     plot(results, out_dir / f"{name}.png")
     return results
+
+
+def provenance(command: str) -> dict:
+    """What every results file records: the command, the date, the machine (load now) and versions."""
+    return {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": {
+            "platform": platform.platform(), "processor": platform.processor(),
+            "cpu_count": os.cpu_count(), "device": str(jax.devices()[0]),
+            "load_average_at_end": os.getloadavg(),
+        },
+        "versions": _versions(),
+    }
+
+
+def header(results: dict, title: str) -> list[str]:
+    """The Markdown heading and provenance line of a results file made with :func:`provenance`."""
+    return [
+        f"# {title}, {results['machine']['device']} ({results['date']})", "",
+        f"Command: `{results['command']}`; repeats: {results['repeats']} (round-robin); "
+        f"versions: {results['versions']}; load average at the end: "
+        f"{tuple(round(x, 2) for x in results['machine']['load_average_at_end'])}.", "",
+    ]
 
 
 def _versions() -> dict:
@@ -238,11 +255,7 @@ def ratios(results: dict, mode: str = "fwdbwd", ours: str = "rnnlab_fused") -> l
 
 def markdown(results: dict) -> str:
     """The results as Markdown: ratio tables (fwd+bwd, fwd), then every timing."""
-    lines = [
-        f"# Speed, {results['machine']['device']} ({results['date']})", "",
-        f"Command: `{results['command']}`; repeats: {results['repeats']} (round-robin); "
-        f"versions: {results['versions']}; load average at the end: "
-        f"{tuple(round(x, 2) for x in results['machine']['load_average_at_end'])}.", "",
+    lines = header(results, "Speed") + [
         f"Measured matmul peak (float32, GFLOP/s): {_fmt_dict(results['matmul_peak_gflops'])}.",
         "FLOPs: matrix products only; fwd = 2*B*T*(D+H)*G*H, fwd+bwd = 3x fwd.", "",
     ]

@@ -32,7 +32,6 @@ import argparse
 import functools
 import importlib
 import json
-import os
 import pathlib
 import tempfile
 import time
@@ -170,11 +169,7 @@ def compile_time(cell: str, backend: Backend, point: tuple[int, int, int, int]) 
 
 def markdown(results: dict) -> str:
     """The results as Markdown tables."""
-    lines = [
-        f"# Training step per backend ({results['machine']['device']}, {results['date']})", "",
-        f"Command: `{results['command']}`; "
-        f"{', '.join(f'{k} {v}' for k, v in results['versions'].items())}; "
-        f"load average at the end {results['machine']['load_average_at_end']}.", "",
+    lines = speed.header(results, "Training step per backend") + [
         "## Steps/s of the jitted train step (median of "
         f"{results['repeats']} round-robin repeats over {results['num_batches']} batches)", "",
         "| job | cell, H, B | padded T | reference steps/s | fused steps/s | fused / reference "
@@ -212,10 +207,7 @@ def run(out_dir: pathlib.Path = speed.RESULTS, repeats: int = 5, num_batches: in
     compiles = [compile_time(cell, backend, point) for cell in speed.CELLS for backend in BACKENDS]
     command = "python -m benchmarks.train_step" + (" --quick" if quick else "")
     results = {
-        "command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {"device": str(jax.devices()[0]), "cpu_count": os.cpu_count(),
-                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
-        "versions": speed._versions(), "repeats": repeats, "num_batches": num_batches,
+        **speed.provenance(command), "repeats": repeats, "num_batches": num_batches,
         "jobs": rows, "compile": compiles,
     }
     name = "train_step_" + ("quick" if quick else jax.default_backend())
