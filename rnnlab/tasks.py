@@ -23,7 +23,7 @@ other metrics stay over all valid steps. ``get_task(name, loss_mask)`` binds it.
 from __future__ import annotations
 
 import functools
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +53,7 @@ def _weighted(values: Array, weights: Array) -> tuple[Array, Array]:
 
 
 def _loss_weights(batch: Mapping[str, Array], weights: Array, loss_mask: str) -> Array:
-    """``f32[B, T]``: the step ``weights`` times ``batch[loss_mask]`` (unchanged when ``loss_mask`` is "")."""
+    """``f32[B, T]``: the step ``weights`` times the mask ``batch[loss_mask]`` (unchanged when ``loss_mask`` is "")."""
     if not loss_mask:
         return weights
     return weights * jnp.asarray(batch[loss_mask], jnp.float32)
@@ -85,7 +85,7 @@ def tag_stats(outputs: Array, batch: Mapping[str, Array], loss_mask: str = "") -
     stats = {"loss": _weighted(loss, _loss_weights(batch, weights, loss_mask)),
              "accuracy": _weighted(correct, weights)}
     if "target_mask" in batch:  # the steps that matter (sentiment words, recalled symbols)
-        stats["masked_accuracy"] = _weighted(correct, weights * jnp.asarray(batch["target_mask"], jnp.float32))
+        stats["masked_accuracy"] = _weighted(correct, _loss_weights(batch, weights, "target_mask"))
     return stats
 
 
@@ -120,20 +120,21 @@ TASKS: dict[str, Callable[[Array, Mapping[str, Array]], Stats]] = {
 PER_STEP_TASKS = ("density", "tag")  # the tasks whose loss a ``loss_mask`` can restrict
 
 
-def check_loss_mask(loss_mask: str, task: str, batch_keys: Sequence[str]) -> None:
+def check_loss_mask(loss_mask: str, task: str, batch_keys: Optional[Sequence[str]] = None) -> None:
     """Raises ``ValueError`` naming ``config.train.loss_mask`` unless it fits the dataset.
 
     Args:
       loss_mask: "" (no mask) or the name of a per-step batch key.
       task: the dataset's task.
-      batch_keys: the optional keys its batches carry (``DatasetSpec.extras``).
+      batch_keys: the optional keys its batches carry (``DatasetSpec.extras``);
+        ``None``: not checked.
     """
     if not loss_mask:
         return
     if task not in PER_STEP_TASKS:
         raise ValueError(f"config.train.loss_mask {loss_mask!r} needs a per-step task "
                          f"({', '.join(PER_STEP_TASKS)}), but the dataset is a {task!r} task; set it to ''")
-    if loss_mask not in batch_keys:
+    if batch_keys is not None and loss_mask not in batch_keys:
         known = ", ".join(repr(k) for k in batch_keys) or "none"
         raise ValueError(f"config.train.loss_mask {loss_mask!r} is not a key of the dataset's batches; "
                          f"its optional keys: {known}")
@@ -150,8 +151,7 @@ def get_task(name: str, loss_mask: str = "") -> Callable[[Array, Mapping[str, Ar
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
     if not loss_mask:
         return TASKS[name]
-    if name not in PER_STEP_TASKS:
-        raise ValueError(f"loss_mask {loss_mask!r} needs a per-step task ({', '.join(PER_STEP_TASKS)}), got {name!r}")
+    check_loss_mask(loss_mask, name)
     return functools.partial(TASKS[name], loss_mask=loss_mask)
 
 
