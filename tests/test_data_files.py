@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import scipy.io
@@ -137,11 +139,87 @@ def test_sst_phrases_train_on_every_labelled_phrase(tmp_path):
 def test_sst_parse_tree_and_missing_files(tmp_path):
     assert sst.parse_tree("(3 (2 -LRB-) (3 (2 is) (1 n't)))") == [
         (3, ["-LRB-", "is", "n't"]), (2, ["-LRB-"]), (3, ["is", "n't"]), (2, ["is"]), (1, ["n't"])]
-    with pytest.raises(ValueError, match="not an SST tree"):
-        sst.parse_tree("hello")
+    for line, message in [("hello", "text before the tree"), ("(3 (2 a) (5 b))", "label 5 outside 0..4"),
+                          ("(3 (2 a)) (2 b)", "two trees on one line"), ("(3 (2 a)", "not closed"),
+                          ("(3 (2 a)))", "without a matching"), ("(x (2 a))", "must start with its label"),
+                          ("(3 (2 a) ())", "must start with its label"), ("(3 (2 a) (1))", "holds no words")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            sst.parse_tree(line)
     (tmp_path / "trees").mkdir()
     with pytest.raises(FileNotFoundError, match="no file at .*train.txt.*nlp.stanford.edu"):
         rd.prepare(sst_config(tmp_path))
+
+
+def test_sst_malformed_tree_names_file_and_line(tmp_path):
+    # Given a tree file whose third line has a label outside 0..4 (after a blank line)
+    write_trees(tmp_path / "trees")
+    bad = tmp_path / "trees" / "dev.txt"
+    bad.write_text("(1 (2 never) (1 dull))\n\n(7 (2 so) (1 dull))\n")
+    # When it is prepared, Then the error names the file, the line and the problem
+    with pytest.raises(ValueError, match=r"dev.txt, line 3: label 7 outside 0..4"):
+        rd.prepare(sst_config(tmp_path))
+
+
+def test_sst_fine_grained_keeps_five_classes(tmp_path):
+    write_trees(tmp_path / "trees")
+    config = sst_config(tmp_path, fine_grained=True)
+    spec = rd.prepare(config)
+    assert spec.num_outputs == 5 and spec.num_examples == {"train": 4, "valid": 1, "test": 2}
+    rows = {r for b in rd.make_loader(config, "train", seed=0, shuffle=False, num_epochs=1) for r in decode(spec, b)}
+    assert rows == {("the film was good", 3, False), ("it was not good", 0, True), ("a film", 2, False),
+                    ("a wonderful film", 4, False)}
+    assert rd.prepare(sst_config(tmp_path)).num_outputs == 2
+
+
+def write_glue(folder, train_rows=("a fine film\t1", "not fine\t0", "dull ( really )\t0")):
+    write_trees(folder)
+    (folder / "glue_sst2").mkdir()
+    (folder / "glue_sst2" / "train.tsv").write_text("sentence\tlabel\n" + "\n".join(train_rows) + "\n")
+    (folder / "glue_sst2" / "dev.tsv").write_text("sentence\tlabel\nnever fine \t0\n")
+
+
+def test_glue_sst2_tsv_files_with_test_from_trees(tmp_path):
+    # Given GLUE TSV files and the SST test trees in one folder
+    write_glue(tmp_path / "trees")
+    config = sst_config(tmp_path, name="glue_sst2")
+    # When prepared, Then train/valid come from the TSV files and test from test.txt (binary)
+    spec = rd.prepare(config)
+    assert spec.splits == ("train", "valid", "test") and spec.num_outputs == 2
+    got = {s: {r for b in rd.make_loader(config, s, seed=0, shuffle=False, num_epochs=1) for r in decode(spec, b)}
+           for s in spec.splits}
+    assert got["train"] == {("a fine film", 1, False), ("not fine", 0, True), ("dull ( really )", 0, False)}
+    assert got["valid"] == {("<unk> fine", 0, True)}
+    assert got["test"] == {("<unk> <unk>", 1, False), ("<unk> <unk>", 0, True)}
+    # And options meant for the trees are refused by name
+    with pytest.raises(ValueError, match="data.fine_grained"):
+        rd.prepare(sst_config(tmp_path, name="glue_sst2", fine_grained=True))
+
+
+def test_glue_sst2_bad_rows_name_file_and_line(tmp_path):
+    write_glue(tmp_path / "trees", ("a fine film\t1", "two\ttabs\t1"))
+    with pytest.raises(ValueError, match=r"train.tsv, line 3: expected 'sentence<TAB>label', got 3 fields"):
+        rd.prepare(sst_config(tmp_path, name="glue_sst2"))
+    (tmp_path / "trees" / "glue_sst2" / "train.tsv").write_text("sentence\tlabel\nok\t2\n")
+    with pytest.raises(ValueError, match=r"train.tsv, line 2: label '2' is not 0 or 1"):
+        rd.prepare(sst_config(tmp_path, name="glue_sst2"))
+
+
+def test_sst_brackets_read_as_glue_writes_them(tmp_path):
+    folder = tmp_path / "trees"
+    write_trees(folder)
+    (folder / "train.txt").write_text("(3 (2 -LRB-) (3 (3 good) (2 -RRB-)))\n(1 (2 bad) (1 film))\n")
+    spec = rd.prepare(sst_config(tmp_path))
+    assert {"(", ")"} <= set(spec.vocab) and "-lrb-" not in spec.vocab
+
+
+def test_sst_tokenize_new_text_like_the_treebank(tmp_path):
+    write_trees(tmp_path / "trees")
+    dataset = rd.get_dataset("sst")
+    options = dataset.options(sst_config(tmp_path))
+    assert dataset.tokenize(options, "It isn't good (really)... I can't say it's \"fun\"!") == [
+        "it", "is", "n't", "good", "(", "really", ")", "...", "i", "ca", "n't", "say", "it", "'s", '"', "fun", '"',
+        "!"]
+    assert dataset.tokenize(dataset.options(sst_config(tmp_path, lowercase=False)), "Not BAD.") == ["Not", "BAD", "."]
 
 
 def test_glue_sst2_through_mocked_tfds(tmp_path, monkeypatch):
@@ -152,7 +230,7 @@ def test_glue_sst2_through_mocked_tfds(tmp_path, monkeypatch):
     assert all(label in (0, 1) for split in rows.values() for _, label in split)
     # When they are prepared into rnnlab's own array_record copy
     monkeypatch.setattr(sst, "read_glue_sst2", lambda data_dir: rows)
-    config = sst_config(tmp_path, name="glue_sst2", buckets=(64,))
+    config = sst_config(tmp_path, name="glue_sst2", buckets=(64,), path=None)  # no path: tfds
     spec = rd.prepare(config)
     # Then the loader gives every labelled, non-empty row once
     assert spec.splits == ("train", "valid")

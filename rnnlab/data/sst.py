@@ -1,31 +1,41 @@
-"""The Stanford Sentiment Treebank, binary: ``sst`` (from PTB tree files) and ``glue_sst2`` (tfds).
+"""The Stanford Sentiment Treebank: ``sst`` (PTB tree files) and ``glue_sst2`` (GLUE TSV files).
 
 ``sst`` reads ``train.txt``, ``dev.txt`` and ``test.txt`` (one PTB-style tree
-per line, labels 0..4 on every node) from the folder ``data.path``; the root
-label gives the sentence label (0, 1 -> 0 negative; 3, 4 -> 1 positive;
-neutral 2 dropped), splits ``train``, ``valid`` (dev), ``test``.
+per line, labels 0..4 on every node) from the folder ``data.path``; splits
+``train``, ``valid`` (dev), ``test``. Labels: binary by default (0, 1 -> 0
+negative; 3, 4 -> 1 positive; neutral 2 dropped) or, with
+``data.fine_grained``, the five classes 0..4. ``data.phrases`` trains on every
+distinct labelled phrase of the training trees (as Tai et al. 2015), not only
+the sentences; the other splits stay sentences.
 
-``glue_sst2`` reads ``tfds.data_source("glue/sst2")`` from the tfds data dir
-``data.path`` (``None``: tfds' default), which needs the GLUE data prepared
-there once (internet); splits ``train`` and ``valid`` (GLUE's test split has
-no labels).
+``glue_sst2`` reads the GLUE SST-2 files ``glue_sst2/train.tsv`` (67,349
+phrases) and ``glue_sst2/dev.tsv`` (872 sentences) from the same folder
+``data.path``; GLUE's test file has no labels, so its ``test`` split is the
+binary test sentences of ``test.txt`` (the same sentences). With
+``data.path`` unset it reads ``tfds.data_source("glue/sst2")`` from the tfds
+data dir ``data.data_dir`` instead (needs the GLUE data prepared there once,
+with internet): splits ``train`` and ``valid`` only.
 
-Both lower-case and split on spaces, build the vocabulary from the training
-split (words seen at least ``data.min_count`` times, most frequent first; the
-others map to ``<unk>`` = 1) and mark ``negated`` sentences: those with a
-negator (:data:`NEGATORS`).
+Both lower-case (``data.lowercase``), write the treebank's ``-LRB-`` / ``-RRB-``
+as ``(`` / ``)`` as GLUE does, build the vocabulary from the training split
+(words seen at least ``data.min_count`` times, most frequent first; the others
+map to ``<unk>`` = 1) and mark ``negated`` sentences: those holding one of
+:data:`rnnlab.data.text.NEGATORS`. New text is tokenized by
+:meth:`tokenize` (:func:`rnnlab.data.text.tokenize`), as the treebank is.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import os
 import re
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
 
+from rnnlab.data import text
 from rnnlab.data.registry import (
     Dataset,
     encode,
@@ -37,14 +47,20 @@ from rnnlab.data.registry import (
     vocab_fields,
 )
 
-NEGATORS = frozenset(
-    {"not", "n't", "no", "never", "nothing", "none", "nobody", "neither", "nor", "without"}
-)
 SST_FILES = {"train": "train.txt", "valid": "dev.txt", "test": "test.txt"}
+GLUE_FILES = {"train": os.path.join("glue_sst2", "train.tsv"), "valid": os.path.join("glue_sst2", "dev.tsv")}
 SST_HOW_TO_GET = (
     "Get trainDevTestTrees_PTB.zip from https://nlp.stanford.edu/sentiment/ and point "
     "data.path at its trees/ folder (train.txt, dev.txt, test.txt)."
 )
+GLUE_HOW_TO_GET = (
+    "Get SST-2.zip from https://gluebenchmark.com/tasks, unpack its train.tsv and dev.tsv into "
+    "glue_sst2/ inside the SST tree folder (which holds test.txt for the test labels), and point "
+    "data.path at that folder."
+)
+BINARY_LABELS = {0: 0, 1: 0, 3: 1, 4: 1}  # SST class -> binary class; neutral (2) is dropped
+FINE_LABELS = {k: k for k in range(5)}  # the five SST classes, very negative .. very positive
+_BRACKETS = {"-LRB-": "(", "-RRB-": ")"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,53 +68,143 @@ class SSTOptions:
     """Data config fields of ``sst`` and ``glue_sst2``.
 
     Attributes:
-      path: ``sst``: the folder with ``train.txt``, ``dev.txt``, ``test.txt``
-        (required). ``glue_sst2``: the tfds data dir holding ``glue/sst2``
-        (``None``: tfds' default).
+      path: the SST folder with ``train.txt``, ``dev.txt``, ``test.txt`` (and
+        ``glue_sst2/{train,dev}.tsv`` for ``glue_sst2``). Required for ``sst``;
+        ``glue_sst2`` without it reads tfds' ``glue/sst2`` from ``data.data_dir``.
       min_count: a training word enters the vocabulary if seen this often.
       lowercase: lower-case the words.
       phrases: ``sst`` only: train on every distinct labelled phrase of the
         training trees (as Tai et al. 2015), not only the sentences.
+      fine_grained: ``sst`` only: the five classes 0..4 (very negative .. very
+        positive), neutral kept; otherwise binary with neutral dropped.
+      data_dir: ``glue_sst2`` without ``path``: the tfds data dir holding
+        ``glue/sst2`` (the loader's ``data.data_dir``; ``None``: tfds' default).
     """
 
     path: Optional[str] = None
+    data_dir: Optional[str] = None
     min_count: int = 1
     lowercase: bool = True
     phrases: bool = False
+    fine_grained: bool = False
 
     def validate(self) -> None:
         require(self.min_count >= 1, "min_count", "must be >= 1", self.min_count)
 
 
+# ------------------------------------------------------------------------------- readers
+
+
 def parse_tree(line: str) -> list[tuple[int, list[str]]]:
     """Every node of one PTB-style SST tree as ``(label 0..4, words)``, the root first.
 
+    Args:
+      line: one tree, e.g. ``"(3 (2 is) (3 (2 n't) (4 bad)))"``; words as in the file.
+
     Raises:
-      ValueError: the line is not a well-formed labelled tree.
+      ValueError: the line is not exactly one well-formed labelled tree (the
+        message says what is wrong: unbalanced brackets, a label outside 0..4,
+        a node without words, two trees on one line, text outside the tree).
     """
-    nodes, stack = [], []  # stack of (label, words, index in nodes)
+    nodes: list = []
+    stack: list = []  # (label, words, index in nodes)
     tokens = re.findall(r"\(|\)|[^\s()]+", line)
+    if not tokens:
+        raise ValueError("empty line, expected a tree")
+    if tokens[0] != "(":
+        raise ValueError(f"text before the tree: {tokens[0]!r}")
     i = 0
-    try:
-        while i < len(tokens):
-            if tokens[i] == "(":
-                stack.append((int(tokens[i + 1]), [], len(nodes)))
-                nodes.append(None)
-                i += 2
-            elif tokens[i] == ")":
-                label, words, slot = stack.pop()
-                nodes[slot] = (label, words)
-                if stack:
-                    stack[-1][1].extend(words)
-                i += 1
-            else:
-                stack[-1][1].append(tokens[i])
-                i += 1
-    except (IndexError, ValueError):
-        stack = [None]
-    if stack or not nodes or not nodes[0][1]:
-        raise ValueError(f"not an SST tree: {line[:80]!r}")
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "(":
+            if nodes and not stack:
+                raise ValueError("two trees on one line (a new tree starts after the root closed)")
+            if i + 1 >= len(tokens) or not re.fullmatch(r"-?\d+", tokens[i + 1]):
+                label = tokens[i + 1] if i + 1 < len(tokens) else "end of line"
+                raise ValueError(f"a node must start with its label 0..4, got {label!r}")
+            label = int(tokens[i + 1])
+            if not 0 <= label <= 4:
+                raise ValueError(f"label {label} outside 0..4")
+            stack.append((label, [], len(nodes)))
+            nodes.append(None)
+            i += 2
+        elif token == ")":
+            if not stack:
+                raise ValueError("unbalanced brackets: ')' without a matching '('")
+            label, words, slot = stack.pop()
+            if not words:
+                raise ValueError(f"a node labelled {label} holds no words")
+            nodes[slot] = (label, words)
+            if stack:
+                stack[-1][1].extend(words)
+            i += 1
+        else:
+            if not stack:
+                raise ValueError(f"text outside the tree: {token!r}")
+            stack[-1][1].append(token)
+            i += 1
+    if stack:
+        raise ValueError(f"unbalanced brackets: {len(stack)} '(' not closed")
     return nodes
+
+
+def _located(path: str, lineno: int, error: Exception) -> ValueError:
+    return ValueError(f"{path}, line {lineno}: {error}")
+
+
+def read_tree_file(path: str, phrases: bool = False) -> list[tuple[list[str], int]]:
+    """``[(words, label 0..4)]`` from one SST tree file: each root, or every distinct phrase.
+
+    Args:
+      path: a file of one tree per line (blank lines are skipped).
+      phrases: every distinct labelled phrase (a later tree's label wins for a
+        phrase seen twice); otherwise the sentences (root nodes).
+
+    Raises:
+      ValueError: a malformed tree; the message names the file and line.
+    """
+    trees = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                nodes = parse_tree(line)
+            except ValueError as e:
+                raise _located(path, lineno, e) from None
+            trees.append([(label, [_BRACKETS.get(w, w) for w in words]) for label, words in nodes])
+    if phrases:
+        unique = {tuple(words): label for nodes in trees for label, words in nodes}
+        return [(list(words), label) for words, label in unique.items()]
+    return [(nodes[0][1], nodes[0][0]) for nodes in trees]
+
+
+def read_glue_tsv(path: str) -> list[tuple[list[str], int]]:
+    """``[(words, label 0/1)]`` from a GLUE SST-2 ``train.tsv`` / ``dev.tsv``.
+
+    The file starts with the header ``sentence<TAB>label``; each row is an
+    already tokenized, lower-cased sentence or phrase and its label.
+
+    Raises:
+      ValueError: a missing header, a row without two tab-separated fields, or
+        a label other than 0 / 1; the message names the file and line.
+    """
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        if header != ["sentence", "label"]:
+            raise ValueError(f"{path}, line 1: expected the header 'sentence<TAB>label', got {header!r}")
+        for lineno, line in enumerate(f, 2):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            if len(fields) != 2:
+                raise ValueError(f"{path}, line {lineno}: expected 'sentence<TAB>label', got {len(fields)} fields")
+            if fields[1].strip() not in ("0", "1"):
+                raise ValueError(f"{path}, line {lineno}: label {fields[1]!r} is not 0 or 1")
+            rows.append((fields[0].split(), int(fields[1])))
+    return rows
 
 
 def sst_files(path: Optional[str]) -> dict[str, str]:
@@ -111,89 +217,32 @@ def sst_files(path: Optional[str]) -> dict[str, str]:
     return {s: locate(path, f, SST_HOW_TO_GET, folder=True) for s, f in SST_FILES.items()}
 
 
+def glue_files(path: Optional[str]) -> dict[str, str]:
+    """``{split: file}``: the GLUE TSV files for train and valid, ``test.txt`` for test.
+
+    Raises:
+      FileNotFoundError: a file is missing (the message says where it looked
+        and how to get the data).
+    """
+    files = {s: locate(path, f, GLUE_HOW_TO_GET, folder=True) for s, f in GLUE_FILES.items()}
+    files["test"] = locate(path, SST_FILES["test"], GLUE_HOW_TO_GET, folder=True)
+    return files
+
+
 def read_trees(files: dict[str, str], phrases: bool) -> dict[str, list[tuple[list[str], int]]]:
     """``{split: [(words, label 0..4)]}`` from SST tree files ``{split: file}``.
 
-    Sentences (root labels) in every split; with ``phrases``, the training split
-    holds every distinct labelled phrase instead (sentences included).
+    Sentences in every split; with ``phrases``, the training split holds every
+    distinct labelled phrase instead (sentences included).
     """
-    out = {}
-    for split, file in files.items():
-        with open(file, encoding="utf-8") as f:
-            trees = [parse_tree(line) for line in f if line.strip()]
-        if phrases and split == "train":
-            unique = {tuple(words): label for nodes in trees for label, words in nodes}
-            out[split] = [(list(words), label) for words, label in unique.items()]
-        else:
-            out[split] = [(nodes[0][1], nodes[0][0]) for nodes in trees]
-    return out
-
-
-def build_vocab(sentences: Iterable[Sequence[str]], min_count: int) -> tuple[str, ...]:
-    """id -> word: pad, unk, then words seen ``>= min_count`` times, most frequent first (ties
-    alphabetical)."""
-    counts = collections.Counter(w for s in sentences for w in s)
-    kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
-    return make_vocab(kept)
-
-
-def binary_examples(
-    splits: dict[str, list[tuple[list[str], int]]], labels: dict[int, int], options: SSTOptions
-) -> tuple[dict[str, list[dict]], dict]:
-    """Examples ``{inputs, length, targets, negated}`` of labelled sentences and the vocabulary.
-
-    Args:
-      splits: ``{split: [(words, raw label)]}``.
-      labels: raw label -> binary label; raw labels not in it (neutral) are dropped.
-      options: lowercase, min_count.
-    """
-    def norm(words):
-        return [w.lower() for w in words] if options.lowercase else list(words)
-
-    kept = {s: [(norm(w), labels[y]) for w, y in rows if y in labels and w] for s, rows in splits.items()}
-    vocab = build_vocab((w for w, _ in kept["train"]), options.min_count)
-    word_ids = {w: i for i, w in enumerate(vocab)}
-    examples = {
-        s: [{"inputs": encode(w, word_ids), "length": len(w), "targets": y,
-             "negated": any(t in NEGATORS for t in w)} for w, y in rows]
-        for s, rows in kept.items()
-    }
-    return examples, {"vocab": list(vocab)}
-
-
-class _BinarySentiment(Dataset):
-    """Shared parts of the binary sentiment datasets with a ``negated`` flag."""
-
-    Options = SSTOptions
-    task = "classify"
-    input_kind = "tokens"
-    extras = ("negated",)
-
-    def features(self, options):
-        return {**token_features(per_step_targets=False), "negated": np.bool_}
-
-    def describe(self, options, metadata):
-        return vocab_fields(metadata["vocab"], num_outputs=2)
-
-
-@register
-class SST(_BinarySentiment):
-    """Binary SST sentences from the PTB tree files (neutral dropped)."""
-
-    name = "sst"
-
-    def source_files(self, options):
-        return list(sst_files(options.path).values())
-
-    def generate(self, options):
-        splits = read_trees(sst_files(options.path), options.phrases)
-        return binary_examples(splits, {0: 0, 1: 0, 3: 1, 4: 1}, options)
+    return {split: read_tree_file(file, phrases and split == "train") for split, file in files.items()}
 
 
 def read_glue_sst2(data_dir: Optional[str]) -> dict[str, list[tuple[list[str], int]]]:
     """``{split: [(words, label 0/1)]}`` from ``tfds.data_source("glue/sst2")`` in ``data_dir``.
 
-    Without a prepared copy in ``data_dir``, tfds downloads GLUE (needs internet).
+    Splits ``train`` and ``valid`` (GLUE's test split has no labels). Without a
+    prepared copy in ``data_dir``, tfds downloads GLUE (needs internet).
     """
     import tensorflow_datasets.text.glue  # noqa: F401  (registers "glue" without TensorFlow)
 
@@ -203,9 +252,9 @@ def read_glue_sst2(data_dir: Optional[str]) -> dict[str, list[tuple[list[str], i
             source = tfds.data_source("glue/sst2", split=glue_split, data_dir=data_dir)
         except Exception as e:  # tfds raises many kinds when it can neither read nor download
             raise FileNotFoundError(
-                f"tfds could not read or prepare glue/sst2 in data.path = {data_dir!r} "
+                f"tfds could not read or prepare glue/sst2 in data.data_dir = {data_dir!r} "
                 f"(None: tfds' default data dir): {type(e).__name__}: {e}. Prepare it once with "
-                "internet, or use data.name = 'sst' with the local tree files."
+                f"internet, or set data.path to local files. {GLUE_HOW_TO_GET}"
             ) from e
         rows = []
         for i in range(len(source)):
@@ -218,12 +267,106 @@ def read_glue_sst2(data_dir: Optional[str]) -> dict[str, list[tuple[list[str], i
     return out
 
 
-@register
-class GlueSST2(_BinarySentiment):
-    """GLUE SST-2 through tfds (phrases in train, sentences in valid)."""
+# ------------------------------------------------------------------------------ examples
 
-    name = "glue_sst2"
-    splits = ("train", "valid")
+
+def build_vocab(sentences: Iterable[Sequence[str]], min_count: int) -> tuple[str, ...]:
+    """id -> word: pad, unk, then words seen ``>= min_count`` times, most frequent first (ties
+    alphabetical)."""
+    counts = collections.Counter(w for s in sentences for w in s)
+    kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+    return make_vocab(kept)
+
+
+def labelled_examples(
+    splits: dict[str, list[tuple[list[str], int]]], labels: dict[int, int], options: SSTOptions
+) -> tuple[dict[str, list[dict]], dict]:
+    """Examples ``{inputs, length, targets, negated}`` of labelled sentences and the vocabulary.
+
+    Args:
+      splits: ``{split: [(words, raw label)]}``.
+      labels: raw label -> class; raw labels not in it (binary: neutral) are dropped.
+      options: lowercase, min_count.
+
+    Returns:
+      ``({split: [example]}, {"vocab": [word]})``; ``inputs int32[L]`` are ids
+      in the vocabulary of the training split.
+    """
+    def norm(words):
+        return [w.lower() for w in words] if options.lowercase else list(words)
+
+    kept = {s: [(norm(w), labels[y]) for w, y in rows if y in labels and w] for s, rows in splits.items()}
+    vocab = build_vocab((w for w, _ in kept["train"]), options.min_count)
+    word_ids = {w: i for i, w in enumerate(vocab)}
+    examples = {
+        s: [{"inputs": encode(w, word_ids), "length": len(w), "targets": y,
+             "negated": text.has_negator(w)} for w, y in rows]
+        for s, rows in kept.items()
+    }
+    return examples, {"vocab": list(vocab)}
+
+
+class _Sentiment(Dataset):
+    """Shared parts of the SST datasets: tokens, one class per sentence, a ``negated`` flag."""
+
+    Options = SSTOptions
+    task = "classify"
+    input_kind = "tokens"
+    extras = ("negated",)
+    version = "1.1.0"  # 1.1: brackets written "(" / ")"; fine_grained
+
+    def features(self, options):
+        return {**token_features(per_step_targets=False), "negated": np.bool_}
+
+    def describe(self, options, metadata):
+        return vocab_fields(metadata["vocab"], num_outputs=len(set(self.labels(options).values())))
+
+    def labels(self, options: SSTOptions) -> dict[int, int]:
+        """SST class 0..4 -> the model's class (classes missing from it are dropped)."""
+        return FINE_LABELS if options.fine_grained else BINARY_LABELS
+
+    def tokenize(self, options: SSTOptions, sentence: str) -> list[str]:
+        """The tokens of a new raw sentence, as the treebank's were made (:func:`text.tokenize`)."""
+        return text.tokenize(sentence, options.lowercase)
+
+
+@register
+class SST(_Sentiment):
+    """SST sentences (or phrases) from the PTB tree files: binary or fine-grained."""
+
+    name = "sst"
+
+    def source_files(self, options):
+        return list(sst_files(options.path).values())
 
     def generate(self, options):
-        return binary_examples(read_glue_sst2(options.path), {0: 0, 1: 1}, options)
+        splits = read_trees(sst_files(options.path), options.phrases)
+        return labelled_examples(splits, self.labels(options), options)
+
+
+@register
+class GlueSST2(_Sentiment):
+    """GLUE SST-2: phrases in train, sentences in valid; test from ``test.txt`` (binary)."""
+
+    name = "glue_sst2"
+
+    def options(self, data_config):
+        options = super().options(data_config)
+        require(not options.fine_grained, "fine_grained", "is for data.name = 'sst' (GLUE SST-2 is binary)",
+                options.fine_grained)
+        require(not options.phrases, "phrases", "is for data.name = 'sst' (GLUE SST-2 trains on phrases "
+                "already)", options.phrases)
+        return options
+
+    def source_files(self, options):
+        return [] if options.path is None else list(glue_files(options.path).values())
+
+    def generate(self, options):
+        if options.path is None:
+            splits = read_glue_sst2(options.data_dir)
+        else:
+            files = glue_files(options.path)
+            splits = {s: read_glue_tsv(files[s]) for s in ("train", "valid")}
+            splits["test"] = [(w, BINARY_LABELS[y]) for w, y in read_tree_file(files["test"]) if y in BINARY_LABELS]
+        return labelled_examples(splits, {0: 0, 1: 1}, options)
+
