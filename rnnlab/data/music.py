@@ -43,22 +43,51 @@ class MusicOptions:
     path: Optional[str] = None
 
 
+def load_mat(path: str) -> dict[str, np.ndarray]:
+    """The variables of a MATLAB 5 ``.mat`` file, ``{name: array}``.
+
+    Raises:
+      ValueError: the file is not a readable MATLAB 5 file (a text file, a
+        README, a truncated download, an HDF5-based v7.3 file); the message
+        names the file and says what scipy reported.
+    """
+    try:
+        return scipy.io.loadmat(path)
+    except Exception as e:  # scipy raises IndexError, OSError, MatReadError, ValueError, ... for bad files
+        raise ValueError(
+            f"{path} is not a readable MATLAB 5 .mat file of piano rolls "
+            f"({type(e).__name__}: {e}); is it truncated, or a different file? {HOW_TO_GET}"
+        ) from e
+
+
 def read_piano_rolls(path: str) -> dict[str, list[np.ndarray]]:
     """``{split: [uint8[T, 88]]}`` from a Boulanger-Lewandowski ``.mat`` file.
 
+    Args:
+      path: a MATLAB 5 file with cell arrays ``traindata``, ``validdata``,
+        ``testdata`` (each ``object[1, N]`` of ``[T, 88]`` rolls).
+
     Raises:
-      ValueError: a split key is missing or a roll is not ``[T, 88]``.
+      ValueError: the file is not a readable ``.mat`` file, a split key is
+        missing, a split is not a cell array, or a roll is not ``[T, 88]``;
+        every message names the file.
     """
-    mat = scipy.io.loadmat(path)
+    mat = load_mat(path)
     rolls = {}
     for split, key in SPLIT_KEYS.items():
         if key not in mat:
             raise ValueError(f"{path}: no {key!r} array (keys: {sorted(k for k in mat if not k.startswith('__'))})")
+        cells = np.asarray(mat[key])
+        if cells.dtype != object or cells.ndim != 2 or cells.shape[0] != 1:
+            raise ValueError(
+                f"{path}: {key} is a {cells.dtype} array of shape {cells.shape}, expected a "
+                f"1 x N cell array of [T, {NUM_NOTES}] piano rolls"
+            )
         rolls[split] = []
-        for i, roll in enumerate(mat[key][0]):
+        for i, roll in enumerate(cells[0]):
             roll = np.asarray(roll)
-            if roll.ndim != 2 or roll.shape[1] != NUM_NOTES:
-                raise ValueError(f"{path}: {key}[{i}] has shape {roll.shape}, expected [T, {NUM_NOTES}]")
+            if roll.ndim != 2 or roll.shape[1] != NUM_NOTES or roll.shape[0] == 0:
+                raise ValueError(f"{path}: {key}[{i}] has shape {roll.shape}, expected [T, {NUM_NOTES}] with T > 0")
             rolls[split].append((roll > 0).astype(np.uint8))
     return rolls
 

@@ -1,0 +1,236 @@
+"""Tests of rnnlab.search: parsing, the study (best trial, pruning, a budget shared by workers,
+resume after an interruption) with a stand-in trainer, and one real smoke search."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import optuna
+import pytest
+import scipy.io
+
+from rnnlab import search
+
+# A stand-in for `python -m rnnlab.launch`: evaluations of valid/nll at steps 10, 20, ... 60, whose
+# value is smallest at learning rate 1e-4; resumes after the last step in metrics.jsonl; SIGTERM
+# stops it between steps (exit 0, no results.json), as rnnlab.train does; lr > 1e-2 "diverges".
+FAKE_TRAINER = textwrap.dedent('''
+    import json, math, os, signal, sys, time
+    workdir, lr = sys.argv[1], float(sys.argv[2])
+    delay = float(os.environ.get("FAKE_DELAY", "0.01"))
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "metrics.jsonl")
+    start = 0
+    if os.path.exists(path):
+        start = max(json.loads(l)["step"] for l in open(path) if l.strip())
+    with open(os.path.join(os.path.dirname(os.path.dirname(workdir)), "calls.txt"), "a") as f:
+        f.write(f"{os.path.basename(workdir)} {start}\\n")
+    if lr > 1e-2:
+        sys.exit("FloatingPointError: training stopped at step 10: loss nan")
+    value = None
+    for step in range(start + 10, 70, 10):
+        if stop:
+            sys.exit(0)
+        value = 1.0 + (math.log(lr) - math.log(1e-4)) ** 2 + 10.0 / step
+        with open(path, "a") as f:
+            f.write(json.dumps({"step": step, "valid/nll": value}) + "\\n")
+        time.sleep(delay)
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump({"step": 60, "valid": {"nll": value}}, f)
+''')
+
+WORKER = textwrap.dedent('''
+    import sys
+    from rnnlab import search
+    fake, out, trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    spec = search.SearchSpec("unused.py", (search.parse_param("optim.learning_rate=loguniform(1e-6,1e-2)"),),
+                             search.parse_metric("valid/nll:min"), trials, out)
+    search.run_search(spec, command=lambda c, w, o: [sys.executable, fake, w, repr(o["optim.learning_rate"])],
+                      poll=0.02, startup_trials=100, grace_period=1, heartbeat=1)
+''')
+
+
+@pytest.fixture
+def fake(tmp_path):
+    path = tmp_path / "fake_train.py"
+    path.write_text(FAKE_TRAINER)
+    return str(path)
+
+
+def _fake_command(fake):
+    return lambda config, workdir, overrides: [sys.executable, fake, workdir, repr(overrides["optim.learning_rate"])]
+
+
+def _spec(out, trials, space="optim.learning_rate=loguniform(1e-6,1e-2)"):
+    return search.SearchSpec("unused.py", (search.parse_param(space),), search.parse_metric("valid/nll:min"),
+                             trials, str(out))
+
+
+def _calls(out):
+    with open(os.path.join(out, "calls.txt")) as f:
+        return [line.split() for line in f if line.strip()]
+
+
+def _study(out):
+    return optuna.load_study(study_name="search", storage=f"sqlite:///{out}/study.db")
+
+
+def test_parse_param_kinds_and_errors():
+    assert search.parse_param("optim.learning_rate=loguniform(6e-6,2.5e-3)") == search.Param(
+        "optim.learning_rate", "loguniform", (6e-6, 2.5e-3))
+    assert search.parse_param("model.cell=choice(gru,lstm)").args == ("gru", "lstm")
+    assert search.parse_param("model.hidden_size=intuniform(8, 64)").args == (8, 64)
+    for bad, message in [("lr", "FIELD=KIND"), ("a.b=normal(1,2)", "unknown kind"),
+                         ("a.b=loguniform(0,1)", "low > 0"), ("a.b=uniform(2,1)", "low < high"),
+                         ("a.b=intuniform(1.5,3)", "integer")]:
+        with pytest.raises(ValueError, match=message):
+            search.parse_param(bad)
+
+
+def test_parse_metric():
+    metric = search.parse_metric("valid/nll:min")
+    assert (metric.key, metric.direction) == ("valid/nll", "minimize")
+    assert search.parse_metric("test/accuracy:max").direction == "maximize"
+    with pytest.raises(ValueError, match="SPLIT/NAME"):
+        search.parse_metric("valid/nll")
+
+
+def test_new_evaluations_reads_only_complete_new_lines(tmp_path):
+    # Given a metrics file whose last line is still being written
+    (tmp_path / "metrics.jsonl").write_text('{"step": 5, "train/loss": 3}\n{"step": 5, "valid/nll": 2.5}\n{"step": 1')
+    # When read twice
+    found, seen = search.new_evaluations(str(tmp_path), "valid/nll", 0)
+    again, seen2 = search.new_evaluations(str(tmp_path), "valid/nll", seen)
+    # Then each evaluation comes once and the partial line waits
+    assert found == [(5, 2.5)] and seen == 2
+    assert again == [] and seen2 == 2
+
+
+def test_sampler_draws_depend_on_trial_number_not_worker():
+    distribution = optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True)
+
+    def draws(seed):
+        study = optuna.create_study(sampler=search.make_sampler(seed))
+        return [study.ask({"lr": distribution}).params["lr"] for _ in range(4)]
+
+    assert draws(0) == draws(0)
+    assert draws(0) != draws(1)
+    assert len(set(draws(0))) == 4
+
+
+def test_search_records_best_trial_and_prunes(tmp_path, fake):
+    # Given a search of 6 trials whose value is best near lr = 1e-4, pruning after 2 trials
+    out = tmp_path / "s"
+    spec = _spec(out, trials=6)
+    # When it runs
+    study = search.run_search(spec, command=_fake_command(fake), poll=0.02, startup_trials=2)
+    summary = search.summarize(spec, study)
+    # Then exactly 6 trials counted, the best is the completed one closest to 1e-4 in log space
+    states = [t.state for t in study.get_trials()]
+    assert len(states) == 6 and optuna.trial.TrialState.FAIL not in states
+    complete = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    expected = min(complete, key=lambda t: abs(np.log(t.params["optim.learning_rate"] / 1e-4)))
+    assert summary["best"]["number"] == expected.number
+    assert summary["best"]["value"] == pytest.approx(
+        json.load(open(out / expected.user_attrs["workdir"] / "results.json"))["valid"]["nll"])
+    assert json.load(open(out / "search.json"))["best"]["params"] == expected.params
+    # and a pruned trial (if any) stopped before its last evaluation, without results.json
+    for t in study.get_trials():
+        if t.state == optuna.trial.TrialState.PRUNED and not t.user_attrs.get("diverged"):
+            assert not (out / t.user_attrs["workdir"] / "results.json").exists()
+            assert max(t.intermediate_values) < 60
+    # and a second call finds the budget used and runs nothing
+    calls = len(_calls(out))
+    search.run_search(spec, command=_fake_command(fake), poll=0.02)
+    assert len(_calls(out)) == calls and len(_study(out).get_trials()) == 6
+
+
+def test_diverged_trial_counts_as_pruned(tmp_path, fake):
+    out = tmp_path / "d"
+    study = search.run_search(_spec(out, 2, "optim.learning_rate=loguniform(2e-2,1e-1)"),
+                              command=_fake_command(fake), poll=0.02)
+    assert [t.state for t in study.get_trials()] == [optuna.trial.TrialState.PRUNED] * 2
+    assert all(t.user_attrs["diverged"] for t in study.get_trials())
+
+
+def test_two_workers_share_one_study(tmp_path, fake):
+    # Given two worker processes on one study of 5 trials
+    out = tmp_path / "w"
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, fake, str(out), "5"],
+                                env={**os.environ, "FAKE_DELAY": "0.05"}) for _ in range(2)]
+    # When both finish
+    assert [w.wait(timeout=120) for w in workers] == [0, 0]
+    # Then exactly 5 trials counted, each run once in its own workdir
+    study = _study(out)
+    counted = [t for t in study.get_trials() if t.state != optuna.trial.TrialState.FAIL]
+    assert len(counted) == 5
+    assert all(t.user_attrs.get("over_budget") for t in study.get_trials() if t not in counted)
+    calls = _calls(out)
+    assert sorted(c[0] for c in calls) == sorted(f"trial_{t.number:03d}" for t in counted)
+    assert len({t.params["optim.learning_rate"] for t in counted}) == 5
+
+
+def test_interrupted_search_resumes_the_trial(tmp_path, fake):
+    # Given a worker stopped by SIGTERM during its first trial
+    out = tmp_path / "r"
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, fake, str(out), "2"],
+                              env={**os.environ, "FAKE_DELAY": "0.3"})
+    metrics = out / "trials" / "trial_000" / "metrics.jsonl"
+    deadline = time.time() + 60
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 2) and time.time() < deadline:
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=60) != 0
+    # When the same search runs again
+    again = subprocess.run([sys.executable, "-c", WORKER, fake, str(out), "2"], timeout=120)
+    assert again.returncode == 0
+    # Then trial 0 was queued again with the same value, resumed in its workdir, and 2 trials count
+    study = _study(out)
+    counted = [t for t in study.get_trials() if t.state != optuna.trial.TrialState.FAIL]
+    assert len(counted) == 2 and all(t.state == optuna.trial.TrialState.COMPLETE for t in counted)
+    retried = [t for t in counted if t.system_attrs.get("failed_trial") == 0]
+    assert len(retried) == 1 and retried[0].params == study.trials[0].params
+    starts = [int(start) for name, start in _calls(out) if name == "trial_000"]
+    assert starts[0] == 0 and len(starts) == 2 and starts[1] >= 20  # resumed, not restarted
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 60
+
+
+def _write_mat(path, lengths=(5, 7)):
+    rng = np.random.default_rng(0)
+    mat = {}
+    for key in ("traindata", "validdata", "testdata"):
+        cells = np.empty((1, len(lengths)), dtype=object)
+        for i, length in enumerate(lengths):
+            cells[0, i] = (rng.random((length, 88)) < 0.1).astype(np.uint8)
+        mat[key] = cells
+    scipy.io.savemat(path, mat)
+
+
+def test_search_and_rerun_real_smoke(tmp_path):
+    # Given a real smoke music config on a tiny generated corpus
+    mat = tmp_path / "tiny.mat"
+    _write_mat(str(mat), lengths=(5, 9, 12, 30))
+    out = tmp_path / "real"
+    spec = search.SearchSpec(
+        f"configs/music.py:smoke,data.path={mat},data.data_dir={tmp_path / 'tfds'}",
+        (search.parse_param("optim.learning_rate=loguniform(1e-4,1e-2)"),),
+        search.parse_metric("valid/nll:min"), 1, str(out))
+    # When it searches 1 trial and reruns the best with 1 seed
+    summary = search.search_and_rerun(spec, 1, poll=0.2)
+    # Then the best trial's value is its run's validation NLL, and the seed run used its learning rate
+    best = summary["best"]
+    results = json.load(open(out / best["workdir"] / "results.json"))
+    assert best["value"] == pytest.approx(results["valid"]["nll"])
+    seed_dir = out / "best__seed1"
+    config = json.load(open(seed_dir / "config.json"))
+    assert config["optim"]["learning_rate"] == pytest.approx(best["params"]["optim.learning_rate"])
+    assert config["train"]["seed"] == 1
+    assert summary["seeds"][0]["results"]["test"]["nll"] > 0
