@@ -76,6 +76,45 @@ def test_music_too_long_needs_bucket_or_crop(tmp_path):
     assert [(b["inputs"].shape[1], b["lengths"].max()) for b in batches] == [(8, 3), (16, 16)]
 
 
+
+def test_music_config_buckets_hold_every_split_without_cropping(tmp_path):
+    # Given a MuseData-shaped file whose test piece is as long as the real longest (4273 steps)
+    from configs import music
+
+    write_mat(tmp_path / "MuseData.mat", {"traindata": [30, 3457], "validdata": [3723], "testdata": [4273, 9]})
+    config = music_config(tmp_path, tmp_path, name="musedata", buckets=music.BUCKETS["musedata"], batch_size=2)
+    # When prepared with the config's buckets and read for evaluation
+    rd.prepare(config)
+    batches = list(rd.make_loader(config, "test", seed=0, shuffle=False, num_epochs=1))
+    # Then every step of every piece is there (nothing cropped)
+    lengths = sorted(int(n) for b in batches for n, w in zip(b["lengths"], b["weights"]) if w)
+    assert lengths == [9, 4273]
+    assert max(b["inputs"].shape[1] for b in batches) == max(music.BUCKETS["musedata"])
+
+
+@pytest.mark.parametrize("kind", ["text", "readme", "truncated", "empty"])
+def test_music_unreadable_mat_names_the_file(tmp_path, kind):
+    write_mat(tmp_path / "good.mat", {"traindata": [5, 6], "validdata": [4], "testdata": [4]})
+    good = (tmp_path / "good.mat").read_bytes()
+    name, content = {
+        "text": ("JSB_Chorales.mat", b"this is not a mat file\n" * 4),
+        "readme": ("README.md", b"# Polyphonic music\nSee the paper.\n"),
+        "truncated": ("JSB_Chorales.mat", good[: len(good) // 2]),
+        "empty": ("JSB_Chorales.mat", b""),
+    }[kind]
+    (tmp_path / "d").mkdir()
+    path = tmp_path / "d" / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))} is not a readable MATLAB 5 \.mat file"):
+        rd.prepare(music_config(tmp_path, path))
+
+
+def test_music_split_that_is_no_cell_array_names_the_file(tmp_path):
+    path = tmp_path / "m.mat"
+    scipy.io.savemat(path, {"traindata": np.zeros((3, 88)), "validdata": np.zeros((1, 1)), "testdata": np.zeros((1, 1))})
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: traindata is a float64 array .* cell array"):
+        rd.prepare(music_config(tmp_path, path))
+
 TREES = {
     "train.txt": [
         "(3 (2 the) (4 (4 film) (3 (2 was) (4 good))))",
