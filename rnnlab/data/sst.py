@@ -325,6 +325,12 @@ class _Sentiment(Dataset):
         """SST class 0..4 -> the model's class (classes missing from it are dropped)."""
         return FINE_LABELS if options.fine_grained else BINARY_LABELS
 
+    def class_names(self, options: SSTOptions) -> tuple[str, ...]:
+        """The name of each class, in class order."""
+        if options.fine_grained:
+            return ("very negative", "negative", "neutral", "positive", "very positive")
+        return ("negative", "positive")
+
     def tokenize(self, options: SSTOptions, sentence: str) -> list[str]:
         """The tokens of a new raw sentence, as the treebank's were made (:func:`text.tokenize`)."""
         return text.tokenize(sentence, options.lowercase)
