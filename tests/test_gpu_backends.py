@@ -292,3 +292,24 @@ def test_pallas_unroll_compiled_on_gpu(dtype, atol):
         want = rnnlab.unroll_batch(cell, params, xs, lengths, carry0, True,
                                    backend=Backend.REFERENCE)
     assert _max_diff(got, want) < atol
+
+
+@pytest.mark.parametrize("dtype, hold_weights", [(jnp.float32, True), (jnp.bfloat16, False)])
+def test_pallas_kernel_lowers_for_triton_without_a_gpu(dtype, hold_weights):
+    # Lowering to Triton IR runs in Python on any machine: it catches unsupported operations
+    # (non-power-of-two loads, slicing) before a GPU is ever available. B=20 pads to 2 tiles.
+    cell = rnnlab.lstm(16, forget_bias=1.0, dtype=dtype)
+    params = cell.init(jax.random.PRNGKey(0), 8)
+    xs = jnp.zeros((20, 7, 8))
+    lengths = jnp.full((20,), 7, jnp.int32)
+    carry0 = rnnlab.LSTMState(jnp.zeros((20, 16)), jnp.zeros((20, 16)))
+
+    def loss(p, x):
+        carry, ys = pallas.pallas_unroll(lstm_pointwise(1.0), 4, p, x, lengths, carry0,
+                                         reverse=True, dtype=dtype, hold_weights=hold_weights)
+        return jnp.sum(ys) + jnp.sum(carry.c)
+
+    lowered = jax.jit(jax.value_and_grad(loss)).trace(params, xs).lower(
+        lowering_platforms=("cuda",))
+    text = lowered.as_text()
+    assert "rnnlab_recurrence" in text and "__gpu$xla.gpu.triton" in text

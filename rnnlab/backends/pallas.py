@@ -165,7 +165,7 @@ def _kernel_call(pointwise, reverse, interpret, dtype, block_b, hold_weights, px
     out_shape = [jax.ShapeDtypeStruct((T, Bp, H), pxs.dtype),
                  *(jax.ShapeDtypeStruct(c.shape, c.dtype) for c in leaves0)]
     compiler_params = None
-    if not interpret and jax.default_backend() == "gpu":
+    if not interpret:  # Pallas' Triton backend (not Mosaic GPU)
         from jax.experimental.pallas import triton as pl_triton
 
         compiler_params = pl_triton.CompilerParams(num_warps=4 if H <= 128 else 8)
