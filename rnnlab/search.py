@@ -554,6 +554,32 @@ def _trial_record(out: str, trial: Any) -> dict[str, Any]:
     }
 
 
+def seed_results(workdirs: Sequence[str], relative_to: str = "") -> list[dict[str, Any]]:
+    """One record per workdir: ``{"workdir", "seed", "learning_rate", "results"}`` (``results`` None if unfinished).
+
+    Args:
+      workdirs: run directories (``config.json``, ``results.json``).
+      relative_to: workdirs are recorded relative to this folder ("" = as given).
+    """
+    records = []
+    for workdir in workdirs:
+        config = {"train": {"seed": None}, "optim": {"learning_rate": None}}  # not started yet
+        if os.path.isfile(os.path.join(workdir, "config.json")):
+            with open(os.path.join(workdir, "config.json")) as f:
+                config = json.load(f)
+        results = None
+        if sweep.is_finished(workdir):
+            with open(os.path.join(workdir, sweep.RESULTS_FILE)) as f:
+                results = json.load(f)
+        records.append({
+            "workdir": os.path.relpath(workdir, relative_to) if relative_to else workdir,
+            "seed": config["train"]["seed"],
+            "learning_rate": config["optim"]["learning_rate"],
+            "results": results,
+        })
+    return records
+
+
 def summarize(spec: SearchSpec, study: Any, num_seeds: int = 0) -> dict[str, Any]:
     """``OUT/search.json``: every trial, the best one and the seed runs' results.
 
@@ -572,14 +598,8 @@ def summarize(spec: SearchSpec, study: Any, num_seeds: int = 0) -> dict[str, Any
         "seeds": [],
     }
     if best and num_seeds:
-        for run in seed_runs(spec, best[0].params, num_seeds):
-            workdir = run.workdir(spec.out)
-            results = None
-            if sweep.is_finished(workdir):
-                with open(os.path.join(workdir, sweep.RESULTS_FILE)) as f:
-                    results = json.load(f)
-            summary["seeds"].append({"seed": run.seed, "workdir": os.path.relpath(workdir, spec.out),
-                                     "results": results})
+        runs = seed_runs(spec, best[0].params, num_seeds)
+        summary["seeds"] = seed_results([run.workdir(spec.out) for run in runs], relative_to=spec.out)
     with open(os.path.join(spec.out, SUMMARY_FILE + ".tmp"), "w") as f:
         json.dump(summary, f, indent=2, sort_keys=True)
     os.replace(os.path.join(spec.out, SUMMARY_FILE + ".tmp"), os.path.join(spec.out, SUMMARY_FILE))
