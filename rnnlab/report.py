@@ -12,8 +12,10 @@ deviation over its seeds. ``--out`` is a folder that receives ``summary.md``
 final metric and, for runs with a recurrent model, forget-gate histograms and
 per-word gate heat maps of the trained cells.
 
-Plotting functions take plain arrays and dicts and write one PNG each
-(matplotlib, Agg backend); they never show windows.
+Plotting functions take plain arrays and dicts and return a
+``matplotlib.figure.Figure`` (not registered with pyplot, so no backend is
+chosen or forced: a notebook displays it inline, a script never opens a
+window); with ``path`` they also write it as a PNG.
 """
 
 from __future__ import annotations
@@ -229,40 +231,44 @@ def summary_table(
 # ----------------------------------------------------------------------------------- figures
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize: tuple[float, float]):
+    """A new ``matplotlib.figure.Figure`` outside pyplot (nothing to close, no backend forced)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
-def _save(fig, path: str) -> str:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    _pyplot().close(fig)
-    return path
+def _save(fig, path: Optional[str]):
+    """Writes ``fig`` to ``path`` (a PNG) when given; returns ``fig``."""
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fig.savefig(path, dpi=90, bbox_inches="tight")
+    return fig
 
 
 def plot_learning_curves(
     curves: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]],
-    path: str,
+    path: Optional[str],
     ylabel: str,
     logy: bool = False,
-) -> str:
+):
     """Mean (line) and min..max over seeds (band) of one metric per group.
 
     Args:
       curves: ``{group: [(steps int[N], values f[N]) per seed]}``; seeds are
         aligned on the steps they share.
-      path: the PNG to write.
+      path: the PNG to write (``None``: none).
       ylabel: the metric's name.
       logy: log scale on y (losses, mse).
+
+    Returns:
+      The ``matplotlib.figure.Figure``.
     """
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    colors = plt.get_cmap("tab20" if len(curves) > 10 else "tab10").colors
+    import matplotlib
+
+    fig = _figure((6, 3.6))
+    ax = fig.subplots()
+    colors = matplotlib.colormaps["tab20" if len(curves) > 10 else "tab10"].colors
     for color, (group, per_seed) in zip(colors * 2, curves.items()):
         per_seed = [(s, v) for s, v in per_seed if len(s)]
         if not per_seed:
@@ -285,14 +291,17 @@ def plot_learning_curves(
 def plot_bars(
     summary: Mapping[str, Mapping[str, tuple[float, float, int]]],
     keys: Sequence[str],
-    path: str,
+    path: Optional[str],
     ylabel: str = "",
-) -> str:
-    """Grouped bars: mean with +- std error bars, one bar per (group, key)."""
-    plt = _pyplot()
+):
+    """Grouped bars: mean with +- std error bars, one bar per (group, key).
+
+    Returns the ``Figure`` (also written to ``path`` unless ``None``).
+    """
     groups = list(summary)
     width = 0.8 / max(len(keys), 1)
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(groups) + 2), 3.6))
+    fig = _figure((max(4, 0.9 * len(groups) + 2), 3.6))
+    ax = fig.subplots()
     x = np.arange(len(groups))
     for i, key in enumerate(keys):
         means = [summary[g].get(key, (np.nan, 0, 0))[0] for g in groups]
@@ -318,19 +327,22 @@ def saturation(values: np.ndarray, eps: float = 0.1) -> dict[str, float]:
 
 
 def plot_gate_histograms(
-    values: Mapping[str, np.ndarray], path: str, gate: str = "forget", eps: float = 0.1
-) -> str:
+    values: Mapping[str, np.ndarray], path: Optional[str], gate: str = "forget", eps: float = 0.1
+):
     """Histograms of gate activations in [0, 1], one panel per group/model.
 
     Args:
       values: ``{label: f[N]}`` activations at valid steps.
-      path: the PNG to write.
+      path: the PNG to write (``None``: none).
       gate: the gate's name, for the labels.
       eps: the "near 0 / near 1" margin shaded and written in each title.
+
+    Returns:
+      The ``matplotlib.figure.Figure``.
     """
-    plt = _pyplot()
     labels = list(values)
-    fig, axes = plt.subplots(1, len(labels), figsize=(3.2 * len(labels), 2.8), squeeze=False)
+    fig = _figure((3.2 * len(labels), 2.8))
+    axes = fig.subplots(1, len(labels), squeeze=False)
     for ax, label in zip(axes[0], labels):
         v = np.asarray(values[label]).ravel()
         ax.hist(v, bins=40, range=(0.0, 1.0), density=True, color="tab:blue")
@@ -345,24 +357,30 @@ def plot_gate_histograms(
 def plot_gate_heatmap(
     gates: Mapping[str, np.ndarray],
     words: Sequence[str],
-    path: str,
+    path: Optional[str] = None,
     max_units: int = 32,
     title: str = "",
-) -> str:
+):
     """Heat maps of gates over the words of one sentence: one panel per gate.
 
     Args:
       gates: ``{gate name: f[T, H]}`` (e.g. from ``rnnlab.gate_trace``), cut
         to the sentence's length.
       words: the T words, shown on the x axis.
-      path: the PNG to write.
+      path: the PNG to write (``None``: none).
       max_units: show at most this many hidden units (the first ones).
       title: the figure title.
+
+    Returns:
+      The ``matplotlib.figure.Figure``.
+
+    Raises:
+      ValueError: a gate's number of steps differs from the number of words.
     """
-    plt = _pyplot()
     names = list(gates)
     T = len(words)
-    fig, axes = plt.subplots(len(names), 1, figsize=(max(4, 0.45 * T + 1.5), 1.6 * len(names) + 0.6), squeeze=False)
+    fig = _figure((max(4, 0.45 * T + 1.5), 1.6 * len(names) + 0.6))
+    axes = fig.subplots(len(names), 1, squeeze=False)
     for ax, name in zip(axes[:, 0], names):
         g = np.asarray(gates[name])[:T, :max_units]
         if g.shape[0] != T:
@@ -382,60 +400,12 @@ def plot_gate_heatmap(
 # ------------------------------------------------------------------------------- gates
 
 
-def _tuples(tree: Any) -> Any:
-    """JSON lists back to tuples (config fields such as ``buckets`` are tuples)."""
-    if isinstance(tree, Mapping):
-        return {k: _tuples(v) for k, v in tree.items()}
-    if isinstance(tree, list):
-        return tuple(_tuples(v) for v in tree)
-    return tree
-
-
-@dataclasses.dataclass
-class TrainedModel:
-    """A trained run's first recurrent layer, ready for ``rnnlab.gate_trace``.
-
-    Attributes:
-      config: the run's config (``ml_collections.ConfigDict``).
-      spec: the dataset's ``DatasetSpec``.
-      cell: the :class:`rnnlab.Cell` of the first layer.
-      layer: that layer's params (forward direction when bidirectional).
-      embedding: ``f32[V, E]`` for token inputs, else ``None``.
-      step: the checkpoint step the params come from.
-    """
-
-    config: Any
-    spec: Any
-    cell: Any
-    layer: dict
-    embedding: Optional[np.ndarray]
-    step: int
-
-    def embed(self, inputs: np.ndarray) -> np.ndarray:
-        """``inputs int32[..., T]`` (tokens) or ``f32[..., T, D]`` -> ``f32[..., T, D]``."""
-        if self.embedding is None:
-            return np.asarray(inputs, np.float32)
-        return self.embedding[np.asarray(inputs)]
-
-
 def restore_params(workdir: str) -> tuple[int, dict]:
-    """``(step, params)`` of a run's newest checkpoint: the best (early-stopping) params.
+    """``(step, params)``: the best params of a run, from :func:`rnnlab.predict.restore`."""
+    from rnnlab import predict
 
-    Raises:
-      ValueError: the run has no checkpoint.
-    """
-    import orbax.checkpoint as ocp
-
-    directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-    if not os.path.isdir(directory):
-        raise ValueError(f"run {workdir!r} has no checkpoint in {directory}")
-    with ocp.CheckpointManager(directory) as manager:
-        step = manager.latest_step()
-        if step is None:
-            raise ValueError(f"run {workdir!r} has no checkpoint in {directory}")
-        restored = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore()))
-    arrays = restored["arrays"]
-    return int(step), arrays.get("best_params") or arrays["state"]["params"]
+    run = predict.restore(workdir)
+    return run.step, run.params
 
 
 def count_params(workdir: str, exclude: Sequence[str] = ("embed",)) -> int:
@@ -446,47 +416,45 @@ def count_params(workdir: str, exclude: Sequence[str] = ("embed",)) -> int:
     """
     from rnnlab import train  # the training stack; imported only when needed
 
-    _, params = restore_params(workdir)
-    return train.count_params(params, tuple(exclude))
+    return train.count_params(restore_params(workdir)[1], tuple(exclude))
 
 
-def load_trained(workdir: str) -> TrainedModel:
-    """The best (early-stopping) params of a finished recurrent run, from its newest checkpoint.
+def load_trained(workdir: str):
+    """The restored run (:class:`rnnlab.predict.TrainedRun`) of a model with recurrent layers.
+
+    Its best (early-stopping) params come back through the checkpoint code
+    (:func:`rnnlab.predict.restore`, checksums verified); its gates through
+    :func:`trace_batch`.
 
     Raises:
       ValueError: the run has no checkpoint or its model has no recurrent layer.
+      FileNotFoundError: not a run directory.
     """
-    import ml_collections
+    from rnnlab import predict
 
-    import rnnlab.data
-    from rnnlab import models, nn as rnn_nn
-
-    config = ml_collections.ConfigDict(_tuples(_read_json(os.path.join(workdir, CONFIG_FILE), {})))
-    if "model" not in config or config.model.kind == "bag_of_words":
-        raise ValueError(f"run {workdir!r} has no recurrent model")
-    step, params = restore_params(workdir)
-    encoder = params["encoder"]
-    layer = encoder["rnn"]["layer_0"]
-    if "fwd" in layer:
-        layer = layer["fwd"]
-    cell = rnn_nn.make_cell(config.model.cell, config.model.hidden_size, models._cell_options(config.model))
-    embedding = encoder.get("inputs", {}).get("embed", {}).get("embedding")
-    spec = rnnlab.data.prepare(config.data)
-    return TrainedModel(config, spec, cell, {k: np.asarray(v) for k, v in layer.items()},
-                        None if embedding is None else np.asarray(embedding), int(step))
+    run = predict.restore(workdir)
+    steps = min(run.config.data.buckets)
+    if run.spec.input_kind == "tokens":
+        probe = np.zeros((1, steps), np.int32)
+    else:
+        probe = np.zeros((1, steps, run.spec.input_size), np.float32)
+    if not run.trace_gates(probe, np.ones((1,), np.int32)):
+        raise ValueError(f"run {workdir!r} ({run.config.model.kind}) has no recurrent layer")
+    return run
 
 
-def trace_batch(model: TrainedModel, inputs: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
-    """``{gate: f32[B, T, H]}`` of the first layer over a batch (zero past each length)."""
-    import jax
+def trace_batch(model, inputs: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
+    """``{gate: f32[B, T, H]}`` of the first layer (forward direction) over a batch, zero past each length.
 
-    from rnnlab.introspect import gate_trace
+    Args:
+      model: from :func:`load_trained`.
+      inputs: ``int32[B, T]`` ids (or ``f32[B, T, D]`` features).
+      lengths: ``int32[B]``.
+    """
+    return model.trace_gates(inputs, lengths)[0]["gates"]
 
-    run = jax.jit(jax.vmap(lambda xs, n: gate_trace(model.cell, model.layer, xs, n)))
-    return {k: np.asarray(v) for k, v in run(model.embed(inputs), np.asarray(lengths)).items()}
 
-
-def gate_values(model: TrainedModel, gate: str = "forget", split: str = "test",
+def gate_values(model, gate: str = "forget", split: str = "test",
                 max_examples: int = 256, at_words: Sequence[str] = ()) -> np.ndarray:
     """``f32[N]``: one gate's activations at every valid step and unit of up to ``max_examples``.
 
@@ -496,7 +464,7 @@ def gate_values(model: TrainedModel, gate: str = "forget", split: str = "test",
     return _gate_values(model, gate, split, max_examples, at_words)[0]
 
 
-def gate_at_words(model: TrainedModel, words: Sequence[str], gate: str = "forget", split: str = "test",
+def gate_at_words(model, words: Sequence[str], gate: str = "forget", split: str = "test",
                   max_examples: int = 256) -> tuple[float, float]:
     """Mean activation of ``gate`` at steps reading one of ``words`` and at all other valid steps."""
     at, other = _gate_values(model, gate, split, max_examples, words)
@@ -512,7 +480,7 @@ def _gate_values(model, gate, split, max_examples, at_words):
     for batch in loader:
         gates = trace_batch(model, batch["inputs"], batch["lengths"])
         if gate not in gates:
-            raise ValueError(f"cell {model.cell.kind!r} has no {gate!r} gate; it has {', '.join(gates)}")
+            raise ValueError(f"cell {model.config.model.cell!r} has no {gate!r} gate; it has {', '.join(gates)}")
         T = gates[gate].shape[1]
         valid = (np.arange(T)[None, :] < batch["lengths"][:, None]) & (batch["weights"][:, None] > 0)
         if at_words:
@@ -527,7 +495,7 @@ def _gate_values(model, gate, split, max_examples, at_words):
     return np.concatenate(values), (np.concatenate(others) if others else np.zeros(0))
 
 
-def example_sentences(model: TrainedModel, words: Sequence[str] = ("not", "n't", "never"),
+def example_sentences(model, words: Sequence[str] = ("not", "n't", "never"),
                       count: int = 2, split: str = "test") -> list[tuple[np.ndarray, list[str]]]:
     """The first ``count`` examples of ``split`` holding one of ``words``: ``(ids int32[L], words)``."""
     import rnnlab.data
@@ -548,9 +516,6 @@ def example_sentences(model: TrainedModel, words: Sequence[str] = ("not", "n't",
     return found
 
 
-NEGATORS = ("not", "n't", "never", "hardly", "no", "nothing")
-
-
 def _is_lstm_run(run: RunRecord) -> bool:
     model = run.config.get("model", {})
     return model.get("cell") == "lstm" and model.get("kind") != "bag_of_words" and run.finished
@@ -569,6 +534,8 @@ def gate_report(groups: Mapping[str, Sequence[RunRecord]], out: str, eps: float 
     Returns:
       ``(markdown, figure paths)``; ``("", [])`` when no group holds an LSTM.
     """
+    from rnnlab.data.text import NEGATORS
+
     rows, hist, figures = [], {}, []
     for group, runs in groups.items():
         lstm_runs = [r for r in runs if _is_lstm_run(r)]
@@ -588,15 +555,16 @@ def gate_report(groups: Mapping[str, Sequence[RunRecord]], out: str, eps: float 
                     gates = trace_batch(model, ids[None], np.array([len(ids)]))
                     path = os.path.join(out, f"gates_{_slug(group)}_{k}.png")
                     title = f"{group}, seed {run.seed}: gates of 8 units over a test sentence"
-                    figures.append(plot_gate_heatmap({g: v[0] for g, v in gates.items()}, words, path,
-                                                     max_units=8, title=title))
+                    plot_gate_heatmap({g: v[0] for g, v in gates.items()}, words, path, max_units=8, title=title)
+                    figures.append(path)
         hist[group] = np.concatenate(pooled)
         rows.append([group, len(per_seed)] + [
             format_mean_std(mean_std([s.get(k, float("nan")) for s in per_seed]))
             for k in ("near_0", "middle", "near_1", "at_negator", "elsewhere")])
     if not rows:
         return "", []
-    figures.insert(0, plot_gate_histograms(hist, os.path.join(out, "forget_hist.png"), "forget", eps))
+    figures.insert(0, os.path.join(out, "forget_hist.png"))
+    plot_gate_histograms(hist, figures[0], "forget", eps)
     header = ["run", "seeds", f"forget < {eps}", "in between", f"forget > {1 - eps:g}",
               "mean forget at negators", "mean forget elsewhere"]
     md = (f"\nForget-gate saturation (first layer, forward direction, {max_examples} test examples, "
@@ -667,10 +635,12 @@ def write_report(
         curve_key = next((k for k in ("valid/accuracy", "valid/loss", "train/loss") if k in logged), None)
     if curve_key:
         curves = {g: [curve(r.metrics, curve_key) for r in rs] for g, rs in groups.items()}
-        figures.append(plot_learning_curves(curves, os.path.join(out, "curves.png"), curve_key, _loss_like(curve_key)))
+        figures.append(os.path.join(out, "curves.png"))
+        plot_learning_curves(curves, figures[-1], curve_key, _loss_like(curve_key))
     if keys:
         bar_keys = [k for k in keys if not _loss_like(k)] or keys
-        figures.append(plot_bars(summary, bar_keys, os.path.join(out, "bars.png"), split))
+        figures.append(os.path.join(out, "bars.png"))
+        plot_bars(summary, bar_keys, figures[-1], split)
     if gates:
         gate_md, gate_figs = gate_report(groups, out)
         table += gate_md

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -104,6 +105,7 @@ def test_write_report_writes_tables_and_figures(runs, tmp_path):
     out = str(tmp_path / "results" / "toy")
     result = report.write_report(runs, out, gates=False)
     assert {os.path.basename(p) for p in result["figures"]} == {"curves.png", "bars.png"}
+    assert "matplotlib.pyplot" not in sys.modules or not __import__("matplotlib.pyplot").pyplot.get_fignums()
     assert all(_is_png(p) for p in result["figures"])
     md = open(os.path.join(out, "summary.md")).read()
     assert "| lstm | 2 | 0.850 +- 0.071 |" in md
@@ -125,12 +127,17 @@ def test_target_table_counts_seeds_steps_and_seconds(runs):
         report.parse_target("valid/mse=0.01")
 
 
-def test_gate_plots_write_pngs(tmp_path):
+def test_gate_plots_return_figures_and_write_pngs(tmp_path):
+    from matplotlib.figure import Figure
+
     rng = np.random.default_rng(0)
     words = ["the", "film", "is", "not", "good"]
     gates = {"forget": rng.uniform(size=(5, 8)), "candidate": rng.uniform(-1, 1, size=(5, 8))}
     heat = report.plot_gate_heatmap(gates, words, str(tmp_path / "heat.png"), title="x")
     hist = report.plot_gate_histograms({"lstm": rng.uniform(size=100)}, str(tmp_path / "hist.png"))
-    assert _is_png(heat) and _is_png(hist)
+    assert isinstance(heat, Figure) and len(heat.axes) == 4  # two panels, each with its colour bar
+    assert _is_png(str(tmp_path / "heat.png")) and _is_png(str(tmp_path / "hist.png"))
+    shown = report.plot_gate_heatmap(gates, words)  # no path: a figure for a notebook, no file
+    assert isinstance(shown, Figure) and sorted(os.listdir(tmp_path)) == ["heat.png", "hist.png"]
     with pytest.raises(ValueError, match="6 words"):
         report.plot_gate_heatmap(gates, words + ["!"], str(tmp_path / "bad.png"))
