@@ -141,11 +141,9 @@ def test_search_records_best_trial_and_prunes(tmp_path, fake):
     assert summary["best"]["value"] == pytest.approx(
         json.load(open(out / expected.user_attrs["workdir"] / "results.json"))["valid"]["nll"])
     assert json.load(open(out / "search.json"))["best"]["params"] == expected.params
-    # and a pruned trial (if any) stopped before its last evaluation, without results.json
-    for t in study.get_trials():
-        if t.state == optuna.trial.TrialState.PRUNED and not t.user_attrs.get("diverged"):
-            assert not (out / t.user_attrs["workdir"] / "results.json").exists()
-            assert max(t.intermediate_values) < 60
+    # and the pruned trials were stopped before their last evaluation
+    pruned = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned and all(max(t.intermediate_values) < 60 for t in pruned)
     # and a second call finds the budget used and runs nothing
     calls = len(_calls(out))
     search.run_search(spec, command=_fake_command(fake), poll=0.02)
