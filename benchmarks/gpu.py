@@ -18,8 +18,8 @@ Implementations:
   until they are ``Backend`` members;
 - ``flax``: ``nn.RNN`` of ``OptimizedLSTMCell`` / ``GRUCell`` with ``dtype``;
 - ``jax_cudnn``: ``jax.experimental.rnn.lstm`` on its own weights (float32 only);
-- in a separate process (PyTorch and JAX do not share one GPU's memory well),
-  run first: ``torch_cudnn`` (``nn.LSTM`` / ``nn.GRU`` on CUDA) and FlashRNN
+- in a separate process (JAX preallocates most of the GPU's memory; PyTorch
+  runs in the rest), run before the JAX timings: ``torch_cudnn`` (``nn.LSTM`` / ``nn.GRU`` on CUDA) and FlashRNN
   (``flashrnn`` from PyPI, backends ``cuda_fused`` and ``triton_fused``; the
   script tries ``pip install flashrnn`` when it is missing, and records why it
   is skipped when that fails).
@@ -308,7 +308,8 @@ def _torch_builders(torch, kind, B, T, D, H, mode, dtype, device) -> dict[str, C
             G = 4 if kind == "lstm" else 3
             linear = torch.nn.Linear(D, G * H).to(device=device, dtype=tdtype)
             R = (torch.randn(G, 1, H, H, device=device, dtype=tdtype) / H**0.5).requires_grad_(grad)
-            b = torch.zeros(G, 1, H, device=device, dtype=tdtype, requires_grad=grad)
+            # biases: 4 blocks for both (FlashRNN's GRU keeps its recurrent-candidate bias apart)
+            b = torch.zeros(4, 1, H, device=device, dtype=tdtype, requires_grad=grad)
             xs = torch.randn(B, T, D, device=device, dtype=tdtype, requires_grad=grad)
 
             def forward():
@@ -375,35 +376,40 @@ def torch_worker(spec: dict) -> None:
     if no_flash:
         report["skipped"].append({"impl": "flashrnn_*", "reason": no_flash})
     save()
-    for dtype, point in spec["plan"]:
-        point = tuple(point)
-        for kind in CELLS:
-            for mode in MODES:
-                where = {"cell": kind, "mode": mode, "dtype": dtype, "point": point}
-                if time.time() > spec["deadline"]:
-                    report["skipped"].append({**where, "impl": "torch_*",
-                                              "reason": "time budget"})
-                    continue
-                calls, first_s = {}, {}
-                for name, build in _torch_builders(torch, kind, *point, mode, dtype,
-                                                   device).items():
-                    if name.startswith("flashrnn") and no_flash:
-                        continue
-                    try:
-                        call = build()
-                        start = time.perf_counter()
-                        call()  # FlashRNN compiles its kernels here
-                        first_s[name] = time.perf_counter() - start
-                        calls[name] = call
-                    except Exception as e:  # noqa: BLE001
-                        report["skipped"].append({**where, "impl": name,
-                                                  "reason": _first_line(e)})
-                per_round = sum(first_s.values()) or 1e-9
-                repeats = int(np.clip(spec["group_s"] / per_round - 2, 1, spec["repeats"]))
-                for name, ts in (speed.time_round_robin(calls, repeats) if calls else {}).items():
-                    report["rows"].append(_row(kind, mode, dtype, point, name, ts,
-                                               compile_s=first_s[name]))
-                save()
+    # PyTorch's cuDNN first for every point; FlashRNN (which compiles per shape) after it
+    for phase in ("torch", "flashrnn"):
+        if phase == "flashrnn" and no_flash:
+            continue
+        for dtype, point in spec["plan"]:
+            for kind in CELLS:
+                for mode in MODES:
+                    _torch_group(torch, report, spec, phase, kind, tuple(point), mode, dtype,
+                                 device)
+                    save()
+
+
+def _torch_group(torch, report, spec, phase, kind, point, mode, dtype, device) -> None:
+    """Times the ``phase`` implementations at one point, round-robin; appends rows to ``report``."""
+    where = {"cell": kind, "mode": mode, "dtype": dtype, "point": list(point)}
+    if time.time() > spec["deadline"]:
+        report["skipped"].append({**where, "impl": f"{phase}*", "reason": "time budget"})
+        return
+    calls, first_s = {}, {}
+    for name, build in _torch_builders(torch, kind, *point, mode, dtype, device).items():
+        if not name.startswith(phase):
+            continue
+        try:
+            call = build()
+            start = time.perf_counter()
+            call()  # FlashRNN compiles its kernels here
+            first_s[name] = time.perf_counter() - start
+            calls[name] = call
+        except Exception as e:  # noqa: BLE001 - a broken peer must not stop the run
+            report["skipped"].append({**where, "impl": name, "reason": _first_line(e)})
+    per_round = sum(first_s.values()) or 1e-9
+    repeats = int(np.clip(spec["group_s"] / per_round - 2, 1, spec["repeats"]))
+    for name, ts in (speed.time_round_robin(calls, repeats) if calls else {}).items():
+        report["rows"].append(_row(kind, mode, dtype, point, name, ts, compile_s=first_s[name]))
 
 
 def run_torch_process(jobs: list, smoke: bool, repeats: int, seconds: float,
@@ -459,14 +465,13 @@ def run(smoke: bool = False, budget_s: float = 450.0, max_repeats: int = 5,
     start = time.monotonic() if start is None else start
     jobs = plan(SMOKE_POINTS, (), DTYPES) if smoke else plan()
     groups = len(jobs) * len(CELLS) * len(MODES)
-    torch_s = TORCH_SHARE * budget_s
-    # PyTorch first, before JAX takes the GPU's memory
-    torch_report = run_torch_process([[d, list(p)] for d, p in jobs], smoke, max_repeats,
-                                     torch_s, group_s=0.5 * torch_s / groups)
-    on_gpu = jax.default_backend() == "gpu"
+    on_gpu = jax.default_backend() == "gpu"  # JAX now holds 75% of the GPU's memory
     if not on_gpu and not smoke:
         raise SystemExit(f"no GPU: JAX's default backend is {jax.default_backend()!r} "
                          "(use --smoke for a CPU check of the script)")
+    torch_s = TORCH_SHARE * budget_s  # PyTorch's process runs in the rest, before JAX's timings
+    torch_report = run_torch_process([[d, list(p)] for d, p in jobs], smoke, max_repeats,
+                                     torch_s, group_s=0.5 * torch_s / groups)
     peaks = matmul_peaks(256 if smoke else 8192, 3 if smoke else 10)
     deadline = start + budget_s - MARGIN_S
     rows, skipped = list(torch_report["rows"]), list(torch_report["skipped"])
