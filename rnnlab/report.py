@@ -228,6 +228,19 @@ def summary_table(
     return markdown_table(header, rows)
 
 
+def quiet() -> None:
+    """Keeps a notebook's output to what it prints itself: absl logging at WARNING, tfds bars off.
+
+    Training then logs nothing below a warning and dataset preparation draws no
+    progress bars; call it once at the top of a notebook.
+    """
+    import tensorflow_datasets as tfds
+    from absl import logging
+
+    logging.set_verbosity(logging.WARNING)
+    tfds.disable_progress_bar()
+
+
 # ----------------------------------------------------------------------------------- figures
 
 

@@ -141,3 +141,19 @@ def test_gate_plots_return_figures_and_write_pngs(tmp_path):
     assert isinstance(shown, Figure) and sorted(os.listdir(tmp_path)) == ["heat.png", "hist.png"]
     with pytest.raises(ValueError, match="6 words"):
         report.plot_gate_heatmap(gates, words + ["!"], str(tmp_path / "bad.png"))
+
+
+def test_quiet_sets_absl_to_warning_and_turns_tfds_bars_off():
+    from absl import logging
+    from tensorflow_datasets.core.utils import tqdm_utils
+
+    before = logging.get_verbosity()
+    try:
+        tqdm_utils.enable_progress_bar()
+        logging.set_verbosity(logging.INFO)
+        report.quiet()
+        assert logging.get_verbosity() == logging.WARNING
+        assert isinstance(tqdm_utils.tqdm(range(3)), tqdm_utils.EmptyTqdm)
+    finally:
+        logging.set_verbosity(before)
+        tqdm_utils.enable_progress_bar()
