@@ -132,3 +132,18 @@ def test_cli_prints_json_lines_with_gates(run_dir, tmp_path):
     for r in records:
         assert r["label"] == int(np.argmax(r["probs"])) and sum(r["probs"]) == pytest.approx(1.0, abs=1e-4)
         assert len(r["gates"]) == 4 and len(r["gates"][0]["gates"]["forget"]) == len(r["tokens"])
+
+
+def test_report_gate_analysis_restores_through_predict(run_dir):
+    # Given the report's view of the same run (restored by predict.restore)
+    from rnnlab import report
+
+    model = report.load_trained(run_dir[0])
+    ids, words = report.example_sentences(model, words=("good", "bad", "not"), count=1)[0]
+    # When it traces a batch, Then it gets the first layer's forward gates, as the predictor does
+    gates = report.trace_batch(model, ids[None], np.array([len(ids)]))
+    expected = predict.Predictor(model).gates(" ".join(words))[0]["gates"]
+    np.testing.assert_allclose(gates["forget"][0, : len(ids)], expected["forget"], atol=1e-6)
+    values = report.gate_values(model, "forget", max_examples=8)
+    assert values.size > 0 and 0.0 <= values.min() and values.max() <= 1.0
+    assert report.count_params(run_dir[0]) == run_dir[2]["num_params"]
