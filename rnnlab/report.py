@@ -241,6 +241,62 @@ def quiet() -> None:
     tfds.disable_progress_bar()
 
 
+def negated_counts(data_config: Any, split: str) -> tuple[int, int]:
+    """``(examples, examples with negated == True)`` in ``split`` of a dataset with a ``negated`` flag.
+
+    Raises:
+      ValueError: the dataset's batches carry no ``negated`` flag.
+    """
+    import rnnlab.data
+
+    total = negated = 0
+    for batch in rnnlab.data.make_loader(data_config, split, seed=0, shuffle=False, num_epochs=1):
+        if "negated" not in batch:
+            raise ValueError(f"dataset {data_config.get('name')!r} has no 'negated' flag")
+        weights = np.asarray(batch["weights"]) > 0
+        total += int(weights.sum())
+        negated += int((np.asarray(batch["negated"]).astype(bool) & weights).sum())
+    return total, negated
+
+
+def negation_breakdown(
+    workdirs: Sequence[str],
+    splits: Sequence[str] = ("valid", "test"),
+    counts: Optional[Mapping[str, tuple[int, int]]] = None,
+) -> list[dict[str, Any]]:
+    """Per finished run: accuracy on all, negated and other (non-negated) sentences of each split.
+
+    The other sentences' accuracy is ``(accuracy * N - negated_accuracy * N_neg) / (N - N_neg)``
+    from ``results.json``.
+
+    Args:
+      workdirs: run directories of classification runs with a ``negated`` flag.
+      splits: the result splits to break down.
+      counts: ``{split: (N, N_neg)}``; default counted from each run's dataset
+        (:func:`negated_counts`).
+
+    Returns:
+      ``[{"workdir", "group", "seed", "learning_rate", "wall_time_sec",
+      split: {"accuracy", "negated_accuracy", "other_accuracy", "count", "negated"}}]``.
+    """
+    records = []
+    for workdir in workdirs:
+        run = load_run(workdir)
+        if not run.finished:
+            continue
+        record = {"workdir": workdir, "group": run.group, "seed": run.seed,
+                  "learning_rate": run.config.get("optim", {}).get("learning_rate"),
+                  "wall_time_sec": run.results.get("wall_time_sec")}
+        for split in splits:
+            n, n_neg = counts[split] if counts else negated_counts(run.config["data"], split)
+            acc, neg = run.results[f"{split}/accuracy"], run.results[f"{split}/negated_accuracy"]
+            other = (acc * n - neg * n_neg) / (n - n_neg) if n > n_neg else float("nan")
+            record[split] = {"accuracy": acc, "negated_accuracy": neg, "other_accuracy": other,
+                             "count": n, "negated": n_neg}
+        records.append(record)
+    return records
+
+
 # ----------------------------------------------------------------------------------- figures
 
 

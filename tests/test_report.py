@@ -157,3 +157,27 @@ def test_quiet_sets_absl_to_warning_and_turns_tfds_bars_off():
     finally:
         logging.set_verbosity(before)
         tqdm_utils.enable_progress_bar()
+
+
+def test_negation_breakdown_other_accuracy_from_counts(tmp_path):
+    # Given a finished run with 10 test sentences, 4 of them negated: 7 right overall, 2 of the negated
+    workdir = str(tmp_path / "bow__seed3")
+    os.makedirs(workdir)
+    json.dump({"train": {"seed": 3}, "optim": {"learning_rate": 0.002}}, open(os.path.join(workdir, "config.json"), "w"))
+    json.dump({"test": {"accuracy": 0.7, "negated_accuracy": 0.5}, "wall_time_sec": 12.0},
+              open(os.path.join(workdir, "results.json"), "w"))
+    unfinished = str(tmp_path / "bow__seed4")
+    os.makedirs(unfinished)
+    # When it is broken down, Then the other 6 sentences hold the other 5 right answers
+    (record,) = report.negation_breakdown([workdir, unfinished], splits=("test",), counts={"test": (10, 4)})
+    assert (record["group"], record["seed"], record["learning_rate"]) == ("bow", 3, 0.002)
+    assert record["test"]["other_accuracy"] == pytest.approx(5 / 6)
+    assert record["test"]["negated"] == 4 and record["wall_time_sec"] == 12.0
+
+
+def test_negated_counts_on_small_sst_trees(tmp_path):
+    from tests.test_data_files import sst_config, write_trees
+
+    write_trees(tmp_path / "trees")
+    assert report.negated_counts(sst_config(tmp_path), "test") == (2, 1)  # "no fun" holds a negator
+    assert report.negated_counts(sst_config(tmp_path), "train") == (3, 1)
