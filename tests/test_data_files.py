@@ -261,6 +261,25 @@ def test_sst_tokenize_new_text_like_the_treebank(tmp_path):
     assert dataset.tokenize(dataset.options(sst_config(tmp_path, lowercase=False)), "Not BAD.") == ["Not", "BAD", "."]
 
 
+@pytest.mark.parametrize("variant", ["bow", "lstm", "gru", "bilstm", "bilstm2", "fine", "glue", "phrases"])
+def test_sst_config_variants_prepare_and_build(tmp_path, variant):
+    import jax
+
+    from configs import sst as sst_configs
+    from rnnlab import models
+
+    # Given a configs/sst.py variant pointed at small generated trees (and GLUE files)
+    write_glue(tmp_path / "trees")
+    config = sst_configs.get_config(f"{variant},smoke")
+    config.data.path, config.data.data_dir = str(tmp_path / "trees"), str(tmp_path / "tfds")
+    # When its dataset is prepared and its model built, Then the model gives one logit per class
+    spec = rd.prepare(config.data)
+    model = models.build_model(config.model, spec)
+    inputs, lengths = np.ones((2, 8), np.int32), np.array([8, 3], np.int32)
+    params = model.init(jax.random.key(0), inputs, lengths)["params"]
+    assert model.apply({"params": params}, inputs, lengths).shape == (2, 5 if variant == "fine" else 2)
+
+
 def test_glue_sst2_through_mocked_tfds(tmp_path, monkeypatch):
     # Given GLUE SST-2 rows read through tfds.data_source under tfds' mock
     with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE):
