@@ -232,8 +232,7 @@ class Predictor:
         dataset = rnnlab.data.get_dataset(run.spec.name)
         options = dataset.options(run.config.data)
         tokenize = getattr(dataset, "tokenize", None)
-        self._tokenize = (functools.partial(tokenize, options) if tokenize is not None
-                          else _default_tokenizer(options))
+        self._tokenize = functools.partial(tokenize, options) if tokenize is not None else _default_tokenizer
         names = getattr(dataset, "class_names", None)
         self.class_names = tuple(names(options)) if names is not None else None
         self._word_ids = {w: i for i, w in enumerate(run.spec.vocab)}
@@ -318,11 +317,11 @@ class Predictor:
         return traces
 
 
-def _default_tokenizer(options: Any):
+def _default_tokenizer(sentence: str) -> list[str]:
     """Datasets without their own ``tokenize``: the treebank tokenizer, lower-cased."""
     from rnnlab.data import text
 
-    return lambda sentence: text.tokenize(sentence, lowercase=True)
+    return text.tokenize(sentence, lowercase=True)
 
 
 def load(workdir: str) -> Predictor:
@@ -345,7 +344,10 @@ def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     f = flags.FLAGS
-    predictor = load(f.workdir)
+    try:
+        predictor = load(f.workdir)
+    except (ValueError, FileNotFoundError) as e:  # a clear sentence, not a traceback
+        sys.exit(f"rnnlab.predict: {e}")
     stream = open(f.input, encoding="utf-8") if f.input else sys.stdin
     try:
         lines = [line.strip() for line in stream]

@@ -147,3 +147,11 @@ def test_report_gate_analysis_restores_through_predict(run_dir):
     values = report.gate_values(model, "forget", max_examples=8)
     assert values.size > 0 and 0.0 <= values.min() and values.max() <= 1.0
     assert report.count_params(run_dir[0]) == run_dir[2]["num_params"]
+
+
+def test_cli_refuses_a_directory_that_is_not_a_run_with_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-m", "rnnlab.predict", f"--workdir={tmp_path}"], input="good\n",
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode != 0 and not proc.stdout
+    assert proc.stderr.strip().splitlines()[-1] == f"rnnlab.predict: {str(tmp_path)!r} is not a run directory: it has no config.json"
