@@ -296,3 +296,32 @@ def test_glue_sst2_through_mocked_tfds(tmp_path, monkeypatch):
     expected = sorted(int(y) for w, y in rows["valid"] if w)
     got = sorted(int(y) for b in batches for y, w in zip(b["targets"], b["weights"]) if w)
     assert got == expected
+
+
+@pytest.mark.parametrize("cell, hidden, gates, peepholes", [("tanh", 100, 1, 0), ("gru", 46, 3, 0), ("lstm", 36, 4, 3)])
+def test_music_paper_config_encodes_chung_setup(tmp_path, cell, hidden, gates, peepholes):
+    # Given the paper variant of each cell, on a tiny generated corpus
+    import jax
+
+    from configs import music
+    from rnnlab import models, train
+
+    config = music.get_config(f"paper,cell={cell},dataset=musedata")
+    write_mat(tmp_path / "MuseData.mat", {"traindata": [5, 6], "validdata": [4], "testdata": [4]})
+    config.data.path, config.data.data_dir = str(tmp_path), str(tmp_path / "tfds")
+    # Then it holds the paper's recipe, and its model has the paper's size (output layer included)
+    assert (config.optim.name, config.optim.momentum, config.optim.clip_norm) == ("rmsprop", 0.0, 1.0)
+    assert config.train.weight_noise == music.WEIGHT_NOISE == 0.075
+    assert (config.train.early_stopping_metric, config.train.early_stopping_mode) == ("nll", "min")
+    assert config.model.hidden_size == hidden and config.data.buckets == music.BUCKETS["musedata"]
+    train.check_config(config)
+    spec = rd.prepare(config.data)
+    model = models.build_model(config.model, spec)
+    batch = {"inputs": np.zeros((1, 3, 88), np.float32), "lengths": np.ones((1,), np.int32)}
+    params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), batch["inputs"], batch["lengths"],
+                                               deterministic=True))["params"]
+    recurrent = gates * hidden * (88 + hidden + 1) + peepholes * hidden  # w_x, w_h, b, peephole vectors
+    assert train.count_params(params) == recurrent + hidden * 88 + 88  # + the sigmoid output layer
+    # and without "paper": Adam, no weight noise, the same model
+    plain = music.get_config(f"cell={cell}")
+    assert (plain.optim.name, plain.train.weight_noise, plain.model.hidden_size) == ("adam", 0.0, hidden)
