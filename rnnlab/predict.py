@@ -204,8 +204,12 @@ def restore(workdir: str) -> TrainedRun:
         checkpointer.close()
     if restored is None:
         raise ValueError(f"run {workdir!r} has no checkpoint that restores in {directory}")
-    step, arrays, _ = restored
-    return TrainedRun(workdir, config, spec, model, arrays["best_params"], int(step))
+    step, arrays, info = restored
+    # As the training loop ends: the best params when early stopping found a best, else the last ones.
+    best = (info.get("early_stopping") or [None])[0]
+    params = arrays["best_params"] if config.train.early_stopping_metric and best is not None \
+        else arrays["state"].params
+    return TrainedRun(workdir, config, spec, model, params, int(step))
 
 
 class Predictor:

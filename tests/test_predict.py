@@ -155,3 +155,16 @@ def test_cli_refuses_a_directory_that_is_not_a_run_with_one_line(tmp_path):
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert proc.returncode != 0 and not proc.stdout
     assert proc.stderr.strip().splitlines()[-1] == f"rnnlab.predict: {str(tmp_path)!r} is not a run directory: it has no config.json"
+
+
+def test_a_run_without_early_stopping_predicts_with_its_last_params(tmp_path):
+    # Given a bag-of-words run trained without early stopping (its best_params stay the initial ones)
+    config = smoke_config(tmp_path / "tfds", "bow,smoke", **{"train.early_stopping_metric": "", "train.num_steps": 12})
+    workdir = str(tmp_path / "bow")
+    results = train.train_and_evaluate(config, workdir)
+    # When it is restored, Then the predictor reproduces the run's test accuracy (the last params)
+    texts, targets = _test_sentences(config)
+    accuracy = float(np.mean(predict.load(workdir)(texts).argmax(-1) == targets))
+    assert accuracy == pytest.approx(results["test"]["accuracy"], abs=1e-6)
+    with pytest.raises(ValueError, match="no recurrent layers"):
+        predict.load(workdir).gates("good")
