@@ -1,34 +1,42 @@
-"""Recurrent cells as bundles of pure functions.
+"""Recurrent cells: each defined once, as a :class:`CellDef`, and run by every backend.
 
-A :class:`Cell` is to a recurrent layer what an ``optax.GradientTransformation``
-is to an optimiser: a NamedTuple of pure functions and a little static data.
-Every function works on ONE example (no batch axis); batch with ``jax.vmap``
-and run over time with :func:`rnnlab.unroll`.
+A cell's equations live in ONE function, its *step*, written against a
+``dot`` callback that returns the recurrent matrix products::
 
-The step is split in two so that ``unroll`` can hoist the input half out of
-the time loop:
+    step(dot, vecs, carry, px) -> (new_carry, y, acts)
 
-    px            = project(params, x)        # x @ w_x + b, any leading axes
-    carry, y      = recur(params, carry, px)  # the part that needs h_{t-1}
-    step(params, carry, x) == recur(params, carry, project(params, x))
+    px    tuple of G arrays [..., H]: the input part of every gate block
+          (``x @ w_x + b``, hoisted out of the time loop)
+    dot   dot(a, blocks) -> tuple of ``a @ W_h[:, block]`` for the listed blocks
+    vecs  dict of the cell's per-unit vectors (peepholes, b_hn, norm gains)
+    acts  dict of named [..., H] activations; ``gate_names`` of them are the
+          gates that :func:`rnnlab.gate_trace` reports
 
-Parameters are a flat dict with one fused matrix per kind: ``w_x f32[D, G*H]``,
-``w_h f32[H, G*H]``, ``b f32[G*H]`` (plus ``b_hn f32[H]`` for the reset-after
-GRU and ``p_i, p_f, p_o f32[H]`` for the peephole LSTM). Gate blocks are laid
-out along the last axis in the order given in each constructor's docstring,
-which is PyTorch's order, so imported weights need no reshuffling.
+From that definition :func:`build_cell` derives the :class:`Cell` bundle of
+pure functions (``init``, ``project``, ``recur``, ``step``, ``gates``), and
+the backends derive their loops: ``Backend.REFERENCE`` scans ``recur``;
+``Backend.FUSED`` runs the same ``step`` with per-gate products, batched and
+time-major, with a custom backward (``jax.vjp`` of ``step``, or the
+definition's optional hand-written ``backward``); ``Backend.PARALLEL`` runs
+cells whose definition gives ``linear`` (``h_t = a_t * h_{t-1} + b_t``, gates
+reading the input only) as an associative scan. Which backends run a cell is
+a property of its definition (:func:`rnnlab.backends.supported`), so a cell
+written in a user's own file runs on every backend it qualifies for.
 
-Numerics: parameters are stored in float32. ``dtype`` picks the dtype of the
-matrix products (``jnp.float32`` or ``jnp.bfloat16``); products accumulate in
-float32 and the gate arithmetic and the carry stay float32. ``jnp.float64``
-(with ``jax.enable_x64``, float64 params and carry) exists for numerical
-gradient checks.
+Parameters are a flat dict: ``w_x f32[D, G*H]``, ``w_h f32[H, G*H]`` (absent
+when ``recurrent=False``), ``b f32[G*H]`` and the definition's vectors. Gate
+blocks are laid out along the last axis in the order of ``blocks``.
+
+Numerics: parameters are float32; ``dtype`` picks the dtype of the matrix
+products (float32 or bfloat16, accumulated in float32; float64 under
+``jax.enable_x64`` for gradient checks); gate arithmetic and carry stay in
+the parameters' dtype.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -36,22 +44,90 @@ import jax.numpy as jnp
 from rnnlab.types import Array, Carry, Params
 
 
+class LSTMState(NamedTuple):
+    """The LSTM carry: hidden state ``h f32[H]`` and cell state ``c f32[H]``."""
+
+    h: Array
+    c: Array
+
+
+class Vector(NamedTuple):
+    """A per-unit parameter vector of a cell: ``params[name] f32[blocks*H]``, filled with ``init``."""
+
+    name: str
+    blocks: int = 1
+    init: float = 0.0
+
+
+class CellDef(NamedTuple):
+    """One definition of a cell's equations, from which every backend derives what it runs.
+
+    Attributes:
+      name: the cell's name (``Cell.kind``).
+      blocks: the names of the G H-wide blocks of ``w_x``/``w_h``/``b``, in
+        layout order (G = ``len(blocks)``).
+      gate_names: the keys of ``acts`` that are gates (reported by ``gate_trace``).
+      step: ``step(dot, vecs, carry, px) -> (carry, y, acts)`` (module docstring).
+        Shapes: ``px`` G arrays ``[..., H]``, carry leaves and ``y`` ``[..., H]``.
+        Every call of ``dot`` must read the previous hidden state ``h`` or a
+        function of it and the step's own activations.
+      carry_type: ``None`` (the carry is ``h f32[H]``) or a NamedTuple class
+        whose fields are all ``[H]`` with the hidden state first (``LSTMState``).
+      vectors: the per-unit parameter vectors, as :class:`Vector`.
+      recurrent: whether the gates read ``h`` (params hold ``w_h``); cells
+        with ``recurrent=False`` give ``linear`` instead.
+      project: ``project(params, xs f32[..., D], mm) -> f32[..., G*H]``, the
+        input part; ``None``: ``mm(xs, w_x) + b``. ``mm(a, w)`` is the
+        matrix product in the cell's dtype.
+      backward: optional hand-written backward of ``step`` for the fused
+        backend: ``backward(vecs, carry, acts, dcarry, dy) -> (dcarry_direct,
+        dpx, dz, dvecs)``: the cotangents of ``px`` and of the products
+        ``h @ W_h[:, g]`` (G-tuples of ``[B, H]``; ``dz`` None when equal to
+        ``dpx``), the carry's cotangent without the part through the products,
+        and per-example ``[B, width]`` cotangents of the vectors. Valid only
+        when every product reads the previous ``h`` (``dot(h, all blocks)``).
+      linear: for gates that read the input only:
+        ``linear(vecs, px) -> (a, b, acts)`` with ``h_t = a * h_{t-1} + b``;
+        ``step`` is then derived (:func:`linear_cell`) and ``Backend.PARALLEL``
+        runs the cell as an associative scan.
+      cudnn: the cuDNN RNN mode this cell computes exactly (``"lstm"``), or None.
+    """
+
+    name: str
+    blocks: tuple[str, ...]
+    gate_names: tuple[str, ...]
+    step: Callable[..., tuple[Carry, Array, dict]]
+    carry_type: Optional[type] = None
+    vectors: tuple[Vector, ...] = ()
+    recurrent: bool = True
+    project: Optional[Callable[..., Array]] = None
+    backward: Optional[Callable[..., tuple]] = None
+    linear: Optional[Callable[..., tuple]] = None
+    cudnn: Optional[str] = None
+
+    @property
+    def num_gates(self) -> int:
+        """G: how many H-wide blocks the fused matrices hold."""
+        return len(self.blocks)
+
+
 class Cell(NamedTuple):
-    """A recurrent cell as pure functions (one example per call).
+    """A recurrent cell as pure functions (one example per call), built from a :class:`CellDef`.
 
     Attributes:
       init: ``init(key, input_size) -> params``.
       initial_carry: ``initial_carry(dtype=jnp.float32) -> carry`` of zeros.
       project: ``project(params, xs: f32[..., D]) -> f32[..., G*H]``, the
-        input part of every gate pre-activation (``xs @ w_x + b``).
+        input part of every gate pre-activation.
       recur: ``recur(params, carry, px: f32[G*H]) -> (carry, y: f32[H])``.
       step: ``step(params, carry, x: f32[D]) -> (carry, y: f32[H])``.
-      gates: ``gates(params, carry, x: f32[D]) -> {gate name: f32[H]}``, the
-        activation of every gate at this step (for plots and analysis).
+      gates: ``gates(params, carry, x: f32[D]) -> {gate name: f32[H]}``.
       hidden_size: H.
-      kind: ``"tanh"``, ``"lstm"`` or ``"gru"``.
-      options: the constructor's keyword options as sorted ``(name, value)``
-        pairs (hashable); read them with :meth:`option`.
+      kind: the definition's name (``"lstm"``, ``"gru"``, ...).
+      options: the constructor's options as sorted ``(name, value)`` pairs.
+      definition: the :class:`CellDef` everything above is derived from; the
+        backends run it (replacing a function with ``_replace`` does not
+        change what they run: write a definition instead).
     """
 
     init: Callable[..., Params]
@@ -63,39 +139,30 @@ class Cell(NamedTuple):
     hidden_size: int
     kind: str
     options: tuple[tuple[str, Any], ...]
+    definition: CellDef
 
     @property
     def num_gates(self) -> int:
         """G: how many H-wide blocks the fused matrices hold."""
-        return _NUM_GATES[self.kind]
+        return self.definition.num_gates
 
     @property
     def gate_names(self) -> tuple[str, ...]:
         """The keys of :attr:`gates`' result, in a fixed order."""
-        return _GATE_NAMES[self.kind]
+        return self.definition.gate_names
 
-    def option(self, name: str) -> Any:
+    @property
+    def dtype(self) -> jnp.dtype:
+        """The dtype of the matrix products."""
+        return jnp.dtype(self.option("dtype"))
+
+    def option(self, name: str, default: Any = None) -> Any:
         """The value of one constructor option, e.g. ``cell.option("peephole")``."""
-        return dict(self.options)[name]
-
-
-class LSTMState(NamedTuple):
-    """The LSTM carry: hidden state ``h f32[H]`` and cell state ``c f32[H]``."""
-
-    h: Array
-    c: Array
-
-
-_NUM_GATES = {"tanh": 1, "gru": 3, "lstm": 4}
-_GATE_NAMES = {
-    "tanh": ("candidate",),
-    "gru": ("reset", "update", "candidate"),
-    "lstm": ("input", "forget", "candidate", "output"),
-}
+        return dict(self.options).get(name, default)
 
 
 # ---------------------------------------------------------------------------
-# Shared pieces
+# Building a Cell from a definition
 
 
 def _check_size(name: str, value: int) -> int:
@@ -119,10 +186,20 @@ def _check_dtype(dtype: Any) -> jnp.dtype:
     return dtype
 
 
-def _dot(a: Array, w: Array, dtype: jnp.dtype) -> Array:
-    """``a @ w`` with both operands cast to ``dtype``, accumulated in at least float32."""
+def matmul(a: Array, w: Array, dtype: Any) -> Array:
+    """``a f32[..., K] @ w f32[K, N] -> f32[..., N]`` with operands in ``dtype``, accumulated in >= float32."""
     accumulate = jnp.promote_types(dtype, jnp.float32)
     return jnp.matmul(a.astype(dtype), w.astype(dtype), preferred_element_type=accumulate)
+
+
+def split_blocks(a: Array, num: int) -> tuple[Array, ...]:
+    """``f32[..., num*H] -> num`` arrays ``f32[..., H]``."""
+    return tuple(jnp.split(a, num, axis=-1))
+
+
+def hidden(carry: Carry) -> Array:
+    """The hidden state of a carry: the carry itself, or its first field (``LSTMState.h``)."""
+    return carry[0] if isinstance(carry, tuple) else carry
 
 
 def _orthogonal_blocks(key: Array, hidden_size: int, num_blocks: int) -> Array:
@@ -132,280 +209,530 @@ def _orthogonal_blocks(key: Array, hidden_size: int, num_blocks: int) -> Array:
     return jnp.concatenate([init(k, (hidden_size, hidden_size), jnp.float32) for k in keys], axis=1)
 
 
-def _init_fused(key: Array, input_size: int, hidden_size: int, num_gates: int) -> dict[str, Array]:
-    """Glorot-uniform ``w_x [D, G*H]``, orthogonal blocks ``w_h [H, G*H]``, zero ``b``."""
+def _init(definition: CellDef, hidden_size: int, key: Array, input_size: int) -> dict[str, Array]:
+    """Glorot-uniform ``w_x``, orthogonal blocks ``w_h``, zero ``b``, vectors at their ``init``."""
     _check_size("input_size", input_size)
     k_x, k_h = jax.random.split(key)
-    width = num_gates * hidden_size
-    return {
+    width = definition.num_gates * hidden_size
+    params = {
         "w_x": jax.nn.initializers.glorot_uniform()(k_x, (input_size, width), jnp.float32),
-        "w_h": _orthogonal_blocks(k_h, hidden_size, num_gates),
         "b": jnp.zeros((width,), jnp.float32),
     }
+    if definition.recurrent:
+        params["w_h"] = _orthogonal_blocks(k_h, hidden_size, definition.num_gates)
+    for vector in definition.vectors:
+        params[vector.name] = jnp.full((vector.blocks * hidden_size,), vector.init, jnp.float32)
+    return params
 
 
-def _project(params: Params, xs: Array, dtype: jnp.dtype) -> Array:
-    """``xs f32[..., D] -> f32[..., G*H]``: ``xs @ w_x + b``."""
-    return _dot(xs, params["w_x"], dtype) + params["b"]
+def _standard_project(params: Params, xs: Array, mm: Callable) -> Array:
+    return mm(xs, params["w_x"]) + params["b"]
 
 
-def _split(a: Array, num: int) -> list[Array]:
-    return jnp.split(a, num, axis=-1)
+def vectors_of(definition: CellDef, params: Params) -> dict[str, Array]:
+    """The definition's per-unit vectors taken from ``params``."""
+    return {vector.name: params[vector.name] for vector in definition.vectors}
 
 
-def _make_cell(
-    kind: str,
-    hidden_size: int,
-    options: Mapping[str, Any],
-    init: Callable[..., Params],
-    initial_carry: Callable[..., Carry],
-    activations: Callable[[Params, Carry, Array], dict[str, Array]],
-    update: Callable[[Params, Carry, dict[str, Array]], tuple[Carry, Array]],
-    dtype: jnp.dtype,
-) -> Cell:
-    """Assembles a Cell from its two cell-specific pieces.
+def reference_dot(w_h: Array, hidden_size: int, dtype: Any) -> Callable:
+    """``dot(a, blocks)`` of the reference backend: one product with the listed columns of ``w_h``."""
 
-    ``activations(params, carry, px) -> {gate: f32[H]}`` computes every gate;
-    ``update(params, carry, gates) -> (carry, y)`` turns them into the new
-    carry and output. ``recur``, ``step`` and ``gates`` are derived from them,
-    so the equations are written once per cell.
+    def dot(a, blocks):
+        columns = jnp.concatenate(
+            [w_h[:, g * hidden_size:(g + 1) * hidden_size] for g in blocks], axis=-1
+        ) if len(blocks) > 1 else w_h[:, blocks[0] * hidden_size:(blocks[0] + 1) * hidden_size]
+        return split_blocks(matmul(a, columns, dtype), len(blocks))
+
+    return dot
+
+
+def _no_dot(a, blocks):
+    raise ValueError("this cell has recurrent=False: its step may not call dot")
+
+
+def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float32,
+               options: Optional[Mapping[str, Any]] = None) -> Cell:
+    """The :class:`Cell` of pure functions derived from ``definition``.
+
+    Args:
+      definition: the cell's equations.
+      hidden_size: H.
+      dtype: dtype of the matrix products (float32 or bfloat16; float64 for checks).
+      options: the options the definition was made with (recorded in
+        ``Cell.options`` for configs and weight import).
+
+    Returns:
+      the Cell; its ``definition`` is what every backend runs.
+
+    Raises:
+      ValueError: a bad ``hidden_size`` or ``dtype``, or a definition without blocks.
     """
-    project = functools.partial(_project, dtype=dtype)
+    _check_size("hidden_size", hidden_size)
+    dtype = _check_dtype(dtype)
+    if not definition.blocks:
+        raise ValueError(f"cell definition {definition.name!r} has no blocks")
+    if not definition.recurrent and definition.linear is None:
+        raise ValueError(f"cell definition {definition.name!r}: recurrent=False needs linear")
+    G, H = definition.num_gates, hidden_size
+    mm = functools.partial(matmul, dtype=dtype)
+    project_fn = definition.project or _standard_project
+    carry_type = definition.carry_type
+
+    def project(params, xs):
+        return project_fn(params, xs, mm)
+
+    def activations(params, carry, px):
+        dot = reference_dot(params["w_h"], H, dtype) if definition.recurrent else _no_dot
+        return definition.step(dot, vectors_of(definition, params), carry, split_blocks(px, G))
 
     def recur(params, carry, px):
-        return update(params, carry, activations(params, carry, px))
+        new_carry, y, _ = activations(params, carry, px)
+        return new_carry, y
 
     def step(params, carry, x):
         return recur(params, carry, project(params, x))
 
     def gates(params, carry, x):
-        return activations(params, carry, project(params, x))
+        acts = activations(params, carry, project(params, x))[2]
+        return {name: acts[name] for name in definition.gate_names}
 
+    def initial_carry(dtype=jnp.float32):
+        zeros = jnp.zeros((H,), dtype)
+        if carry_type is None:
+            return zeros
+        return carry_type(*(zeros for _ in carry_type._fields))
+
+    recorded = dict(options or {})
+    recorded["dtype"] = dtype.name
     return Cell(
-        init=init,
+        init=functools.partial(_init, definition, H),
         initial_carry=initial_carry,
         project=project,
         recur=recur,
         step=step,
         gates=gates,
-        hidden_size=hidden_size,
-        kind=kind,
-        options=tuple(sorted(options.items())),
+        hidden_size=H,
+        kind=definition.name,
+        options=tuple(sorted(recorded.items())),
+        definition=definition,
     )
 
 
-def _zeros_carry(hidden_size: int) -> Callable[..., Array]:
-    def initial_carry(dtype=jnp.float32):
-        return jnp.zeros((hidden_size,), dtype)
+def linear_cell(name: str, blocks: tuple[str, ...], gate_names: tuple[str, ...],
+                linear: Callable[..., tuple], vectors: tuple[Vector, ...] = (),
+                project: Optional[Callable] = None) -> CellDef:
+    """A :class:`CellDef` for a cell linear in ``h`` whose gates read the input only.
 
-    return initial_carry
+    ``linear(vecs, px) -> (a, b, acts)`` gives ``h_t = a ⊙ h_{t-1} + b``
+    (``a, b f32[..., H]``); the step is derived from it, so the sequential
+    backends and the parallel scan run the same equations.
+    """
+
+    def step(dot, vecs, h, px):
+        a, b, acts = linear(vecs, px)
+        h = a * h + b
+        return h, h, acts
+
+    return CellDef(name=name, blocks=blocks, gate_names=gate_names, step=step, vectors=vectors,
+                   recurrent=False, project=project, linear=linear)
 
 
 # ---------------------------------------------------------------------------
-# The cells
+# The library's cells
+
+
+def _sigmoid_grad(s: Array) -> Array:
+    return s * (1.0 - s)
+
+
+def tanh_rnn_def() -> CellDef:
+    r"""The plain (Elman) RNN: :math:`h_t = \tanh(W_x x_t + W_h h_{t-1} + b)`, :math:`y_t = h_t`.
+
+    One block (``candidate``); the carry is ``h f32[H]``.
+    """
+
+    def step(dot, vecs, h, px):
+        (z,) = dot(h, (0,))
+        h = jnp.tanh(px[0] + z)
+        return h, h, {"candidate": h}
+
+    def backward(vecs, h, acts, dh, dy):
+        h2 = acts["candidate"]
+        return jnp.zeros_like(h), ((dy + dh) * (1.0 - h2 * h2),), None, {}
+
+    return CellDef("tanh", ("candidate",), ("candidate",), step, backward=backward)
+
+
+def lstm_def(
+    forget_bias: float = 1.0,
+    peephole: bool = False,
+    input_gate: bool = True,
+    forget_gate: bool = True,
+    output_gate: bool = True,
+    input_activation: bool = True,
+    output_activation: bool = True,
+    coupled: bool = False,
+) -> CellDef:
+    r"""The LSTM and its gate variants (Greff et al. 2017, "LSTM: A Search Space Odyssey").
+
+    Blocks, in layout order: input ``i``, forget ``f``, candidate ``g``,
+    output ``o`` (PyTorch's and Keras' order), minus the removed gates. With
+    :math:`a = W_x x_t + b + W_h h_{t-1}` split into those blocks:
+
+    .. math::
+        f_t &= \sigma(a_f + p_f \odot c_{t-1} + \text{forget\_bias})  &&(1 \text{ without forget gate}) \\
+        i_t &= \sigma(a_i + p_i \odot c_{t-1})  &&(1 \text{ without input gate}; 1 - f_t \text{ coupled}) \\
+        g_t &= \tanh(a_g)                      &&(a_g \text{ without input activation}) \\
+        c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
+        o_t &= \sigma(a_o + p_o \odot c_t)      &&(1 \text{ without output gate}) \\
+        h_t &= o_t \odot \tanh(c_t)            &&(o_t \odot c_t \text{ without output activation})
+
+    Peepholes (``p_* f32[H]``, Gers & Schmidhuber 2000; the output gate reads
+    :math:`c_t`, as in Graves 2013) exist only with ``peephole=True``, one per
+    present gate. ``forget_bias`` is a constant added inside the step (as in
+    Haiku), not stored in ``b``. ``coupled=True`` is CIFG: the input gate is
+    ``1 - f`` and has no block. The carry is :class:`LSTMState`.
+    """
+    if coupled and not forget_gate:
+        raise ValueError("lstm: coupled=True (CIFG) needs the forget gate")
+    has = {"input": input_gate and not coupled, "forget": forget_gate, "candidate": True,
+           "output": output_gate}
+    blocks = tuple(name for name in ("input", "forget", "candidate", "output") if has[name])
+    index = {name: k for k, name in enumerate(blocks)}
+    peeps = {gate: f"p_{gate[0]}" for gate in ("input", "forget", "output") if peephole and has[gate]}
+    gate_names = tuple(g for g in ("input", "forget", "candidate", "output")
+                       if has[g] or (g == "input" and coupled))
+
+    def pre(px, zs, name):
+        return px[index[name]] + zs[index[name]]
+
+    def step(dot, vecs, carry, px):
+        h, c = carry
+        zs = dot(h, tuple(range(len(blocks))))
+        acts = {}
+        if forget_gate:
+            a_f = pre(px, zs, "forget") + forget_bias
+            if "forget" in peeps:
+                a_f = a_f + vecs[peeps["forget"]] * c
+            acts["forget"] = f = jax.nn.sigmoid(a_f)
+        else:
+            f = 1.0
+        if coupled:
+            acts["input"] = i = 1.0 - f
+        elif input_gate:
+            a_i = pre(px, zs, "input")
+            if "input" in peeps:
+                a_i = a_i + vecs[peeps["input"]] * c
+            acts["input"] = i = jax.nn.sigmoid(a_i)
+        else:
+            i = 1.0
+        a_g = pre(px, zs, "candidate")
+        acts["candidate"] = g = jnp.tanh(a_g) if input_activation else a_g
+        c2 = f * c + i * g
+        if output_gate:
+            a_o = pre(px, zs, "output")
+            if "output" in peeps:
+                a_o = a_o + vecs[peeps["output"]] * c2
+            acts["output"] = o = jax.nn.sigmoid(a_o)
+        else:
+            o = 1.0
+        h2 = o * (jnp.tanh(c2) if output_activation else c2)
+        return LSTMState(h=h2, c=c2), h2, acts
+
+    def backward(vecs, carry, acts, dcarry, dy):
+        c = carry.c
+        one = jnp.ones_like(c)
+        f = acts.get("forget", one)
+        i = acts.get("input", one)
+        g, o = acts["candidate"], acts.get("output", one)
+        c2 = f * c + i * g
+        tc = jnp.tanh(c2) if output_activation else c2
+        dh2 = dy + dcarry.h
+        grads, dvecs = {}, {}
+        dc2 = dcarry.c + dh2 * o * ((1.0 - tc * tc) if output_activation else 1.0)
+        if output_gate:
+            grads["output"] = dh2 * tc * _sigmoid_grad(o)
+            if "output" in peeps:
+                dc2 = dc2 + grads["output"] * vecs[peeps["output"]]
+                dvecs[peeps["output"]] = grads["output"] * c2
+        di = dc2 * g
+        df = dc2 * c - (di if coupled else 0.0)
+        grads["candidate"] = dc2 * i * ((1.0 - g * g) if input_activation else 1.0)
+        dc = dc2 * f
+        if forget_gate:
+            grads["forget"] = df * _sigmoid_grad(f)
+        if has["input"]:
+            grads["input"] = di * _sigmoid_grad(i)
+        for gate, name in peeps.items():
+            if gate != "output":
+                dc = dc + grads[gate] * vecs[name]
+                dvecs[name] = grads[gate] * c
+        dpx = tuple(grads[name] for name in blocks)
+        return LSTMState(h=jnp.zeros_like(dc), c=dc), dpx, None, dvecs
+
+    vectors = tuple(Vector(name) for name in peeps.values())
+    plain = peephole is False and all((input_gate, forget_gate, output_gate, input_activation,
+                                       output_activation)) and not coupled
+    return CellDef("lstm", blocks, gate_names, step, carry_type=LSTMState, vectors=vectors,
+                   backward=backward, cudnn="lstm" if plain else None)
+
+
+def gru_def(reset_after: bool = False, reset_gate: bool = True, update_gate: bool = True) -> CellDef:
+    r"""The GRU (Cho et al. 2014; Chung et al. 2014) and its gate ablations.
+
+    Blocks in layout order: reset ``r``, update ``z``, candidate ``n``
+    (PyTorch's order), minus the removed gates. With :math:`a = W_x x_t + b`
+    and :math:`W_h = [U_r, U_z, U_n]`:
+
+    .. math::
+        r_t &= \sigma(a_r + U_r h_{t-1})   &&(1 \text{ without reset gate}) \\
+        z_t &= \sigma(a_z + U_z h_{t-1})   &&(0 \text{ without update gate}) \\
+        n_t &= \tanh(a_n + U_n (r_t \odot h_{t-1}))
+              &&\text{reset\_after=False (Cho et al., Chung et al.)} \\
+        n_t &= \tanh(a_n + r_t \odot (U_n h_{t-1} + b_{hn}))
+              &&\text{reset\_after=True (cuDNN, PyTorch, Keras v2, Flax)} \\
+        h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+
+    ``z`` is the fraction of the old state kept (PyTorch's convention). The
+    reset-after form has the recurrent bias ``b_hn f32[H]``. The reset-before
+    form makes two dependent products per step (so it has no hand-written
+    backward); the reset-after form one.
+    """
+    blocks = tuple(name for name, on in (("reset", reset_gate), ("update", update_gate),
+                                         ("candidate", True)) if on)
+    index = {name: k for k, name in enumerate(blocks)}
+    gate_names = blocks
+    n_k = index["candidate"]
+    fused_product = reset_after or not reset_gate  # one product dot(h, all blocks)
+
+    def gate(px, zs, name):
+        return jax.nn.sigmoid(px[index[name]] + zs[index[name]])
+
+    def step(dot, vecs, h, px):
+        acts = {}
+        if fused_product:
+            zs = dot(h, tuple(range(len(blocks))))
+        else:
+            zs = dot(h, tuple(range(n_k)))
+        r = acts["reset"] = gate(px, zs, "reset") if reset_gate else 1.0
+        if update_gate:
+            acts["update"] = z = gate(px, zs, "update")
+        if fused_product:
+            zb = zs[n_k] + vecs["b_hn"] if reset_after else zs[n_k]
+            acts["recurrent_candidate"] = zb
+            n = jnp.tanh(px[n_k] + r * zb)
+        else:
+            (z_n,) = dot(r * h, (n_k,))
+            n = jnp.tanh(px[n_k] + z_n)
+        acts["candidate"] = n
+        h2 = n + z * (h - n) if update_gate else n
+        return h2, h2, {k: v for k, v in acts.items() if not isinstance(v, float)}
+
+    def backward(vecs, h, acts, dh, dy):
+        n, zb = acts["candidate"], acts["recurrent_candidate"]
+        u = acts.get("update")
+        dh2 = dy + dh
+        grads = {}
+        dn = dh2 * (1.0 - u) if update_gate else dh2
+        grads["candidate"] = dn * (1.0 - n * n)
+        r = acts.get("reset", 1.0)
+        dzb = grads["candidate"] * r
+        if reset_gate:
+            grads["reset"] = grads["candidate"] * zb * _sigmoid_grad(r)
+        if update_gate:
+            grads["update"] = dh2 * (h - n) * _sigmoid_grad(u)
+        dpx = tuple(grads[name] for name in blocks)
+        dz = tuple(dzb if name == "candidate" else grads[name] for name in blocks)
+        direct = dh2 * u if update_gate else jnp.zeros_like(dh2)
+        return direct, dpx, dz, ({"b_hn": dzb} if reset_after else {})
+
+    vectors = (Vector("b_hn"),) if reset_after else ()
+    return CellDef("gru", blocks, gate_names, step, vectors=vectors,
+                   backward=backward if fused_product else None)
+
+
+def _layer_norm(blocks: tuple[Array, ...], gain: Array, eps: float = 1e-5) -> tuple[Array, ...]:
+    """Layer norm over the concatenation of ``blocks`` (G arrays ``[..., H]``), times ``gain f32[G*H]``."""
+    width = sum(b.shape[-1] for b in blocks)
+    mean = sum(jnp.sum(b, axis=-1, keepdims=True) for b in blocks) / width
+    var = sum(jnp.sum(jnp.square(b - mean), axis=-1, keepdims=True) for b in blocks) / width
+    scale = jax.lax.rsqrt(var + eps)
+    gains = split_blocks(gain, len(blocks))
+    return tuple((b - mean) * scale * g for b, g in zip(blocks, gains))
+
+
+def layer_norm_lstm_def(forget_bias: float = 1.0) -> CellDef:
+    r"""The layer-normalised LSTM (Ba et al. 2016), in Haste's form.
+
+    .. math::
+        a &= \mathrm{LN}(W_x x_t; \gamma_x) + \mathrm{LN}(W_h h_{t-1}; \gamma_h) + b \\
+        c_t &= f_t \odot c_{t-1} + i_t \odot g_t, \qquad
+        h_t = o_t \odot \tanh(\mathrm{LN}(c_t; \gamma_c, \beta_c))
+
+    with the LSTM's gates (``forget_bias`` added to ``a_f``). Each LN
+    normalises over all its units; gains start at 1, ``beta_c`` at 0.
+    Vectors: ``gamma_x, gamma_h f32[4H]``, ``gamma_c, beta_c f32[H]``.
+    """
+    blocks = ("input", "forget", "candidate", "output")
+
+    def project(params, xs, mm):
+        G = len(blocks)
+        wx = split_blocks(mm(xs, params["w_x"]), G)
+        normed = _layer_norm(wx, params["gamma_x"])
+        return jnp.concatenate(normed, axis=-1) + params["b"]
+
+    def step(dot, vecs, carry, px):
+        h, c = carry
+        zs = _layer_norm(dot(h, (0, 1, 2, 3)), vecs["gamma_h"])
+        a_i, a_f, a_g, a_o = (p + z for p, z in zip(px, zs))
+        i, f = jax.nn.sigmoid(a_i), jax.nn.sigmoid(a_f + forget_bias)
+        g, o = jnp.tanh(a_g), jax.nn.sigmoid(a_o)
+        c2 = f * c + i * g
+        (c_norm,) = _layer_norm((c2,), vecs["gamma_c"])
+        h2 = o * jnp.tanh(c_norm + vecs["beta_c"])
+        return LSTMState(h=h2, c=c2), h2, {"input": i, "forget": f, "candidate": g, "output": o}
+
+    vectors = (Vector("gamma_x", 4, 1.0), Vector("gamma_h", 4, 1.0), Vector("gamma_c", 1, 1.0),
+               Vector("beta_c", 1, 0.0))
+    return CellDef("layer_norm_lstm", blocks, blocks, step, carry_type=LSTMState, vectors=vectors,
+                   project=project)
+
+
+def min_gru_def() -> CellDef:
+    r"""minGRU (Feng et al. 2024, "Were RNNs All We Needed?"): gates read the input only.
+
+    .. math::
+        z_t = \sigma(a_z), \qquad \tilde h_t = a_h, \qquad
+        h_t = (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t
+
+    with :math:`a = W_x x_t + b` in blocks ``update``, ``candidate``. Linear
+    in ``h``, so it runs as a parallel scan (``Backend.PARALLEL``).
+    """
+
+    def linear(vecs, px):
+        z = jax.nn.sigmoid(px[0])
+        return 1.0 - z, z * px[1], {"update": z, "candidate": px[1]}
+
+    return linear_cell("min_gru", ("update", "candidate"), ("update", "candidate"), linear)
+
+
+def min_lstm_def() -> CellDef:
+    r"""minLSTM (Feng et al. 2024): forget and input gates read the input only, normalised to sum 1.
+
+    .. math::
+        f_t = \sigma(a_f), \quad i_t = \sigma(a_i), \quad
+        f'_t = \frac{f_t}{f_t + i_t}, \quad i'_t = \frac{i_t}{f_t + i_t}, \quad
+        h_t = f'_t \odot h_{t-1} + i'_t \odot a_h
+
+    Blocks ``forget``, ``input``, ``candidate``; ``gate_trace`` reports the
+    normalised ``f'``, ``i'``.
+    """
+
+    def linear(vecs, px):
+        f, i = jax.nn.sigmoid(px[0]), jax.nn.sigmoid(px[1])
+        total = f + i
+        f, i = f / total, i / total
+        return f, i * px[2], {"forget": f, "input": i, "candidate": px[2]}
+
+    return linear_cell("min_lstm", ("forget", "input", "candidate"), ("forget", "input", "candidate"),
+                       linear)
+
+
+def _constructor(make_def: Callable[..., CellDef], doc_name: str, **fixed: Any) -> Callable[..., Cell]:
+    """``constructor(hidden_size, *, dtype, **options) -> Cell`` for a definition factory."""
+
+    def constructor(hidden_size: int, *, dtype: Any = jnp.float32, **options: Any) -> Cell:
+        options = {**fixed, **options}
+        return build_cell(make_def(**options), hidden_size, dtype=dtype, options=options)
+
+    constructor.__name__ = doc_name
+    constructor.__doc__ = (
+        f"``{doc_name}(hidden_size, *, dtype=float32, **options) -> Cell``: builds "
+        f"``{make_def.__name__}(**options)`` (fixed options: {fixed or 'none'}).\n\n"
+        + (make_def.__doc__ or "")
+    )
+    return constructor
 
 
 def tanh_rnn(hidden_size: int, *, dtype: Any = jnp.float32) -> Cell:
-    r"""The plain (Elman) RNN: no gates.
-
-    .. math::  h_t = \tanh(W_x x_t + W_h h_{t-1} + b), \qquad y_t = h_t
-
-    G = 1; the carry is ``h f32[H]``; ``gates`` returns ``{"candidate": h_t}``.
-
-    Args:
-      hidden_size: H.
-      dtype: dtype of the matrix products (float32 or bfloat16; float64 for checks).
-    """
-    _check_size("hidden_size", hidden_size)
-    dtype = _check_dtype(dtype)
-
-    def activations(params, h, px):
-        return {"candidate": jnp.tanh(px + _dot(h, params["w_h"], dtype))}
-
-    def update(params, h, gates):
-        return gates["candidate"], gates["candidate"]
-
-    return _make_cell(
-        "tanh",
-        hidden_size,
-        {"dtype": dtype.name},
-        lambda key, input_size: _init_fused(key, input_size, hidden_size, 1),
-        _zeros_carry(hidden_size),
-        activations,
-        update,
-        dtype,
-    )
+    """The plain tanh RNN (:func:`tanh_rnn_def`), H = ``hidden_size``."""
+    return build_cell(tanh_rnn_def(), hidden_size, dtype=dtype)
 
 
-def lstm(
-    hidden_size: int,
-    *,
-    forget_bias: float = 1.0,
-    peephole: bool = False,
-    dtype: Any = jnp.float32,
-) -> Cell:
-    r"""Long short-term memory (Hochreiter & Schmidhuber 1997; Gers et al. 2000).
-
-    Gate order along the fused axis: input ``i``, forget ``f``, candidate
-    ``g``, output ``o`` (PyTorch's and Keras' order). With
-    :math:`a = W_x x_t + b + W_h h_{t-1}` split into four H-wide blocks:
-
-    .. math::
-        i_t &= \sigma(a_i + p_i \odot c_{t-1}) \\
-        f_t &= \sigma(a_f + p_f \odot c_{t-1} + \text{forget\_bias}) \\
-        g_t &= \tanh(a_g) \\
-        c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
-        o_t &= \sigma(a_o + p_o \odot c_t) \\
-        h_t &= o_t \odot \tanh(c_t), \qquad y_t = h_t
-
-    The peephole terms (``p_i, p_f, p_o f32[H]``, Gers & Schmidhuber 2000) are
-    present only with ``peephole=True``.
-
-    ``forget_bias`` is a constant added inside ``recur``, not a value stored
-    in ``b`` (as in Haiku and Sonnet): it starts training with the forget gate
-    open (~0.73 at 1.0) while the stored bias starts at zero. Weight import
-    from PyTorch, Keras or Flax, which have no such constant, needs a cell
-    built with ``forget_bias=0.0``.
-
-    The carry is :class:`LSTMState` ``(h f32[H], c f32[H])``; ``gates``
-    returns ``{"input", "forget", "candidate", "output"}``.
+def lstm(hidden_size: int, *, forget_bias: float = 1.0, peephole: bool = False,
+         dtype: Any = jnp.float32, **variant: bool) -> Cell:
+    """The LSTM (:func:`lstm_def`), H = ``hidden_size``.
 
     Args:
       hidden_size: H.
       forget_bias: constant added to the forget gate's pre-activation.
-      peephole: add the diagonal peephole connections from the cell state.
-      dtype: dtype of the matrix products (float32 or bfloat16; float64 for checks).
+      peephole: diagonal peepholes from the cell state.
+      dtype: dtype of the matrix products.
+      **variant: gate ablations of :func:`lstm_def` (``input_gate``,
+        ``forget_gate``, ``output_gate``, ``input_activation``,
+        ``output_activation``, ``coupled``).
     """
-    _check_size("hidden_size", hidden_size)
-    dtype = _check_dtype(dtype)
-    forget_bias = float(forget_bias)
-    peephole = bool(peephole)
-
-    def init(key, input_size):
-        k_fused, k_peep = jax.random.split(key)
-        params = _init_fused(k_fused, input_size, hidden_size, 4)
-        if peephole:
-            params.update(
-                {name: jnp.zeros((hidden_size,), jnp.float32) for name in ("p_i", "p_f", "p_o")}
-            )
-        return params
-
-    def initial_carry(dtype=jnp.float32):
-        zeros = jnp.zeros((hidden_size,), dtype)
-        return LSTMState(h=zeros, c=zeros)
-
-    def activations(params, carry, px):
-        a_i, a_f, a_g, a_o = _split(px + _dot(carry.h, params["w_h"], dtype), 4)
-        if peephole:
-            a_i = a_i + params["p_i"] * carry.c
-            a_f = a_f + params["p_f"] * carry.c
-        i = jax.nn.sigmoid(a_i)
-        f = jax.nn.sigmoid(a_f + forget_bias)
-        g = jnp.tanh(a_g)
-        if peephole:
-            c = f * carry.c + i * g
-            a_o = a_o + params["p_o"] * c
-        return {"input": i, "forget": f, "candidate": g, "output": jax.nn.sigmoid(a_o)}
-
-    def update(params, carry, gates):
-        c = gates["forget"] * carry.c + gates["input"] * gates["candidate"]
-        h = gates["output"] * jnp.tanh(c)
-        return LSTMState(h=h, c=c), h
-
-    return _make_cell(
-        "lstm",
-        hidden_size,
-        {"forget_bias": forget_bias, "peephole": peephole, "dtype": dtype.name},
-        init,
-        initial_carry,
-        activations,
-        update,
-        dtype,
-    )
+    options = {"forget_bias": float(forget_bias), "peephole": bool(peephole), **variant}
+    return build_cell(lstm_def(**options), hidden_size, dtype=dtype, options=options)
 
 
-def gru(hidden_size: int, *, reset_after: bool = False, dtype: Any = jnp.float32) -> Cell:
-    r"""Gated recurrent unit (Cho et al. 2014; Chung et al. 2014).
+def gru(hidden_size: int, *, reset_after: bool = False, dtype: Any = jnp.float32,
+        **variant: bool) -> Cell:
+    """The GRU (:func:`gru_def`), H = ``hidden_size``; ``variant``: ``reset_gate``, ``update_gate``."""
+    options = {"reset_after": bool(reset_after), **variant}
+    return build_cell(gru_def(**options), hidden_size, dtype=dtype, options=options)
 
-    Gate order along the fused axis: reset ``r``, update ``z``, candidate
-    ``n`` (PyTorch's order). With :math:`a = W_x x_t + b` split into three
-    H-wide blocks and :math:`W_h = [U_r, U_z, U_n]`:
 
-    .. math::
-        r_t &= \sigma(a_r + U_r h_{t-1}) \\
-        z_t &= \sigma(a_z + U_z h_{t-1}) \\
-        n_t &= \tanh(a_n + U_n (r_t \odot h_{t-1}))
-              &&\text{reset\_after=False (Cho et al. 2014, Chung et al. 2014)} \\
-        n_t &= \tanh(a_n + r_t \odot (U_n h_{t-1} + b_{hn}))
-              &&\text{reset\_after=True (cuDNN, PyTorch, Keras v2, Flax)} \\
-        h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1}, \qquad y_t = h_t
+# ---------------------------------------------------------------------------
+# The registry of named cells
 
-    ``z`` is the fraction of the old state kept (PyTorch's convention; Chung
-    et al. write the same cell with ``z`` and ``1 - z`` swapped). The
-    reset-after form has an extra recurrent bias ``b_hn f32[H]`` because the
-    reset gate multiplies it; the recurrent biases of ``r`` and ``z`` fold into
-    ``b``. The reset-before form needs two dependent products per step
-    (``h @ [U_r U_z]``, then ``(r*h) @ U_n``); the reset-after form one.
+_REGISTRY: dict[str, Callable[..., Cell]] = {}
 
-    The carry is ``h f32[H]``; ``gates`` returns
-    ``{"reset", "update", "candidate"}``.
+
+def register_cell(name: str, constructor: Callable[..., Cell], *, replace: bool = False) -> None:
+    """Makes ``get_cell(name, H, **options)`` (and ``config.model.cell=name``) build a cell.
 
     Args:
-      hidden_size: H.
-      reset_after: where the reset gate acts (see above).
-      dtype: dtype of the matrix products (float32 or bfloat16; float64 for checks).
+      name: the cell's name.
+      constructor: ``constructor(hidden_size, **options) -> Cell``, e.g.
+        ``lambda hidden_size, **o: rnnlab.build_cell(my_def, hidden_size, **o)``.
+      replace: allow replacing a registered name.
+
+    Raises:
+      ValueError: the name is taken (and ``replace`` is False) or not a string.
     """
-    _check_size("hidden_size", hidden_size)
-    dtype = _check_dtype(dtype)
-    reset_after = bool(reset_after)
-    H = hidden_size
-
-    def init(key, input_size):
-        params = _init_fused(key, input_size, hidden_size, 3)
-        if reset_after:
-            params["b_hn"] = jnp.zeros((hidden_size,), jnp.float32)
-        return params
-
-    def activations(params, h, px):
-        a_r, a_z, a_n = _split(px, 3)
-        w_h = params["w_h"]
-        if reset_after:
-            h_r, h_z, h_n = _split(_dot(h, w_h, dtype), 3)
-            r = jax.nn.sigmoid(a_r + h_r)
-            z = jax.nn.sigmoid(a_z + h_z)
-            n = jnp.tanh(a_n + r * (h_n + params["b_hn"]))
-        else:
-            h_r, h_z = _split(_dot(h, w_h[:, : 2 * H], dtype), 2)
-            r = jax.nn.sigmoid(a_r + h_r)
-            z = jax.nn.sigmoid(a_z + h_z)
-            n = jnp.tanh(a_n + _dot(r * h, w_h[:, 2 * H :], dtype))
-        return {"reset": r, "update": z, "candidate": n}
-
-    def update(params, h, gates):
-        z = gates["update"]
-        h = (1.0 - z) * gates["candidate"] + z * h
-        return h, h
-
-    return _make_cell(
-        "gru",
-        hidden_size,
-        {"reset_after": reset_after, "dtype": dtype.name},
-        init,
-        _zeros_carry(hidden_size),
-        activations,
-        update,
-        dtype,
-    )
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a cell name must be a non-empty string, got {name!r}")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"cell {name!r} is already registered (pass replace=True to replace it)")
+    _REGISTRY[name] = constructor
 
 
-_REGISTRY: dict[str, Callable[..., Cell]] = {"tanh": tanh_rnn, "lstm": lstm, "gru": gru}
+for _name, _constructor_fn in {
+    "tanh": tanh_rnn,
+    "lstm": lstm,
+    "gru": gru,
+    # Greff et al. 2017's LSTM variants (peephole LSTM: lstm with peephole=True)
+    "lstm_nig": _constructor(lstm_def, "lstm_nig", input_gate=False),
+    "lstm_nfg": _constructor(lstm_def, "lstm_nfg", forget_gate=False),
+    "lstm_nog": _constructor(lstm_def, "lstm_nog", output_gate=False),
+    "lstm_niaf": _constructor(lstm_def, "lstm_niaf", input_activation=False),
+    "lstm_noaf": _constructor(lstm_def, "lstm_noaf", output_activation=False),
+    "lstm_cifg": _constructor(lstm_def, "lstm_cifg", coupled=True),
+    "gru_nrg": _constructor(gru_def, "gru_nrg", reset_gate=False),
+    "gru_nug": _constructor(gru_def, "gru_nug", update_gate=False),
+    "layer_norm_lstm": _constructor(layer_norm_lstm_def, "layer_norm_lstm"),
+    "min_gru": _constructor(min_gru_def, "min_gru"),
+    "min_lstm": _constructor(min_lstm_def, "min_lstm"),
+}.items():
+    register_cell(_name, _constructor_fn)
 
 
 def get_cell(name: str, hidden_size: int, **options: Any) -> Cell:
-    """Builds a cell by name: ``get_cell("gru", 128, reset_after=True)``.
+    """Builds a registered cell by name: ``get_cell("gru", 128, reset_after=True)``.
 
     Args:
-      name: one of ``"tanh"``, ``"lstm"``, ``"gru"``.
+      name: one of :func:`cell_names`.
       hidden_size: H.
       **options: keyword options of that cell's constructor.
 
@@ -414,14 +741,13 @@ def get_cell(name: str, hidden_size: int, **options: Any) -> Cell:
         option is not one that cell takes.
     """
     if name not in _REGISTRY:
-        raise ValueError(f"unknown cell {name!r}; known cells: {', '.join(sorted(_REGISTRY))}")
-    constructor = _REGISTRY[name]
+        raise ValueError(f"unknown cell {name!r}; known cells: {', '.join(cell_names())}")
     try:
-        return constructor(hidden_size, **options)
+        return _REGISTRY[name](hidden_size, **options)
     except TypeError as e:
         raise ValueError(f"bad options for cell {name!r}: {options}: {e}") from None
 
 
 def cell_names() -> tuple[str, ...]:
-    """The names :func:`get_cell` knows."""
+    """The names :func:`get_cell` knows, sorted."""
     return tuple(sorted(_REGISTRY))

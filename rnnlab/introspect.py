@@ -5,24 +5,24 @@ from __future__ import annotations
 from typing import Optional
 
 from rnnlab.backends import Backend
-from rnnlab.cells import Cell
+from rnnlab.cells import Cell, CellDef, build_cell
 from rnnlab.scan import unroll
 from rnnlab.types import Array, Params
 
 
-def _tracing(cell: Cell) -> Cell:
-    """A cell whose output at each step is ``{gate: f32[H]}`` instead of ``y``.
+def tracing_definition(definition: CellDef) -> CellDef:
+    """The same cell with ``y`` replaced by ``{gate: f32[..., H]}`` (its ``gate_names``).
 
-    Its ``project`` is the identity, so ``recur`` sees the raw input and can
-    call the original ``step`` and ``gates`` (XLA computes the shared
-    projection once).
+    Derived from the definition, so a cell's gates are traced by the same
+    equations that every backend runs.
     """
+    step = definition.step
 
-    def recur(params, carry, x):
-        new_carry, _ = cell.step(params, carry, x)
-        return new_carry, cell.gates(params, carry, x)
+    def traced(dot, vecs, carry, px):
+        new_carry, _, acts = step(dot, vecs, carry, px)
+        return new_carry, {name: acts[name] for name in definition.gate_names}, acts
 
-    return cell._replace(project=lambda params, xs: xs, recur=recur)
+    return definition._replace(step=traced, backward=None)
 
 
 def gate_trace(
@@ -46,6 +46,7 @@ def gate_trace(
       candidate, output; GRU reset, update, candidate; tanh candidate), zero
       at ``t >= length``. Batch with ``jax.vmap``.
     """
-    # The tracing cell swaps project/recur, so it needs the backend that calls them.
-    _, traces = unroll(_tracing(cell), params, xs, length, reverse=reverse, backend=Backend.REFERENCE)
+    tracer = build_cell(tracing_definition(cell.definition), cell.hidden_size,
+                        dtype=cell.dtype, options=dict(cell.options))
+    _, traces = unroll(tracer, params, xs, length, reverse=reverse, backend=Backend.REFERENCE)
     return traces

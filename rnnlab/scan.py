@@ -1,14 +1,15 @@
 """Running a cell over a sequence: the masked, reversible scan.
 
-``unroll`` takes ONE padded sequence ``xs f32[T, D]`` with its valid length;
-batch it with ``jax.vmap``::
-
-    carry_T, ys = jax.vmap(functools.partial(rnnlab.unroll, cell, params))(xs, lengths)
-
-or, faster (time-major inside, the batch in the carry, one weight-gradient
-product for the whole batch), with ``unroll_batch``::
+A batch runs fastest with ``unroll_batch`` (time-major inside, the batch in
+the carry, one weight-gradient product for the whole batch; the fused or
+parallel backend)::
 
     carry_T, ys = rnnlab.unroll_batch(cell, params, xs, lengths)   # xs f32[B, T, D]
+
+``unroll`` takes ONE padded sequence ``xs f32[T, D]`` with its valid length;
+``jax.vmap`` of it computes the same (on the reference backend)::
+
+    carry_T, ys = jax.vmap(functools.partial(rnnlab.unroll, cell, params))(xs, lengths)
 
 ``backend`` (a :class:`rnnlab.Backend`) picks the implementation; all compute
 the same function and gradients (see :mod:`rnnlab.backends`). ``remat=K``
@@ -23,8 +24,9 @@ Semantics, for ``0 <= length <= T``::
 
 In the reverse direction ``ys`` is still written in input order, so
 ``ys[t]`` is the output of the step that read ``xs[t]``. Steps past ``length``
-leave the carry untouched, so padding changes neither the outputs nor the
-final carry, and neither gets any gradient from it.
+leave the carry untouched and padded inputs are zeroed before the
+projection, so padding (NaN included) changes neither the outputs nor the
+final carry nor any gradient, and gets a zero gradient itself.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rnnlab import backends
-from rnnlab.backends import Backend
+from rnnlab.backends import Backend, get_backend
+from rnnlab.backends.fused import fused_unroll
+from rnnlab.backends.parallel import parallel_unroll
 from rnnlab.cells import Cell
 from rnnlab.types import Array, Carry, Params
 
@@ -169,6 +172,46 @@ def _scan(body, carry0, inputs, reverse: bool, unroll: int, remat: Optional[int]
     return carry, ys
 
 
+def _zero_padding(xs: Array, valid: Array) -> Array:
+    """``xs`` with the padded steps set to 0 (``valid bool[..., T]``).
+
+    Padding may hold anything (NaN included); zeroing it before the
+    projection keeps it out of the outputs and out of every gradient
+    (``jnp.where`` alone would let a NaN through the backward pass).
+    """
+    return jnp.where(valid[..., None], xs, jnp.zeros_like(xs))
+
+
+def _reference(cell: Cell, params: Params, xs: Array, length: Array, carry0: Carry, reverse: bool,
+               unroll: int, remat: Optional[int]) -> tuple[Carry, Array]:
+    """``Backend.REFERENCE`` on one validated sequence: ``lax.scan`` of ``cell.recur``."""
+    num_steps = xs.shape[0]
+    valid = jnp.arange(num_steps) < length
+    pxs = cell.project(params, _zero_padding(xs, valid))
+
+    def body(carry, inputs):
+        px, keep = inputs
+        new_carry, y = cell.recur(params, carry, px)
+        zeros = jax.tree.map(jnp.zeros_like, y)
+        return _select(keep, new_carry, carry), _select(keep, y, zeros)
+
+    return _scan(body, carry0, (pxs, valid), reverse, unroll, remat, num_steps)
+
+
+def _batched(cell: Cell, params: Params, xs: Array, lengths: Array, carry0: Carry, reverse: bool,
+             backend: Backend, remat: Optional[int]) -> tuple[Carry, Array]:
+    """A batched backend on a validated batch ``xs [B, T, D]``; returns ``(carry, ys [B, T, H])``."""
+    valid = sequence_mask(lengths, xs.shape[1])
+    xs = jnp.swapaxes(_zero_padding(xs, valid), 0, 1)
+    if backend is Backend.FUSED:
+        carry, ys = fused_unroll(cell, params, xs, lengths, carry0, reverse, remat)
+    else:
+        if remat is not None:
+            raise ValueError("remat applies to the sequential backends; Backend.PARALLEL has none")
+        carry, ys = parallel_unroll(cell, params, xs, lengths, carry0, reverse)
+    return carry, jnp.swapaxes(ys, 0, 1)
+
+
 def unroll(
     cell: Cell,
     params: Params,
@@ -183,12 +226,15 @@ def unroll(
     """Runs ``cell`` over one padded sequence, forward or backward.
 
     The input projection is computed for all T steps before the loop; only
-    the recurrent half runs inside ``lax.scan``.
+    the recurrent half runs inside the loop. For a batch, call
+    :func:`unroll_batch` (the fast path); ``jax.vmap`` of this function runs
+    the reference scan per example (see ``docs/performance.md`` for why).
 
     Args:
       cell: the cell.
       params: its parameters.
-      xs: ``f32[T, D]`` inputs, padded past ``length``.
+      xs: ``f32[T, D]`` inputs, padded past ``length`` (padding may hold
+        anything, NaN included: it never reaches outputs or gradients).
       length: ``int[]`` valid steps (``None``: all T). Data, not a static
         argument: a new length never recompiles. Concrete values outside
         ``[0, T]`` raise; traced ones are clipped (see :func:`check_length`).
@@ -196,10 +242,9 @@ def unroll(
       reverse: run from ``length-1`` down to 0 instead of from 0 up.
       unroll: how many steps ``lax.scan`` unrolls per loop iteration
         (``Backend.REFERENCE`` only).
-      backend: a :class:`rnnlab.Backend` (default
-        :func:`rnnlab.backends.default_backend`: ``REFERENCE`` here, which
-        ``jax.vmap`` batches well; use :func:`unroll_batch` for speed). All
-        give the same results.
+      backend: a :class:`rnnlab.Backend` or its name (default ``REFERENCE``;
+        a batched backend runs this one sequence as a batch of one). All give
+        the same results.
       remat: ``None``, or K: save only every K-th carry for the backward pass
         and recompute the steps in between (less memory, ~1/3 more compute).
 
@@ -209,31 +254,21 @@ def unroll(
 
     Raises:
       ValueError: ``xs`` is not ``[T, D]`` with the cell's D, ``length`` is
-        not a valid integer scalar, or ``backend``/``remat`` is unknown.
+        not a valid integer scalar, or ``backend``/``remat`` is unknown or
+        cannot run this cell.
     """
     check_inputs(cell, params, xs)
-    backend = backends.get_backend(backend, cell, batched=False)
     remat = _check_remat(remat)
     num_steps = jnp.shape(xs)[0]
     length = check_length(length, num_steps)
     if carry0 is None:
         carry0 = cell.initial_carry()
-    if backend is Backend.FUSED:
-        carry, ys = backends.fused_unroll(
-            cell, params, xs[:, None], length[None],
-            jax.tree.map(lambda c: c[None], carry0), reverse, remat,
-        )
-        return jax.tree.map(lambda c: c[0], carry), ys[:, 0]
-    pxs = cell.project(params, xs)
-    valid = jnp.arange(num_steps) < length
-
-    def body(carry, inputs):
-        px, keep = inputs
-        new_carry, y = cell.recur(params, carry, px)
-        zeros = jax.tree.map(jnp.zeros_like, y)
-        return _select(keep, new_carry, carry), _select(keep, y, zeros)
-
-    return _scan(body, carry0, (pxs, valid), reverse, unroll, remat, num_steps)
+    backend = get_backend(backend, cell, batched=False)
+    if backend is Backend.REFERENCE:
+        return _reference(cell, params, xs, length, carry0, reverse, unroll, remat)
+    carry, ys = _batched(cell, params, xs[None], length[None],
+                         jax.tree.map(lambda c: c[None], carry0), reverse, backend, remat)
+    return jax.tree.map(lambda c: c[0], carry), ys[0]
 
 
 def unroll_batch(
@@ -246,10 +281,11 @@ def unroll_batch(
     backend: Optional[Backend] = None,
     remat: Optional[int] = None,
 ) -> tuple[Carry, Array]:
-    """:func:`unroll` over a batch: ``jax.vmap(unroll)`` semantics, but faster.
+    """:func:`unroll` over a batch: ``jax.vmap(unroll)`` semantics on the batched backends.
 
     ``Backend.FUSED`` runs one time-major scan with the batch inside the carry
-    and computes the weight gradients of the whole batch as one product.
+    and computes the weight gradients of the whole batch as one product;
+    ``Backend.PARALLEL`` an associative scan (cells linear in ``h``).
 
     Args:
       cell: the cell.
@@ -258,7 +294,8 @@ def unroll_batch(
       lengths: ``int[B]`` valid steps (``None``: all T); same checks as
         :func:`unroll`'s ``length``.
       carry0: initial carry with leaves ``f32[B, H]`` (default zeros).
-      reverse, backend, remat: as in :func:`unroll`.
+      reverse, backend, remat: as in :func:`unroll` (default backend:
+        :func:`rnnlab.backends.default_backend`).
 
     Returns:
       ``(carry_T, ys)``: carry leaves ``f32[B, H]`` and ``ys f32[B, T, H]``,
@@ -266,10 +303,11 @@ def unroll_batch(
 
     Raises:
       ValueError: ``xs`` is not ``[B, T, D]`` with the cell's D, ``lengths``
-        is not ``int[B]`` in range, or ``backend``/``remat`` is unknown.
+        is not ``int[B]`` in range, or ``backend``/``remat`` is unknown or
+        cannot run this cell.
     """
     check_inputs(cell, params, xs, batched=True)
-    backend = backends.get_backend(backend, cell, batched=True)
+    backend = get_backend(backend, cell, batched=True)
     remat = _check_remat(remat)
     batch_size, num_steps = jnp.shape(xs)[:2]
     lengths = check_lengths(lengths, batch_size, num_steps)
@@ -278,9 +316,6 @@ def unroll_batch(
             lambda c: jnp.broadcast_to(c, (batch_size,) + c.shape), cell.initial_carry()
         )
     if backend is Backend.REFERENCE:
-        run = functools.partial(unroll, cell, params, reverse=reverse, backend=backend, remat=remat)
+        run = functools.partial(_reference, cell, params, reverse=reverse, unroll=1, remat=remat)
         return jax.vmap(lambda x, n, c: run(x, n, c))(xs, lengths, carry0)
-    carry, ys = backends.fused_unroll(
-        cell, params, jnp.swapaxes(xs, 0, 1), lengths, carry0, reverse, remat
-    )
-    return carry, jnp.swapaxes(ys, 0, 1)
+    return _batched(cell, params, xs, lengths, carry0, reverse, backend, remat)

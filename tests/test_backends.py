@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import backends, introspect
+from rnnlab import backends
 from rnnlab.backends import Backend
 from tests import reference
 
@@ -72,22 +72,74 @@ def _assert_trees_close(a, b, tol=1e-5):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=tol, atol=tol), a, b)
 
 
+def _generic(cell):
+    """The same cell without its hand-written backward: the fused backend then uses jax.vjp of the step."""
+    return cell._replace(definition=cell.definition._replace(backward=None))
+
+
 @pytest.mark.parametrize(
     "name, remat, hand",
     [(name, None, True) for name in sorted(CELLS)]
     + [("lstm_peephole", 3, True), ("gru", 3, True), ("gru_reset_after", 2, True)]
     + [("lstm_peephole", None, False), ("gru_reset_after", 3, False)],
 )
-def test_fused_equals_reference_forward_and_gradients(name, remat, hand, monkeypatch):
+def test_fused_equals_reference_forward_and_gradients(name, remat, hand):
     # Given a cell, a ragged batch (one empty sequence) and a non-zero carry0,
     # when both directions and the gradients w.r.t. params, xs and carry0 are computed,
     # then the fused backend (with and without remat, with the hand-written backward
     # step and with the generic one) equals the reference scan.
-    monkeypatch.setattr(backends, "_USE_HAND", hand)
     cell, params, xs, carry0 = _setup(name)
-    assert (backends._spec(cell).hand is not None) == (hand and name != "gru")
-    got = _outputs_and_grads(cell, Backend.FUSED, remat, params, xs, carry0, LENGTHS)
+    assert (cell.definition.backward is not None) == (name != "gru")
+    fused_cell = cell if hand else _generic(cell)
+    got = _outputs_and_grads(fused_cell, Backend.FUSED, remat, params, xs, carry0, LENGTHS)
     _assert_trees_close(got, _reference(name))
+
+
+@pytest.mark.parametrize("name", [n for n in rnnlab.cell_names() if n not in ("tanh", "lstm", "gru")])
+def test_every_registered_cell_on_every_backend_it_qualifies_for(name):
+    # Given every other registered cell (gate variants, layer-norm LSTM, minGRU, minLSTM),
+    # then each backend that runs it equals the reference scan, forward and gradients,
+    # in float64 on tiny sizes.
+    with jax.enable_x64(True):
+        cell = rnnlab.get_cell(name, H, dtype=jnp.float64)
+        params = jax.tree.map(lambda v: v.astype(jnp.float64), cell.init(jax.random.PRNGKey(0), D))
+        keys = jax.random.split(jax.random.PRNGKey(1), len(params))
+        params = {k: v + 0.3 * jax.random.normal(s, v.shape, jnp.float64)
+                  for (k, v), s in zip(params.items(), keys)}
+        xs = jax.random.normal(jax.random.PRNGKey(2), (B, T, D), jnp.float64)
+        carry0 = jax.tree.map(lambda c: 0.5 + 0.1 * jnp.ones((B,) + c.shape, jnp.float64),
+                              cell.initial_carry(jnp.float64))
+        expected = _outputs_and_grads(cell, Backend.REFERENCE, None, params, xs, carry0, LENGTHS)
+        others = [b for b in backends.supported(cell) if b is not Backend.REFERENCE]
+        assert others, f"{name} runs on no fast backend"
+        for backend in others:
+            _assert_trees_close(_outputs_and_grads(cell, backend, None, params, xs, carry0, LENGTHS),
+                                expected, tol=1e-9)
+        if cell.definition.backward is not None:
+            _assert_trees_close(_outputs_and_grads(_generic(cell), Backend.FUSED, None, params, xs,
+                                                   carry0, LENGTHS), expected, tol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["min_gru", "min_lstm"])
+@pytest.mark.parametrize("num_steps", [1, 7, 1000])
+def test_parallel_scan_equals_sequential(name, num_steps):
+    # The associative scan equals the sequential reference at T = 1, 7, 1000, for lengths
+    # spread over 0..T (0, T and values between), in both directions.
+    cell = rnnlab.get_cell(name, 3)
+    params = cell.init(jax.random.PRNGKey(0), 2)
+    params = {k: v + 0.3 for k, v in params.items()}
+    lengths = np.unique(np.linspace(0, num_steps, 5).astype(np.int32))
+    xs = jax.random.normal(jax.random.PRNGKey(3), (len(lengths), num_steps, 2))
+    carry0 = jnp.full((len(lengths), 3), 0.25)
+
+    @jax.jit
+    def both(p):
+        return [rnnlab.unroll_batch(cell, p, xs, lengths, carry0, reverse=rev, backend=backend)
+                for backend in (Backend.REFERENCE, Backend.PARALLEL) for rev in (False, True)]
+
+    ref_f, ref_r, par_f, par_r = both(params)
+    _assert_trees_close(par_f, ref_f, tol=2e-5)
+    _assert_trees_close(par_r, ref_r, tol=2e-5)
 
 
 @pytest.mark.parametrize("name", ["lstm_peephole", "gru"])
@@ -142,14 +194,17 @@ def test_unroll_batch_keeps_unroll_semantics():
 def test_backend_choice_and_errors():
     cell, params, xs, _ = _setup("lstm")
     assert backends.get_backend(None, cell, batched=True) is Backend.FUSED
+    assert backends.get_backend(None, cell, batched=False) is Backend.REFERENCE
     assert backends.get_backend("reference", cell, batched=True) is Backend.REFERENCE
-    with pytest.raises(ValueError, match="known backends: reference, fused"):
-        rnnlab.unroll_batch(cell, params, xs, backend="cudnn")
-    # A cell with replaced functions (gate_trace's) must not silently take the fused path.
-    traced = introspect._tracing(cell)
-    assert backends.get_backend(None, traced, batched=True) is Backend.REFERENCE
-    with pytest.raises(ValueError, match="use Backend.REFERENCE"):
-        rnnlab.unroll_batch(traced, params, xs, backend=Backend.FUSED)
+    assert backends.get_backend(None, rnnlab.get_cell("min_gru", 3), batched=True) is Backend.PARALLEL
+    with pytest.raises(ValueError, match="known backends: reference, fused, parallel"):
+        rnnlab.unroll_batch(cell, params, xs, backend="cudnm")
+    # What runs a cell is read from its definition, not from names.
+    with pytest.raises(ValueError, match="PARALLEL cannot run the 'lstm' cell.*reference, fused"):
+        rnnlab.unroll_batch(cell, params, xs, backend=Backend.PARALLEL)
+    min_gru = rnnlab.get_cell("min_gru", H)
+    with pytest.raises(ValueError, match="FUSED cannot run the 'min_gru' cell.*reference, parallel"):
+        rnnlab.unroll_batch(min_gru, min_gru.init(jax.random.PRNGKey(0), D), xs, backend="fused")
     with pytest.raises(ValueError, match="lengths must lie in"):
         rnnlab.unroll_batch(cell, params, xs, np.array([1, 2, T + 1]))
     with pytest.raises(ValueError, match=r"\[B, T, D\]"):
@@ -184,6 +239,6 @@ def test_train_step_benchmark_sets_the_backend():
     jaxprs = {
         b: str(jax.make_jaxpr(lambda p: train_step.with_backend(model, b).apply(p, xs, lengths))(
             params))
-        for b in Backend
+        for b in (Backend.REFERENCE, Backend.FUSED)
     }
     assert "custom_vjp" in jaxprs[Backend.FUSED] and "custom_vjp" not in jaxprs[Backend.REFERENCE]
