@@ -3,11 +3,11 @@
     python -m benchmarks.hand_backward                 # LSTM and GRU at two grid points
     python -m benchmarks.hand_backward --repeats 9 --cells lstm
 
-The generic backward (``backends._USE_HAND = False``) runs ``jax.vjp`` of the
+The generic backward (the definition without its ``backward``) runs ``jax.vjp`` of the
 cell's step inside the backward loop; the hand-written one (the default)
 saves the gate activations in the forward pass and runs the step's
 backward written out, with all gate cotangents in one ``[B, G*H]`` array and
-one ``[B, G*H] x [G*H, H]`` product for ``dh`` (see :mod:`rnnlab.backends`).
+one ``[B, G*H] x [G*H, H]`` product for ``dh`` (see :mod:`rnnlab.backends.fused`).
 Timed round-robin as in :mod:`benchmarks.speed` (gradient of the sum of the
 outputs w.r.t. params and inputs); prints medians in ms and the ratios.
 """
@@ -15,34 +15,20 @@ outputs w.r.t. params and inputs); prints medians in ms and the ratios.
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 import numpy as np
 
 from benchmarks import speed
-from rnnlab import backends
 
 POINTS = ((32, 100, 128, 128), (64, 200, 256, 256))
-
-
-@contextlib.contextmanager
-def generic_backward():
-    """Traces ``Backend.FUSED`` with the generic backward while active."""
-    backends._USE_HAND = False
-    try:
-        yield
-    finally:
-        backends._USE_HAND = True
 
 
 def measure(kind: str, point: tuple[int, int, int, int], repeats: int) -> dict:
     """``{impl: median ms}`` for the hand-written and generic FUSED and Flax at ``point``."""
     B, T, D, H = point
     impls = {"hand": speed.rnnlab_impls(kind, B, T, D, H, "fwdbwd")["rnnlab_fused"]}
-    with generic_backward():
-        generic = speed.rnnlab_impls(kind, B, T, D, H, "fwdbwd")["rnnlab_fused"]
-        generic()  # compile (trace) while the generic backward is selected
-    impls["generic"] = generic
+    impls["generic"] = speed.rnnlab_impls(kind, B, T, D, H, "fwdbwd",
+                                          hand_backward=False)["rnnlab_fused"]
     impls.update(speed.flax_impl(kind, B, T, D, H, "fwdbwd"))
     times = speed.time_round_robin(impls, repeats)
     return {name: 1e3 * float(np.median(ts)) for name, ts in times.items()}

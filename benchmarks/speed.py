@@ -43,12 +43,11 @@ QUICK_GRID = ((4, 8, 8, 8),)
 CELLS = ("lstm", "gru")
 MODES = ("fwd", "fwdbwd")
 RESULTS = pathlib.Path(__file__).parent / "results"
-_NUM_GATES = {"lstm": 4, "gru": 3}
 
 
 def flops(kind: str, mode: str, B: int, T: int, D: int, H: int) -> float:
     """Matrix-product FLOPs of one call (see the module docstring)."""
-    forward = 2.0 * B * T * (D + H) * _NUM_GATES[kind] * H
+    forward = 2.0 * B * T * (D + H) * _rnnlab_cell(kind, H).num_gates * H
     return forward if mode == "fwd" else 3.0 * forward
 
 
@@ -66,9 +65,16 @@ def _jax_callable(apply: Callable, params, xs, mode: str) -> Callable[[], None]:
     return lambda: jax.block_until_ready(fn(params, xs))
 
 
-def rnnlab_impls(kind: str, B: int, T: int, D: int, H: int, mode: str) -> dict:
-    """rnnlab, one entry per backend (FUSED through ``unroll_batch``, REFERENCE through vmap)."""
+def rnnlab_impls(kind: str, B: int, T: int, D: int, H: int, mode: str,
+                 hand_backward: bool = True) -> dict:
+    """rnnlab, one entry per backend (FUSED through ``unroll_batch``, REFERENCE through vmap).
+
+    ``hand_backward=False`` runs FUSED without the definition's hand-written
+    backward step (``jax.vjp`` of the step instead), for comparison.
+    """
     cell = _rnnlab_cell(kind, H)
+    if not hand_backward:
+        cell = cell._replace(definition=cell.definition._replace(backward=None))
     params = cell.init(jax.random.PRNGKey(0), D)
     xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, D))
     lengths = jnp.full((B,), T, jnp.int32)

@@ -5,7 +5,8 @@ The library layer (``cells``, ``scan``, ``bidirectional``, ``introspect``,
 """
 
 from rnnlab.bidirectional import bidirectional, init_stack, stack
-from rnnlab.cells import Cell, LSTMState, cell_names, get_cell, gru, lstm, tanh_rnn
+from rnnlab.cells import (Cell, CellDef, LSTMState, Vector, build_cell, cell_names, get_cell, gru,
+                          linear_cell, lstm, register_cell, tanh_rnn)
 from rnnlab.convert import from_flax, from_keras, from_torch
 from rnnlab.introspect import gate_trace
 from rnnlab.backends import Backend
@@ -16,8 +17,10 @@ __version__ = "0.1.0"
 __all__ = [
     "Backend",
     "Cell",
+    "CellDef",
     "LSTMState",
     "bidirectional",
+    "build_cell",
     "cell_names",
     "from_flax",
     "from_keras",
@@ -26,10 +29,13 @@ __all__ = [
     "get_cell",
     "gru",
     "init_stack",
+    "linear_cell",
     "lstm",
+    "register_cell",
     "sequence_mask",
     "stack",
     "tanh_rnn",
     "unroll",
     "unroll_batch",
+    "Vector",
 ]

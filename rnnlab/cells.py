@@ -36,6 +36,7 @@ the parameters' dtype.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable, Mapping, NamedTuple, Optional
 
 import jax
@@ -645,6 +646,11 @@ def _constructor(make_def: Callable[..., CellDef], doc_name: str, **fixed: Any) 
         options = {**fixed, **options}
         return build_cell(make_def(**options), hidden_size, dtype=dtype, options=options)
 
+    free = [p for name, p in inspect.signature(make_def).parameters.items() if name not in fixed]
+    constructor.__signature__ = inspect.Signature(
+        [inspect.Parameter("hidden_size", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+         inspect.Parameter("dtype", inspect.Parameter.KEYWORD_ONLY, default=jnp.float32)]
+        + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in free])
     constructor.__name__ = doc_name
     constructor.__doc__ = (
         f"``{doc_name}(hidden_size, *, dtype=float32, **options) -> Cell``: builds "
@@ -746,6 +752,19 @@ def get_cell(name: str, hidden_size: int, **options: Any) -> Cell:
         return _REGISTRY[name](hidden_size, **options)
     except TypeError as e:
         raise ValueError(f"bad options for cell {name!r}: {options}: {e}") from None
+
+
+def cell_option_names(name: str) -> tuple[str, ...]:
+    """The keyword options of a registered cell's constructor (besides ``hidden_size`` and ``dtype``).
+
+    Raises:
+      ValueError: the name is unknown.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown cell {name!r}; known cells: {', '.join(cell_names())}")
+    parameters = inspect.signature(_REGISTRY[name]).parameters.values()
+    return tuple(p.name for p in parameters if p.name not in ("hidden_size", "dtype")
+                 and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
 def cell_names() -> tuple[str, ...]:

@@ -66,6 +66,14 @@ def _check_target(cell: Cell, source: str, reset_after: Optional[bool] = None) -
     """Refuses target cells that cannot reproduce a layer from ``source``."""
     if not isinstance(cell, Cell):
         raise ValueError(f"cell must be an rnnlab Cell (e.g. rnnlab.lstm(H)), got {type(cell)}")
+    standard = {"tanh": ("candidate",), "lstm": ("input", "forget", "candidate", "output"),
+                "gru": ("reset", "update", "candidate")}  # the layouts the sources share
+    if standard.get(cell.kind) != cell.definition.blocks or (
+            cell.kind == "lstm" and cell.definition.cudnn != "lstm" and not cell.option("peephole")):
+        raise ValueError(
+            f"{source} has layers for the plain tanh RNN, LSTM and GRU only; this {cell.kind!r} cell "
+            f"(blocks {cell.definition.blocks}, options {dict(cell.options)}) has no {source} equivalent"
+        )
     if cell.kind == "lstm":
         if cell.option("forget_bias") != 0.0:
             raise ValueError(
@@ -144,6 +152,13 @@ def from_torch(state_dict: Mapping[str, Any], cell: Cell, layer: int = 0, revers
                          what.format(names["weight_ih"]))
     w_hh = _expect_shape(_array(state_dict[names["weight_hh"]], names["weight_hh"]),
                          (width, cell.hidden_size), what.format(names["weight_hh"]))
+    present = [key for key in ("bias_ih", "bias_hh") if names[key] in state_dict]
+    if len(present) == 1:
+        missing = names["bias_hh" if present == ["bias_ih"] else "bias_ih"]
+        raise ValueError(
+            f"state_dict has {names[present[0]]!r} but no {missing!r}: both biases or neither "
+            "(a bias=False layer) are needed"
+        )
     biases = []
     for key in ("bias_ih", "bias_hh"):
         value = state_dict.get(names[key])

@@ -26,9 +26,12 @@ import jax.numpy as jnp
 
 from rnnlab import nn as rnn_layers
 from rnnlab.backends import Backend
-from rnnlab.cells import cell_names
+from rnnlab.cells import cell_names, cell_option_names
 from rnnlab.scan import sequence_mask
 from rnnlab.types import Array
+
+# config.model fields that are cell constructor options, passed to the cells that take them
+CELL_OPTION_FIELDS = ("forget_bias", "peephole", "reset_after")
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -209,12 +212,9 @@ class SequenceDensityModel(SequenceTagger):
 
 
 def _cell_options(config: Any) -> tuple[tuple[str, Any], ...]:
-    """The constructor options of ``config.cell`` taken from the model config."""
-    options = {
-        "lstm": {"forget_bias": config.forget_bias, "peephole": config.peephole},
-        "gru": {"reset_after": config.reset_after},
-        "tanh": {},
-    }[config.cell]
+    """The constructor options of ``config.cell`` that the model config sets (those it accepts)."""
+    accepted = cell_option_names(config.cell)
+    options = {name: config[name] for name in CELL_OPTION_FIELDS if name in accepted}
     return tuple(sorted(options.items()))
 
 

@@ -129,6 +129,15 @@ def test_from_torch_errors():
     bad = dict(gru_sd, bias_ih_l0=torch.zeros(7))
     with pytest.raises(ValueError, match=r"bias_ih_l0 .*must have shape \(15,\), got \(7,\)"):
         rnnlab.from_torch(bad, rnnlab.gru(H, reset_after=True))
+    # One bias without the other is a damaged state dict, never zeros in its place.
+    no_hh = {k: v for k, v in lstm_sd.items() if k != "bias_hh_l0"}
+    with pytest.raises(ValueError, match="has 'bias_ih_l0' but no 'bias_hh_l0'"):
+        rnnlab.from_torch(no_hh, rnnlab.lstm(H, forget_bias=0.0))
+    # Gate variants have no PyTorch layer: refused, whatever their parameter shapes.
+    with pytest.raises(ValueError, match="no PyTorch equivalent"):
+        rnnlab.from_torch(lstm_sd, rnnlab.get_cell("lstm_niaf", H, forget_bias=0.0))
+    with pytest.raises(ValueError, match="no PyTorch equivalent"):
+        rnnlab.from_torch(gru_sd, rnnlab.get_cell("min_gru", H))
 
 
 # --- Flax ----------------------------------------------------------------------------

@@ -215,7 +215,7 @@ def test_adapters_equal_pure_functions_forward_and_gradients_on_every_backend(ba
 
 def test_adapter_errors():
     xs = inputs(6)
-    with pytest.raises(ValueError, match="unknown cell 'lstn'; known cells: gru, lstm, tanh"):
+    with pytest.raises(ValueError, match="unknown cell 'lstn'; known cells: gru, .*lstm, .*tanh"):
         rnn.RNN("lstn", H).init(jax.random.key(0), xs, LENGTHS)
     with pytest.raises(ValueError, match="cell 'lstm' given by name needs hidden_size"):
         rnn.RNN("lstm").init(jax.random.key(0), xs, LENGTHS)

@@ -11,17 +11,22 @@ This module holds the parameter arithmetic used to compare cells at equal
 parameter count.
 """
 
-GATES = {"tanh": 1, "gru": 3, "lstm": 4}
+import math
 
+import jax
+
+import rnnlab
 
 def recurrent_params(cell: str, input_size: int, hidden_size: int, bidirectional: bool = False,
-                     reset_after: bool = False) -> int:
-    """Parameters of one recurrent layer: ``G*H*(D + H + 1)`` per direction (+ ``H`` for a reset-after GRU)."""
-    if cell not in GATES:
-        raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(sorted(GATES))}")
-    per_direction = GATES[cell] * hidden_size * (input_size + hidden_size + 1)
-    if cell == "gru" and reset_after:
-        per_direction += hidden_size
+                     **options) -> int:
+    """Parameters of one recurrent layer, counted from the cell's own ``init`` (no table of gate counts).
+
+    ``G*H*(D + H + 1)`` per direction for the library's tanh/GRU/LSTM, plus
+    whatever vectors a cell's definition adds (``b_hn``, peepholes).
+    """
+    built = rnnlab.get_cell(cell, hidden_size, **options)
+    shapes = jax.eval_shape(lambda key: built.init(key, input_size), jax.random.key(0))
+    per_direction = sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
     return per_direction * (2 if bidirectional else 1)
 
 
