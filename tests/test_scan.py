@@ -314,6 +314,33 @@ def test_gradient_wrt_padding_is_zero(backend):
         assert np.abs(g[:4]).min() > 0  # while the valid steps do get gradient
 
 
+@pytest.mark.parametrize("name", ["tanh", "lstm", "gru", "min_gru"])
+def test_nan_and_inf_in_padding_give_finite_gradients(name):
+    # Padding may hold anything: NaN or inf past each length reach neither the outputs nor
+    # any gradient, on every backend that runs the cell (issue: jnp.where let NaN through).
+    cell = rnnlab.get_cell(name, H)
+    params = random_params(cell, 12, D)
+    xs = inputs(17, (3, T, D))
+    lengths = np.array([T, 2, 0], np.int32)
+    dirty = np.asarray(xs).copy()
+    dirty[1, 2:] = np.nan
+    dirty[2, :] = np.inf
+    runs = rnnlab.backends.supported(cell)
+
+    @jax.jit
+    def grads(p, x):
+        def loss(p, x, backend):
+            carry, ys = rnnlab.unroll_batch(cell, p, x, lengths, reverse=True, backend=backend)
+            return jnp.sum(ys) + sum(jnp.sum(c) for c in jax.tree.leaves(carry))
+        return [jax.grad(loss, argnums=(0, 1))(p, x, b) for b in runs]
+
+    clean, noisy = grads(params, xs), grads(params, jnp.asarray(dirty))
+    for got, want in zip(noisy, clean):
+        assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(got))
+        close(got[0], want[0], tol=1e-6)
+        assert not np.asarray(got[1])[1, 2:].any() and not np.asarray(got[1])[2].any()
+
+
 def test_grad_vmap_jit_compose():
     cell = cell_variant(1, H)
     params = random_params(cell, 11, D)
