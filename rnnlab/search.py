@@ -614,11 +614,10 @@ def search_and_rerun(spec: SearchSpec, num_seeds: int, **search_options) -> dict
     """
     study = run_search(spec, **search_options)
     best = finished_trials(study)
-    if num_seeds and best:
-        status = run_seeds(spec, dict(best[0].params), num_seeds)
-        if status["failed"]:
-            raise RuntimeError(f"seed runs failed: {', '.join(status['failed'])} (see {spec.out}/sweep.jsonl)")
-    summary = summarize(spec, study, num_seeds)
+    status = run_seeds(spec, dict(best[0].params), num_seeds) if num_seeds and best else {"failed": []}
+    summary = summarize(spec, study, num_seeds)  # also when a seed run failed: the others are recorded
+    if status["failed"]:  # e.g. another worker trains that seed now (its workdir is locked): rerun later
+        raise RuntimeError(f"seed runs failed: {', '.join(status['failed'])} (see {spec.out}/sweep.jsonl)")
     if not best and budget_left(study, spec.trials) <= 0:
         raise RuntimeError(f"no trial of {spec.out} completed: all were pruned or diverged")
     return summary
