@@ -39,8 +39,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from rnnlab.backends import Backend, get_backend
+from rnnlab.backends import cudnn, pallas
 from rnnlab.backends.fused import fused_unroll
 from rnnlab.backends.parallel import parallel_unroll
+from rnnlab.backends.pallas import cell_pointwise
 from rnnlab.cells import Cell
 from rnnlab.types import Array, Carry, Params
 
@@ -201,14 +203,18 @@ def _reference(cell: Cell, params: Params, xs: Array, length: Array, carry0: Car
 def _batched(cell: Cell, params: Params, xs: Array, lengths: Array, carry0: Carry, reverse: bool,
              backend: Backend, remat: Optional[int]) -> tuple[Carry, Array]:
     """A batched backend on a validated batch ``xs [B, T, D]``; returns ``(carry, ys [B, T, H])``."""
-    valid = sequence_mask(lengths, xs.shape[1])
-    xs = jnp.swapaxes(_zero_padding(xs, valid), 0, 1)
-    if backend is Backend.FUSED:
-        carry, ys = fused_unroll(cell, params, xs, lengths, carry0, reverse, remat)
-    else:
-        if remat is not None:
-            raise ValueError("remat applies to the sequential backends; Backend.PARALLEL has none")
-        carry, ys = parallel_unroll(cell, params, xs, lengths, carry0, reverse)
+    xs = _zero_padding(xs, sequence_mask(lengths, xs.shape[1]))
+    if remat is not None and backend is not Backend.FUSED:
+        raise ValueError(f"remat applies to Backend.REFERENCE and FUSED, not {backend.name}")
+    if backend is Backend.CUDNN:
+        return cudnn.cudnn_unroll(cell, params, xs, lengths, carry0, reverse)
+    if backend is Backend.PALLAS:
+        return pallas.pallas_unroll(
+            cell_pointwise(cell.definition), cell.num_gates, params, xs, lengths, carry0, reverse,
+            interpret=jax.default_backend() != "gpu", dtype=cell.dtype, project=cell.project)
+    run = fused_unroll if backend is Backend.FUSED else parallel_unroll
+    extra = (remat,) if backend is Backend.FUSED else ()
+    carry, ys = run(cell, params, jnp.swapaxes(xs, 0, 1), lengths, carry0, reverse, *extra)
     return carry, jnp.swapaxes(ys, 0, 1)
 
 

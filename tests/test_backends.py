@@ -110,7 +110,8 @@ def test_every_registered_cell_on_every_backend_it_qualifies_for(name):
         carry0 = jax.tree.map(lambda c: 0.5 + 0.1 * jnp.ones((B,) + c.shape, jnp.float64),
                               cell.initial_carry(jnp.float64))
         expected = _outputs_and_grads(cell, Backend.REFERENCE, None, params, xs, carry0, LENGTHS)
-        others = [b for b in backends.supported(cell) if b is not Backend.REFERENCE]
+        # PALLAS (interpreted off GPU, slow) has its own test below.
+        others = [b for b in backends.supported(cell) if b not in (Backend.REFERENCE, Backend.PALLAS)]
         assert others, f"{name} runs on no fast backend"
         for backend in others:
             _assert_trees_close(_outputs_and_grads(cell, backend, None, params, xs, carry0, LENGTHS),
@@ -118,6 +119,20 @@ def test_every_registered_cell_on_every_backend_it_qualifies_for(name):
         if cell.definition.backward is not None:
             _assert_trees_close(_outputs_and_grads(_generic(cell), Backend.FUSED, None, params, xs,
                                                    carry0, LENGTHS), expected, tol=1e-9)
+
+
+def test_pallas_backend_runs_cell_definitions_equal_to_reference():
+    # The Pallas kernel (interpreted on CPU) runs a definition's own step, forward and gradients,
+    # for the cells whose products all read h; the reset-before GRU is refused by its definition.
+    for name in ("lstm_peephole", "gru_reset_after"):
+        cell, params, xs, carry0 = _setup(name)
+        assert Backend.PALLAS in backends.supported(cell)
+        got = _outputs_and_grads(cell, Backend.PALLAS, None, params, xs, carry0, LENGTHS)
+        _assert_trees_close(got, _reference(name))
+    gru, params, xs, _ = _setup("gru")
+    assert not backends.products_read_hidden(gru.definition)
+    with pytest.raises(ValueError, match="PALLAS cannot run the 'gru' cell.*read the previous h"):
+        rnnlab.unroll_batch(gru, params, xs, backend="pallas")
 
 
 @pytest.mark.parametrize("name", ["min_gru", "min_lstm"])
@@ -197,7 +212,7 @@ def test_backend_choice_and_errors():
     assert backends.get_backend(None, cell, batched=False) is Backend.REFERENCE
     assert backends.get_backend("reference", cell, batched=True) is Backend.REFERENCE
     assert backends.get_backend(None, rnnlab.get_cell("min_gru", 3), batched=True) is Backend.PARALLEL
-    with pytest.raises(ValueError, match="known backends: reference, fused, parallel"):
+    with pytest.raises(ValueError, match="known backends: reference, fused, parallel, cudnn, pallas"):
         rnnlab.unroll_batch(cell, params, xs, backend="cudnm")
     # What runs a cell is read from its definition, not from names.
     with pytest.raises(ValueError, match="PARALLEL cannot run the 'lstm' cell.*reference, fused"):

@@ -96,7 +96,7 @@ def test_classifier_ignores_extra_padding(pooling):
     ("embed_size", -3, "config.model.embed_size must be a positive integer"),
     ("mlp_sizes", (4, -1), "config.model.mlp_sizes must hold positive integers"),
     ("head_dropout", -0.1, r"config.model.head_dropout must lie in \[0, 1\)"),
-    ("backend", "cudnn", "config.model.backend: unknown backend 'cudnn'; known backends: reference, fused"),
+    ("backend", "cudnm", "config.model.backend: unknown backend 'cudnm'; known backends: reference, fused, parallel"),
 ])
 def test_bad_model_config_names_the_field(field, value, message):
     with pytest.raises(ValueError, match=message):

@@ -14,6 +14,14 @@ final carry and gradients) as the reference ``lax.scan`` of ``cell.recur``.
 ``Backend.PARALLEL`` (:mod:`rnnlab.backends.parallel`)
     An associative scan over time for cells linear in ``h`` whose gates read
     the input only (``CellDef.linear``: minGRU, minLSTM): O(log T) depth.
+``Backend.CUDNN`` (:mod:`rnnlab.backends.cudnn`)
+    cuDNN's LSTM through ``jax.experimental.rnn``, on a GPU only, for cells
+    whose definition says they compute it exactly (``CellDef.cudnn``).
+``Backend.PALLAS`` (:mod:`rnnlab.backends.pallas`)
+    A Pallas kernel that runs the whole time loop with ``W_h`` held on chip
+    (compiled on a GPU, interpreted elsewhere: slow, for tests), for cells
+    whose every recurrent product reads the previous ``h``
+    (:func:`products_read_hidden`).
 
 No backend holds per-cell code: each derives its loop from the
 :class:`rnnlab.CellDef`.
@@ -22,9 +30,13 @@ No backend holds per-cell code: each derives its loop from the
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Any
 
-from rnnlab.cells import Cell
+import jax
+import jax.numpy as jnp
+
+from rnnlab.cells import Cell, CellDef, hidden
 
 
 class Backend(enum.Enum):
@@ -33,16 +45,58 @@ class Backend(enum.Enum):
     REFERENCE = "reference"
     FUSED = "fused"
     PARALLEL = "parallel"
+    CUDNN = "cudnn"
+    PALLAS = "pallas"
+
+
+@functools.lru_cache(maxsize=None)
+def products_read_hidden(definition: CellDef, hidden_size: int = 2) -> bool:
+    """Whether every ``dot`` call of the definition's step reads the previous hidden state itself.
+
+    Found by tracing the step abstractly (``jax.eval_shape``) with a ``dot``
+    that records its left operands: True for the tanh RNN, LSTM and its
+    variants, the reset-after GRU; False for the reset-before GRU, whose
+    candidate product reads ``r * h``.
+    """
+    if not definition.recurrent:
+        return False
+    reads = []
+    zeros = jnp.zeros((hidden_size,))
+
+    def probe():
+        carry = zeros if definition.carry_type is None else definition.carry_type(
+            *(zeros for _ in definition.carry_type._fields))
+        h = hidden(carry)
+
+        def dot(a, blocks):
+            reads.append(a is h)
+            return tuple(jnp.zeros_like(h) for _ in blocks)
+
+        vecs = {v.name: jnp.zeros((v.blocks * hidden_size,)) for v in definition.vectors}
+        px = tuple(zeros for _ in definition.blocks)
+        return definition.step(dot, vecs, carry, px)[1]
+
+    jax.eval_shape(probe)
+    return bool(reads) and all(reads)
 
 
 def supported(cell: Cell) -> tuple[Backend, ...]:
-    """The backends that run ``cell``, read from its definition (REFERENCE always)."""
+    """The backends that run ``cell``, read from its definition (REFERENCE always).
+
+    ``CUDNN`` is listed only where JAX runs on a GPU.
+    """
+    from rnnlab.backends import cudnn  # here: it imports jax.experimental.rnn
+
     definition = cell.definition
     found = [Backend.REFERENCE]
     if definition.recurrent:
         found.append(Backend.FUSED)
     if definition.linear is not None:
         found.append(Backend.PARALLEL)
+    if cudnn.supports(cell) and jax.default_backend() == "gpu":
+        found.append(Backend.CUDNN)
+    if products_read_hidden(definition):
+        found.append(Backend.PALLAS)
     return tuple(found)
 
 
@@ -57,6 +111,14 @@ def default_backend(cell: Cell, batched: bool) -> Backend:
         return Backend.REFERENCE
     runs = supported(cell)
     return Backend.PARALLEL if Backend.PARALLEL in runs else Backend.FUSED
+
+
+_NEEDS = {
+    Backend.FUSED: "recurrent products",
+    Backend.PARALLEL: "a linear recurrence",
+    Backend.CUDNN: "a plain LSTM in float32 or bfloat16, and a GPU",
+    Backend.PALLAS: "recurrent products that all read the previous h",
+}
 
 
 def get_backend(backend: Any, cell: Cell, batched: bool) -> Backend:
@@ -78,7 +140,6 @@ def get_backend(backend: Any, cell: Cell, batched: bool) -> Backend:
     if backend not in runs:
         raise ValueError(
             f"Backend.{backend.name} cannot run the {cell.kind!r} cell (it needs "
-            f"{'recurrent products' if backend is Backend.FUSED else 'a linear recurrence'}); "
-            f"backends for it: {', '.join(b.value for b in runs)}"
+            f"{_NEEDS[backend]}); backends for it: {', '.join(b.value for b in runs)}"
         )
     return backend

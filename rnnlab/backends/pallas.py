@@ -60,6 +60,21 @@ HOLD_WEIGHTS_BYTES = 64 * 1024
 _WEIGHT_KEYS = ("w_x", "w_h", "b")
 
 
+def cell_pointwise(definition) -> Pointwise:
+    """The ``pointwise`` function of a :class:`rnnlab.CellDef` whose products all read ``h``.
+
+    Its ``dot`` returns the kernel's products ``zs`` of the requested blocks,
+    so the kernel runs the definition's own step (nothing written again).
+    """
+
+    def pointwise(zs, pxs, carry, vecs):
+        new_carry, y, _ = definition.step(lambda a, blocks: tuple(zs[g] for g in blocks), vecs,
+                                          carry, pxs)
+        return new_carry, y
+
+    return pointwise
+
+
 def _is_power_of_two(n: int) -> bool:
     return n >= 1 and n & (n - 1) == 0
 
