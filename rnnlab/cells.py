@@ -76,7 +76,7 @@ class CellDef(NamedTuple):
         whose fields are all ``[H]`` with the hidden state first (``LSTMState``).
       vectors: the per-unit parameter vectors, as :class:`Vector`.
       recurrent: whether the gates read ``h`` (params hold ``w_h``); cells
-        with ``recurrent=False`` give ``linear`` instead.
+        with ``recurrent=False`` usually give ``linear``.
       project: ``project(params, xs f32[..., D], mm) -> f32[..., G*H]``, the
         input part; ``None``: ``mm(xs, w_x) + b``. ``mm(a, w)`` is the
         matrix product in the cell's dtype.
@@ -92,6 +92,8 @@ class CellDef(NamedTuple):
         ``step`` is then derived (:func:`linear_cell`) and ``Backend.PARALLEL``
         runs the cell as an associative scan.
       cudnn: the cuDNN RNN mode this cell computes exactly (``"lstm"``), or None.
+      initial_carry: ``initial_carry(hidden_size, dtype) -> carry`` of zeros,
+        for carries that ``carry_type`` cannot describe (None: from ``carry_type``).
     """
 
     name: str
@@ -105,11 +107,21 @@ class CellDef(NamedTuple):
     backward: Optional[Callable[..., tuple]] = None
     linear: Optional[Callable[..., tuple]] = None
     cudnn: Optional[str] = None
+    initial_carry: Optional[Callable[..., Carry]] = None
 
     @property
     def num_gates(self) -> int:
         """G: how many H-wide blocks the fused matrices hold."""
         return len(self.blocks)
+
+    def zero_carry(self, hidden_size: int, dtype: Any = jnp.float32) -> Carry:
+        """The carry of zeros, leaves ``[H]``."""
+        if self.initial_carry is not None:
+            return self.initial_carry(hidden_size, dtype)
+        zeros = jnp.zeros((hidden_size,), dtype)
+        if self.carry_type is None:
+            return zeros
+        return self.carry_type(*(zeros for _ in self.carry_type._fields))
 
 
 class Cell(NamedTuple):
@@ -199,8 +211,10 @@ def split_blocks(a: Array, num: int) -> tuple[Array, ...]:
 
 
 def hidden(carry: Carry) -> Array:
-    """The hidden state of a carry: the carry itself, or its first field (``LSTMState.h``)."""
-    return carry[0] if isinstance(carry, tuple) else carry
+    """The hidden state of a carry: the carry itself, or (recursively) its first field (``LSTMState.h``)."""
+    while isinstance(carry, tuple):
+        carry = carry[0]
+    return carry
 
 
 def _orthogonal_blocks(key: Array, hidden_size: int, num_blocks: int) -> Array:
@@ -272,12 +286,9 @@ def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float3
     dtype = _check_dtype(dtype)
     if not definition.blocks:
         raise ValueError(f"cell definition {definition.name!r} has no blocks")
-    if not definition.recurrent and definition.linear is None:
-        raise ValueError(f"cell definition {definition.name!r}: recurrent=False needs linear")
     G, H = definition.num_gates, hidden_size
     mm = functools.partial(matmul, dtype=dtype)
     project_fn = definition.project or _standard_project
-    carry_type = definition.carry_type
 
     def project(params, xs):
         return project_fn(params, xs, mm)
@@ -298,10 +309,7 @@ def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float3
         return {name: acts[name] for name in definition.gate_names}
 
     def initial_carry(dtype=jnp.float32):
-        zeros = jnp.zeros((H,), dtype)
-        if carry_type is None:
-            return zeros
-        return carry_type(*(zeros for _ in carry_type._fields))
+        return definition.zero_carry(H, dtype)
 
     recorded = dict(options or {})
     recorded["dtype"] = dtype.name
@@ -687,6 +695,92 @@ def gru(hidden_size: int, *, reset_after: bool = False, dtype: Any = jnp.float32
     """The GRU (:func:`gru_def`), H = ``hidden_size``; ``variant``: ``reset_gate``, ``update_gate``."""
     options = {"reset_after": bool(reset_after), **variant}
     return build_cell(gru_def(**options), hidden_size, dtype=dtype, options=options)
+
+
+# ---------------------------------------------------------------------------
+# Regularisers of the recurrence, for any definition
+
+
+class Regularized(NamedTuple):
+    """The carry of a regularised cell: the cell's own carry, plus its random stream.
+
+    Attributes:
+      inner: the wrapped definition's carry.
+      seed: ``f32[H]`` integer values in ``[0, 2**24)``: this sequence's random
+        stream, one per unit (draw with :func:`regularizer_seeds`; zeros give
+        every sequence the same masks).
+      time: ``f32[H]`` steps taken (zoneout draws a new mask each step).
+    """
+
+    inner: Carry
+    seed: Array
+    time: Array
+
+
+def _uniform(seed: Array, salt: Array) -> Array:
+    """``f32[...]`` in ``[0, 1)``: a counter-based hash (murmur3's finaliser) of ``(seed, salt)``."""
+    x = seed.astype(jnp.uint32) * jnp.uint32(0x9E3779B1) + salt.astype(jnp.uint32) * jnp.uint32(0x85EBCA77)
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x85EBCA6B)
+    x = x ^ (x >> 13)
+    x = x * jnp.uint32(0xC2B2AE35)
+    x = x ^ (x >> 16)
+    return (x >> 8).astype(jnp.float32) / float(1 << 24)
+
+
+def regularizer_seeds(key: Array, shape: tuple[int, ...]) -> Array:
+    """``f32[*shape]`` random integer seeds in ``[0, 2**24)`` for :class:`Regularized` carries."""
+    return jax.random.randint(key, shape, 0, 1 << 24).astype(jnp.float32)
+
+
+def regularized(definition: CellDef, recurrent_dropout: float = 0.0, zoneout: float = 0.0,
+                train: bool = True) -> CellDef:
+    r"""``definition`` with variational recurrent dropout and/or zoneout, for any cell.
+
+    - Recurrent dropout (Gal & Ghahramani 2016): every recurrent product reads
+      ``a ⊙ m / (1 - p)`` with ONE Bernoulli mask ``m f32[H]`` per sequence
+      (fixed over time), drawn from the carry's ``seed``; off when ``train=False``.
+    - Zoneout (Krueger et al. 2017): each unit of every carry leaf keeps its
+      previous value with probability ``z``, a new mask each step; with
+      ``train=False`` the expectation ``z * old + (1 - z) * new``. The output
+      is the zoned-out hidden state.
+
+    The carry becomes :class:`Regularized` ``(inner, seed, time)``; the params
+    are the wrapped cell's, so a trained cell evaluates with ``train=False``.
+    The randomness is a function of ``(seed, time)``, so every backend that
+    runs the result (reference, fused) draws the same masks.
+
+    Raises:
+      ValueError: a rate outside ``[0, 1)``.
+    """
+    for name, rate in (("recurrent_dropout", recurrent_dropout), ("zoneout", zoneout)):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"{name} must lie in [0, 1), got {rate!r}")
+    inner_step = definition.step
+
+    def step(dot, vecs, carry, px):
+        if train and recurrent_dropout > 0.0:
+            mask = (_uniform(carry.seed, 0.0 * carry.seed) >= recurrent_dropout) / (1.0 - recurrent_dropout)
+            inner_dot = lambda a, blocks: dot(a * mask, blocks)
+        else:
+            inner_dot = dot
+        new, y, acts = inner_step(inner_dot, vecs, carry.inner, px)
+        if zoneout > 0.0:
+            if train:
+                keep = _uniform(carry.seed, carry.time + 1.0) < zoneout
+                new = jax.tree.map(lambda n, o: jnp.where(keep, o, n), new, carry.inner)
+            else:
+                new = jax.tree.map(lambda n, o: zoneout * o + (1.0 - zoneout) * n, new, carry.inner)
+            y = hidden(new)
+        return Regularized(new, carry.seed, carry.time + 1.0), y, acts
+
+    def initial_carry(hidden_size, dtype=jnp.float32):
+        zeros = jnp.zeros((hidden_size,), dtype)
+        return Regularized(definition.zero_carry(hidden_size, dtype), zeros, zeros)
+
+    # No hand backward, cuDNN or parallel form: they do not know the masks.
+    return definition._replace(step=step, backward=None, cudnn=None, linear=None, carry_type=None,
+                               initial_carry=initial_carry)
 
 
 # ---------------------------------------------------------------------------

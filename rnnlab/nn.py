@@ -29,6 +29,12 @@ The cell is given by name (``"lstm"``, ``"gru"``, ``"tanh"``) with
 (``None`` or K steps per rematerialised chunk) are passed to
 :func:`rnnlab.unroll_batch`; every backend computes the same function.
 
+Recurrent regularisers: ``recurrent_dropout`` (Gal & Ghahramani 2016, one
+mask per sequence on ``h`` in the recurrent products) and ``zoneout``
+(Krueger et al. 2017), for any cell (:func:`rnnlab.cells.regularized`), on
+when ``deterministic=False`` with the ``"dropout"`` RNG, off (zoneout: its
+expectation) at evaluation. The params do not change.
+
 Lengths: a concrete ``lengths`` array with values outside ``[0, T]`` raises
 ``ValueError``; traced lengths (inside ``jit``) are clipped to ``[0, T]``.
 """
@@ -36,6 +42,7 @@ Lengths: a concrete ``lengths`` array with values outside ``[0, T]`` raises
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any, Callable, Mapping, Optional, Union
 
 import flax.linen as nn
@@ -44,7 +51,7 @@ import jax.numpy as jnp
 
 from rnnlab.backends import Backend
 from rnnlab.bidirectional import MERGES, bidirectional, init_layer, layer_output_size, stack
-from rnnlab.cells import Cell, get_cell
+from rnnlab.cells import Cell, Regularized, build_cell, get_cell, regularized, regularizer_seeds
 from rnnlab.scan import check_lengths, unroll_batch
 from rnnlab.types import Array
 
@@ -85,14 +92,22 @@ def check_batch(inputs: Array, lengths: Optional[Array]) -> Array:
     return check_lengths(lengths, *jnp.shape(inputs)[:2])
 
 
+def _strip(carries: Any) -> Any:
+    """The cells' own carries inside any :class:`~rnnlab.cells.Regularized` ones."""
+    return jax.tree.map(lambda c: c.inner if isinstance(c, Regularized) else c, carries,
+                        is_leaf=lambda c: isinstance(c, Regularized))
+
+
 class _CellModule(nn.Module):
-    """Fields shared by the adapters: which cell, and how to run it."""
+    """Fields shared by the adapters: which cell, how to run it, and its recurrent regularisers."""
 
     cell: Union[str, Cell]
     hidden_size: Optional[int] = None
     cell_options: CellOptions = ()
     backend: Optional[Union[Backend, str]] = None
     remat: Optional[int] = None
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
 
     def make_cell(self) -> Cell:
         """The module's :class:`Cell`."""
@@ -101,6 +116,37 @@ class _CellModule(nn.Module):
     def unroll_fn(self) -> Callable:
         """:func:`rnnlab.unroll_batch` with the module's ``backend`` and ``remat``."""
         return functools.partial(unroll_batch, backend=self.backend, remat=self.remat)
+
+    def cell_and_unroll(self, deterministic: bool) -> tuple[Cell, Callable]:
+        """The cell to run and its batched unroll, with the regularisers when they are on.
+
+        With ``recurrent_dropout`` or ``zoneout``, the cell is
+        :func:`rnnlab.cells.regularized` (``train = not deterministic``) and
+        every unroll call (each layer and direction) draws its own per-sequence
+        seeds from the ``"dropout"`` RNG; at evaluation no RNG is needed.
+        """
+        cell = self.make_cell()
+        if not (self.recurrent_dropout or self.zoneout):
+            return cell, self.unroll_fn()
+        reg = build_cell(regularized(cell.definition, self.recurrent_dropout, self.zoneout,
+                                     train=not deterministic),
+                         cell.hidden_size, dtype=cell.dtype, options=dict(cell.options))
+        key = None if deterministic else self.make_rng("dropout")
+        calls = itertools.count()
+        run = self.unroll_fn()
+
+        def unroll(cell, params, xs, lengths=None, carry0=None, reverse=False):
+            if carry0 is None:
+                batch = jnp.shape(xs)[0]
+                carry0 = jax.tree.map(lambda c: jnp.broadcast_to(c, (batch,) + c.shape),
+                                      cell.initial_carry())
+                if key is not None:
+                    seeds = regularizer_seeds(jax.random.fold_in(key, next(calls)),
+                                              (batch, cell.hidden_size))
+                    carry0 = carry0._replace(seed=seeds)
+            return run(cell, params, xs, lengths, carry0, reverse)
+
+        return reg, unroll
 
 
 class RNN(_CellModule):
@@ -131,15 +177,14 @@ class RNN(_CellModule):
         Args:
           inputs: ``f32[B, T, D]``, padded past each length.
           lengths: ``int[B]`` (``None``: all T).
-          deterministic: unused (no dropout in one layer); accepted so all
-            adapters share one signature.
+          deterministic: ``False`` turns the recurrent regularisers on (with
+            ``recurrent_dropout``/``zoneout``; needs the ``"dropout"`` RNG).
 
         Returns:
           ``ys f32[B, T, H]``, zero past each length; with ``return_carry``,
           ``(carry_T, ys)`` with each carry leaf ``[B, H]``.
         """
-        del deterministic
-        cell = self.make_cell()
+        cell, unroll = self.cell_and_unroll(deterministic)
         lengths = check_batch(inputs, lengths)
         input_size = int(jnp.shape(inputs)[-1])
         shapes = jax.eval_shape(lambda key: cell.init(key, input_size), jax.random.key(0))
@@ -147,8 +192,8 @@ class RNN(_CellModule):
             name: self.param(name, lambda key, name=name: cell.init(key, input_size)[name])
             for name in shapes
         }
-        carry, ys = self.unroll_fn()(cell, params, inputs, lengths, reverse=self.reverse)
-        return (carry, ys) if self.return_carry else ys
+        carry, ys = unroll(cell, params, inputs, lengths, reverse=self.reverse)
+        return (_strip(carry), ys) if self.return_carry else ys
 
 
 class Bidirectional(_CellModule):
@@ -170,8 +215,7 @@ class Bidirectional(_CellModule):
     @nn.compact
     def __call__(self, inputs: Array, lengths: Optional[Array] = None, *, deterministic: bool = True):
         """Runs the layer: ``ys f32[B, T, 2H or H]`` (``(carries, ys)`` with ``return_carry``)."""
-        del deterministic
-        cell = self.make_cell()
+        cell, unroll = self.cell_and_unroll(deterministic)
         if self.merge not in MERGES:
             raise ValueError(f"unknown merge {self.merge!r}; known merges: {', '.join(MERGES)}")
         lengths = check_batch(inputs, lengths)
@@ -180,8 +224,8 @@ class Bidirectional(_CellModule):
             name: self.param(name, cell.init, input_size) for name in ("fwd", "bwd")
         }
         carries, ys = bidirectional(cell, cell, params, inputs, lengths, self.merge,
-                                    unroll_fn=self.unroll_fn())
-        return (carries, ys) if self.return_carry else ys
+                                    unroll_fn=unroll)
+        return (_strip(carries), ys) if self.return_carry else ys
 
 
 class StackedRNN(_CellModule):
@@ -222,7 +266,7 @@ class StackedRNN(_CellModule):
           ``ys f32[B, T, H or 2H]``, zero past each length; with
           ``return_carry``, ``(carries, ys)`` with a tuple of per-layer carries.
         """
-        cell = self.make_cell()
+        cell, unroll = self.cell_and_unroll(deterministic)
         if isinstance(self.num_layers, bool) or not isinstance(self.num_layers, int) or self.num_layers < 1:
             raise ValueError(f"num_layers must be a positive integer, got {self.num_layers!r}")
         if self.merge not in MERGES:
@@ -238,6 +282,6 @@ class StackedRNN(_CellModule):
         carries, ys = stack(
             cell, params, inputs, lengths, bidirectional=self.bidirectional, merge=self.merge,
             dropout=self.dropout, key=self.make_rng("dropout") if drop else None,
-            unroll_fn=self.unroll_fn(),
+            unroll_fn=unroll,
         )
-        return (carries, ys) if self.return_carry else ys
+        return (_strip(carries), ys) if self.return_carry else ys

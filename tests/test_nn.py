@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 
 import chex
 import jax
@@ -233,7 +234,50 @@ def test_adapter_errors():
         rnn.Bidirectional("gru", H, merge="max").init(jax.random.key(0), xs, LENGTHS)
     with pytest.raises(ValueError, match="num_layers must be a positive integer, got 0"):
         rnn.StackedRNN("gru", H, num_layers=0).init(jax.random.key(0), xs, LENGTHS)
-    with pytest.raises(ValueError, match="unknown backend 'cudnn'; known backends: reference, fused"):
-        rnn.StackedRNN("gru", H, backend="cudnn").init(jax.random.key(0), xs, LENGTHS)
+    with pytest.raises(ValueError, match="unknown backend 'cudnm'; known backends: reference, fused"):
+        rnn.StackedRNN("gru", H, backend="cudnm").init(jax.random.key(0), xs, LENGTHS)
     with pytest.raises(ValueError, match="remat must be None or a positive number of steps"):
         rnn.RNN("gru", H, remat=0).init(jax.random.key(0), xs, LENGTHS)
+
+
+def test_recurrent_dropout_and_zoneout_any_cell_fixed_masks_off_at_eval():
+    # Given the regularisers on a library cell and on a gate variant, through the adapters:
+    from rnnlab.cells import regularized, regularizer_seeds
+    xs = jax.random.normal(jax.random.key(1), (3, 6, 4))
+    lengths = jnp.array([6, 4, 0])
+    for cell_name in ("lstm", "gru_nrg"):
+        plain = rnnlab.nn.StackedRNN(cell=cell_name, hidden_size=5, num_layers=2, bidirectional=True)
+        reg = plain.clone(recurrent_dropout=0.3, zoneout=0.2)
+        variables = plain.init(jax.random.key(0), xs, lengths)
+        # then the params are the plain cell's,
+        assert jax.tree.structure(reg.init(jax.random.key(0), xs, lengths)) == jax.tree.structure(variables)
+        # at evaluation no RNG is needed and dropout-only equals the plain cell,
+        drop_only = plain.clone(recurrent_dropout=0.3)
+        np.testing.assert_allclose(drop_only.apply(variables, xs, lengths),
+                                   plain.apply(variables, xs, lengths), atol=1e-6)
+        # in training the masks depend on the RNG (same key, same outputs; other key, others),
+        train = lambda k: reg.apply(variables, xs, lengths, deterministic=False, rngs={"dropout": k})
+        a, b, c = train(jax.random.key(3)), train(jax.random.key(3)), train(jax.random.key(4))
+        np.testing.assert_array_equal(a, b)
+        assert float(jnp.abs(a - c).max()) > 1e-3
+        assert not np.any(np.asarray(a)[1, 4:]) and not np.any(np.asarray(a)[2])  # padding stays 0
+    # and a recurrent dropout mask is fixed per sequence: one sequence repeated in time sees the
+    # same mask at every step (the pure form, checked against an explicit masked loop).
+    cell = rnnlab.tanh_rnn(4)
+    params = cell.init(jax.random.key(0), 2)
+    reg = rnnlab.build_cell(regularized(cell.definition, recurrent_dropout=0.5), 4)
+    carry0 = reg.initial_carry()._replace(seed=regularizer_seeds(jax.random.key(9), (4,)))
+    seq = jax.random.normal(jax.random.key(2), (5, 2))
+    _, ys = rnnlab.unroll(reg, params, seq, carry0=carry0)
+    keep = ys_mask = None
+    h = jnp.zeros(4)
+    # recover the mask from the first two steps: it must explain every later step.
+    for mask in itertools.product((0.0, 2.0), repeat=4):
+        mask = jnp.array(mask)
+        h, out = jnp.zeros(4), []
+        for t in range(5):
+            h = jnp.tanh(seq[t] @ params["w_x"] + (h * mask) @ params["w_h"] + params["b"])
+            out.append(h)
+        if np.allclose(jnp.stack(out), ys, atol=1e-5):
+            keep = mask
+    assert keep is not None, "no single per-sequence mask reproduces the dropout run"

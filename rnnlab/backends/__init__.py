@@ -64,8 +64,7 @@ def products_read_hidden(definition: CellDef, hidden_size: int = 2) -> bool:
     zeros = jnp.zeros((hidden_size,))
 
     def probe():
-        carry = zeros if definition.carry_type is None else definition.carry_type(
-            *(zeros for _ in definition.carry_type._fields))
+        carry = definition.zero_carry(hidden_size)
         h = hidden(carry)
 
         def dot(a, blocks):
