@@ -27,6 +27,7 @@ def test_notebooks_exist():
         "01_cells_as_a_library.ipynb",
         "02_negation_and_gates.ipynb",
         "03_gru_vs_lstm.ipynb",
+        "04_your_own_cell.ipynb",
         "05_real_data.ipynb",
     } <= names
 
