@@ -61,7 +61,7 @@ def get_config() -> ml_collections.ConfigDict:
 
     # --- train: loop, evaluation, checkpoints, devices ---
     config.train = ml_collections.ConfigDict()
-    config.train.num_steps = 1000  # training steps (optimizer updates)
+    config.train.num_steps = 1000  # training steps (optimizer updates); may grow on resume to extend a run
     config.train.log_every = 50  # steps between training-metric log lines
     config.train.eval_every = 250  # steps between validation evaluations (0 = only at the end)
     config.train.checkpoint_every = 250  # steps between checkpoints (0 = only at the end)
@@ -69,6 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.seed = 0  # seed of the parameters, dropout and data shuffling
     config.train.eval_split = "valid"  # split evaluated during training (early stopping reads it)
     config.train.test_split = "test"  # split evaluated once at the end into results.json ("" = none)
+    config.train.weight_noise = 0.0  # std of Gaussian noise on every weight per training step (Graves 2011); 0 = off
     config.train.loss_mask = ""  # per-step tasks: batch key (e.g. "target_mask") whose 1-steps alone make the loss
     config.train.early_stopping_metric = ""  # e.g. "accuracy" on eval_split; "" = no early stopping
     config.train.early_stopping_mode = "max"  # max | min: direction in which the metric improves

@@ -1,22 +1,35 @@
-"""Checkpoints of a run: orbax ``CheckpointManager`` in ``workdir/checkpoints``.
+"""A run's workdir: checkpoints, the pinned config and the lock.
 
-A checkpoint holds one pytree of arrays (the train state and whatever else
-the loop keeps, saved as host NumPy arrays) and one JSON object (the data
-iterator position, early-stopping counters, ...), plus a SHA-256 of every
-array, because orbax can restore flipped bytes silently. :meth:`Checkpointer.restore`
+Checkpoints: orbax ``CheckpointManager`` in ``workdir/checkpoints``. A checkpoint
+holds one pytree of arrays (the train state and whatever else the loop keeps,
+saved as host NumPy arrays) and one JSON object (the data iterator position,
+early-stopping counters, ...), plus a SHA-256 over both: every array's path,
+dtype, shape and bytes and the JSON object, because orbax can restore flipped
+bytes silently and reads the JSON part unchecked. :meth:`Checkpointer.restore`
 walks back from the latest step to the newest checkpoint that restores whole
 and matches its checksum, logging why each newer one was skipped (an empty
 step folder, a damaged file).
 
 The workdir's ``config.json`` pins the configuration: :func:`check_config`
-refuses a run whose config differs, naming the differing fields.
+refuses a run whose config differs outside :data:`RESUMABLE_FIELDS`, naming
+the differing fields; :func:`write_config` writes it once every check passed.
+
+:class:`WorkdirLock` lets one process train in a workdir at a time
+(``workdir/lock`` names the holder's pid and host).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import shutil
+import socket
+import sys
 from typing import Any, Mapping, Optional
 
 import jax
@@ -28,6 +41,24 @@ from rnnlab.types import PyTree
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
+RESULTS_FILE = "results.json"
+LOCK_FILE = "lock"
+
+# Config fields that may differ between the launches of one run, and why that is safe. Every
+# other field is pinned by config.json: a resumed run repeats the uninterrupted one bit for bit.
+RESUMABLE_FIELDS = {
+    "train.num_steps": "may grow, to extend a run that has not stopped early (constant "
+                       "learning-rate schedule only: the other schedules decay over num_steps)",
+    "train.log_every": "how often training metrics are logged",
+    "train.checkpoint_every": "how often checkpoints are saved (the data position is in each)",
+    "train.max_to_keep": "how many checkpoints are kept",
+    "data.num_threads": "read-ahead threads; the batch order does not depend on them",
+    "data.data_dir": "where prepared datasets live; the data fingerprint checks their source",
+    "train.coordinator_address": "per launch (several hosts)",
+    "train.process_id": "per process (several hosts)",
+}
+# Config fields added after runs existed: a config.json without one means this value.
+ADDED_FIELDS = {"train.weight_noise": 0.0}
 
 
 def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -59,33 +90,223 @@ def config_diff(saved: Mapping[str, Any], requested: Mapping[str, Any]) -> list[
     ]
 
 
-def check_config(workdir: str, config: Any) -> None:
-    """Writes ``workdir/config.json``, or checks that the one there equals ``config``.
+def pinned_config(config: Any) -> dict[str, Any]:
+    """The fields of ``config`` that a resumed run must keep: all but :data:`RESUMABLE_FIELDS`.
+
+    Fields of :data:`ADDED_FIELDS` that ``config`` lacks get their stated value,
+    so a config saved before they existed compares equal to one at that value.
+    """
+    flat = _flatten(config_to_dict(config))
+    for key, value in ADDED_FIELDS.items():
+        flat.setdefault(key, value)
+    return {k: v for k, v in flat.items() if k not in RESUMABLE_FIELDS}
+
+
+def refused_changes(saved: Mapping[str, Any], requested: Mapping[str, Any]) -> list[str]:
+    """The :func:`config_diff` lines a resume may not make (``saved`` is the workdir's config).
+
+    Fields outside :data:`RESUMABLE_FIELDS` must be equal; ``train.num_steps``
+    may only grow, and only with a constant learning-rate schedule.
+    """
+    diff = config_diff(pinned_config(saved), pinned_config(requested))
+    old, new = _flatten(saved), _flatten(requested)
+    steps_old, steps_new = old.get("train.num_steps"), new.get("train.num_steps")
+    if steps_old != steps_new and steps_old is not None:
+        if steps_new < steps_old:
+            diff.append(f"train.num_steps: saved {steps_old!r}, requested {steps_new!r} (may only grow)")
+        elif new.get("optim.schedule", "constant") != "constant":
+            diff.append(f"train.num_steps: saved {steps_old!r}, requested {steps_new!r} (may grow only "
+                        f"with optim.schedule 'constant', not {new.get('optim.schedule')!r})")
+    return diff
+
+
+def has_run_state(workdir: str) -> bool:
+    """Whether ``workdir`` holds a checkpoint step folder or ``results.json`` of a run."""
+    directory = os.path.join(workdir, CHECKPOINT_DIR)
+    steps = [n for n in os.listdir(directory) if n.isdigit()] if os.path.isdir(directory) else []
+    return bool(steps) or os.path.exists(os.path.join(workdir, RESULTS_FILE))
+
+
+def read_json(path: str) -> Any:
+    """The JSON value in ``path``.
 
     Raises:
-      ValueError: the workdir belongs to a run with a different config; the
-        message lists the differing fields.
+      ValueError: the file is empty or not JSON (the message names the file, line and column).
+    """
+    with open(path) as f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        what = "is empty" if not text.strip() else f"is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+        raise ValueError(f"{path} {what}") from None
+
+
+def check_config(workdir: str, config: Any) -> Optional[dict[str, Any]]:
+    """Checks ``config`` against ``workdir/config.json``; writes nothing.
+
+    A workdir without checkpoints or results (a launch that failed a check, or
+    was killed before its first checkpoint) takes the new config. Otherwise
+    only :data:`RESUMABLE_FIELDS` may differ.
+
+    Returns:
+      The saved config dict, or ``None`` when there is none to keep.
+
+    Raises:
+      ValueError: the workdir belongs to a run with a different config (the
+        message lists the differing fields), or its ``config.json`` is unreadable.
     """
     path = os.path.join(workdir, CONFIG_FILE)
-    requested = config_to_dict(config)
-    if os.path.exists(path):
-        with open(path) as f:
-            saved = json.load(f)
-        diff = config_diff(saved, requested)
-        if diff:
-            raise ValueError(
-                f"{path} holds a different config; resuming would mix two runs. Use a new "
-                "--workdir or the saved config. Differing fields:\n  " + "\n  ".join(diff)
-            )
-        return
+    if not os.path.exists(path):
+        return None
+    started = has_run_state(workdir)
+    try:
+        saved = read_json(path)
+    except ValueError as e:
+        if not started:
+            logging.warning("%s; the workdir has no checkpoint yet, so this run's config replaces it", e)
+            return None
+        raise ValueError(f"{e}. It pins the config of the run whose checkpoints are in "
+                         f"{os.path.join(workdir, CHECKPOINT_DIR)}: restore it, or use a new --workdir") from None
+    refused = refused_changes(saved, config_to_dict(config))
+    if refused and not started:
+        logging.warning("%s is replaced: the workdir has no checkpoint yet (fields changed: %s)",
+                        path, "; ".join(refused))
+        return None
+    if refused:
+        allowed = ", ".join(RESUMABLE_FIELDS)
+        raise ValueError(
+            f"{path} holds a different config; resuming would mix two runs. Use a new --workdir "
+            f"or the saved config (only {allowed} may change on resume; see docs/training.md). "
+            "Differing fields:\n  " + "\n  ".join(refused)
+        )
+    return saved
+
+
+def write_config(workdir: str, config: Any) -> None:
+    """Writes ``workdir/config.json`` (atomically)."""
     os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, CONFIG_FILE)
     with open(path + ".tmp", "w") as f:
-        json.dump(requested, f, indent=2, sort_keys=True)
+        json.dump(config_to_dict(config), f, indent=2, sort_keys=True)
     os.replace(path + ".tmp", path)
 
 
+# ---------------------------------------------------------------------------
+# The lock
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class WorkdirLock:
+    """One training process per workdir: an exclusive ``flock`` on ``workdir/lock``.
+
+    The file holds the holder's ``{"pid", "host", "since"}``. The kernel drops
+    a ``flock`` when its process dies (even by SIGKILL), so on the same host a
+    lock file nobody holds is stale and is taken over. A lock written by
+    another host (a shared file system) is refused while its file exists,
+    since its process cannot be checked from here.
+
+    Args:
+      workdir: the run's directory (created if missing; removed again on release
+        if it was created here and is still empty).
+      process: with several hosts, process ``i > 0`` locks ``lock.process<i>``.
+
+    Raises (on enter):
+      RuntimeError: another process holds the workdir (the message names it).
+    """
+
+    def __init__(self, workdir: str, process: int = 0):
+        self.workdir = workdir
+        name = LOCK_FILE if process == 0 else f"{LOCK_FILE}.process{process}"
+        self.path = os.path.join(workdir, name)
+        self._file = None
+        self._created_workdir = False
+
+    def _holder(self) -> dict:
+        try:
+            with open(self.path) as f:
+                return json.loads(f.read() or "{}")
+        except (OSError, ValueError):
+            return {}
+
+    def _refuse(self, holder: dict, why: str) -> RuntimeError:
+        who = f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')} (since {holder.get('since', '?')})"
+        return RuntimeError(f"{self.workdir} is in use by {who}: {why}. One process trains in a workdir "
+                            f"at a time; wait for it or use another --workdir.")
+
+    def __enter__(self) -> "WorkdirLock":
+        if not os.path.isdir(self.workdir):
+            os.makedirs(self.workdir)
+            self._created_workdir = True
+        host = socket.gethostname()
+        while True:
+            f = open(self.path, "a+")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = True
+            except BlockingIOError:
+                locked = False
+            # The holder may have released (removed) the file between our open and flock: retry.
+            try:
+                current = os.path.samestat(os.fstat(f.fileno()), os.stat(self.path))
+            except FileNotFoundError:
+                current = False
+            if locked and current:
+                break
+            f.close()
+            if current:
+                self._release_workdir()
+                raise self._refuse(self._holder(), "it holds " + self.path)
+        holder = self._holder()
+        if holder and holder.get("host") not in (None, host):
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
+            self._release_workdir()
+            raise self._refuse(holder, f"its lock {self.path} comes from another host; if that process "
+                                       "no longer runs, delete the file")
+        if holder:
+            alive = "still alive, but not holding it" if _pid_alive(int(holder.get("pid", 0) or 0)) else "dead"
+            logging.warning("taking over the stale lock %s of pid %s on %s (%s)",
+                            self.path, holder.get("pid"), holder.get("host"), alive)
+        f.seek(0)
+        f.truncate()
+        since = datetime.datetime.now().isoformat(timespec="seconds")
+        f.write(json.dumps({"pid": os.getpid(), "host": host, "since": since}))
+        f.flush()
+        self._file = f
+        return self
+
+    def _release_workdir(self) -> None:
+        if self._created_workdir:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.workdir)  # only if still empty
+
+    def __exit__(self, *exc) -> None:
+        if self._file is None:
+            return
+        with contextlib.suppress(OSError):
+            os.remove(self.path)  # while still holding it: no one else has taken this file
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
+        self._file = None
+        self._release_workdir()
+
+
+# ---------------------------------------------------------------------------
+# Checksums
+
+
 def checksum(tree: PyTree) -> str:
-    """SHA-256 over every leaf's dtype, shape and bytes, in tree order."""
+    """SHA-256 over every leaf's dtype, shape and bytes, in tree order (the checksum before v2)."""
     digest = hashlib.sha256()
     for leaf in jax.tree.leaves(tree):
         leaf = np.asarray(leaf)
@@ -94,8 +315,91 @@ def checksum(tree: PyTree) -> str:
     return digest.hexdigest()
 
 
+def _canonical_json(info: Mapping[str, Any]) -> str:
+    return json.dumps(info, sort_keys=True, separators=(",", ":"))
+
+
+def checksum_v2(arrays: PyTree, info: Mapping[str, Any]) -> str:
+    """SHA-256 over every leaf's path, dtype, shape and bytes, then the JSON of ``info``."""
+    digest = hashlib.sha256(b"rnnlab-checkpoint-v2")
+    for path, leaf in jax.tree_util.tree_leaves_with_path(arrays):
+        leaf = np.asarray(leaf)
+        digest.update(f"{jax.tree_util.keystr(path)}|{leaf.dtype}|{leaf.shape}|".encode())
+        digest.update(np.ascontiguousarray(leaf).tobytes())
+    digest.update(_canonical_json(info).encode())
+    return digest.hexdigest()
+
+
+def _verify(arrays: PyTree, info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` without its checksum, once the checksum matches ``arrays`` and ``info``."""
+    if "checksum" in info:
+        saved = info.pop("checksum")
+        if checksum_v2(arrays, info) != saved:
+            raise ValueError("the arrays or the JSON part do not match the checksum saved with them")
+    elif "sha256" in info:  # written before the checksum covered the JSON part
+        if checksum(arrays) != info.pop("sha256"):
+            raise ValueError("the arrays do not match the checksum saved with them")
+        logging.warning("this checkpoint predates checksums of its JSON part (data position, "
+                        "early-stopping counters): only its arrays are verified")
+    else:
+        raise ValueError("it has no checksum")
+    return info
+
+
+# ---------------------------------------------------------------------------
+# Noise from tensorstore reads that finish after a failed restore
+
+
+def _closed_loop_callback(unraisable) -> bool:
+    """Whether ``unraisable`` is a tensorstore read finishing after orbax closed its event loop."""
+    value = unraisable.exc_value
+    if not (isinstance(value, RuntimeError) and str(value) == "Event loop is closed"):
+        return False
+    tb = unraisable.exc_traceback
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == "call_soon_threadsafe":
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _install_quiet_unraisable_hook() -> None:
+    """Drops the "Event loop is closed" reports of a failed restore; passes on everything else.
+
+    When a damaged checkpoint fails to restore, orbax closes its asyncio loop
+    while tensorstore still has reads of the other arrays in flight; each one
+    that finishes later reports ``RuntimeError: Event loop is closed`` through
+    ``sys.unraisablehook`` (25-42 tracebacks on stderr, all harmless).
+    """
+    if getattr(sys.unraisablehook, "_rnnlab_quiet", False):
+        return
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if not _closed_loop_callback(unraisable):
+            previous(unraisable)
+
+    hook._rnnlab_quiet = True
+    sys.unraisablehook = hook
+
+
+# ---------------------------------------------------------------------------
+# Checkpoints
+
+
+def _no_space(error: BaseException) -> bool:
+    """Whether ``error`` or an exception it came from says the disk is full."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 class Checkpointer:
-    """Saves and restores ``(arrays, info)`` checkpoints in ``directory``.
+    """Saves and restores ``(arrays, info)`` checkpoints in ``directory``; a context manager that closes it.
 
     Args:
       directory: the checkpoint folder (``workdir/checkpoints``), created if missing.
@@ -114,29 +418,50 @@ class Checkpointer:
         return sorted(self._manager.all_steps())
 
     def save(self, step: int, arrays: PyTree, info: Mapping[str, Any]) -> None:
-        """Saves ``arrays`` (copied to host NumPy) and the JSON-serialisable ``info`` as ``step``."""
+        """Saves ``arrays`` (copied to host NumPy) and the JSON-serialisable ``info`` as ``step``.
+
+        Raises:
+          OSError: ``errno.ENOSPC`` when the disk is full (the message says where
+            and which checkpoint the next launch resumes from).
+        """
         arrays = jax.device_get(arrays)
-        info = {**info, "sha256": checksum(arrays)}
-        if step in self._manager.all_steps():  # a damaged checkpoint we fell back from
-            self._manager.delete(step)
-        self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                arrays=ocp.args.StandardSave(arrays), info=ocp.args.JsonSave(dict(info))
-            ),
-            force=True,
-        )
-        self._manager.wait_until_finished()
+        info = json.loads(json.dumps(dict(info)))  # as a restore will read it back
+        info["checksum"] = checksum_v2(arrays, info)
+        try:
+            if step in self._manager.all_steps():  # a damaged checkpoint we fell back from
+                self._manager.delete(step)
+            self._manager.save(
+                step,
+                args=ocp.args.Composite(arrays=ocp.args.StandardSave(arrays), info=ocp.args.JsonSave(info)),
+                force=True,
+            )
+            self._manager.wait_until_finished()
+        except Exception as e:
+            if not _no_space(e):
+                raise
+            free = shutil.disk_usage(self.directory).free
+            kept = [s for s in self.steps() if s != step]
+            resume = f"step {kept[-1]}" if kept else "the start (no checkpoint was saved)"
+            raise OSError(
+                errno.ENOSPC,
+                f"No space left on device while saving checkpoint step {step} in {self.directory} "
+                f"({free / 2**20:.1f} MiB free). Free some space and run the same command again: "
+                f"it resumes from {resume}",
+            ) from e
         logging.info("saved checkpoint step %d in %s", step, self.directory)
 
     def restore(self, target: PyTree) -> Optional[tuple[int, PyTree, dict[str, Any]]]:
         """``(step, arrays, info)`` of the newest checkpoint that restores whole, or ``None``.
+
+        Both the arrays and the JSON ``info`` are verified against the checksum
+        saved with them.
 
         Args:
           target: a pytree with the structure, shapes and dtypes of the saved
             arrays (e.g. the freshly initialised state); restored leaves are NumPy.
         """
         target = jax.device_get(target)
+        _install_quiet_unraisable_hook()
         for step in reversed(self.steps()):
             try:
                 restored = self._manager.restore(
@@ -146,12 +471,11 @@ class Checkpointer:
                     ),
                 )
                 arrays, info = jax.device_get(restored["arrays"]), dict(restored["info"])
-                if checksum(arrays) != info.pop("sha256", None):
-                    raise ValueError("the arrays do not match the checksum saved with them")
+                info = _verify(arrays, info)
             except Exception as e:  # noqa: BLE001 - any failure means: use the previous one
                 logging.warning(
                     "checkpoint step %d in %s does not restore (%s: %s); trying the previous one",
-                    step, self.directory, type(e).__name__, str(e).splitlines()[0] if str(e) else "",
+                    step, self.directory, type(e).__name__, str(e).splitlines()[0][:300] if str(e) else "",
                 )
                 continue
             logging.info("restored checkpoint step %d from %s", step, self.directory)
@@ -162,3 +486,9 @@ class Checkpointer:
         """Waits for pending saves and releases the manager."""
         self._manager.wait_until_finished()
         self._manager.close()
+
+    def __enter__(self) -> "Checkpointer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

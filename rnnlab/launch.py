@@ -3,8 +3,9 @@
     python launch.py --config=configs/negation.py --workdir=runs/negation [--config.model.cell=gru]
 
 It parses flags, logs the config and calls
-:func:`rnnlab.train.train_and_evaluate`, which writes ``workdir/config.json``
-and resumes from the workdir's checkpoints.
+:func:`rnnlab.train.train_and_evaluate`, which locks the workdir, writes
+``workdir/config.json`` once every check has passed, resumes from the workdir's
+checkpoints, and returns the results of a finished run without training.
 """
 
 from absl import app, flags, logging

@@ -29,6 +29,24 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _summary_writer_class() -> type:
+    """``tensorboardX.SummaryWriter``, imported here: slow, and only process 0 needs it.
+
+    tensorboardX imports torch whenever it is installed, only to accept torch
+    tensors (2-3 s, or 10 s with several processes starting at once); rnnlab
+    writes floats, so the import runs with torch hidden unless it is loaded already.
+    """
+    if "torch" in sys.modules:
+        from tensorboardX import SummaryWriter
+        return SummaryWriter
+    sys.modules["torch"] = None  # makes `import torch` raise ImportError, which tensorboardX handles
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        del sys.modules["torch"]
+    return SummaryWriter
+
+
 class MetricWriter:
     """Appends metrics to ``workdir/metrics.jsonl`` and TensorBoard.
 
@@ -44,19 +62,23 @@ class MetricWriter:
         self.enabled = enabled
         self._path = os.path.join(workdir, METRICS_FILE)
         self._tb = None
+        self._kept: set[tuple[int, str]] = set()
         if not enabled:
             return
         kept = [r for r in read_metrics(workdir) if r["step"] <= start_step]
+        self._kept = {(r["step"], name) for r in kept for name in r if name != "step"}
         with open(self._path + ".tmp", "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in kept)
         os.replace(self._path + ".tmp", self._path)
-        from tensorboardX import SummaryWriter  # imported here: slow, and only process 0 needs it
+        self._tb = _summary_writer_class()(os.path.join(workdir, TENSORBOARD_DIR), purge_step=start_step + 1)
 
-        self._tb = SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR), purge_step=start_step + 1)
+    def write(self, step: int, metrics: Mapping[str, float], once: bool = False) -> None:
+        """Writes one record ``{"step": step, **metrics}`` (floats; NaN as JSON ``NaN``).
 
-    def write(self, step: int, metrics: Mapping[str, float]) -> None:
-        """Writes one record ``{"step": step, **metrics}`` (floats; NaN as JSON ``NaN``)."""
-        if not self.enabled:
+        With ``once``, a record whose metrics the kept lines already hold at
+        ``step`` (written before a resume) is not written again.
+        """
+        if not self.enabled or (once and metrics and all((int(step), k) in self._kept for k in metrics)):
             return
         record = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
         with open(self._path, "a") as f:

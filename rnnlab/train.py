@@ -3,13 +3,14 @@
 ``train_step`` and ``eval_step`` are plain functions of arrays; the loop jits
 each once (the state donated) and runs it under a ``jax.sharding.Mesh`` whose
 ``"data"`` axis splits the batch, with the state replicated. Dropout keys are
-``fold_in(state.rng, state.step)``, so a run resumed from a checkpoint repeats
-the uninterrupted run bit for bit.
+``fold_in(state.rng, state.step)`` (weight-noise keys a separate stream of the
+same), so a run resumed from a checkpoint repeats the uninterrupted run bit for bit.
 
 A run's workdir::
 
-    config.json      the config (a different one is refused)
-    checkpoints/     orbax checkpoints: state, best params, data position
+    config.json      the config (a different one is refused; see checkpoint.RESUMABLE_FIELDS)
+    lock             the pid and host of the process training in it (removed on exit)
+    checkpoints/     orbax checkpoints: state, best params, data position, data fingerprint
     metrics.jsonl    one JSON object per logged step / evaluation
     tensorboard/     the same scalars for TensorBoard
     results.json     final metrics per split, parameter counts, compilations, wall time
@@ -40,8 +41,11 @@ from rnnlab import metrics as metrics_lib
 from rnnlab import models, tasks
 from rnnlab.types import Array, PyTree
 
-RESULTS_FILE = "results.json"
+RESULTS_FILE = ckpt.RESULTS_FILE
 DATA_AXIS = "data"
+# fold_in data of the weight-noise key, folded into the step's dropout key: a stream of its own
+# (Flax folds in hashes of module paths and small counters).
+WEIGHT_NOISE_STREAM = 0x776E6F69
 
 
 class TrainState(NamedTuple):
@@ -157,6 +161,13 @@ def check_train_config(config: Any) -> None:
     for field in ("eval_every", "checkpoint_every", "patience", "mesh", "seed", "process_id"):
         _require(_is_int(config[field]) and config[field] >= 0, f"train.{field}",
                  "must be an integer >= 0", config[field])
+    noise = config.weight_noise
+    _require(isinstance(noise, (int, float, np.number)) and not isinstance(noise, bool)
+             and math.isfinite(noise) and noise >= 0, "train.weight_noise", "must be a number >= 0", noise)
+    _require(isinstance(config.eval_split, str) and config.eval_split != "", "train.eval_split",
+             "must name a split", config.eval_split)
+    _require(isinstance(config.test_split, str), "train.test_split", "must be a split name or ''",
+             config.test_split)
     _require(config.early_stopping_mode in ("max", "min"), "train.early_stopping_mode",
              "must be 'max' or 'min'", config.early_stopping_mode)
 
@@ -195,6 +206,21 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, key: Array, b
     return TrainState(jnp.asarray(0, jnp.int32), params, tx.init(params), rng)
 
 
+def add_weight_noise(params: PyTree, key: Array, std: float) -> PyTree:
+    """``params`` with Gaussian noise of standard deviation ``std`` added to every float leaf.
+
+    Each leaf draws from its own key of ``jax.random.split(key, num_leaves)``.
+    """
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    noisy = [
+        leaf + std * jax.random.normal(k, jnp.shape(leaf), jnp.result_type(leaf))
+        if jnp.issubdtype(jnp.result_type(leaf), jnp.floating) else leaf
+        for leaf, k in zip(leaves, keys)
+    ]
+    return jax.tree.unflatten(treedef, noisy)
+
+
 def train_step(
     state: TrainState,
     batch: Mapping[str, Array],
@@ -202,11 +228,19 @@ def train_step(
     model: nn.Module,
     tx: optax.GradientTransformation,
     task: Callable[..., tasks.Stats],
+    weight_noise: float = 0.0,
 ) -> tuple[TrainState, tasks.Stats]:
     """One optimizer update on ``batch``; returns the new state and the batch's stats.
 
     The loss is the weighted mean ``stats["loss"] sum / count``; stats also
     carry ``grad_norm`` (before clipping). Dropout uses ``fold_in(state.rng, state.step)``.
+
+    With ``weight_noise > 0`` (Graves 2011) the forward and backward pass run at
+    ``params + N(0, weight_noise^2)``, noise drawn afresh each step for every
+    parameter leaf (embeddings included) from ``fold_in(dropout key,
+    WEIGHT_NOISE_STREAM)``; the gradient taken there updates the clean params.
+    The stats (``train/loss``) are those of the noisy weights; evaluation uses
+    the clean ones.
     """
     dropout_key = jax.random.fold_in(state.rng, state.step)
 
@@ -219,7 +253,10 @@ def train_step(
         total, count = stats["loss"]
         return total / jnp.maximum(count, 1.0), stats
 
-    (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    at = state.params
+    if weight_noise:
+        at = add_weight_noise(state.params, jax.random.fold_in(dropout_key, WEIGHT_NOISE_STREAM), weight_noise)
+    (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(at)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     stats = {**stats, "grad_norm": (optax.global_norm(grads), jnp.ones((), jnp.float32))}
@@ -271,12 +308,13 @@ def replicate(tree: PyTree, mesh: jax.sharding.Mesh) -> PyTree:
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
-def compile_steps(model: nn.Module, tx: optax.GradientTransformation, task: Callable, mesh: jax.sharding.Mesh):
+def compile_steps(model: nn.Module, tx: optax.GradientTransformation, task: Callable, mesh: jax.sharding.Mesh,
+                  weight_noise: float = 0.0):
     """``(train_fn, eval_fn)``: the steps jitted once, state donated, batch split over ``mesh``."""
     data = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     replicated = NamedSharding(mesh, PartitionSpec())
     train_fn = jax.jit(
-        functools.partial(train_step, model=model, tx=tx, task=task),
+        functools.partial(train_step, model=model, tx=tx, task=task, weight_noise=weight_noise),
         in_shardings=(replicated, data), out_shardings=replicated, donate_argnums=0,
     )
     eval_fn = jax.jit(
@@ -307,7 +345,11 @@ class CompileCounter:
 
 
 class StopSignal:
-    """Turns SIGTERM (and SIGINT) into a flag the loop checks between steps."""
+    """Turns SIGTERM (and SIGINT) into a flag the loop checks between steps.
+
+    A second signal stops at once, without saving (``KeyboardInterrupt`` for
+    SIGINT, ``SystemExit(128 + signum)`` for SIGTERM), e.g. during a long evaluation.
+    """
 
     def __init__(self):
         self.received: Optional[int] = None
@@ -320,11 +362,22 @@ class StopSignal:
         return self
 
     def _handle(self, signum, frame) -> None:
-        self.received = signum
+        if self.received is None:
+            self.received = signum
+            logging.warning("signal %d: stopping after the current step or evaluation, then saving a "
+                            "checkpoint; send it again to stop at once without saving", signum)
+            return
+        logging.warning("signal %d again: stopping at once without saving; the next launch resumes "
+                        "from the last checkpoint", signum)
+        self.__exit__()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        self._previous = {}
 
 
 # ---------------------------------------------------------------------------
@@ -350,7 +403,8 @@ def _check_finite(step: int, stats: tasks.Stats, last_good: Optional[int], direc
         kept = f"the last good checkpoint is step {last_good} in {directory}" if last_good else "no checkpoint was saved"
         raise FloatingPointError(
             f"training stopped at step {step}: loss {loss}, gradient norm {grad_norm}; {kept}. "
-            "Lower config.optim.learning_rate or set config.optim.clip_norm."
+            "Lower config.optim.learning_rate or set config.optim.clip_norm, and launch with a new "
+            "--workdir: this workdir's config is pinned (docs/training.md, 'What rnnlab guarantees')."
         )
 
 
@@ -383,6 +437,88 @@ def _write_json(path: str, obj: Any) -> None:
     os.replace(path + ".tmp", path)
 
 
+def _read_results(workdir: str) -> Optional[dict[str, Any]]:
+    """``workdir/results.json``, or ``None`` when there is none (or it is unreadable: logged)."""
+    path = os.path.join(workdir, RESULTS_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        return ckpt.read_json(path)
+    except ValueError as e:
+        logging.warning("%s; the run is evaluated again from its last checkpoint", e)
+        return None
+
+
+def _is_finished(results: Mapping[str, Any], num_steps: int) -> bool:
+    """Whether ``results`` end a run of ``num_steps`` steps: it stopped early or reached them."""
+    return bool(results.get("stopped_early")) or int(results.get("step", 0)) >= num_steps
+
+
+def _check_splits(spec: Any, tc: Any) -> None:
+    """Raises ``ValueError`` naming the field when ``eval_split`` / ``test_split`` is not a split of ``spec``."""
+    for field in ("eval_split", "test_split"):
+        split = tc[field]
+        if split and split not in spec.splits:
+            raise ValueError(f"config.train.{field} {split!r} is not a split of dataset {spec.name!r}; "
+                             f"its splits: {', '.join(spec.splits)}")
+
+
+def _check_metric_names(config: Any, model: nn.Module, task: Callable, init_fn: Callable,
+                        example: Mapping[str, np.ndarray], shard: Mapping[str, int]) -> None:
+    """Checks ``early_stopping_metric`` against the metrics of ``eval_split``, tracing without compiling.
+
+    The names come from ``jax.eval_shape`` of ``eval_step`` on the split's first batch.
+    """
+    tc = config.train
+    if not tc.early_stopping_metric:
+        return
+    batches = rnnlab.data.make_loader(config.data, tc.eval_split, seed=tc.seed, shuffle=False, num_epochs=1, **shard)
+    batch = {k: v for k, v in next(iter(batches)).items() if np.asarray(v).dtype.kind in "biuf"}
+    abstract = jax.eval_shape(init_fn, jax.ShapeDtypeStruct((2,), jnp.uint32), example)
+    names = jax.eval_shape(functools.partial(eval_step, model=model, task=task), abstract.params, batch)
+    if tc.early_stopping_metric not in names:
+        raise ValueError(
+            f"config.train.early_stopping_metric {tc.early_stopping_metric!r} is not among the "
+            f"{tc.eval_split} metrics: {', '.join(sorted(names))}"
+        )
+
+
+def _data_changed(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """What differs between two :func:`rnnlab.data.data_fingerprint` records, one line each."""
+    lines = []
+    old_files, new_files = saved.get("files", {}), now.get("files", {})
+    for path in sorted(set(old_files) | set(new_files)):
+        a, b = old_files.get(path, "(absent)"), new_files.get(path, "(absent)")
+        if a != b:
+            lines.append(f"{path}: sha256 {a[:16]} when saved, {b[:16]} now")
+    for key in ("dataset", "fingerprint", "examples"):
+        if not lines and saved.get(key) != now.get(key):
+            lines.append(f"{key}: {saved.get(key)!r} when saved, {now.get(key)!r} now (the dataset's "
+                         "options, version or generated examples)")
+    return lines
+
+
+def _check_checkpoint(info: Mapping[str, Any], step: int, directory: str, pinned: Mapping[str, Any],
+                      fingerprint: Mapping[str, Any]) -> None:
+    """Refuses a restored checkpoint of another run, or one whose source data has changed since."""
+    where = f"checkpoint step {step} in {directory}"
+    if "config" in info:
+        diff = ckpt.config_diff(info["config"], pinned)
+        if diff:
+            raise ValueError(
+                f"{where} was saved by another run; its config differs from this one:\n  "
+                + "\n  ".join(diff) + f"\nMove {directory} away to start afresh, or use a new --workdir."
+            )
+    if "data_fingerprint" in info:
+        changed = _data_changed(info["data_fingerprint"], fingerprint)
+        if changed:
+            raise ValueError(
+                f"the data changed since {where} was saved; resuming would train on different data:\n  "
+                + "\n  ".join(changed) + "\nRestore the original data, or start a new --workdir "
+                "(docs/training.md, 'What rnnlab guarantees')."
+            )
+
+
 def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
     """Trains ``config`` in ``workdir``, resuming from its latest good checkpoint.
 
@@ -392,23 +528,49 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
     best parameters (the last ones without early stopping) into
     ``workdir/results.json``. SIGTERM / SIGINT save a checkpoint and return None.
 
+    A finished run (it reached ``num_steps`` or stopped early) trains no further
+    step: with its ``results.json`` the results are returned as they are,
+    without it they are evaluated from the final checkpoint. One process trains
+    in a workdir at a time (:class:`rnnlab.checkpoint.WorkdirLock`).
+    ``config.json`` is written once every check has passed.
+
     Returns:
       The results dict written to ``results.json``, or ``None`` when stopped by a signal.
 
     Raises:
-      ValueError: a bad config field (before anything is compiled) or a
-        workdir whose ``config.json`` differs from ``config``.
+      ValueError: a bad config field, split or metric name (before anything is
+        compiled); a workdir whose ``config.json`` differs from ``config``
+        outside ``checkpoint.RESUMABLE_FIELDS``; a checkpoint of another run; or
+        source data that changed since the checkpoint was saved.
+      RuntimeError: another process trains in ``workdir``.
       FloatingPointError: the loss became NaN or infinite (the message names
         the step and the last good checkpoint).
     """
     start_time = time.time()
     check_config(config)
     tc = config.train
-    if tc.num_processes > 1:
-        jax.distributed.initialize(tc.coordinator_address, tc.num_processes, tc.process_id)
+    with ckpt.WorkdirLock(workdir, process=tc.process_id if tc.num_processes > 1 else 0):
+        if tc.num_processes > 1:
+            jax.distributed.initialize(tc.coordinator_address, tc.num_processes, tc.process_id)
+        return _train_and_evaluate(config, workdir, start_time)
+
+
+def _train_and_evaluate(config: Any, workdir: str, start_time: float) -> Optional[dict[str, Any]]:
+    tc = config.train
     is_main = jax.process_index() == 0
     if is_main:
         ckpt.check_config(workdir, config)
+    previous = _read_results(workdir)
+    if previous is not None and _is_finished(previous, tc.num_steps):
+        how = (f"stopped early at step {previous.get('step')} (best step {previous.get('best_step')})"
+               if previous.get("stopped_early") else f"reached step {previous.get('step')}")
+        logging.info("%s holds a finished run: it %s; nothing to train. Its results (%s): %s. To train "
+                     "longer, raise --config.train.num_steps (constant schedule, not after an early "
+                     "stop) or use a new --workdir.", workdir, how, RESULTS_FILE,
+                     {k: previous[k] for k in (tc.eval_split, tc.test_split) if k in previous})
+        return previous
+
+    # Every check before anything is compiled or written.
     mesh = make_mesh(tc.mesh)
     if config.data.batch_size % mesh.size:
         raise ValueError(
@@ -416,48 +578,70 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
             f"{mesh.size} devices of config.train.mesh"
         )
     spec = rnnlab.data.prepare(config.data)
+    _check_splits(spec, tc)
     model = models.build_model(config.model, spec)
     task = tasks.get_task(spec.task, tc.loss_mask)
     tx = make_optimizer(config.optim, tc.num_steps)
     schedule = make_schedule(config.optim, tc.num_steps)
+    shard = {"process_index": jax.process_index(), "process_count": jax.process_count()}
+    loader = rnnlab.data.make_loader(config.data, "train", seed=tc.seed, shuffle=True, num_epochs=None, **shard)
+    init_fn = functools.partial(init_state, model, tx)
+    example = _example_batch(spec, config)
+    _check_metric_names(config, model, task, init_fn, example, shard)
+    fingerprint = rnnlab.data.data_fingerprint(config.data)
     checkpoints = ckpt.Checkpointer(os.path.join(workdir, ckpt.CHECKPOINT_DIR), tc.max_to_keep)
-    loader = rnnlab.data.make_loader(config.data, "train", seed=tc.seed, shuffle=True, num_epochs=None)
-
-    with CompileCounter() as compiles, StopSignal() as stop:
-        state = jax.jit(functools.partial(init_state, model, tx))(
-            jax.random.PRNGKey(tc.seed), _example_batch(spec, config)
-        )
-        state = jax.device_get(state)
-        best_params, early = state.params, _EarlyStopping()
+    pinned = ckpt.pinned_config(config)
+    with checkpoints, CompileCounter() as compiles, StopSignal() as stop:
+        state = jax.device_get(jax.jit(init_fn)(jax.random.PRNGKey(tc.seed), example))
+        best_params, early, stopped_early = state.params, _EarlyStopping(), False
         restored = checkpoints.restore({"state": state, "best_params": best_params})
         if restored is not None:
-            _, arrays, info = restored
+            saved_step, arrays, info = restored
+            _check_checkpoint(info, saved_step, checkpoints.directory, pinned, fingerprint)
             state, best_params = arrays["state"], arrays["best_params"]
             early = _EarlyStopping(*info["early_stopping"])
-            loader.set_state(info["data"])
+            stopped_early = bool(info.get("stopped_early", tc.early_stopping_metric and tc.patience
+                                          and early.bad_evals >= tc.patience))
+            try:
+                loader.set_state(info["data"])
+            except ValueError as e:
+                raise ValueError(f"checkpoint step {saved_step} in {checkpoints.directory} does not fit "
+                                 f"this run ({e}); it was saved by a run with another config. Move "
+                                 f"{checkpoints.directory} away to start afresh, or use a new --workdir.") from e
         step = int(state.step)
         last_saved = step if restored is not None else None
-        logging.info("model %s on %s (%s task), %d parameters, %d device(s); starting at step %d",
-                     config.model.kind, spec.name, spec.task, count_params(state.params, exclude=()),
-                     mesh.size, step)
+        if is_main:
+            ckpt.write_config(workdir, config)
+            if previous is not None:
+                os.remove(os.path.join(workdir, RESULTS_FILE))
+                logging.info("extending the run of %s from step %s to %d: its results.json is removed "
+                             "and written again at the end", workdir, previous.get("step"), tc.num_steps)
+        if step >= tc.num_steps or stopped_early:
+            logging.info("the checkpoint of step %d ends the run (%s): evaluating it, no training", step,
+                         "stopped early" if stopped_early else f"num_steps {tc.num_steps}")
+        logging.info("model %s on %s (%s task), %d parameters, %d device(s) in %d process(es); starting at "
+                     "step %d", config.model.kind, spec.name, spec.task, count_params(state.params, exclude=()),
+                     mesh.size, jax.process_count(), step)
         state = replicate(state, mesh)
-        train_fn, eval_fn = compile_steps(model, tx, task, mesh)
+        train_fn, eval_fn = compile_steps(model, tx, task, mesh, weight_noise=float(tc.weight_noise))
         writer = metrics_lib.MetricWriter(workdir, step, enabled=is_main)
         progress = metrics_lib.Progress(tc.num_steps)
 
         def evaluate_split(split: str, params: PyTree) -> dict[str, float]:
-            batches = rnnlab.data.make_loader(config.data, split, seed=tc.seed, shuffle=False, num_epochs=1)
+            batches = rnnlab.data.make_loader(config.data, split, seed=tc.seed, shuffle=False, num_epochs=1,
+                                              **shard)
             return evaluate(eval_fn, params, (shard_batch(b, mesh) for b in batches))
 
         def save(at_step: int) -> None:
-            info = {"data": loader.get_state(), "early_stopping": list(early)}
+            info = {"data": loader.get_state(), "early_stopping": list(early), "stopped_early": stopped_early,
+                    "config": pinned, "data_fingerprint": fingerprint}
             checkpoints.save(at_step, {"state": state, "best_params": best_params}, info)
 
         window, window_start, window_tokens, start_step = None, time.time(), 0, step
         pending = None  # (step, stats) of the previous step, checked once the next one is queued
-        stopped_early, last_eval = False, (None, None)
+        last_eval = (None, None)
         try:
-            while step < tc.num_steps:
+            while step < tc.num_steps and not stopped_early:
                 if stop.received is not None:
                     break
                 batch = next(loader)
@@ -489,11 +673,6 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
                     metrics_lib.log_metrics(step, tc.num_steps,
                                             {f"{tc.eval_split}/{k}": v for k, v in results.items()})
                     if tc.early_stopping_metric:
-                        if tc.early_stopping_metric not in results:
-                            raise ValueError(
-                                f"config.train.early_stopping_metric {tc.early_stopping_metric!r} is not "
-                                f"among the {tc.eval_split} metrics: {', '.join(sorted(results))}"
-                            )
                         early = early.update(results[tc.early_stopping_metric], step, tc.early_stopping_mode)
                         if early.best_step == step:
                             best_params = jax.device_get(state.params)
@@ -509,8 +688,6 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
                     save(step)
                     last_saved = step
                     window_start += time.time() - paused_from
-                if stopped_early:
-                    break
             if pending is not None:
                 _check_finite(*pending, last_saved, checkpoints.directory)
             if stop.received is not None and step < tc.num_steps and not stopped_early:
@@ -524,7 +701,8 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
             if tc.early_stopping_metric and early.best is not None and early.best_step != step:
                 final_params = replicate(best_params, mesh)
             results = {"step": step, "stopped_early": stopped_early, "num_params": count_params(state.params),
-                       "num_params_all": count_params(state.params, exclude=())}
+                       "num_params_all": count_params(state.params, exclude=()),
+                       "data_fingerprint": fingerprint}
             if tc.early_stopping_metric and early.best is not None:
                 results["best_step"] = early.best_step
             if final_params is not state.params or last_eval[0] != step:
@@ -532,7 +710,8 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
             results[tc.eval_split] = last_eval[1]
             if tc.test_split:
                 results[tc.test_split] = evaluate_split(tc.test_split, final_params)
-                writer.write(step, {f"{tc.test_split}/{k}": v for k, v in results[tc.test_split].items()})
+                writer.write(step, {f"{tc.test_split}/{k}": v for k, v in results[tc.test_split].items()},
+                             once=True)
                 metrics_lib.log_metrics(step, tc.num_steps,
                                         {f"{tc.test_split}/{k}": v for k, v in results[tc.test_split].items()})
             results["compilations"] = {
@@ -550,4 +729,3 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
         finally:
             progress.close()
             writer.close()
-            checkpoints.close()

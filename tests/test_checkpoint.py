@@ -46,9 +46,10 @@ class _StopAfter:
 
 
 def test_resume_after_stop_is_bitwise_identical_to_an_uninterrupted_run(data_dir, tmp_path, monkeypatch):
-    # Given: one uninterrupted run of 2N steps with dropout (RNG use) and early-stopping state
+    # Given: one uninterrupted run of 2N steps with dropout and weight noise (RNG use) and
+    # early-stopping state
     config = smoke_config(data_dir, **{"model.dropout": 0.2, "model.embed_dropout": 0.2,
-                                       "train.checkpoint_every": 0})
+                                       "train.weight_noise": 0.05, "train.checkpoint_every": 0})
     straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
 
     # When: the same run stops after N = 2 steps (as on SIGTERM) and is launched again
@@ -143,7 +144,8 @@ def test_checksum_mismatch_is_refused(tmp_path):
 
 def test_workdir_with_a_different_config_is_refused_naming_the_fields(tmp_path):
     config = smoke_config(tmp_path / "tfds")
-    checkpoint.check_config(str(tmp_path), config)
+    checkpoint.write_config(str(tmp_path), config)
+    os.makedirs(tmp_path / "checkpoints" / "3")  # a run that has started
     checkpoint.check_config(str(tmp_path), config)  # the same config: accepted
     other = smoke_config(tmp_path / "tfds", **{"model.cell": "gru", "train.seed": 7})
     with pytest.raises(ValueError, match=r"(?s)different config.*model.cell: saved 'lstm', requested 'gru'"

@@ -345,3 +345,34 @@ def test_reads_an_ml_collections_config_section(tmp_path):
     spec = rd.prepare(data)
     assert spec.num_examples == {"train": 30, "valid": 5, "test": 5}
     assert next(rd.make_loader(data, "train", seed=0, shuffle=True, num_epochs=None))["inputs"].shape[0] == 8
+
+
+def test_data_fingerprint_is_stable_ignores_loader_fields_and_follows_the_generator(neg_config, tmp_path):
+    fingerprint = rd.data_fingerprint(neg_config)
+    assert fingerprint == rd.data_fingerprint(dict(neg_config, batch_size=8, num_threads=0))
+    assert fingerprint["dataset"] == "negation" and fingerprint["files"] == {}
+    other = rd.data_fingerprint(dict(neg_config, gen_seed=1))
+    assert other["fingerprint"] != fingerprint["fingerprint"] and other["examples"] != fingerprint["examples"]
+
+
+def test_source_file_contents_name_the_prepared_copy(tmp_path):
+    # a change of the bytes (same size, same time) gives another copy, never a stale one
+    import os
+
+    from rnnlab.data.registry import Dataset
+
+    path = tmp_path / "source.txt"
+    path.write_text("1 good film\n")
+    stat = os.stat(path)
+
+    class Files(Dataset):
+        Options = SentimentOptions
+
+        def source_files(self, options):
+            return [str(path)]
+
+    options = SentimentOptions()
+    before = Files().fingerprint(options)
+    path.write_text("0 good film\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert os.stat(path).st_size == stat.st_size and Files().fingerprint(options) != before

@@ -132,6 +132,59 @@ def test_train_step_is_deterministic_and_dropout_depends_on_step():
     assert not jax.tree.all(jax.tree.map(lambda x, y: bool(jnp.all(x == y)), a.params, c.params))
 
 
+def test_weight_noise_is_off_by_default_and_zero_changes_nothing():
+    assert smoke_config("unused").train.weight_noise == 0.0
+    model, tx, spec, batch, state = _setup("bag_of_words", embed_dropout=0.5)
+    plain = jax.jit(functools.partial(train.train_step, model=model, tx=tx, task=tasks.classify_stats))
+    zero = jax.jit(functools.partial(train.train_step, model=model, tx=tx, task=tasks.classify_stats,
+                                     weight_noise=0.0))
+    (a, stats_a), (b, stats_b) = plain(state, batch), zero(state, batch)
+    assert jax.tree.all(jax.tree.map(lambda x, y: bool(jnp.all(x == y)), (a, stats_a), (b, stats_b)))
+
+
+def test_weight_noise_takes_the_gradient_at_noisy_weights_and_updates_the_clean_ones():
+    # Given: one state, a step with weight noise 0.1 and the same step by hand
+    model, tx, spec, batch, state = _setup("bag_of_words")
+    state = state._replace(step=jnp.asarray(4, jnp.int32))
+    std = 0.1
+    noisy_step = jax.jit(functools.partial(train.train_step, model=model, tx=tx, task=tasks.classify_stats,
+                                           weight_noise=std))
+    eval_fn = jax.jit(functools.partial(train.eval_step, model=model, task=tasks.classify_stats))
+
+    @jax.jit
+    def by_hand(state, s):
+        key = jax.random.fold_in(jax.random.fold_in(state.rng, s), train.WEIGHT_NOISE_STREAM)
+        noisy = train.add_weight_noise(state.params, key, std)
+
+        def loss(params):
+            total, count = tasks.classify_stats(model.apply({"params": params}, batch["inputs"], batch["lengths"],
+                                                            deterministic=True), batch)["loss"]
+            return total / count
+
+        value, grads = jax.value_and_grad(loss)(noisy)
+        updates, _ = tx.update(grads, state.opt_state, state.params)
+        return noisy, value, optax.apply_updates(state.params, updates)
+
+    noisy, noisy_loss, want = by_hand(state, 4)
+
+    # When
+    new_state, stats = noisy_step(state, batch)
+
+    # Then: every leaf got its own noise of about std; the update is the one at the noisy weights,
+    # applied to the clean ones; the loss is the noisy one; evaluation reads the clean weights
+    deltas = [np.asarray(n) - np.asarray(p) for n, p in zip(jax.tree.leaves(noisy), jax.tree.leaves(state.params))]
+    assert all(np.all(d != 0) for d in deltas)
+    assert 0.08 < np.concatenate([d.ravel() for d in deltas]).std() < 0.12
+    for got, expected in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(want)):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    loss_of = lambda stats: float(stats["loss"][0] / stats["loss"][1])
+    assert loss_of(stats) == pytest.approx(float(noisy_loss), rel=1e-5)
+    clean_loss = loss_of(eval_fn(state.params, batch))  # no dropout here: the clean training loss
+    assert abs(loss_of(stats) - clean_loss) > 1e-4
+    # and the next step draws new noise
+    assert not np.array_equal(jax.tree.leaves(by_hand(state, 5)[0])[0], jax.tree.leaves(noisy)[0])
+
+
 def test_eval_padding_rows_with_weight_zero_change_nothing():
     model, tx, spec, batch, state = _setup("bag_of_words")
     eval_fn = jax.jit(functools.partial(train.eval_step, model=model, task=tasks.classify_stats))
@@ -178,7 +231,8 @@ def test_schedule_warms_up_then_decays():
 # --- config checks ------------------------------------------------------------
 
 BAD_CONFIGS = [
-    ("model.cell", "lstmm", "config.model.cell: unknown cell 'lstmm'; known cells: gru, lstm, tanh"),
+    ("model.cell", "lstmm", "config.model.cell: unknown cell 'lstmm'; known cells: gru, .*lstm, .*tanh"),
+    ("train.weight_noise", -0.1, "config.train.weight_noise must be a number >= 0, got -0.1"),
     ("data.name", "imdb", "data.name: unknown dataset 'imdb'; known datasets:"),
     ("optim.name", "adagrad", "config.optim.name must be one of adam, rmsprop, sgd"),
     ("model.pooling", "min", "config.model.pooling: unknown pooling 'min'"),
@@ -271,6 +325,7 @@ def test_nan_loss_stops_with_its_step_and_keeps_the_last_good_checkpoint(data_di
 
     monkeypatch.setattr(rnnlab.data, "make_loader", loader_with_nan)
     workdir = tmp_path / "run"
-    with pytest.raises(FloatingPointError, match="stopped at step 5: loss nan.*last good checkpoint is step 3"):
+    with pytest.raises(FloatingPointError, match="stopped at step 5: loss nan.*last good checkpoint is step 3.*"
+                                                 "Lower config.optim.learning_rate.*a new --workdir"):
         train.train_and_evaluate(smoke_config(data_dir, "bow,smoke"), str(workdir))
     assert checkpoint.Checkpointer(str(workdir / "checkpoints")).steps() == [3]

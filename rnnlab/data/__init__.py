@@ -4,6 +4,7 @@
     loader = rnnlab.data.make_loader(config.data, "train", seed=0, shuffle=True, num_epochs=None)
     batch = next(loader)   # {"inputs", "lengths", "targets", "weights", *spec.extras}
     state = loader.get_state(); loader.set_state(state)   # exact resume
+    rnnlab.data.data_fingerprint(config.data)          # identifies the data (checked on resume)
 
 Datasets register themselves by name (:func:`dataset_names`); each reads its
 own data config fields, documented with their defaults in its ``Options``
@@ -12,7 +13,7 @@ dataclass (see ``docs/data.md``). No TensorFlow is needed.
 
 # Importing the dataset modules registers their datasets.
 from rnnlab.data import future_context, music, negation, sst, synthetic  # noqa: F401
-from rnnlab.data.loader import Loader, batch_plan, check_token_ids, make_loader, prepare
+from rnnlab.data.loader import Loader, batch_plan, check_token_ids, data_fingerprint, make_loader, prepare
 from rnnlab.data.registry import (
     Dataset,
     DatasetSpec,
@@ -34,6 +35,7 @@ __all__ = [
     "TokenTagging",
     "batch_plan",
     "check_token_ids",
+    "data_fingerprint",
     "dataset_names",
     "decode",
     "get_dataset",

@@ -42,6 +42,14 @@ class _ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
     def _split_generators(self, dl_manager):
         del dl_manager  # generated or read from local files
         splits, metadata = self._dataset.generate(self._options)
+        empty = [k for k, v in splits.items() if not v]
+        if empty:
+            files = self._dataset.source_files(self._options)
+            source = f" read from {', '.join(files)}" if files else ""
+            raise ValueError(
+                f"dataset {self._dataset.name!r}{source}: split {', '.join(map(repr, empty))} has no "
+                f"examples (splits and sizes: {', '.join(f'{k} {len(v)}' for k, v in splits.items())})"
+            )
         metadata = dict(metadata)
         metadata["lengths"] = {k: [int(ex["length"]) for ex in v] for k, v in splits.items()}
         self.info.metadata.update(metadata)

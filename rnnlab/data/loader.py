@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import collections
 import functools
+import hashlib
+import json
 import sys
 import threading
 from typing import Any, Iterator, Mapping, Optional, Sequence
@@ -94,6 +96,26 @@ def prepare(data_config: Any) -> DatasetSpec:
         was looked for and how to get it).
     """
     return _prepare(data_config)[3]
+
+
+def data_fingerprint(data_config: Any) -> dict[str, Any]:
+    """What identifies the data a run reads: record it with the run, compare it on resume.
+
+    Returns:
+      ``{"dataset": name, "fingerprint": the prepared copy's name (a hash of the
+      options, the dataset version and the source file contents), "files":
+      {path: SHA-256}, "examples": a hash of every split's example lengths}``.
+      Prepares the dataset if needed (see :func:`prepare`).
+    """
+    dataset, _, builder, spec = _prepare(data_config)
+    options = dataset.options(data_config)
+    lengths = json.dumps(builder.info.metadata["lengths"], sort_keys=True)
+    return {
+        "dataset": spec.name,
+        "fingerprint": dataset.fingerprint(options),
+        "files": dataset.source_digests(options),
+        "examples": hashlib.sha256(lengths.encode()).hexdigest()[:16],
+    }
 
 
 def bucket_of(lengths: np.ndarray, buckets: Sequence[int]) -> np.ndarray:

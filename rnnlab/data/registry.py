@@ -275,21 +275,43 @@ class Dataset:
         raise NotImplementedError
 
     def source_files(self, options: Any) -> list[str]:
-        """Files the data is read from (their size and time enter the fingerprint)."""
+        """Files the data is read from (their contents enter the fingerprint)."""
         return []
 
+    def source_digests(self, options: Any) -> dict[str, str]:
+        """``{path: SHA-256 of its bytes}`` of :meth:`source_files`."""
+        return {path: file_sha256(path) for path in self.source_files(options)}
+
     def fingerprint(self, options: Any) -> str:
-        """A short hash of the options, version and source files: the tfds builder config name."""
-        stamps = []
-        for path in self.source_files(options):
-            stat = os.stat(path)
-            stamps.append([path, stat.st_size, stat.st_mtime_ns])
+        """A short hash of the options, version and source file contents: the tfds builder config name.
+
+        Any change to a source file's bytes gives a new name, so a changed file
+        is prepared again instead of read from a stale copy.
+        """
         blob = json.dumps(
-            {"version": self.version, "options": dataclasses.asdict(options), "files": stamps},
+            {"version": self.version, "options": dataclasses.asdict(options),
+             "files": sorted(self.source_digests(options).items())},
             sort_keys=True,
             default=str,
         )
         return "o" + hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+_FILE_DIGESTS: dict[tuple, str] = {}
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of the bytes of ``path`` (remembered per path, inode, size, mtime and ctime:
+    a write changes the ctime even when it keeps the size and mtime)."""
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if key not in _FILE_DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _FILE_DIGESTS[key] = digest.hexdigest()
+    return _FILE_DIGESTS[key]
 
 
 class TokenTagging(Dataset):
