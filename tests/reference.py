@@ -26,47 +26,94 @@ def tanh_step(params, h, x):
     return h, h
 
 
-def lstm_step(params, carry, x, forget_bias=1.0, peephole=False):
+def lstm_step(params, carry, x, forget_bias=1.0, peephole=False, input_gate=True, forget_gate=True,
+              output_gate=True, input_activation=True, output_activation=True, coupled=False):
+    """The LSTM and Greff et al.'s variants; a removed gate has no block (CIFG: no input block)."""
     h, c = carry
-    wi, wf, wg, wo = _blocks(params["w_x"], 4)
-    ui, uf, ug, uo = _blocks(params["w_h"], 4)
-    bi, bf, bg, bo = _blocks(params["b"], 4)
-    pi = pf = po = 0.0
-    if peephole:
-        pi, pf, po = (np.asarray(params[k], np.float64) for k in ("p_i", "p_f", "p_o"))
-    i = sigmoid(x @ wi + h @ ui + bi + pi * c)
-    f = sigmoid(x @ wf + h @ uf + bf + pf * c + forget_bias)
-    g = np.tanh(x @ wg + h @ ug + bg)
+    names = [n for n, on in (("i", input_gate and not coupled), ("f", forget_gate), ("g", True),
+                             ("o", output_gate)) if on]
+    G = len(names)
+    w = dict(zip(names, _blocks(params["w_x"], G)))
+    u = dict(zip(names, _blocks(params["w_h"], G)))
+    b = dict(zip(names, _blocks(params["b"], G)))
+    a = {n: x @ w[n] + h @ u[n] + b[n] for n in names}
+    p = {n: np.asarray(params[f"p_{n}"], np.float64) if peephole and f"p_{n}" in params else 0.0
+         for n in "ifo"}
+    f = sigmoid(a["f"] + p["f"] * c + forget_bias) if forget_gate else 1.0
+    if coupled:
+        i = 1.0 - f
+    else:
+        i = sigmoid(a["i"] + p["i"] * c) if input_gate else 1.0
+    g = np.tanh(a["g"]) if input_activation else a["g"]
     c_new = f * c + i * g
-    o = sigmoid(x @ wo + h @ uo + bo + po * c_new)
-    h_new = o * np.tanh(c_new)
+    o = sigmoid(a["o"] + p["o"] * c_new) if output_gate else 1.0
+    h_new = o * (np.tanh(c_new) if output_activation else c_new)
     return (h_new, c_new), h_new
 
 
-def gru_step(params, h, x, reset_after=False):
-    wr, wz, wn = _blocks(params["w_x"], 3)
-    ur, uz, un = _blocks(params["w_h"], 3)
-    br, bz, bn = _blocks(params["b"], 3)
-    r = sigmoid(x @ wr + h @ ur + br)
-    z = sigmoid(x @ wz + h @ uz + bz)
+def gru_step(params, h, x, reset_after=False, reset_gate=True, update_gate=True):
+    names = [n for n, on in (("r", reset_gate), ("z", update_gate), ("n", True)) if on]
+    G = len(names)
+    w = dict(zip(names, _blocks(params["w_x"], G)))
+    u = dict(zip(names, _blocks(params["w_h"], G)))
+    b = dict(zip(names, _blocks(params["b"], G)))
+    r = sigmoid(x @ w["r"] + h @ u["r"] + b["r"]) if reset_gate else 1.0
+    z = sigmoid(x @ w["z"] + h @ u["z"] + b["z"]) if update_gate else 0.0
     if reset_after:
-        n = np.tanh(x @ wn + bn + r * (h @ un + np.asarray(params["b_hn"], np.float64)))
+        n = np.tanh(x @ w["n"] + b["n"] + r * (h @ u["n"] + np.asarray(params["b_hn"], np.float64)))
     else:
-        n = np.tanh(x @ wn + bn + (r * h) @ un)
+        n = np.tanh(x @ w["n"] + b["n"] + (r * h) @ u["n"])
     h_new = (1.0 - z) * n + z * h
+    return h_new, h_new
+
+
+def _layer_norm(a, gain, eps=1e-5):
+    return (a - a.mean()) / np.sqrt(a.var() + eps) * gain
+
+
+def layer_norm_lstm_step(params, carry, x, forget_bias=1.0):
+    h, c = carry
+    P = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    a = _layer_norm(x @ P["w_x"], P["gamma_x"]) + _layer_norm(h @ P["w_h"], P["gamma_h"]) + P["b"]
+    ai, af, ag, ao = np.split(a, 4)
+    i, f, g, o = sigmoid(ai), sigmoid(af + forget_bias), np.tanh(ag), sigmoid(ao)
+    c_new = f * c + i * g
+    h_new = o * np.tanh(_layer_norm(c_new, P["gamma_c"]) + P["beta_c"])
+    return (h_new, c_new), h_new
+
+
+def min_gru_step(params, h, x):
+    az, ah = np.split(x @ np.asarray(params["w_x"], np.float64) + np.asarray(params["b"], np.float64), 2)
+    z = sigmoid(az)
+    h_new = (1.0 - z) * h + z * ah
+    return h_new, h_new
+
+
+def min_lstm_step(params, h, x):
+    af, ai, ah = np.split(x @ np.asarray(params["w_x"], np.float64) + np.asarray(params["b"], np.float64), 3)
+    f, i = sigmoid(af), sigmoid(ai)
+    h_new = f / (f + i) * h + i / (f + i) * ah
     return h_new, h_new
 
 
 def step_fn(kind, **options):
     """The reference step for a cell kind with rnnlab's constructor options."""
     options = {k: v for k, v in options.items() if k != "dtype"}
-    steps = {"tanh": tanh_step, "lstm": lstm_step, "gru": gru_step}
+    steps = {"tanh": tanh_step, "lstm": lstm_step, "gru": gru_step,
+             "layer_norm_lstm": layer_norm_lstm_step, "min_gru": min_gru_step,
+             "min_lstm": min_lstm_step}
     return lambda params, carry, x: steps[kind](params, carry, x, **options)
 
 
 def zero_carry(kind, hidden_size):
     zeros = np.zeros(hidden_size)
-    return (zeros, zeros.copy()) if kind == "lstm" else zeros
+    return (zeros, zeros.copy()) if kind in ("lstm", "layer_norm_lstm") else zeros
+
+
+def _hidden_size(kind, params, options):
+    if "w_h" in params:
+        return np.asarray(params["w_h"]).shape[0]
+    return np.asarray(params["b"]).shape[0] // {"min_gru": 2, "min_lstm": 3}[kind]
 
 
 def unroll(kind, params, xs, length=None, reverse=False, carry0=None, **options):
@@ -75,7 +122,7 @@ def unroll(kind, params, xs, length=None, reverse=False, carry0=None, **options)
     xs = np.asarray(xs, np.float64)
     num_steps = xs.shape[0]
     length = num_steps if length is None else int(length)
-    hidden_size = np.asarray(params["w_h"]).shape[0]
+    hidden_size = _hidden_size(kind, params, options)
     carry = zero_carry(kind, hidden_size) if carry0 is None else carry0
     ys = np.zeros((num_steps, hidden_size))
     order = range(length - 1, -1, -1) if reverse else range(length)

@@ -266,3 +266,41 @@ def test_input_size_must_be_positive_integer():
 def test_bad_dtype_is_refused(dtype):
     with pytest.raises(ValueError, match="dtype .*must be one of float32, bfloat16, float64"):
         rnnlab.gru(4, dtype=dtype)
+
+
+@pytest.mark.parametrize("name", [n for n in rnnlab.cell_names() if n not in ("tanh", "lstm", "gru")])
+def test_every_registered_cell_equals_its_numpy_equations(name):
+    # Gate variants, layer-norm LSTM, minGRU and minLSTM against independent NumPy loops
+    # (tests/reference.py), ragged lengths, both directions.
+    cell = rnnlab.get_cell(name, 3, **({"forget_bias": 0.5} if "forget_bias" in
+                                       rnnlab.cells.cell_option_names(name) else {}))
+    params = cell.init(jax.random.PRNGKey(0), 2)
+    keys = jax.random.split(jax.random.PRNGKey(1), len(params))
+    params = {k: v + 0.3 * jax.random.normal(s, v.shape) for (k, v), s in zip(params.items(), keys)}
+    kind = {"lstm": "lstm", "gru": "gru"}.get(cell.kind, cell.kind)
+    options = {k: v for k, v in cell.options if k != "dtype"}
+    xs = jax.random.normal(jax.random.PRNGKey(2), (5, 2))
+    for length, reverse in ((5, False), (3, True), (0, False)):
+        carry, ys = rnnlab.unroll(cell, params, xs, length, reverse=reverse)
+        ref_carry, ref_ys = reference.unroll(kind, params, xs, length, reverse=reverse, **options)
+        np.testing.assert_allclose(ys, ref_ys, rtol=1e-5, atol=1e-5)
+        ref_leaves = ref_carry if isinstance(ref_carry, tuple) else (ref_carry,)
+        for got, want in zip(jax.tree.leaves(carry), ref_leaves, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_min_gru_and_cifg_hand_computed_steps():
+    # One step by hand pins the block order of the newer cells.
+    x, h = jnp.array([1.0]), jnp.array([0.5])
+    min_gru = rnnlab.get_cell("min_gru", 1)
+    params = {"w_x": jnp.array([[2.0, 3.0]]), "b": jnp.array([-1.0, 0.5])}  # blocks: update, candidate
+    z = 1 / (1 + np.exp(-(2.0 - 1.0)))
+    np.testing.assert_allclose(min_gru.step(params, h, x)[1], [(1 - z) * 0.5 + z * 3.5], rtol=1e-6)
+    cifg = rnnlab.lstm(1, forget_bias=0.0, coupled=True)  # blocks: forget, candidate, output
+    params = {"w_x": jnp.array([[1.0, 2.0, 3.0]]), "w_h": jnp.zeros((1, 3)), "b": jnp.zeros(3)}
+    carry = rnnlab.LSTMState(h=jnp.zeros(1), c=jnp.array([0.4]))
+    f, g, o = 1 / (1 + np.exp(-1.0)), np.tanh(2.0), 1 / (1 + np.exp(-3.0))
+    c = f * 0.4 + (1 - f) * g
+    new, y = cifg.step(params, carry, x)
+    np.testing.assert_allclose(new.c, [c], rtol=1e-6)
+    np.testing.assert_allclose(y, [o * np.tanh(c)], rtol=1e-6)
