@@ -68,3 +68,4 @@ def test_notebook_runs(path, tmp_path, tmp_path_factory, monkeypatch):
     assert not stderr, f"{path.name} wrote to stderr: {stderr[0][:500]}"
     printed = "".join(o.text for o in outputs if o.output_type == "stream")
     assert "%|" not in printed and "Shuffling" not in printed
+    assert "Downloading and preparing" not in printed and "downloaded and prepared" not in printed

@@ -15,6 +15,7 @@ import os
 from typing import Any, Optional
 
 import tensorflow_datasets as tfds
+from absl import logging
 
 from rnnlab.data.registry import Dataset
 
@@ -29,6 +30,13 @@ class _ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         self._options = options
         self._generated = None
         super().__init__(config=self.BUILDER_CONFIGS[0].name, data_dir=data_dir, file_format="array_record")
+
+    def _log_download_bytes(self) -> None:
+        # tfds prints "Downloading and preparing dataset ..." to stdout; nothing is downloaded here.
+        logging.info("preparing dataset %s in %s", self._dataset.name, self.data_dir)
+
+    def _log_download_done(self) -> None:
+        logging.info("dataset %s prepared in %s", self._dataset.name, self.data_dir)
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
