@@ -51,6 +51,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import rnnlab
+from rnnlab.backends import products_read_hidden
+from rnnlab.backends.pallas import cell_pointwise
 from benchmarks import speed
 
 GPU_POINTS = tuple((B, T, H, H) for H in (128, 512, 1024) for B, T in ((16, 1000), (256, 100)))
@@ -87,21 +89,10 @@ def _rnnlab_cell(kind: str, H: int, dtype: str) -> rnnlab.Cell:
 
 
 def _pointwise(cell: rnnlab.Cell) -> Callable:
-    """``pointwise(zs, pxs, carry, vecs)`` of :mod:`rnnlab.backends.pallas` from a cell definition.
-
-    Valid when every recurrent product reads the previous hidden state (the
-    definitions with a hand-written ``backward`` promise that).
-    """
-    definition = cell.definition
-    if not definition.recurrent or definition.backward is None:
+    """The library's ``pointwise`` of the cell's definition for :mod:`rnnlab.backends.pallas`."""
+    if not products_read_hidden(cell.definition):
         raise Skip(f"the {cell.kind} definition's products do not all read h")
-
-    def pointwise(zs, pxs, carry, vecs):
-        new_carry, y, _ = definition.step(lambda a, blocks: tuple(zs[g] for g in blocks),
-                                          vecs, carry, pxs)
-        return new_carry, y
-
-    return pointwise
+    return cell_pointwise(cell.definition)
 
 
 def jax_builders(kind: str, B: int, T: int, D: int, H: int, dtype: str, on_gpu: bool,
