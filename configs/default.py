@@ -33,7 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
     # --- model: built by rnnlab.models.build_model from a registry of kinds ---
     config.model = ml_collections.ConfigDict()
     config.model.kind = "classifier"  # bag_of_words | classifier | tagger | density
-    config.model.cell = "lstm"  # tanh | lstm | gru
+    config.model.cell = "lstm"  # a registered cell: rnnlab.cell_names() (tanh, lstm, gru, variants, min_gru, ...)
     config.model.hidden_size = 128  # H per direction and layer
     config.model.num_layers = 1  # stacked recurrent layers
     config.model.bidirectional = False  # read each sequence both ways (outputs concatenated)
@@ -41,12 +41,15 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.pooling = "last"  # classifier: last | mean | max | attention over valid steps
     config.model.mlp_sizes = ()  # hidden widths of the MLP head before the output layer
     config.model.embed_dropout = 0.0  # dropout rate on the embeddings / inputs
+    config.model.word_dropout = 0.0  # training: each token id becomes <unk> with this probability
     config.model.dropout = 0.0  # dropout rate between recurrent layers
+    config.model.recurrent_dropout = 0.0  # variational dropout on h in the recurrent products (Gal 2016)
+    config.model.zoneout = 0.0  # probability that a unit keeps its previous value (Krueger 2017)
     config.model.head_dropout = 0.0  # dropout rate before the head
     config.model.forget_bias = 1.0  # lstm: constant added to the forget gate pre-activation
     config.model.reset_after = False  # gru: False = Cho et al. 2014 form, True = cuDNN/PyTorch form
     config.model.peephole = False  # lstm: peephole connections
-    config.model.backend = ""  # recurrence: "" (library default: fused for library cells) | reference | fused
+    config.model.backend = ""  # recurrence: "" (library default) | reference | fused | parallel | cudnn | pallas
 
     # --- optim: optax optimiser, schedule, clipping, weight decay ---
     config.optim = ml_collections.ConfigDict()

@@ -30,6 +30,7 @@ from rnnlab.cells import cell_names, cell_option_names
 from rnnlab.scan import sequence_mask
 from rnnlab.types import Array
 
+PAD_ID, UNK_ID = 0, 1  # the ids of <pad> and <unk> in every vocabulary (rnnlab.data.registry.vocabulary)
 # config.model fields that are cell constructor options, passed to the cells that take them
 CELL_OPTION_FIELDS = ("forget_bias", "peephole", "reset_after")
 
@@ -98,15 +99,24 @@ class MLP(nn.Module):
 
 
 class Inputs(nn.Module):
-    """Token ids ``int32[B, T]`` -> embeddings ``f32[B, T, E]``; features pass through; then dropout."""
+    """Token ids ``int32[B, T]`` -> embeddings ``f32[B, T, E]``; features pass through; then dropout.
+
+    ``word_dropout`` (training only, token inputs): each non-padding id is
+    replaced by ``<unk>`` (id 1) with that probability, drawn from the
+    ``"dropout"`` RNG, before the embedding.
+    """
 
     vocab_size: int | None
     embed_size: int
     dropout: float = 0.0
+    word_dropout: float = 0.0
 
     @nn.compact
     def __call__(self, inputs: Array, *, deterministic: bool) -> Array:
         if self.vocab_size is not None:
+            if self.word_dropout > 0.0 and not deterministic:
+                drop = jax.random.bernoulli(self.make_rng("dropout"), self.word_dropout, inputs.shape)
+                inputs = jnp.where(drop & (inputs != PAD_ID), UNK_ID, inputs)
             inputs = nn.Embed(self.vocab_size, self.embed_size, name="embed")(inputs)
         return nn.Dropout(self.dropout)(inputs, deterministic=deterministic)
 
@@ -124,12 +134,14 @@ class Encoder(nn.Module):
     embed_dropout: float = 0.0
     dropout: float = 0.0
     backend: Any = None  # rnnlab.Backend (or its name) of the recurrence; None: the library default
+    word_dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
 
     @nn.compact
     def __call__(self, inputs: Array, lengths: Array, *, deterministic: bool) -> Array:
-        xs = Inputs(self.vocab_size, self.embed_size, self.embed_dropout, name="inputs")(
-            inputs, deterministic=deterministic
-        )
+        xs = Inputs(self.vocab_size, self.embed_size, self.embed_dropout, self.word_dropout,
+                    name="inputs")(inputs, deterministic=deterministic)
         layers = rnn_layers.StackedRNN(
             cell=self.cell,
             hidden_size=self.hidden_size,
@@ -138,6 +150,8 @@ class Encoder(nn.Module):
             dropout=self.dropout,
             cell_options=self.cell_options,
             backend=self.backend,
+            recurrent_dropout=self.recurrent_dropout,
+            zoneout=self.zoneout,
             name="rnn",
         )
         return layers(xs, lengths, deterministic=deterministic)
@@ -151,11 +165,12 @@ class BagOfWords(nn.Module):
     mlp_sizes: Sequence[int]
     num_outputs: int
     embed_dropout: float = 0.0
+    word_dropout: float = 0.0
     head_dropout: float = 0.0
 
     @nn.compact
     def __call__(self, inputs: Array, lengths: Array, *, deterministic: bool = True) -> Array:
-        xs = Inputs(self.vocab_size, self.embed_size, self.embed_dropout, name="inputs")(
+        xs = Inputs(self.vocab_size, self.embed_size, self.embed_dropout, self.word_dropout, name="inputs")(
             inputs, deterministic=deterministic
         )
         pooled = _masked_mean(xs, sequence_mask(lengths, xs.shape[1]))
@@ -230,6 +245,9 @@ def _encoder(config: Any, spec: Any) -> Encoder:
         embed_dropout=config.embed_dropout,
         dropout=config.dropout,
         backend=config.backend or None,
+        word_dropout=config.word_dropout,
+        recurrent_dropout=config.recurrent_dropout,
+        zoneout=config.zoneout,
     )
 
 
@@ -240,6 +258,7 @@ def _bag_of_words(config: Any, spec: Any) -> nn.Module:
         mlp_sizes=tuple(config.mlp_sizes),
         num_outputs=spec.num_outputs,
         embed_dropout=config.embed_dropout,
+        word_dropout=config.word_dropout,
         head_dropout=config.head_dropout,
     )
 
@@ -299,7 +318,8 @@ def check_model_config(config: Any) -> None:
     for size in config.mlp_sizes:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"config.model.mlp_sizes must hold positive integers, got {config.mlp_sizes!r}")
-    for field in ("embed_dropout", "dropout", "head_dropout"):
+    for field in ("embed_dropout", "word_dropout", "dropout", "recurrent_dropout", "zoneout",
+                  "head_dropout"):
         if not 0.0 <= config[field] < 1.0:
             raise ValueError(f"config.model.{field} must lie in [0, 1), got {config[field]!r}")
 

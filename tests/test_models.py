@@ -101,3 +101,27 @@ def test_classifier_ignores_extra_padding(pooling):
 def test_bad_model_config_names_the_field(field, value, message):
     with pytest.raises(ValueError, match=message):
         models.build_model(_model_config(**{field: value}), fake_spec())
+
+
+def test_word_dropout_and_recurrent_regularisers_train_only():
+    # Given a classifier with word dropout, recurrent dropout and zoneout from the config,
+    spec = fake_spec("classify")
+    config = _model_config(word_dropout=0.5, recurrent_dropout=0.3, zoneout=0.2)
+    model = models.build_model(config, spec)
+    batch = fake_batch(spec)
+    variables = model.init(jax.random.key(0), batch["inputs"], batch["lengths"])
+    run = lambda det, key: model.apply(variables, batch["inputs"], batch["lengths"],
+                                       deterministic=det, rngs={"dropout": key})
+    # then evaluation is deterministic and training depends on the dropout RNG,
+    np.testing.assert_array_equal(run(True, jax.random.key(1)), run(True, jax.random.key(2)))
+    assert float(jnp.abs(run(False, jax.random.key(1)) - run(False, jax.random.key(2))).max()) > 1e-4
+    # and word dropout alone maps tokens (never padding) to <unk> before the embedding.
+    inputs = models.Inputs(vocab_size=20, embed_size=3, word_dropout=0.5)
+    ids = jnp.array([[5, 6, 7, 8, 0, 0]] * 64)
+    params = inputs.init(jax.random.key(0), ids, deterministic=True)
+    table = params["params"]["embed"]["embedding"]
+    out = inputs.apply(params, ids, deterministic=False, rngs={"dropout": jax.random.key(3)})
+    is_unk = np.all(np.isclose(out, table[1]), axis=-1)
+    assert 0.35 < is_unk[:, :4].mean() < 0.65 and not is_unk[:, 4:].any()
+    with pytest.raises(ValueError, match="config.model.zoneout must lie in"):
+        models.build_model(_model_config(zoneout=1.0), spec)

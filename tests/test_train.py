@@ -15,7 +15,7 @@ import pytest
 from scipy.special import expit, log_softmax
 
 import rnnlab.data
-from rnnlab import checkpoint, metrics, models, report, tasks, train
+from rnnlab import checkpoint, metrics, models, predict, tasks, train
 from tests.train_fixtures import compile_cache, fake_batch, fake_spec, smoke_config
 
 pytestmark = pytest.mark.usefixtures("compile_cache")
@@ -274,7 +274,7 @@ def test_train_and_evaluate_smoke_writes_results_metrics_and_events(data_dir, tm
     with open(os.path.join(workdir, train.RESULTS_FILE)) as f:
         assert json.load(f) == json.loads(json.dumps(results))
     assert results["step"] == config.train.num_steps
-    _, saved = report.restore_params(workdir)
+    saved = predict.restore(workdir).params
     embedding = saved["encoder"]["inputs"]["embed"]["embedding"]
     assert results["num_params_all"] == sum(np.size(x) for x in jax.tree.leaves(saved))
     assert results["num_params"] == results["num_params_all"] - np.size(embedding) > 0
