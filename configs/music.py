@@ -71,10 +71,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       arg: variants, e.g. ``"dataset=musedata,cell=lstm,paper"``.
     """
     config = default.get_config()
-    with config.unlocked():
-        # TODO: drop once configs/default.py defines train.weight_noise (the reliability helper adds it).
-        if "weight_noise" not in config.train:
-            config.train.weight_noise = 0.0
     config.data.name = "jsb"
     config.data.path = "../shared/data/polyphonic"
     config.data.batch_size = 16
