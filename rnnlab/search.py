@@ -633,10 +633,14 @@ def main(argv: Sequence[str]) -> None:
     spec = SearchSpec(argv[1], tuple(parse_param(s) for s in f.space), parse_metric(f.metric), f.trials, f.out)
     if not spec.space:
         raise app.UsageError("give at least one --space")
-    summary = search_and_rerun(
-        spec, f.seeds, storage=f.storage, study_name=f.study, seed=f.sampler_seed,
-        startup_trials=f.startup_trials, warmup_steps=f.warmup_steps, grace_period=f.grace_period,
-    )
+    try:
+        summary = search_and_rerun(
+            spec, f.seeds, storage=f.storage, study_name=f.study, seed=f.sampler_seed,
+            startup_trials=f.startup_trials, warmup_steps=f.warmup_steps, grace_period=f.grace_period,
+        )
+    except Interrupted as e:
+        logging.warning("%s; run the same command again to continue the search", e)
+        sys.exit(130)
     best = summary["best"]
     logging.info("search %s: best trial %s, %s = %s, params %s", spec.out, best and best["number"],
                  spec.metric.key, best and best["value"], best and best["params"])
