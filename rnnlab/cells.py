@@ -53,11 +53,23 @@ class LSTMState(NamedTuple):
 
 
 class Vector(NamedTuple):
-    """A per-unit parameter vector of a cell: ``params[name] f32[blocks*H]``, filled with ``init``."""
+    """A per-unit parameter of a cell: ``params[name] f32[blocks*H]`` (or ``f32[rows*H, blocks*H]``
+    when ``rows > 0``), filled with ``init``; the step reads it as ``vecs[name]``."""
 
     name: str
     blocks: int = 1
     init: float = 0.0
+    rows: int = 0
+
+
+class FGRState(NamedTuple):
+    """The carry of the full-gate-recurrence LSTM: ``h``, ``c`` and the previous gates ``i, f, o`` (all ``f32[H]``)."""
+
+    h: Array
+    c: Array
+    i: Array
+    f: Array
+    o: Array
 
 
 class CellDef(NamedTuple):
@@ -236,7 +248,8 @@ def _init(definition: CellDef, hidden_size: int, key: Array, input_size: int) ->
     if definition.recurrent:
         params["w_h"] = _orthogonal_blocks(k_h, hidden_size, definition.num_gates)
     for vector in definition.vectors:
-        params[vector.name] = jnp.full((vector.blocks * hidden_size,), vector.init, jnp.float32)
+        shape = (vector.rows * hidden_size,) * (vector.rows > 0) + (vector.blocks * hidden_size,)
+        params[vector.name] = jnp.full(shape, vector.init, jnp.float32)
     return params
 
 
@@ -381,6 +394,7 @@ def lstm_def(
     input_activation: bool = True,
     output_activation: bool = True,
     coupled: bool = False,
+    full_gate_recurrence: bool = False,
 ) -> CellDef:
     r"""The LSTM and its gate variants (Greff et al. 2017, "LSTM: A Search Space Odyssey").
 
@@ -401,9 +415,16 @@ def lstm_def(
     present gate. ``forget_bias`` is a constant added inside the step (as in
     Haiku), not stored in ``b``. ``coupled=True`` is CIFG: the input gate is
     ``1 - f`` and has no block. The carry is :class:`LSTMState`.
+
+    ``full_gate_recurrence=True`` (FGR) adds to the pre-activations of ``i, f,
+    o`` the previous step's gates: :math:`[i_{t-1}, f_{t-1}, o_{t-1}] R_g` with
+    ``r_g f32[3H, 3H]`` (zeros at init); the carry is then :class:`FGRState`.
+    It needs all three gates (and no coupling).
     """
     if coupled and not forget_gate:
         raise ValueError("lstm: coupled=True (CIFG) needs the forget gate")
+    if full_gate_recurrence and (coupled or not (input_gate and forget_gate and output_gate)):
+        raise ValueError("lstm: full_gate_recurrence needs the input, forget and output gates, uncoupled")
     has = {"input": input_gate and not coupled, "forget": forget_gate, "candidate": True,
            "output": output_gate}
     blocks = tuple(name for name in ("input", "forget", "candidate", "output") if has[name])
@@ -415,12 +436,20 @@ def lstm_def(
     def pre(px, zs, name):
         return px[index[name]] + zs[index[name]]
 
+    def gate_recurrence(vecs, carry):
+        """``{gate: f32[..., H]}``: the previous gates' contribution to ``i, f, o`` (FGR)."""
+        if not full_gate_recurrence:
+            return {"input": 0.0, "forget": 0.0, "output": 0.0}
+        prev = jnp.concatenate([carry.i, carry.f, carry.o], axis=-1)
+        return dict(zip(("input", "forget", "output"), split_blocks(prev @ vecs["r_g"], 3)))
+
     def step(dot, vecs, carry, px):
-        h, c = carry
+        h, c = carry.h, carry.c
         zs = dot(h, tuple(range(len(blocks))))
+        fgr = gate_recurrence(vecs, carry)
         acts = {}
         if forget_gate:
-            a_f = pre(px, zs, "forget") + forget_bias
+            a_f = pre(px, zs, "forget") + fgr["forget"] + forget_bias
             if "forget" in peeps:
                 a_f = a_f + vecs[peeps["forget"]] * c
             acts["forget"] = f = jax.nn.sigmoid(a_f)
@@ -429,7 +458,7 @@ def lstm_def(
         if coupled:
             acts["input"] = i = 1.0 - f
         elif input_gate:
-            a_i = pre(px, zs, "input")
+            a_i = pre(px, zs, "input") + fgr["input"]
             if "input" in peeps:
                 a_i = a_i + vecs[peeps["input"]] * c
             acts["input"] = i = jax.nn.sigmoid(a_i)
@@ -439,13 +468,15 @@ def lstm_def(
         acts["candidate"] = g = jnp.tanh(a_g) if input_activation else a_g
         c2 = f * c + i * g
         if output_gate:
-            a_o = pre(px, zs, "output")
+            a_o = pre(px, zs, "output") + fgr["output"]
             if "output" in peeps:
                 a_o = a_o + vecs[peeps["output"]] * c2
             acts["output"] = o = jax.nn.sigmoid(a_o)
         else:
             o = 1.0
         h2 = o * (jnp.tanh(c2) if output_activation else c2)
+        if full_gate_recurrence:
+            return FGRState(h2, c2, acts["input"], acts["forget"], acts["output"]), h2, acts
         return LSTMState(h=h2, c=c2), h2, acts
 
     def backward(vecs, carry, acts, dcarry, dy):
@@ -480,10 +511,15 @@ def lstm_def(
         return LSTMState(h=jnp.zeros_like(dc), c=dc), dpx, None, dvecs
 
     vectors = tuple(Vector(name) for name in peeps.values())
+    if full_gate_recurrence:
+        vectors += (Vector("r_g", blocks=3, rows=3),)
     plain = peephole is False and all((input_gate, forget_gate, output_gate, input_activation,
                                        output_activation)) and not coupled
-    return CellDef("lstm", blocks, gate_names, step, carry_type=LSTMState, vectors=vectors,
-                   backward=backward, cudnn="lstm" if plain else None)
+    plain = plain and not full_gate_recurrence
+    return CellDef("lstm", blocks, gate_names, step,
+                   carry_type=FGRState if full_gate_recurrence else LSTMState, vectors=vectors,
+                   backward=None if full_gate_recurrence else backward,
+                   cudnn="lstm" if plain else None)
 
 
 def gru_def(reset_after: bool = False, reset_gate: bool = True, update_gate: bool = True) -> CellDef:
@@ -819,6 +855,7 @@ for _name, _constructor_fn in {
     "lstm_niaf": _constructor(lstm_def, "lstm_niaf", input_activation=False),
     "lstm_noaf": _constructor(lstm_def, "lstm_noaf", output_activation=False),
     "lstm_cifg": _constructor(lstm_def, "lstm_cifg", coupled=True),
+    "lstm_fgr": _constructor(lstm_def, "lstm_fgr", full_gate_recurrence=True),
     "gru_nrg": _constructor(gru_def, "gru_nrg", reset_gate=False),
     "gru_nug": _constructor(gru_def, "gru_nug", update_gate=False),
     "layer_norm_lstm": _constructor(layer_norm_lstm_def, "layer_norm_lstm"),

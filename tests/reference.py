@@ -27,9 +27,14 @@ def tanh_step(params, h, x):
 
 
 def lstm_step(params, carry, x, forget_bias=1.0, peephole=False, input_gate=True, forget_gate=True,
-              output_gate=True, input_activation=True, output_activation=True, coupled=False):
-    """The LSTM and Greff et al.'s variants; a removed gate has no block (CIFG: no input block)."""
-    h, c = carry
+              output_gate=True, input_activation=True, output_activation=True, coupled=False,
+              full_gate_recurrence=False):
+    """The LSTM and Greff et al.'s variants; a removed gate has no block (CIFG: no input block).
+
+    With ``full_gate_recurrence`` the carry is ``(h, c, i, f, o)`` and the previous gates feed
+    ``i, f, o`` through ``r_g [3H, 3H]``.
+    """
+    h, c = carry[0], carry[1]
     names = [n for n, on in (("i", input_gate and not coupled), ("f", forget_gate), ("g", True),
                              ("o", output_gate)) if on]
     G = len(names)
@@ -37,6 +42,11 @@ def lstm_step(params, carry, x, forget_bias=1.0, peephole=False, input_gate=True
     u = dict(zip(names, _blocks(params["w_h"], G)))
     b = dict(zip(names, _blocks(params["b"], G)))
     a = {n: x @ w[n] + h @ u[n] + b[n] for n in names}
+    if full_gate_recurrence:
+        prev = np.concatenate([carry[2], carry[3], carry[4]])
+        extra = np.split(prev @ np.asarray(params["r_g"], np.float64), 3)
+        for n, e in zip("ifo", extra):
+            a[n] = a[n] + e
     p = {n: np.asarray(params[f"p_{n}"], np.float64) if peephole and f"p_{n}" in params else 0.0
          for n in "ifo"}
     f = sigmoid(a["f"] + p["f"] * c + forget_bias) if forget_gate else 1.0
@@ -48,6 +58,8 @@ def lstm_step(params, carry, x, forget_bias=1.0, peephole=False, input_gate=True
     c_new = f * c + i * g
     o = sigmoid(a["o"] + p["o"] * c_new) if output_gate else 1.0
     h_new = o * (np.tanh(c_new) if output_activation else c_new)
+    if full_gate_recurrence:
+        return (h_new, c_new, i, f, o), h_new
     return (h_new, c_new), h_new
 
 
@@ -105,8 +117,10 @@ def step_fn(kind, **options):
     return lambda params, carry, x: steps[kind](params, carry, x, **options)
 
 
-def zero_carry(kind, hidden_size):
+def zero_carry(kind, hidden_size, full_gate_recurrence=False):
     zeros = np.zeros(hidden_size)
+    if full_gate_recurrence:
+        return tuple(zeros.copy() for _ in range(5))
     return (zeros, zeros.copy()) if kind in ("lstm", "layer_norm_lstm") else zeros
 
 
@@ -123,7 +137,8 @@ def unroll(kind, params, xs, length=None, reverse=False, carry0=None, **options)
     num_steps = xs.shape[0]
     length = num_steps if length is None else int(length)
     hidden_size = _hidden_size(kind, params, options)
-    carry = zero_carry(kind, hidden_size) if carry0 is None else carry0
+    fgr = bool(options.get("full_gate_recurrence", False))
+    carry = zero_carry(kind, hidden_size, fgr) if carry0 is None else carry0
     ys = np.zeros((num_steps, hidden_size))
     order = range(length - 1, -1, -1) if reverse else range(length)
     for t in order:

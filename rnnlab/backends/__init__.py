@@ -71,7 +71,8 @@ def products_read_hidden(definition: CellDef, hidden_size: int = 2) -> bool:
             reads.append(a is h)
             return tuple(jnp.zeros_like(h) for _ in blocks)
 
-        vecs = {v.name: jnp.zeros((v.blocks * hidden_size,)) for v in definition.vectors}
+        vecs = {v.name: jnp.zeros((v.rows * hidden_size,) * (v.rows > 0) + (v.blocks * hidden_size,))
+                for v in definition.vectors}
         px = tuple(zeros for _ in definition.blocks)
         return definition.step(dot, vecs, carry, px)[1]
 
