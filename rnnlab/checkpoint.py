@@ -37,12 +37,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from rnnlab.training.workdir import CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, RESULTS_FILE, flatten, read_json, write_json
 from rnnlab.types import PyTree
-
-CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoints"
-RESULTS_FILE = "results.json"
-LOCK_FILE = "lock"
 
 # Config fields that may differ between the launches of one run, and why that is safe. Every
 # other field is pinned by config.json: a resumed run repeats the uninterrupted one bit for bit.
@@ -61,16 +57,6 @@ RESUMABLE_FIELDS = {
 ADDED_FIELDS = {"train.weight_noise": 0.0}
 
 
-def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A JSON-ready dict of a ConfigDict (or dict): tuples become lists, as JSON would store them."""
     as_dict = config.to_dict() if hasattr(config, "to_dict") else dict(config)
@@ -79,7 +65,7 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 def config_diff(saved: Mapping[str, Any], requested: Mapping[str, Any]) -> list[str]:
     """One line per differing field, ``"model.cell: saved 'lstm', requested 'gru'"``."""
-    old, new = _flatten(saved), _flatten(requested)
+    old, new = flatten(saved, "."), flatten(requested, ".")
     missing = object()
     return [
         f"{key}: saved {old.get(key, missing)!r}, requested {new.get(key, missing)!r}".replace(
@@ -96,7 +82,7 @@ def pinned_config(config: Any) -> dict[str, Any]:
     Fields of :data:`ADDED_FIELDS` that ``config`` lacks get their stated value,
     so a config saved before they existed compares equal to one at that value.
     """
-    flat = _flatten(config_to_dict(config))
+    flat = flatten(config_to_dict(config), ".")
     for key, value in ADDED_FIELDS.items():
         flat.setdefault(key, value)
     return {k: v for k, v in flat.items() if k not in RESUMABLE_FIELDS}
@@ -109,7 +95,7 @@ def refused_changes(saved: Mapping[str, Any], requested: Mapping[str, Any]) -> l
     may only grow, and only with a constant learning-rate schedule.
     """
     diff = config_diff(pinned_config(saved), pinned_config(requested))
-    old, new = _flatten(saved), _flatten(requested)
+    old, new = flatten(saved, "."), flatten(requested, ".")
     steps_old, steps_new = old.get("train.num_steps"), new.get("train.num_steps")
     if steps_old != steps_new and steps_old is not None:
         if steps_new < steps_old:
@@ -125,21 +111,6 @@ def has_run_state(workdir: str) -> bool:
     directory = os.path.join(workdir, CHECKPOINT_DIR)
     steps = [n for n in os.listdir(directory) if n.isdigit()] if os.path.isdir(directory) else []
     return bool(steps) or os.path.exists(os.path.join(workdir, RESULTS_FILE))
-
-
-def read_json(path: str) -> Any:
-    """The JSON value in ``path``.
-
-    Raises:
-      ValueError: the file is empty or not JSON (the message names the file, line and column).
-    """
-    with open(path) as f:
-        text = f.read()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        what = "is empty" if not text.strip() else f"is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
-        raise ValueError(f"{path} {what}") from None
 
 
 def check_config(workdir: str, config: Any) -> Optional[dict[str, Any]]:
@@ -186,10 +157,7 @@ def check_config(workdir: str, config: Any) -> Optional[dict[str, Any]]:
 def write_config(workdir: str, config: Any) -> None:
     """Writes ``workdir/config.json`` (atomically)."""
     os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, CONFIG_FILE)
-    with open(path + ".tmp", "w") as f:
-        json.dump(config_to_dict(config), f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    write_json(os.path.join(workdir, CONFIG_FILE), config_to_dict(config))
 
 
 # ---------------------------------------------------------------------------

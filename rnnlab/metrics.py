@@ -16,17 +16,7 @@ from typing import Any, Mapping, Optional, TextIO
 
 from absl import logging
 
-METRICS_FILE = "metrics.jsonl"
-TENSORBOARD_DIR = "tensorboard"
-
-
-def read_metrics(workdir: str) -> list[dict[str, Any]]:
-    """The records of ``workdir/metrics.jsonl`` in file order (empty if there is none)."""
-    path = os.path.join(workdir, METRICS_FILE)
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+from rnnlab.training.workdir import METRICS_FILE, TENSORBOARD_DIR, read_metrics, write_lines
 
 
 def _summary_writer_class() -> type:
@@ -67,9 +57,7 @@ class MetricWriter:
             return
         kept = [r for r in read_metrics(workdir) if r["step"] <= start_step]
         self._kept = {(r["step"], name) for r in kept for name in r if name != "step"}
-        with open(self._path + ".tmp", "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in kept)
-        os.replace(self._path + ".tmp", self._path)
+        write_lines(self._path, kept)
         self._tb = _summary_writer_class()(os.path.join(workdir, TENSORBOARD_DIR), purge_step=start_step + 1)
 
     def write(self, step: int, metrics: Mapping[str, float], once: bool = False) -> None:

@@ -35,7 +35,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-CONFIG_FILE = "config.json"
+from rnnlab.training.workdir import CHECKPOINT_DIR, CONFIG_FILE, read_json
 
 
 def _tuples(tree: Any) -> Any:
@@ -58,8 +58,7 @@ def read_config(workdir: str) -> Any:
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{workdir!r} is not a run directory: it has no {CONFIG_FILE}")
-    with open(path) as f:
-        return ml_collections.ConfigDict(_tuples(json.load(f)))
+    return ml_collections.ConfigDict(_tuples(read_json(path)))
 
 
 @dataclasses.dataclass
@@ -189,7 +188,7 @@ def restore(workdir: str) -> TrainedRun:
     from rnnlab import checkpoint, models, train
 
     config = read_config(workdir)
-    directory = os.path.join(workdir, checkpoint.CHECKPOINT_DIR)
+    directory = os.path.join(workdir, CHECKPOINT_DIR)
     if not os.path.isdir(directory):
         raise ValueError(f"run {workdir!r} has no checkpoint: no folder {directory}")
     spec = rnnlab.data.prepare(config.data)

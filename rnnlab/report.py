@@ -30,10 +30,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 from rnnlab.sweep import group_name
-
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
-RESULTS_FILE = "results.json"
+from rnnlab.training.workdir import CHECKPOINT_DIR, CONFIG_FILE, RESULTS_FILE, flatten, read_json, read_metrics
 
 
 @dataclasses.dataclass
@@ -65,37 +62,7 @@ class RunRecord:
 def _read_json(path: str, default: Any) -> Any:
     if not os.path.isfile(path):
         return default
-    with open(path) as f:
-        return json.load(f)
-
-
-def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"test": {"accuracy": 0.9}}`` -> ``{"test/accuracy": 0.9}`` (any depth)."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}/{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, name))
-        else:
-            flat[name] = value
-    return flat
-
-
-def read_metrics(path: str) -> list[dict]:
-    """The lines of a ``metrics.jsonl`` (a torn last line, from a kill, is dropped)."""
-    records = []
-    if not os.path.isfile(path):
-        return records
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
+    return read_json(path)
 
 
 def load_run(workdir: str) -> RunRecord:
@@ -110,7 +77,7 @@ def load_run(workdir: str) -> RunRecord:
         group=group_name(workdir),
         seed=int(seed),
         config=config,
-        metrics=read_metrics(os.path.join(workdir, METRICS_FILE)),
+        metrics=read_metrics(workdir),
         results={k: v for k, v in flatten(results).items() if _is_number(v)},
     )
 
@@ -760,7 +727,7 @@ def _timing(runs: Sequence[RunRecord]) -> dict[str, Any]:
     params = sorted({int(r.results[k]) for r in runs for k in r.results if k.endswith("num_params")})
     if not params:
         params = sorted({count_params(r.workdir) for r in runs
-                         if r.finished and os.path.isdir(os.path.join(r.workdir, "checkpoints"))})
+                         if r.finished and os.path.isdir(os.path.join(r.workdir, CHECKPOINT_DIR))})
     sps = [float(np.median(curve(r.metrics, "train/steps_per_sec")[1])) for r in runs if len(curve(r.metrics, "train/steps_per_sec")[1])]
     wall = [float(r.results[k]) for r in runs for k in r.results if k.startswith("wall_time")]
     return {

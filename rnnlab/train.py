@@ -19,7 +19,6 @@ A run's workdir::
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import signal
@@ -39,9 +38,9 @@ import rnnlab.data
 from rnnlab import checkpoint as ckpt
 from rnnlab import metrics as metrics_lib
 from rnnlab import models, tasks
+from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_json, write_json
 from rnnlab.types import Array, PyTree
 
-RESULTS_FILE = ckpt.RESULTS_FILE
 DATA_AXIS = "data"
 # fold_in data of the weight-noise key, folded into the step's dropout key: a stream of its own
 # (Flax folds in hashes of module paths and small counters).
@@ -431,19 +430,13 @@ def count_params(params: PyTree, exclude: tuple[str, ...] = ("embed",)) -> int:
                    if not any(e in jax.tree_util.keystr(path) for e in exclude)))
 
 
-def _write_json(path: str, obj: Any) -> None:
-    with open(path + ".tmp", "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
-
-
 def _read_results(workdir: str) -> Optional[dict[str, Any]]:
     """``workdir/results.json``, or ``None`` when there is none (or it is unreadable: logged)."""
     path = os.path.join(workdir, RESULTS_FILE)
     if not os.path.exists(path):
         return None
     try:
-        return ckpt.read_json(path)
+        return read_json(path)
     except ValueError as e:
         logging.warning("%s; the run is evaluated again from its last checkpoint", e)
         return None
@@ -589,7 +582,7 @@ def _train_and_evaluate(config: Any, workdir: str, start_time: float) -> Optiona
     example = _example_batch(spec, config)
     _check_metric_names(config, model, task, init_fn, example, shard)
     fingerprint = rnnlab.data.data_fingerprint(config.data)
-    checkpoints = ckpt.Checkpointer(os.path.join(workdir, ckpt.CHECKPOINT_DIR), tc.max_to_keep)
+    checkpoints = ckpt.Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), tc.max_to_keep)
     pinned = ckpt.pinned_config(config)
     with checkpoints, CompileCounter() as compiles, StopSignal() as stop:
         state = jax.device_get(jax.jit(init_fn)(jax.random.PRNGKey(tc.seed), example))
@@ -724,7 +717,7 @@ def _train_and_evaluate(config: Any, workdir: str, start_time: float) -> Optiona
                          step, metrics_lib.format_duration(results["wall_time_sec"]), compiles.count,
                          results["compilations"]["train_step"], results["compilations"]["eval_step"])
             if is_main:
-                _write_json(os.path.join(workdir, RESULTS_FILE), results)
+                write_json(os.path.join(workdir, RESULTS_FILE), results)
             return results
         finally:
             progress.close()
