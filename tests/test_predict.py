@@ -1,4 +1,4 @@
-"""Tests of rnnlab.predict on a smoke run of the generated negation corpus (seconds)."""
+"""Tests of rnnlab.experiments.predict on a smoke run of the generated negation corpus (seconds)."""
 
 import dataclasses
 import json
@@ -13,7 +13,8 @@ import pytest
 
 import rnnlab
 import rnnlab.data
-from rnnlab import predict, train
+from rnnlab import train
+from rnnlab.experiments import predict
 from tests.train_fixtures import smoke_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -136,7 +137,7 @@ def test_cli_prints_json_lines_with_gates(run_dir, tmp_path):
 
 def test_report_gate_analysis_restores_through_predict(run_dir):
     # Given the report's view of the same run (restored by predict.restore)
-    from rnnlab import report
+    from rnnlab.experiments import report
 
     model = report.load_trained(run_dir[0])
     ids, words = report.example_sentences(model, words=("good", "bad", "not"), count=1)[0]

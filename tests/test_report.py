@@ -1,4 +1,4 @@
-"""Tests of rnnlab.report on small fake run directories (no training)."""
+"""Tests of rnnlab.experiments.report on small fake run directories (no training)."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from rnnlab import report
+from rnnlab.experiments import report
 
 
 def _write_run(root, name, seed, accuracy, curve, finished=True, torn=False):

@@ -15,7 +15,8 @@ import pytest
 from scipy.special import expit, log_softmax
 
 import rnnlab.data
-from rnnlab import checkpoint, metrics, models, predict, tasks, train
+from rnnlab import checkpoint, metrics, models, tasks, train
+from rnnlab.experiments import predict
 from tests.train_fixtures import compile_cache, fake_batch, fake_spec, smoke_config
 
 pytestmark = pytest.mark.usefixtures("compile_cache")
