@@ -78,9 +78,6 @@ def bidirectional(
     return (carry_f, carry_b), ys
 
 
-_bidirectional = bidirectional  # for stack(), whose flag of the same name shadows it
-
-
 def layer_output_size(cell: Cell, bidirectional: bool = False, merge: str = "concat") -> int:
     """The feature size of one layer's outputs: H, or 2H for a concatenated bidirectional layer."""
     return 2 * cell.hidden_size if bidirectional and merge == "concat" else cell.hidden_size
@@ -115,6 +112,14 @@ def init_stack(
         f"layer_{i}": init_layer(cell, k, size, bidirectional)
         for i, (k, size) in enumerate(zip(keys, sizes))
     }
+
+
+def _run_layer(cell: Cell, params: Params, xs: Array, length: Optional[Array], both: bool,
+               merge: str, unroll_fn: Callable[..., tuple[Carry, Array]]) -> tuple[Carry, Array]:
+    """One layer of :func:`stack`: ``unroll_fn`` forward, or :func:`bidirectional` when ``both``."""
+    if both:
+        return bidirectional(cell, cell, params, xs, length, merge, unroll_fn=unroll_fn)
+    return unroll_fn(cell, params, xs, length, reverse=False)
 
 
 def stack(
@@ -165,10 +170,6 @@ def stack(
             key, sub = jax.random.split(key)
             keep = jax.random.bernoulli(sub, 1.0 - dropout, xs.shape)
             xs = jnp.where(keep, xs / (1.0 - dropout), 0.0).astype(xs.dtype)
-        if bidirectional:
-            carry, xs = _bidirectional(cell, cell, params[name], xs, length, merge,
-                                       unroll_fn=unroll_fn)
-        else:
-            carry, xs = unroll_fn(cell, params[name], xs, length, reverse=False)
+        carry, xs = _run_layer(cell, params[name], xs, length, bidirectional, merge, unroll_fn)
         carries.append(carry)
     return tuple(carries), xs
