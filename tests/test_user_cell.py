@@ -52,7 +52,7 @@ def _numpy_cifg(params, xs, length):
 
 def test_user_cell_unrolls_and_equals_its_equations():
     cell, params, xs = _setup()
-    assert supported(cell) == (Backend.REFERENCE, Backend.FUSED)  # read from its definition
+    assert supported(cell) == (Backend.REFERENCE, Backend.FUSED, Backend.PALLAS)  # from its definition
     carry, ys = rnnlab.unroll_batch(cell, params, xs, LENGTHS)  # default: the fused backend
     for i in range(B):
         h, c, ys_ref = _numpy_cifg(params, xs[i], LENGTHS[i])
