@@ -44,7 +44,7 @@ import numpy as np
 import rnnlab.data
 from benchmarks import speed
 from configs import default
-from rnnlab import models, tasks, train
+from rnnlab.training import models, tasks, train
 from rnnlab.backends import Backend
 from rnnlab.data.registry import DatasetSpec
 
@@ -58,7 +58,7 @@ BACKENDS = (Backend.REFERENCE, Backend.FUSED)
 
 
 def with_backend(model: Any, backend: Backend) -> Any:
-    """``model`` (a classifier or tagger of :mod:`rnnlab.models`) with its encoder on ``backend``."""
+    """``model`` (a classifier or tagger of :mod:`rnnlab.training.models`) with its encoder on ``backend``."""
     return model.clone(encoder=model.encoder.clone(backend=backend))
 
 

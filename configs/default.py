@@ -30,7 +30,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.max_len = 32  # generated datasets: longest generated sequence
     config.data.gen_seed = 0  # generated datasets: seed of the generator (not of the shuffling)
 
-    # --- model: built by rnnlab.models.build_model from a registry of kinds ---
+    # --- model: built by rnnlab.training.models.build_model from a registry of kinds ---
     config.model = ml_collections.ConfigDict()
     config.model.kind = "classifier"  # bag_of_words | classifier | tagger | density
     config.model.cell = "lstm"  # a registered cell: rnnlab.cell_names() (tanh, lstm, gru, variants, min_gru, ...)

@@ -2,6 +2,9 @@
 
 The library layer (``cells``, ``scan``, ``bidirectional``, ``introspect``,
 ``convert``) depends on JAX alone; ``rnnlab.nn`` adds thin Flax adapters.
+The layers above it are imported on their own and never by it: ``rnnlab.data``
+(datasets), ``rnnlab.training`` (models, train loop, checkpoints, the workdir
+layout) and ``rnnlab.experiments`` (sweeps, searches, predictions, reports).
 """
 
 from rnnlab.bidirectional import bidirectional, init_stack, stack

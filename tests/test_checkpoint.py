@@ -1,4 +1,4 @@
-"""Tests of rnnlab.checkpoint and resuming: bitwise resume, fallback, config pinning."""
+"""Tests of rnnlab.training.checkpoint and resuming: bitwise resume, fallback, config pinning."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import rnnlab.data
-from rnnlab import checkpoint, metrics, train
+from rnnlab.training import checkpoint, train
+from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_metrics
 from tests.train_fixtures import compile_cache, smoke_config
 
 pytestmark = pytest.mark.usefixtures("compile_cache")
@@ -24,7 +25,7 @@ def data_dir(tmp_path_factory):
 
 def _final_arrays(workdir, config):
     """The arrays of a workdir's newest checkpoint, restored without a target structure check."""
-    checkpoints = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.CHECKPOINT_DIR))
+    checkpoints = checkpoint.Checkpointer(os.path.join(workdir, CHECKPOINT_DIR))
     step = checkpoints.steps()[-1]
     return step, checkpoints._manager.restore(step)["arrays"]
 
@@ -79,7 +80,7 @@ def test_resume_after_stop_is_bitwise_identical_to_an_uninterrupted_run(data_dir
     monkeypatch.setattr(train, "StopSignal", _StopAfter)
     resumed_dir = str(tmp_path / "resumed")
     assert train.train_and_evaluate(config, resumed_dir) is None
-    assert not os.path.exists(os.path.join(resumed_dir, train.RESULTS_FILE))
+    assert not os.path.exists(os.path.join(resumed_dir, RESULTS_FILE))
     assert checkpoint.Checkpointer(os.path.join(resumed_dir, "checkpoints")).steps() == [2]
     monkeypatch.setattr(rnnlab.data, "make_loader", make_loader)
     monkeypatch.setattr(train, "StopSignal", train.StopSignal)
@@ -96,7 +97,7 @@ def test_resume_after_stop_is_bitwise_identical_to_an_uninterrupted_run(data_dir
         np.testing.assert_array_equal(x, y)
     for split in ("valid", "test"):
         assert straight[split] == resumed[split]
-    evals = lambda d: [r for r in metrics.read_metrics(d) if "valid/loss" in r]
+    evals = lambda d: [r for r in read_metrics(d) if "valid/loss" in r]
     assert evals(str(tmp_path / "straight")) == evals(resumed_dir)
 
 
@@ -121,7 +122,7 @@ def test_corrupt_latest_checkpoint_and_empty_step_folder_fall_back_to_the_previo
 def _target(config, data_dir):
     """The restore target of a smoke run: its freshly initialised state and best params."""
     spec = rnnlab.data.prepare(config.data)
-    from rnnlab import models
+    from rnnlab.training import models
 
     model = models.build_model(config.model, spec)
     tx = train.make_optimizer(config.optim, config.train.num_steps)

@@ -17,7 +17,7 @@ import pytest
 import scipy.io
 
 import rnnlab.data
-from rnnlab import models, tasks, train
+from rnnlab.training import models, tasks, train
 from tests.train_fixtures import compile_cache  # noqa: F401  (fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

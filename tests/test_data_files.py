@@ -266,7 +266,7 @@ def test_sst_config_variants_prepare_and_build(tmp_path, variant):
     import jax
 
     from configs import sst as sst_configs
-    from rnnlab import models
+    from rnnlab.training import models
 
     # Given a configs/sst.py variant pointed at small generated trees (and GLUE files)
     write_glue(tmp_path / "trees")
@@ -304,7 +304,7 @@ def test_music_paper_config_encodes_chung_setup(tmp_path, cell, hidden, gates, p
     import jax
 
     from configs import music
-    from rnnlab import models, train
+    from rnnlab.training import models, train
 
     config = music.get_config(f"paper,cell={cell},dataset=musedata")
     write_mat(tmp_path / "MuseData.mat", {"traindata": [5, 6], "validdata": [4], "testdata": [4]})

@@ -1,4 +1,4 @@
-"""Tests of rnnlab.models: output shapes, pooling, padding invariance, the registry's errors."""
+"""Tests of rnnlab.training.models: output shapes, pooling, padding invariance, the registry's errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import models
+from rnnlab.training import models
 from tests.train_fixtures import fake_batch, fake_spec, smoke_config
 
 

@@ -16,7 +16,8 @@ import jax
 import numpy as np
 
 import rnnlab.data
-from rnnlab import checkpoint, metrics
+from rnnlab.training import checkpoint
+from rnnlab.training.workdir import CHECKPOINT_DIR, read_metrics
 from tests.train_fixtures import smoke_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = textwrap.dedent("""
     import functools, json
     import jax, numpy as np
-    from rnnlab import models, tasks, train
+    from rnnlab.training import models, tasks, train
     from tests.train_fixtures import fake_batch, fake_spec, smoke_config
 
     assert len(jax.devices()) == 4, jax.devices()
@@ -71,7 +72,7 @@ HOSTS_SCRIPT = textwrap.dedent("""
     import json, os, signal, sys
     import numpy as np
     import rnnlab.data
-    from rnnlab import train
+    from rnnlab.training import train
     from tests.train_fixtures import smoke_config
 
     out, workdir, data_dir = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -150,7 +151,7 @@ def _wait(processes, timeout=240):
 
 
 def _final_checkpoint(workdir):
-    checkpoints = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.CHECKPOINT_DIR))
+    checkpoints = checkpoint.Checkpointer(os.path.join(workdir, CHECKPOINT_DIR))
     step = checkpoints.steps()[-1]
     arrays = checkpoints._manager.restore(step)["arrays"]
     checkpoints.close()
@@ -182,7 +183,7 @@ def test_two_processes_read_their_own_rows_match_one_process_and_resume_bitwise_
     half = len(reference_rows) // 2
     assert rows[0].shape[0] == rows[1].shape[0] == half
     np.testing.assert_array_equal(np.concatenate(rows), reference_rows)
-    losses = lambda d: [(r["step"], r["train/loss"]) for r in metrics.read_metrics(str(d)) if "train/loss" in r]
+    losses = lambda d: [(r["step"], r["train/loss"]) for r in read_metrics(str(d)) if "train/loss" in r]
     assert losses(two) == losses(single) and len(losses(single)) == 9
     step_a, a = _final_checkpoint(str(single))
     step_b, b = _final_checkpoint(str(two))

@@ -13,7 +13,7 @@ import pytest
 
 import rnnlab
 import rnnlab.data
-from rnnlab import train
+from rnnlab.training import train
 from rnnlab.experiments import predict
 from tests.train_fixtures import smoke_config
 

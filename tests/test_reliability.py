@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 
 import rnnlab.data as rd
-from rnnlab import checkpoint, metrics, train
+from rnnlab.training import checkpoint, train
+from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_metrics
 from rnnlab.data.registry import encode, make_vocab, token_features, vocab_fields
 from tests.train_fixtures import compile_cache, smoke_config
 
@@ -104,14 +105,14 @@ def test_rerunning_a_finished_run_trains_no_step_whether_or_not_results_were_wri
     first = train.train_and_evaluate(config, workdir)
     assert first["stopped_early"] and first["step"] < 300
     ckdir = os.path.join(workdir, "checkpoints")
-    steps, records = sorted(os.listdir(ckdir)), metrics.read_metrics(workdir)
+    steps, records = sorted(os.listdir(ckdir)), read_metrics(workdir)
 
     # When: it is launched again, then again after losing results.json (as after a kill between
     # the final checkpoint and results.json)
     with train.CompileCounter() as compiles:
         again = train.train_and_evaluate(config, workdir)
     assert compiles.count == 0  # nothing built at all: the results are read back
-    os.remove(os.path.join(workdir, train.RESULTS_FILE))
+    os.remove(os.path.join(workdir, RESULTS_FILE))
     evaluated = train.train_and_evaluate(config, workdir)
 
     # Then: the same results, no step trained, no checkpoint or metrics line added
@@ -120,11 +121,11 @@ def test_rerunning_a_finished_run_trains_no_step_whether_or_not_results_were_wri
     for key in ("step", "best_step", "stopped_early", "valid", "test"):
         assert evaluated[key] == first[key], key
     assert sorted(os.listdir(ckdir)) == steps
-    assert metrics.read_metrics(workdir) == records
+    assert read_metrics(workdir) == records
 
 
 def _arrays(workdir):
-    checkpoints = checkpoint.Checkpointer(os.path.join(workdir, checkpoint.CHECKPOINT_DIR))
+    checkpoints = checkpoint.Checkpointer(os.path.join(workdir, CHECKPOINT_DIR))
     step = checkpoints.steps()[-1]
     arrays = checkpoints._manager.restore(step)["arrays"]
     checkpoints.close()
@@ -333,7 +334,7 @@ def test_a_stale_lock_is_taken_over_and_another_hosts_lock_is_refused(tmp_path, 
             pass
 
 
-HOLD = "import sys, time; from rnnlab.checkpoint import WorkdirLock\n" \
+HOLD = "import sys, time; from rnnlab.training.checkpoint import WorkdirLock\n" \
        "with WorkdirLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(600)"
 
 

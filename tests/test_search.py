@@ -1,4 +1,4 @@
-"""Tests of rnnlab.search: parsing, the study (best trial, pruning, a budget shared by workers,
+"""Tests of rnnlab.experiments.search: parsing, the study (best trial, pruning, a budget shared by workers,
 resume after an interruption) with a stand-in trainer, and one real smoke search."""
 
 import json
@@ -14,11 +14,11 @@ import optuna
 import pytest
 import scipy.io
 
-from rnnlab import search
+from rnnlab.experiments import search
 
 # A stand-in for `python -m rnnlab.launch`: evaluations of valid/nll at steps 10, 20, ... 60, whose
 # value is smallest at learning rate 1e-4; resumes after the last step in metrics.jsonl; SIGTERM
-# stops it between steps (exit 0, no results.json), as rnnlab.train does; lr > 1e-2 "diverges".
+# stops it between steps (exit 0, no results.json), as rnnlab.training.train does; lr > 1e-2 "diverges".
 FAKE_TRAINER = textwrap.dedent('''
     import json, math, os, signal, sys, time
     workdir, lr = sys.argv[1], float(sys.argv[2])
@@ -48,7 +48,7 @@ FAKE_TRAINER = textwrap.dedent('''
 
 WORKER = textwrap.dedent('''
     import sys
-    from rnnlab import search
+    from rnnlab.experiments import search
     fake, out, trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
     spec = search.SearchSpec("unused.py", (search.parse_param("optim.learning_rate=loguniform(1e-6,1e-2)"),),
                              search.parse_metric("valid/nll:min"), trials, out)

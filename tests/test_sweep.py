@@ -1,4 +1,4 @@
-"""Tests of rnnlab.sweep: grid expansion, skip finished, resume unfinished, failures."""
+"""Tests of rnnlab.experiments.sweep: grid expansion, skip finished, resume unfinished, failures."""
 
 import json
 import os
@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from rnnlab import sweep
+from rnnlab.experiments import sweep
 
 _CONFIG = textwrap.dedent(
     """

@@ -1,4 +1,4 @@
-"""Tests of rnnlab.tasks' loss mask: the loss over the masked steps only, the metrics over all."""
+"""Tests of rnnlab.training.tasks' loss mask: the loss over the masked steps only, the metrics over all."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.special import expit, log_softmax
 
-from rnnlab import tasks
+from rnnlab.training import tasks
 
 
 def _batch(task: str, seed: int = 0) -> dict:

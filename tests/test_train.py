@@ -1,4 +1,4 @@
-"""Tests of rnnlab.train and rnnlab.tasks: losses, steps, optimisers, config checks, the loop."""
+"""Tests of rnnlab.training.train and rnnlab.training.tasks: losses, steps, optimisers, config checks, the loop."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pytest
 from scipy.special import expit, log_softmax
 
 import rnnlab.data
-from rnnlab import checkpoint, metrics, models, tasks, train
+from rnnlab.training import checkpoint, models, tasks, train
+from rnnlab.training.workdir import RESULTS_FILE, TENSORBOARD_DIR, read_metrics
 from rnnlab.experiments import predict
 from tests.train_fixtures import compile_cache, fake_batch, fake_spec, smoke_config
 
@@ -272,7 +273,7 @@ def test_train_and_evaluate_smoke_writes_results_metrics_and_events(data_dir, tm
     config = smoke_config(data_dir)
     workdir = str(tmp_path / "run")
     results = train.train_and_evaluate(config, workdir)
-    with open(os.path.join(workdir, train.RESULTS_FILE)) as f:
+    with open(os.path.join(workdir, RESULTS_FILE)) as f:
         assert json.load(f) == json.loads(json.dumps(results))
     assert results["step"] == config.train.num_steps
     saved = predict.restore(workdir).params
@@ -284,13 +285,13 @@ def test_train_and_evaluate_smoke_writes_results_metrics_and_events(data_dir, tm
     assert 1 <= results["compilations"]["train_step"] <= n_buckets
     assert 1 <= results["compilations"]["eval_step"] <= n_buckets
     assert isinstance(results["compilations"]["total"], int)  # cache hits (see compile_cache) do not count
-    records = metrics.read_metrics(workdir)
+    records = read_metrics(workdir)
     assert all(isinstance(r["step"], int) for r in records)
     train_lines = [r for r in records if "train/loss" in r]
     assert [r["step"] for r in train_lines] == list(range(2, config.train.num_steps + 1, 2))
     assert all("train/steps_per_sec" in r and "train/tokens_per_sec" in r for r in train_lines)
     assert [r["step"] for r in records if "valid/accuracy" in r] == [3, 6]
-    assert os.listdir(os.path.join(workdir, metrics.TENSORBOARD_DIR))
+    assert os.listdir(os.path.join(workdir, TENSORBOARD_DIR))
     assert checkpoint.Checkpointer(os.path.join(workdir, "checkpoints")).steps() == [3, 6]
 
 

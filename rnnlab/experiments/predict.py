@@ -20,7 +20,7 @@ From Python::
     probs = predictor(["a gorgeous film", "not good at all"])   # f32[2, C]
 
 :func:`restore` is THE way a trained run comes back (config, dataset spec,
-model and best parameters, through :class:`rnnlab.checkpoint.Checkpointer`,
+model and best parameters, through :class:`rnnlab.training.checkpoint.Checkpointer`,
 checksums verified); :mod:`rnnlab.experiments.report` uses it too.
 """
 
@@ -173,7 +173,7 @@ def restore(workdir: str) -> TrainedRun:
 
     Prepares (or reads back) the run's dataset for its vocabulary and spec,
     builds the model from the saved config, and restores through
-    :class:`rnnlab.checkpoint.Checkpointer` (newest checkpoint that reads back
+    :class:`rnnlab.training.checkpoint.Checkpointer` (newest checkpoint that reads back
     whole and matches its SHA-256; damaged newer ones are skipped with a log
     line). The parameters are the best ones under early stopping (else the
     last ones).
@@ -185,7 +185,7 @@ def restore(workdir: str) -> TrainedRun:
     import jax
 
     import rnnlab.data
-    from rnnlab import checkpoint, models, train
+    from rnnlab.training import checkpoint, models, train
 
     config = read_config(workdir)
     directory = os.path.join(workdir, CHECKPOINT_DIR)

@@ -2,11 +2,11 @@
 
     python -m rnnlab.report runs/claims/negation-* --out=docs/results/negation
 
-A run directory (a workdir of ``rnnlab.train.train_and_evaluate``) holds
+A run directory (a workdir of ``rnnlab.training.train.train_and_evaluate``) holds
 ``config.json``, ``metrics.jsonl`` (one JSON object per logged step, metrics
 named ``split/name``) and ``results.json`` (``{split: {name: value}}``). Runs
 whose directory names differ only in their ``__seedS`` suffix form a *group*
-(see :mod:`rnnlab.sweep`); tables give each group's mean +- sample standard
+(see :mod:`rnnlab.experiments.sweep`); tables give each group's mean +- sample standard
 deviation over its seeds. ``--out`` is a folder that receives ``summary.md``
 (the tables), ``summary.json`` and PNG figures: learning curves, bars of a
 final metric and, for runs with a recurrent model, forget-gate histograms and
@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from rnnlab.sweep import group_name
+from rnnlab.experiments.sweep import group_name
 from rnnlab.training.workdir import CHECKPOINT_DIR, CONFIG_FILE, RESULTS_FILE, flatten, read_json, read_metrics
 
 
@@ -437,7 +437,7 @@ def plot_gate_heatmap(
 
 def restore_params(workdir: str) -> tuple[int, dict]:
     """``(step, params)``: the best params of a run, from :func:`rnnlab.predict.restore`."""
-    from rnnlab import predict
+    from rnnlab.experiments import predict
 
     run = predict.restore(workdir)
     return run.step, run.params
@@ -449,7 +449,7 @@ def count_params(workdir: str, exclude: Sequence[str] = ("embed",)) -> int:
     The embedding is left out by default: it is the same for every model of an
     experiment and would hide the difference between the cells.
     """
-    from rnnlab import train  # the training stack; imported only when needed
+    from rnnlab.training import train  # the training stack; imported only when needed
 
     return train.count_params(restore_params(workdir)[1], tuple(exclude))
 
@@ -465,7 +465,7 @@ def load_trained(workdir: str):
       ValueError: the run has no checkpoint or its model has no recurrent layer.
       FileNotFoundError: not a run directory.
     """
-    from rnnlab import predict
+    from rnnlab.experiments import predict
 
     run = predict.restore(workdir)
     steps = min(run.config.data.buckets)

@@ -1,23 +1,16 @@
-"""The absl entry point behind ``launch.py`` and ``python -m rnnlab.launch``.
+"""One training run, as ``python -m rnnlab.launch`` starts it.
 
-    python launch.py --config=configs/negation.py --workdir=runs/negation [--config.model.cell=gru]
-
-It parses flags, logs the config and calls
-:func:`rnnlab.train.train_and_evaluate`, which locks the workdir, writes
+:func:`launch` quiets orbax's logging, logs the config and calls
+:func:`rnnlab.training.train.train_and_evaluate`, which locks the workdir, writes
 ``workdir/config.json`` once every check has passed, resumes from the workdir's
 checkpoints, and returns the results of a finished run without training.
 """
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from typing import Any, Optional
 
-from rnnlab import train
+from absl import logging
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file, e.g. configs/negation.py[:variants].", lock_config=True
-)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.")
-flags.mark_flags_as_required(["config", "workdir"])
+from rnnlab.training import train
 
 
 def _quiet_orbax(record) -> bool:
@@ -25,18 +18,13 @@ def _quiet_orbax(record) -> bool:
     return record.levelno > logging.converter.STANDARD_INFO or "/orbax/" not in record.pathname
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def launch(config: Any, workdir: str) -> Optional[dict[str, Any]]:
+    """Trains (or resumes, or returns the results of) the run of ``config`` in ``workdir``.
+
+    Returns:
+      What :func:`rnnlab.training.train.train_and_evaluate` returns: the results
+      dict, or ``None`` when stopped by a signal.
+    """
     logging.get_absl_handler().addFilter(_quiet_orbax)
-    logging.info("config:\n%s", _CONFIG.value)
-    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-
-
-def run() -> None:
-    """Console entry point (``rnnlab-launch``)."""
-    app.run(main)
-
-
-if __name__ == "__main__":
-    run()
+    logging.info("config:\n%s", config)
+    return train.train_and_evaluate(config, workdir)

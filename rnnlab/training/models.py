@@ -222,7 +222,7 @@ class SequenceDensityModel(SequenceTagger):
     With the density pipelines' inputs (``inputs[t]`` = frame ``t-1``, zeros at
     ``t = 0``) a unidirectional encoder sees only the previous frames, so
     ``sigmoid(outputs[t])`` is p(frame t | frames < t). The NLL is in
-    :func:`rnnlab.tasks.density_stats`.
+    :func:`rnnlab.training.tasks.density_stats`.
     """
 
 

@@ -35,9 +35,9 @@ from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec
 
 import rnnlab.data
-from rnnlab import checkpoint as ckpt
-from rnnlab import metrics as metrics_lib
-from rnnlab import models, tasks
+from rnnlab.training import checkpoint as ckpt
+from rnnlab.training import metrics as metrics_lib
+from rnnlab.training import models, tasks
 from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_json, write_json
 from rnnlab.types import Array, PyTree
 
@@ -524,7 +524,7 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
     A finished run (it reached ``num_steps`` or stopped early) trains no further
     step: with its ``results.json`` the results are returned as they are,
     without it they are evaluated from the final checkpoint. One process trains
-    in a workdir at a time (:class:`rnnlab.checkpoint.WorkdirLock`).
+    in a workdir at a time (:class:`rnnlab.training.checkpoint.WorkdirLock`).
     ``config.json`` is written once every check has passed.
 
     Returns:
