@@ -137,17 +137,17 @@ def test_cli_prints_json_lines_with_gates(run_dir, tmp_path):
 
 def test_report_gate_analysis_restores_through_predict(run_dir):
     # Given the report's view of the same run (restored by predict.restore)
-    from rnnlab.experiments import report
+    from rnnlab.experiments import gate_analysis
 
-    model = report.load_trained(run_dir[0])
-    ids, words = report.example_sentences(model, words=("good", "bad", "not"), count=1)[0]
+    model = gate_analysis.load_trained(run_dir[0])
+    ids, words = gate_analysis.example_sentences(model, words=("good", "bad", "not"), count=1)[0]
     # When it traces a batch, Then it gets the first layer's forward gates, as the predictor does
-    gates = report.trace_batch(model, ids[None], np.array([len(ids)]))
+    gates = gate_analysis.trace_batch(model, ids[None], np.array([len(ids)]))
     expected = predict.Predictor(model).gates(" ".join(words))[0]["gates"]
     np.testing.assert_allclose(gates["forget"][0, : len(ids)], expected["forget"], atol=1e-6)
-    values = report.gate_values(model, "forget", max_examples=8)
+    values = gate_analysis.gate_values(model, "forget", max_examples=8)
     assert values.size > 0 and 0.0 <= values.min() and values.max() <= 1.0
-    assert report.count_params(run_dir[0]) == run_dir[2]["num_params"]
+    assert gate_analysis.count_params(run_dir[0]) == run_dir[2]["num_params"]
 
 
 def test_cli_refuses_a_directory_that_is_not_a_run_with_one_line(tmp_path):
@@ -169,3 +169,15 @@ def test_a_run_without_early_stopping_predicts_with_its_last_params(tmp_path):
     assert accuracy == pytest.approx(results["test"]["accuracy"], abs=1e-6)
     with pytest.raises(ValueError, match="no recurrent layers"):
         predict.load(workdir).gates("good")
+
+
+def test_gate_report_of_a_trained_lstm_writes_its_table_and_figures(run_dir, tmp_path):
+    # Given the trained LSTM as one group of runs
+    from rnnlab.experiments import gate_analysis, stats
+
+    groups = {"lstm": [stats.load_run(run_dir[0])]}
+    # When the report's gate section is made
+    md, figures = gate_analysis.gate_report(groups, str(tmp_path), max_examples=8)
+    # Then it has a saturation row for the group and writes every figure it names
+    assert "Forget-gate saturation" in md and "| lstm | 1 |" in md
+    assert figures and all(os.path.isfile(p) for p in figures)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from rnnlab.experiments import report
+from rnnlab.experiments import plots, report, stats
 
 
 def _write_run(root, name, seed, accuracy, curve, finished=True, torn=False):
@@ -38,19 +38,19 @@ def runs(tmp_path):
 
 
 def test_load_run_flattens_results_and_drops_torn_metric_line(runs):
-    run = report.load_run(runs[1])
+    run = stats.load_run(runs[1])
     assert (run.group, run.seed, run.finished) == ("lstm", 1, True)
     assert run.results == {"test/accuracy": 0.80, "test/loss": pytest.approx(0.2), "num_params": 1234}
     assert [m["step"] for m in run.metrics] == [10, 20, 30]
-    assert not report.load_run(runs[3]).finished
+    assert not stats.load_run(runs[3]).finished
     with pytest.raises(FileNotFoundError, match="not a run directory"):
-        report.load_run(os.path.join(runs[0], "missing"))
+        stats.load_run(os.path.join(runs[0], "missing"))
 
 
 def test_summarize_mean_and_sample_std_over_finished_seeds(runs):
-    groups = report.group_runs(report.load_run(w) for w in runs)
+    groups = stats.group_runs(stats.load_run(w) for w in runs)
     assert list(groups) == ["lstm", "gru"]
-    summary = report.summarize(groups, ["test/accuracy"])
+    summary = stats.summarize(groups, ["test/accuracy"])
     mean, std, n = summary["lstm"]["test/accuracy"]
     assert (mean, n) == (pytest.approx(0.85), 2)
     assert std == pytest.approx(np.std([0.9, 0.8], ddof=1))
@@ -58,41 +58,41 @@ def test_summarize_mean_and_sample_std_over_finished_seeds(runs):
 
 
 def test_mean_std_ignores_nan_and_handles_empty():
-    assert report.mean_std([1.0, float("nan"), 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)), 2)
-    mean, _, n = report.mean_std([])
+    assert stats.mean_std([1.0, float("nan"), 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)), 2)
+    mean, _, n = stats.mean_std([])
     assert np.isnan(mean) and n == 0
-    assert report.format_mean_std((0.5, 0.01, 3)) == "0.500 +- 0.010"
-    assert report.format_mean_std((float("nan"), float("nan"), 0)) == "-"
+    assert stats.format_mean_std((0.5, 0.01, 3)) == "0.500 +- 0.010"
+    assert stats.format_mean_std((float("nan"), float("nan"), 0)) == "-"
 
 
 def test_first_step_reaching_both_directions():
     metrics = [{"step": 1, "mse": 0.5}, {"step": 2}, {"step": 3, "mse": 0.04}, {"step": 4, "mse": 0.01}]
-    assert report.first_step_reaching(metrics, "mse", 0.05, mode="min") == 3
-    assert report.first_step_reaching(metrics, "mse", 0.001, mode="min") is None
-    assert report.first_step_reaching(metrics, "mse", 0.4, mode="max") == 1
+    assert stats.first_step_reaching(metrics, "mse", 0.05, mode="min") == 3
+    assert stats.first_step_reaching(metrics, "mse", 0.001, mode="min") is None
+    assert stats.first_step_reaching(metrics, "mse", 0.4, mode="max") == 1
     with pytest.raises(ValueError, match="mode"):
-        report.first_step_reaching(metrics, "mse", 0.1, mode="up")
+        stats.first_step_reaching(metrics, "mse", 0.1, mode="up")
 
 
 def test_train_seconds_to_step_sums_windows():
     metrics = [{"step": 10, "train/steps_per_sec": 5.0}, {"step": 10, "valid/accuracy": 0.5},
                {"step": 20, "train/steps_per_sec": 10.0}, {"step": 40, "train/steps_per_sec": 20.0}]
-    assert report.train_seconds_to_step(metrics, 10) == pytest.approx(2.0)
-    assert report.train_seconds_to_step(metrics, 20) == pytest.approx(3.0)
-    assert report.train_seconds_to_step(metrics, 40) == pytest.approx(4.0)
+    assert stats.train_seconds_to_step(metrics, 10) == pytest.approx(2.0)
+    assert stats.train_seconds_to_step(metrics, 20) == pytest.approx(3.0)
+    assert stats.train_seconds_to_step(metrics, 40) == pytest.approx(4.0)
     with pytest.raises(ValueError, match="stops at step 40"):
-        report.train_seconds_to_step(metrics, 50)
+        stats.train_seconds_to_step(metrics, 50)
 
 
 def test_saturation_fractions():
-    s = report.saturation(np.array([0.01, 0.05, 0.5, 0.95, 0.99, 0.999, 0.3, 0.2]))
+    s = stats.saturation(np.array([0.01, 0.05, 0.5, 0.95, 0.99, 0.999, 0.3, 0.2]))
     assert s == {"near_0": 0.25, "near_1": 0.375, "middle": pytest.approx(0.375)}
     with pytest.raises(ValueError):
-        report.saturation(np.array([]))
+        stats.saturation(np.array([]))
 
 
 def test_markdown_table_shape():
-    table = report.markdown_table(["a", "b"], [[1, 2], [3, 4]])
+    table = stats.markdown_table(["a", "b"], [[1, 2], [3, 4]])
     assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |", "| 3 | 4 |"]
 
 
@@ -116,15 +116,15 @@ def test_write_report_writes_tables_and_figures(runs, tmp_path):
 
 
 def test_target_table_counts_seeds_steps_and_seconds(runs):
-    groups = report.group_runs(report.load_run(w) for w in runs)
-    md, data = report.target_table(groups, "valid/accuracy>=0.8")
+    groups = stats.group_runs(stats.load_run(w) for w in runs)
+    md, data = stats.target_table(groups, "valid/accuracy>=0.8")
     assert (data["lstm"]["reached"], data["lstm"]["seeds"]) == (2, 2)
     assert data["lstm"]["step"][:2] == (25.0, pytest.approx(np.std([20, 30], ddof=1)))
     assert (data["gru"]["reached"], data["gru"]["seeds"]) == (0, 1)
     assert "| gru | 0/1 | - | - |" in md
-    assert report.parse_target("valid/mse<=0.01") == ("valid/mse", "min", 0.01)
+    assert stats.parse_target("valid/mse<=0.01") == ("valid/mse", "min", 0.01)
     with pytest.raises(ValueError, match="METRIC"):
-        report.parse_target("valid/mse=0.01")
+        stats.parse_target("valid/mse=0.01")
 
 
 def test_gate_plots_return_figures_and_write_pngs(tmp_path):
@@ -133,14 +133,14 @@ def test_gate_plots_return_figures_and_write_pngs(tmp_path):
     rng = np.random.default_rng(0)
     words = ["the", "film", "is", "not", "good"]
     gates = {"forget": rng.uniform(size=(5, 8)), "candidate": rng.uniform(-1, 1, size=(5, 8))}
-    heat = report.plot_gate_heatmap(gates, words, str(tmp_path / "heat.png"), title="x")
-    hist = report.plot_gate_histograms({"lstm": rng.uniform(size=100)}, str(tmp_path / "hist.png"))
+    heat = plots.plot_gate_heatmap(gates, words, str(tmp_path / "heat.png"), title="x")
+    hist = plots.plot_gate_histograms({"lstm": rng.uniform(size=100)}, str(tmp_path / "hist.png"))
     assert isinstance(heat, Figure) and len(heat.axes) == 4  # two panels, each with its colour bar
     assert _is_png(str(tmp_path / "heat.png")) and _is_png(str(tmp_path / "hist.png"))
-    shown = report.plot_gate_heatmap(gates, words)  # no path: a figure for a notebook, no file
+    shown = plots.plot_gate_heatmap(gates, words)  # no path: a figure for a notebook, no file
     assert isinstance(shown, Figure) and sorted(os.listdir(tmp_path)) == ["heat.png", "hist.png"]
     with pytest.raises(ValueError, match="6 words"):
-        report.plot_gate_heatmap(gates, words + ["!"], str(tmp_path / "bad.png"))
+        plots.plot_gate_heatmap(gates, words + ["!"], str(tmp_path / "bad.png"))
 
 
 def test_quiet_sets_absl_to_warning_and_turns_tfds_bars_off():
@@ -169,7 +169,7 @@ def test_negation_breakdown_other_accuracy_from_counts(tmp_path):
     unfinished = str(tmp_path / "bow__seed4")
     os.makedirs(unfinished)
     # When it is broken down, Then the other 6 sentences hold the other 5 right answers
-    (record,) = report.negation_breakdown([workdir, unfinished], splits=("test",), counts={"test": (10, 4)})
+    (record,) = stats.negation_breakdown([workdir, unfinished], splits=("test",), counts={"test": (10, 4)})
     assert (record["group"], record["seed"], record["learning_rate"]) == ("bow", 3, 0.002)
     assert record["test"]["other_accuracy"] == pytest.approx(5 / 6)
     assert record["test"]["negated"] == 4 and record["wall_time_sec"] == 12.0
@@ -179,5 +179,5 @@ def test_negated_counts_on_small_sst_trees(tmp_path):
     from tests.test_data_files import sst_config, write_trees
 
     write_trees(tmp_path / "trees")
-    assert report.negated_counts(sst_config(tmp_path), "test") == (2, 1)  # "no fun" holds a negator
-    assert report.negated_counts(sst_config(tmp_path), "train") == (3, 1)
+    assert stats.negated_counts(sst_config(tmp_path), "test") == (2, 1)  # "no fun" holds a negator
+    assert stats.negated_counts(sst_config(tmp_path), "train") == (3, 1)

@@ -1,7 +1,7 @@
 """Words of English text: the negator list and a Penn-Treebank-style tokenizer.
 
 :data:`NEGATORS` is THE definition of "a sentence with a negator" used by the
-SST datasets' ``negated`` flag and by :mod:`rnnlab.experiments.report`'s gate analysis.
+SST datasets' ``negated`` flag and by :mod:`rnnlab.experiments.gate_analysis`.
 :func:`tokenize` splits raw text the way the Stanford Sentiment Treebank (and
 GLUE SST-2, built from it) is tokenized, so a sentence typed by a user meets
 the same tokens a model trained on the treebank saw.

@@ -21,7 +21,7 @@ From Python::
 
 :func:`restore` is THE way a trained run comes back (config, dataset spec,
 model and best parameters, through :class:`rnnlab.training.checkpoint.Checkpointer`,
-checksums verified); :mod:`rnnlab.experiments.report` uses it too.
+checksums verified); :mod:`rnnlab.experiments.gate_analysis` uses it too.
 """
 
 from __future__ import annotations
