@@ -107,3 +107,13 @@ def test_layers_every_rnnlab_import_names_a_module_that_exists(folder):
              for path in _modules(os.path.join(ROOT, folder), "").values()
              for target in sorted(_rnnlab_imports(path)) if not _is_module(target)]
     assert not stale, "\n".join(stale)
+
+
+def test_layers_command_entries_are_thin():
+    # An entry module defines only main, run and _define_flags: the work lives in a layer below
+    for name in sorted(ENTRY_MODULES):
+        path = os.path.join(ROOT, *name.split(".")) + ".py"
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        assert defined <= {"main", "run", "_define_flags"}, (name, sorted(defined))

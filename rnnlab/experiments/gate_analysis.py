@@ -16,7 +16,7 @@ from rnnlab.experiments.stats import RunRecord, format_mean_std, markdown_table,
 
 
 def restore_params(workdir: str) -> tuple[int, dict]:
-    """``(step, params)``: the best params of a run, from :func:`rnnlab.predict.restore`."""
+    """``(step, params)``: the best params of a run, from :func:`rnnlab.experiments.predict.restore`."""
     from rnnlab.experiments import predict
 
     run = predict.restore(workdir)
@@ -35,10 +35,10 @@ def count_params(workdir: str, exclude: Sequence[str] = ("embed",)) -> int:
 
 
 def load_trained(workdir: str):
-    """The restored run (:class:`rnnlab.predict.TrainedRun`) of a model with recurrent layers.
+    """The restored run (:class:`rnnlab.experiments.predict.TrainedRun`) of a model with recurrent layers.
 
     Its best (early-stopping) params come back through the checkpoint code
-    (:func:`rnnlab.predict.restore`, checksums verified); its gates through
+    (:func:`rnnlab.experiments.predict.restore`, checksums verified); its gates through
     :func:`trace_batch`.
 
     Raises:
