@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import fcntl
 import math
 import os
 import re
@@ -220,16 +221,22 @@ def open_study(out: str, metric: Metric, *, storage: str = "", name: str = "sear
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
     os.makedirs(out, exist_ok=True)
     url = storage or "sqlite:///" + os.path.abspath(os.path.join(out, STUDY_FILE))
-    rdb = optuna.storages.RDBStorage(
-        url,
-        heartbeat_interval=heartbeat,
-        grace_period=grace_period,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(),
-    )
-    return optuna.create_study(
-        storage=rdb, study_name=name, direction=metric.direction, load_if_exists=True,
-        sampler=make_sampler(seed), pruner=make_pruner(startup_trials, warmup_steps),
-    )
+    # Workers starting together would each create the database schema and the study: one of
+    # them fails ("UNIQUE constraint failed: alembic_version"). A file lock in the search folder
+    # makes creation one worker at a time (workers on other machines share a database URL and
+    # start with the study already made, or retry).
+    with open(os.path.join(out, STUDY_FILE + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rdb = optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=heartbeat,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(),
+        )
+        return optuna.create_study(
+            storage=rdb, study_name=name, direction=metric.direction, load_if_exists=True,
+            sampler=make_sampler(seed), pruner=make_pruner(startup_trials, warmup_steps),
+        )
 
 
 def original_number(trial: Any) -> int:
