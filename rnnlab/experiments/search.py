@@ -38,8 +38,8 @@ summarises the trials, the best one and the seed runs.
 from __future__ import annotations
 
 import dataclasses
-import json
 import fcntl
+import json
 import math
 import os
 import re
