@@ -448,32 +448,24 @@ def lstm_def(
         zs = dot(h, tuple(range(len(blocks))))
         fgr = gate_recurrence(vecs, carry)
         acts = {}
-        if forget_gate:
-            a_f = pre(px, zs, "forget") + fgr["forget"] + forget_bias
-            if "forget" in peeps:
-                a_f = a_f + vecs[peeps["forget"]] * c
-            acts["forget"] = f = jax.nn.sigmoid(a_f)
-        else:
-            f = 1.0
+
+        def gate(name, cell_state, bias=0.0):
+            """sigma(a + the previous gates' term + the peephole on ``cell_state`` + bias)."""
+            a = pre(px, zs, name) + fgr[name] + bias
+            if name in peeps:
+                a = a + vecs[peeps[name]] * cell_state
+            acts[name] = value = jax.nn.sigmoid(a)
+            return value
+
+        f = gate("forget", c, forget_bias) if forget_gate else 1.0
         if coupled:
             acts["input"] = i = 1.0 - f
-        elif input_gate:
-            a_i = pre(px, zs, "input") + fgr["input"]
-            if "input" in peeps:
-                a_i = a_i + vecs[peeps["input"]] * c
-            acts["input"] = i = jax.nn.sigmoid(a_i)
         else:
-            i = 1.0
+            i = gate("input", c) if input_gate else 1.0
         a_g = pre(px, zs, "candidate")
         acts["candidate"] = g = jnp.tanh(a_g) if input_activation else a_g
         c2 = f * c + i * g
-        if output_gate:
-            a_o = pre(px, zs, "output") + fgr["output"]
-            if "output" in peeps:
-                a_o = a_o + vecs[peeps["output"]] * c2
-            acts["output"] = o = jax.nn.sigmoid(a_o)
-        else:
-            o = 1.0
+        o = gate("output", c2) if output_gate else 1.0
         h2 = o * (jnp.tanh(c2) if output_activation else c2)
         if full_gate_recurrence:
             return FGRState(h2, c2, acts["input"], acts["forget"], acts["output"]), h2, acts
