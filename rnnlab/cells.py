@@ -547,11 +547,10 @@ def gru_def(reset_after: bool = False, reset_gate: bool = True, update_gate: boo
 
     def step(dot, vecs, h, px):
         acts = {}
-        if fused_product:
-            zs = dot(h, tuple(range(len(blocks))))
-        else:
-            zs = dot(h, tuple(range(n_k)))
-        r = acts["reset"] = gate(px, zs, "reset") if reset_gate else 1.0
+        zs = dot(h, tuple(range(len(blocks) if fused_product else n_k)))
+        r = 1.0
+        if reset_gate:
+            acts["reset"] = r = gate(px, zs, "reset")
         if update_gate:
             acts["update"] = z = gate(px, zs, "update")
         if fused_product:
@@ -563,7 +562,7 @@ def gru_def(reset_after: bool = False, reset_gate: bool = True, update_gate: boo
             n = jnp.tanh(px[n_k] + z_n)
         acts["candidate"] = n
         h2 = n + z * (h - n) if update_gate else n
-        return h2, h2, {k: v for k, v in acts.items() if not isinstance(v, float)}
+        return h2, h2, acts
 
     def backward(vecs, h, acts, dh, dy):
         n, zb = acts["candidate"], acts["recurrent_candidate"]

@@ -124,7 +124,7 @@ def zero_carry(kind, hidden_size, full_gate_recurrence=False):
     return (zeros, zeros.copy()) if kind in ("lstm", "layer_norm_lstm") else zeros
 
 
-def _hidden_size(kind, params, options):
+def _hidden_size(kind, params):
     if "w_h" in params:
         return np.asarray(params["w_h"]).shape[0]
     return np.asarray(params["b"]).shape[0] // {"min_gru": 2, "min_lstm": 3}[kind]
@@ -136,7 +136,7 @@ def unroll(kind, params, xs, length=None, reverse=False, carry0=None, **options)
     xs = np.asarray(xs, np.float64)
     num_steps = xs.shape[0]
     length = num_steps if length is None else int(length)
-    hidden_size = _hidden_size(kind, params, options)
+    hidden_size = _hidden_size(kind, params)
     fgr = bool(options.get("full_gate_recurrence", False))
     carry = zero_carry(kind, hidden_size, fgr) if carry0 is None else carry0
     ys = np.zeros((num_steps, hidden_size))
