@@ -26,7 +26,7 @@ def main(argv: Sequence[str]) -> None:
     try:
         summary = search_and_rerun(
             spec, f.seeds, storage=f.storage, study_name=f.study, seed=f.sampler_seed,
-            startup_trials=f.startup_trials, warmup_steps=f.warmup_steps, grace_period=f.grace_period,
+            vary_data_seed=f.vary_data_seed, startup_trials=f.startup_trials, warmup_steps=f.warmup_steps, grace_period=f.grace_period,
         )
     except Interrupted as e:
         logging.warning("%s; run the same command again to continue the search", e)
@@ -47,6 +47,7 @@ def _define_flags() -> None:
     flags.DEFINE_integer("sampler_seed", 0, "seed of the random sampler")
     flags.DEFINE_integer("startup_trials", 2, "trials finished before the median pruner prunes")
     flags.DEFINE_integer("warmup_steps", 0, "training steps before a trial can be pruned")
+    flags.DEFINE_bool("vary_data_seed", False, "seed runs also set data.gen_seed to their seed (new generated data)")
     flags.DEFINE_integer("grace_period", 120, "seconds without heartbeat before a trial is queued again")
 
 

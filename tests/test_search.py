@@ -212,6 +212,44 @@ def _write_mat(path, lengths=(5, 7)):
     scipy.io.savemat(path, mat)
 
 
+def test_grid_search_runs_every_point_once(tmp_path, fake):
+    # Given a grid of 3 learning rates and a budget larger than the grid
+    out = tmp_path / "g"
+    spec = _spec(out, trials=10, space="optim.learning_rate=grid(1e-5,1e-4,1e-3)")
+    # When it runs, twice (a resumed search)
+    search.run_search(spec, command=_fake_command(fake), poll=0.02, startup_trials=100)
+    search.run_search(spec, command=_fake_command(fake), poll=0.02, startup_trials=100)
+    # Then each point trained exactly once and the best is the middle one (the fake's optimum)
+    assert sorted(call[0] for call in _calls(out)) == ["trial_000", "trial_001", "trial_002"]
+    study = _study(out)
+    rates = sorted(t.params["optim.learning_rate"] for t in study.get_trials())
+    assert rates == pytest.approx([1e-5, 1e-4, 1e-3])
+    assert study.best_trial.params["optim.learning_rate"] == pytest.approx(1e-4)
+
+
+def test_grid_cannot_mix_with_sampled_fields():
+    space = (search.parse_param("optim.learning_rate=grid(1e-3,1e-2)"),
+             search.parse_param("model.hidden_size=intuniform(8,64)"))
+    with pytest.raises(ValueError, match="mixes grid"):
+        search.make_sampler(0, space)
+    assert search.grid_of(space[:1]) == {"optim.learning_rate": [1e-3, 1e-2]}
+    assert search.grid_of(space[1:]) is None
+
+
+def test_vary_data_seed_sets_gen_seed_of_seed_runs(tmp_path):
+    # Given a generated-data smoke config whose trials use gen_seed 0
+    spec = search.SearchSpec("configs/claims/long_memory.py:smoke", (), search.parse_metric("valid/mse:min"),
+                             1, str(tmp_path))
+    seen = []
+    # When its best config is rerun with 2 seeds and a new dataset per seed
+    search.run_seeds(spec, {"optim.learning_rate": 0.01}, 2,
+                     train_fn=lambda config, workdir: seen.append(
+                         (config.train.seed, config.data.gen_seed, config.optim.learning_rate)),
+                     vary_data_seed=True)
+    # Then each seed run draws its data with its own seed, at the chosen learning rate
+    assert sorted(seen) == [(1, 1, 0.01), (2, 2, 0.01)]
+
+
 def test_search_and_rerun_real_smoke(tmp_path):
     # Given a real smoke music config on a tiny generated corpus
     mat = tmp_path / "tiny.mat"

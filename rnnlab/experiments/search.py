@@ -81,7 +81,7 @@ class Param:
     args: tuple
 
 
-KINDS = ("loguniform", "uniform", "intuniform", "choice")
+KINDS = ("loguniform", "uniform", "intuniform", "choice", "grid")
 _SPACE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*=\s*(\w+)\s*\((.*)\)\s*$")
 
 
@@ -106,9 +106,9 @@ def parse_param(text: str) -> Param:
         args = ast.literal_eval(f"({args_text},)")
     except (ValueError, SyntaxError):  # bare words as choices: choice(gru,lstm)
         args = tuple(a.strip() for a in args_text.split(","))
-    if kind == "choice":
+    if kind in ("choice", "grid"):
         if not args:
-            raise ValueError(f"search space {text!r}: choice() needs at least one value")
+            raise ValueError(f"search space {text!r}: {kind}() needs at least one value")
         return Param(field, kind, tuple(args))
     if len(args) != 2 or not all(isinstance(a, (int, float)) for a in args) or not args[0] < args[1]:
         raise ValueError(f"search space {text!r}: {kind} needs two numbers low < high, got {args_text!r}")
@@ -121,7 +121,7 @@ def parse_param(text: str) -> Param:
 
 def suggest(trial: Any, param: Param) -> Any:
     """The trial's value of ``param`` (``trial`` an ``optuna.Trial``)."""
-    if param.kind == "choice":
+    if param.kind in ("choice", "grid"):
         return trial.suggest_categorical(param.field, list(param.args))
     if param.kind == "intuniform":
         return trial.suggest_int(param.field, *param.args)
@@ -161,7 +161,34 @@ def parse_metric(text: str) -> Metric:
 # Optuna pieces
 
 
-def make_sampler(seed: int):
+def grid_of(space: Sequence[Param]) -> Optional[dict[str, list[Any]]]:
+    """``{field: values}`` when the space is a grid (every param ``grid(...)``), else None.
+
+    Raises:
+      ValueError: ``grid`` params mixed with sampled ones (a grid is run exhaustively; a sampled
+        field would make it a different search in every trial).
+    """
+    kinds = {p.kind == "grid" for p in space}
+    if kinds == {True, False}:
+        raise ValueError("search space mixes grid(...) with sampled kinds: make every field a grid, or none")
+    return {p.field: list(p.args) for p in space} if kinds == {True} else None
+
+
+def make_sampler(seed: int, space: Sequence[Param] = ()):
+    """The study's sampler: Optuna's ``GridSampler`` for a grid space, else :func:`random_sampler`.
+
+    A grid runs every combination once (in a seeded order, so several workers split it);
+    a search of ``--trials`` larger than the grid stops when the grid is done.
+    """
+    import optuna
+
+    grid = grid_of(space)
+    if grid is not None:
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    return random_sampler(seed)
+
+
+def random_sampler(seed: int):
     """A random sampler whose draws depend on (seed, trial number, field) only.
 
     One seeded ``optuna.samplers.RandomSampler`` per process would draw the
@@ -200,7 +227,7 @@ def make_pruner(startup_trials: int, warmup_steps: int):
 
 
 def open_study(out: str, metric: Metric, *, storage: str = "", name: str = "search", seed: int = 0,
-               startup_trials: int = 2, warmup_steps: int = 0, heartbeat: int = 30, grace_period: int = 120):
+               space: Sequence[Param] = (), startup_trials: int = 2, warmup_steps: int = 0, heartbeat: int = 30, grace_period: int = 120):
     """The study in ``storage`` (default ``sqlite:///OUT/study.db``), created if new.
 
     Args:
@@ -209,6 +236,7 @@ def open_study(out: str, metric: Metric, *, storage: str = "", name: str = "sear
       storage: a database URL; "" for the SQLite file in ``out``.
       name: the study name within the storage.
       seed: the sampler's seed.
+      space: the searched fields (a grid space gets a grid sampler, :func:`make_sampler`).
       startup_trials, warmup_steps: the pruner's (:func:`make_pruner`).
       heartbeat: seconds between a running trial's heartbeats.
       grace_period: seconds without a heartbeat after which a trial is failed
@@ -235,7 +263,7 @@ def open_study(out: str, metric: Metric, *, storage: str = "", name: str = "sear
         )
         return optuna.create_study(
             storage=rdb, study_name=name, direction=metric.direction, load_if_exists=True,
-            sampler=make_sampler(seed), pruner=make_pruner(startup_trials, warmup_steps),
+            sampler=make_sampler(seed, space), pruner=make_pruner(startup_trials, warmup_steps),
         )
 
 
@@ -493,7 +521,10 @@ def run_search(spec: SearchSpec, *, storage: str = "", study_name: str = "search
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(spec.out, spec.metric, storage=storage, name=study_name, seed=seed,
+    grid = grid_of(spec.space)
+    if grid is not None:  # a grid is done when every point ran once: never more trials than points
+        spec = dataclasses.replace(spec, trials=min(spec.trials, math.prod(len(v) for v in grid.values())))
+    study = open_study(spec.out, spec.metric, storage=storage, name=study_name, seed=seed, space=spec.space,
                        startup_trials=startup_trials, warmup_steps=warmup_steps,
                        heartbeat=heartbeat, grace_period=grace_period)
     optuna.storages.fail_stale_trials(study)  # queues the trials of killed workers again
@@ -532,8 +563,15 @@ def seed_runs(spec: SearchSpec, overrides: dict[str, Any], num_seeds: int) -> li
 
 
 def run_seeds(spec: SearchSpec, overrides: dict[str, Any], num_seeds: int,
-              train_fn: Optional[Callable[[Any, str], None]] = None) -> dict[str, list[str]]:
-    """Trains the best config over seeds with :func:`rnnlab.experiments.sweep.run_sweep` (skips finished ones)."""
+              train_fn: Optional[Callable[[Any, str], None]] = None,
+              vary_data_seed: bool = False) -> dict[str, list[str]]:
+    """Trains the best config over seeds with :func:`rnnlab.experiments.sweep.run_sweep` (skips finished ones).
+
+    With ``vary_data_seed`` each seed run also sets ``data.gen_seed`` to its seed: a generated
+    dataset drawn anew per seed (the trials used the config's own ``gen_seed``), so the spread
+    over seeds covers the data as well as the initialisation and the reported numbers come
+    from data that played no part in the selection.
+    """
     inner = train_fn or sweep._default_train_fn
 
     def train_with_overrides(config, workdir):
@@ -541,6 +579,8 @@ def run_seeds(spec: SearchSpec, overrides: dict[str, Any], num_seeds: int,
             for field, value in overrides.items():
                 section, _, name = field.partition(".")
                 config[section][name] = value
+            if vary_data_seed:
+                config.data.gen_seed = int(config.train.seed)
         inner(config, workdir)
 
     return sweep.run_sweep(seed_runs(spec, overrides, num_seeds), spec.out, train_with_overrides)
@@ -569,7 +609,7 @@ def seed_results(workdirs: Sequence[str], relative_to: str = "") -> list[dict[st
     """
     records = []
     for workdir in workdirs:
-        config = {"train": {"seed": None}, "optim": {"learning_rate": None}}  # not started yet
+        config = {"train": {"seed": None}, "optim": {"learning_rate": None}, "data": {}}  # not started yet
         if os.path.isfile(os.path.join(workdir, CONFIG_FILE)):
             config = read_json(os.path.join(workdir, CONFIG_FILE))
         results = None
@@ -578,6 +618,7 @@ def seed_results(workdirs: Sequence[str], relative_to: str = "") -> list[dict[st
         records.append({
             "workdir": os.path.relpath(workdir, relative_to) if relative_to else workdir,
             "seed": config["train"]["seed"],
+            "gen_seed": config["data"].get("gen_seed"),
             "learning_rate": config["optim"]["learning_rate"],
             "results": results,
         })
@@ -608,15 +649,18 @@ def summarize(spec: SearchSpec, study: Any, num_seeds: int = 0) -> dict[str, Any
     return summary
 
 
-def search_and_rerun(spec: SearchSpec, num_seeds: int, **search_options) -> dict[str, Any]:
+def search_and_rerun(spec: SearchSpec, num_seeds: int, vary_data_seed: bool = False,
+                     **search_options) -> dict[str, Any]:
     """:func:`run_search`, then :func:`run_seeds` of the best trial's values, then :func:`summarize`.
+
+    ``vary_data_seed`` as :func:`run_seeds` takes it.
 
     Raises:
       RuntimeError: no trial completed (all pruned, diverged or failed).
     """
     study = run_search(spec, **search_options)
     best = finished_trials(study)
-    status = run_seeds(spec, dict(best[0].params), num_seeds) if num_seeds and best else {"failed": []}
+    status = run_seeds(spec, dict(best[0].params), num_seeds, vary_data_seed=vary_data_seed) if num_seeds and best else {"failed": []}
     summary = summarize(spec, study, num_seeds)  # also when a seed run failed: the others are recorded
     if status["failed"]:  # e.g. another worker trains that seed now (its workdir is locked): rerun later
         raise RuntimeError(f"seed runs failed: {', '.join(status['failed'])} (see {spec.out}/sweep.jsonl)")
