@@ -50,3 +50,19 @@ def matched_hidden(target: int, cell: str, input_size: int, num_outputs: int,
         if model_params(cell, input_size, h, num_outputs, bidirectional) > target:
             return best
         h += 1
+
+
+def until_flat(config, cap: int, patience: int) -> None:
+    """Train until validation stops improving: early stopping after ``patience`` evaluations
+    without a new best, at most ``cap`` steps (a run that hits the cap is reported as such)."""
+    config.train.num_steps = cap
+    config.train.patience = patience
+
+
+def match_lstm(config, input_size: int, num_outputs: int) -> None:
+    """Sets ``model.hidden_size`` so this cell's recurrent layer + head has the parameters of an
+    LSTM at the current hidden size (:func:`matched_hidden`)."""
+    model = config.model
+    target = model_params("lstm", input_size, model.hidden_size, num_outputs, model.bidirectional)
+    model.hidden_size = matched_hidden(target, model.cell, input_size, num_outputs, model.bidirectional)
+

@@ -14,7 +14,8 @@ The experiment::
     python -m rnnlab.sweep configs/claims/future_context.py --seeds=0,1,2 --out=runs/claims
     python -m rnnlab.report runs/claims/future_context-* --out=docs/results/future_context
 
-Variants: ``cell=lstm|gru``, ``bi`` (bidirectional at the matched size), ``smoke``.
+Variants: ``cell=lstm|gru``, ``bi`` (bidirectional at the matched size), ``until_flat``
+(early stopping when validation is flat, capped), ``smoke``.
 """
 
 import ml_collections
@@ -30,6 +31,11 @@ def bi(config: ml_collections.ConfigDict) -> None:
     target = claims.model_params(model.cell, model.embed_size, model.hidden_size, NUM_TAGS)
     model.hidden_size = claims.matched_hidden(target, model.cell, model.embed_size, NUM_TAGS, bidirectional=True)
     model.bidirectional = True
+
+
+def until_flat(config: ml_collections.ConfigDict) -> None:
+    """Until validation accuracy on the sentiment words is flat for 800 steps; cap 3000 steps."""
+    claims.until_flat(config, cap=3000, patience=8)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -52,7 +58,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.eval_every = 100
     config.train.checkpoint_every = 400
     config.train.early_stopping_metric = "masked_accuracy"  # on the sentiment words
-    return default.apply_variants(config, arg, {"bi": bi})
+    return default.apply_variants(config, arg, {"bi": bi, "until_flat": until_flat})
 
 
 def get_sweep() -> list[str]:

@@ -17,14 +17,15 @@ The experiment::
     python -m rnnlab.report runs/claims/long_memory-copy* --out=docs/results/copy
 
 Variants: ``adding`` | ``copy``, ``t50`` | ``t100`` | ``t200`` | ``t400``, ``cell=...``,
-``long`` (2000 steps instead of 600), ``smoke``.
+``long`` (2000 steps instead of 600), ``until_flat`` (early stopping when validation is
+flat, capped), ``match_lstm`` (this cell at the LSTM's parameter count), ``smoke``.
 """
 
 import functools
 
 import ml_collections
 
-from configs import default
+from configs import claims, default
 
 LENGTHS = (50, 100, 200, 400)
 CELLS = ("tanh", "gru", "lstm")
@@ -62,6 +63,20 @@ def long(config: ml_collections.ConfigDict) -> None:
     config.train.checkpoint_every = 1000
 
 
+def until_flat(config: ml_collections.ConfigDict) -> None:
+    """Until validation is flat for 1000 steps (20 evaluations); cap 3000 steps (2000 at T=400)."""
+    claims.until_flat(config, cap=3000 if config.data.seq_len <= 200 else 2000, patience=20)
+
+
+def match_lstm(config: ml_collections.ConfigDict) -> None:
+    """This cell at the parameter count of the LSTM of the current H (adding: D=2 -> 1 output;
+    copy: embeddings -> one class per vocabulary id: pad, unk, blank, go and the symbols)."""
+    if config.data.name == "adding":
+        claims.match_lstm(config, input_size=2, num_outputs=1)
+    else:
+        claims.match_lstm(config, config.model.embed_size, num_outputs=4 + config.data.num_symbols)
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """H=32, batch 64, 4000 training sequences, Adam 1e-2 with clipping 1.0, 600 steps."""
     config = default.get_config()
@@ -84,7 +99,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.checkpoint_every = 300
     adding(config)
     length(config, 100)
-    named = {"adding": adding, "copy": copy, "long": long}
+    named = {"adding": adding, "copy": copy, "long": long, "until_flat": until_flat, "match_lstm": match_lstm}
     named.update({f"t{t}": functools.partial(length, seq_len=t) for t in LENGTHS})
     return default.apply_variants(config, arg, named)
 

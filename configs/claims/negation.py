@@ -14,12 +14,12 @@ The experiment (the variants of :func:`get_sweep`, 3 seeds)::
 
 Variants: ``bow`` (bag of words), ``cell=tanh|gru|lstm``, ``bidirectional``, ``tail``
 (append up to 40 neutral filler tokens to every sentence, so the decision must be
-carried to the end), ``smoke``.
+carried to the end), ``until_flat`` (early stopping when validation is flat, capped), ``smoke``.
 """
 
 import ml_collections
 
-from configs import default
+from configs import claims, default
 
 
 def bow(config: ml_collections.ConfigDict) -> None:
@@ -33,6 +33,11 @@ def tail(config: ml_collections.ConfigDict) -> None:
     config.data.tail_len = 40
     config.data.max_len = 64
     config.data.buckets = (32, 64)
+
+
+def until_flat(config: ml_collections.ConfigDict) -> None:
+    """Until validation accuracy is flat for 800 steps (8 evaluations); cap 3000 steps."""
+    claims.until_flat(config, cap=3000, patience=8)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -56,7 +61,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.eval_every = 100
     config.train.checkpoint_every = 400
     config.train.early_stopping_metric = "accuracy"
-    return default.apply_variants(config, arg, {"bow": bow, "tail": tail})
+    return default.apply_variants(config, arg, {"bow": bow, "tail": tail, "until_flat": until_flat})
 
 
 MODELS = ["bow", "cell=tanh", "cell=gru", "cell=lstm", "cell=lstm,bidirectional"]

@@ -1,0 +1,48 @@
+"""``python -m rnnlab.plan``: a study's searches (trials, then seeds of the best), resumably, in lanes.
+
+    python -m rnnlab.plan configs/claims/tuned.py --out=runs/tuned --lane=0 --lanes=2 &
+    python -m rnnlab.plan configs/claims/tuned.py --out=runs/tuned --lane=1 --lanes=2 &
+    python -m rnnlab.plan configs/claims/tuned.py --out=runs/tuned --dry_run
+
+The work lives in :mod:`rnnlab.experiments.plan`.
+"""
+
+import re
+import sys
+from typing import Sequence
+
+from absl import app, flags
+
+from rnnlab.experiments.plan import load_plan, run_lane, status
+
+
+def main(argv: Sequence[str]) -> None:
+    """absl entry: ``argv[1]`` is the plan file."""
+    if len(argv) != 2:
+        raise app.UsageError("give one plan file, e.g. configs/claims/tuned.py")
+    f = flags.FLAGS
+    full = load_plan(argv[1])
+    chosen = {item.name for item in full if re.search(f.only, item.name)}
+    chosen |= {dep for item in full if item.name in chosen for dep in item.after}  # what they need
+    plan = [item for item in full if item.name in chosen]
+    if f.dry_run:
+        for name, state in status(plan, f.out):
+            print(f"{state:8s} {name}")
+        return
+    failed = run_lane(plan, f.out, lane=f.lane, lanes=f.lanes)
+    if failed:
+        print("failed: " + ", ".join(failed), file=sys.stderr)
+        sys.exit(1)
+
+
+def _define_flags() -> None:
+    flags.DEFINE_string("out", None, "parent folder of the searches", required=True)
+    flags.DEFINE_integer("lane", 0, "this process's lane")
+    flags.DEFINE_integer("lanes", 1, "lanes (processes) sharing the plan")
+    flags.DEFINE_string("only", "", "regular expression: run only the searches whose name matches")
+    flags.DEFINE_bool("dry_run", False, "print each search's state and exit")
+
+
+if __name__ == "__main__":
+    _define_flags()
+    app.run(main)
