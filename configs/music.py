@@ -21,7 +21,8 @@ The paper's learning-rate search (best of 10 samples log-uniform in
 
 Variants: ``dataset=jsb|nottingham|musedata|piano`` (each sets its buckets,
 steps and evaluation interval from the tables below), ``cell=tanh|gru|lstm``
-(each sets its size from :data:`HIDDEN`), ``paper``, ``smoke``, or any
+(each sets its size from :data:`HIDDEN`; any other registered cell, e.g. a gate variant, with
+``hidden=H``), ``paper``, ``smoke``, or any
 ``section.field=value``.
 """
 
@@ -91,8 +92,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.patience = 6
     default.apply_variants(config, arg, {"paper": paper, "smoke": smoke})
     # Fields left at 0 / () by the variants come from the tables of the final dataset and cell.
-    if config.model.cell not in HIDDEN:
-        raise ValueError(f"configs/music.py: cell must be one of {', '.join(HIDDEN)}, got {config.model.cell!r}")
+    if config.model.cell not in HIDDEN and not config.model.hidden_size:
+        raise ValueError(f"configs/music.py: cell {config.model.cell!r} has no size in HIDDEN "
+                         f"({', '.join(HIDDEN)}); give one, e.g. hidden=36")
     if config.data.name not in BUCKETS:
         raise ValueError(f"configs/music.py: dataset must be one of {', '.join(BUCKETS)}, got {config.data.name!r}")
     if not config.data.buckets:
