@@ -13,7 +13,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from rnnlab.experiments.stats import saturation
+from rnnlab.experiments.stats import saturation, t_interval
 
 
 def _figure(figsize: tuple[float, float]):
@@ -169,4 +169,111 @@ def plot_gate_heatmap(
         fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01)
     if title:
         axes[0, 0].set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def _panels(n: int, width: float, height: float):
+    """A figure with ``n`` panels in rows of at most 3; returns ``(fig, [axes])``."""
+    cols = min(3, max(n, 1))
+    rows = -(-max(n, 1) // cols)
+    fig = _figure((width * cols, height * rows))
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, list(axes[:n])
+
+
+def plot_seed_bars(
+    panels: Mapping[str, Mapping[str, np.ndarray]],
+    path: Optional[str],
+    ylabels: Optional[Mapping[str, str]] = None,
+    logy: Optional[Mapping[str, bool]] = None,
+    level: float = 0.95,
+):
+    """One panel per task: a bar per model at its mean over seeds, the t-interval of the mean as
+    error bar, and each seed's value as a dot.
+
+    Args:
+      panels: ``{task: {model: f[S] per-seed values}}``.
+      path: the PNG to write (``None``: none).
+      ylabels: ``{task: metric name}``.
+      logy: ``{task: log scale on y}`` (losses, mse; only when every value is positive).
+      level: the interval's coverage.
+
+    Returns:
+      The ``matplotlib.figure.Figure``.
+    """
+    ylabels, logy = ylabels or {}, logy or {}
+    widest = max((len(m) for m in panels.values()), default=1)
+    fig, axes = _panels(len(panels), max(3.5, 0.35 * widest + 1.5), 3.6)
+    for ax, (task, models) in zip(axes, panels.items()):
+        names = list(models)
+        x = np.arange(len(names))
+        means = np.asarray([np.mean(models[m]) for m in names])
+        low_high = np.asarray([t_interval(models[m], level) for m in names]).reshape(-1, 2)
+        err = np.abs(np.stack([means - low_high[:, 0], low_high[:, 1] - means]))
+        err = np.nan_to_num(err)  # one seed: no interval
+        ax.bar(x, means, 0.7, color="tab:blue", alpha=0.35)
+        ax.errorbar(x, means, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
+        for i, m in enumerate(names):
+            values = np.asarray(models[m], np.float64)
+            jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
+            ax.plot(x[i] + jitter, values, "o", color="tab:red", ms=3.5)
+        if logy.get(task) and all(np.all(np.asarray(v) > 0) for v in models.values()):
+            ax.set_yscale("log")
+        ax.set_xticks(x)
+        ax.set_xticklabels([n.replace("cell=", "") for n in names], rotation=40, ha="right", fontsize=7)
+        ax.set_title(task, fontsize=9)
+        ax.set_ylabel(ylabels.get(task, ""), fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_trials_vs_param(
+    panels: Mapping[str, Mapping[str, Mapping[str, Sequence]]],
+    path: Optional[str],
+    ylabels: Optional[Mapping[str, str]] = None,
+    logy: Optional[Mapping[str, bool]] = None,
+    xlabel: str = "learning rate",
+):
+    """One panel per task: each trial's searched metric against its parameter (log x), one colour
+    per model; completed trials filled, pruned ones hollow (at their last reported value); the
+    seed runs' test values as crosses at the chosen value.
+
+    Args:
+      panels: ``{task: {model: {"trials": [(x, value, completed bool)], "seeds": [(x, test value)]}}}``.
+      path: the PNG to write (``None``: none).
+      ylabels: ``{task: metric name}``.
+      logy: ``{task: log scale on y}`` (only when every value is positive).
+      xlabel: the parameter's name.
+
+    Returns:
+      The ``matplotlib.figure.Figure``.
+    """
+    import matplotlib
+
+    ylabels, logy = ylabels or {}, logy or {}
+    fig, axes = _panels(len(panels), 4.2, 3.4)
+    for ax, (task, models) in zip(axes, panels.items()):
+        colors = matplotlib.colormaps["tab20" if len(models) > 10 else "tab10"].colors
+        positive = True
+        for color, (model, data) in zip(colors * 2, models.items()):
+            for x, y, complete in data["trials"]:
+                ax.plot([x], [y], "o", ms=4, color=color, mfc=color if complete else "none")
+                positive &= y > 0
+            for x, y in data.get("seeds", ()):
+                ax.plot([x], [y], "x", ms=5, color=color)
+                positive &= y > 0
+            ax.plot([], [], "o", color=color, label=model.replace("cell=", ""))
+        ax.set_xscale("log")
+        if logy.get(task) and positive:
+            ax.set_yscale("log")
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabels.get(task, ""), fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=5, ncol=2)
+    fig.suptitle("trials: o completed, hollow pruned (validation); x: seed runs (test)", fontsize=8)
+    fig.tight_layout()
     return _save(fig, path)
