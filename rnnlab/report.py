@@ -1,8 +1,11 @@
-"""``python -m rnnlab.report``: tables and plots of finished runs, grouped over seeds.
+"""``python -m rnnlab.report``: tables and plots of finished runs, grouped over seeds; or of a plan's output.
 
     python -m rnnlab.report runs/claims/negation-* --out=docs/results/negation
+    python -m rnnlab.report --plan=configs/claims/tuned.py --runs=runs/tuned --out=docs/results/tuned
 
-The work lives in :mod:`rnnlab.experiments.report` (use it from Python or a notebook).
+The work lives in :mod:`rnnlab.experiments.report` (run directories) and
+:mod:`rnnlab.experiments.tuned` (a plan: ``tuned.md``, ``ablation.md``, ``tuned.json``);
+use them from Python or a notebook.
 """
 
 import os
@@ -12,14 +15,21 @@ from typing import Sequence
 from absl import app, flags
 
 from rnnlab.experiments.report import write_report
+from rnnlab.experiments.tuned import write_tuned_report
 
 
 def main(argv: Sequence[str]) -> None:
-    """absl entry: ``argv[1:]`` are run directories."""
+    """absl entry: ``argv[1:]`` are run directories, or ``--plan`` and ``--runs`` name a plan's output."""
+    f = flags.FLAGS
+    if f.plan:
+        if argv[1:] or not f.runs:
+            raise app.UsageError("--plan takes --runs (the plan's output folder) and no run directories")
+        result = write_tuned_report(f.plan, f.runs, f.out)
+        sys.stdout.write(result["markdown"])
+        return
     workdirs = [w for w in argv[1:] if os.path.isdir(w)]
     if not workdirs:
-        raise app.UsageError("give run directories")
-    f = flags.FLAGS
+        raise app.UsageError("give run directories, or --plan and --runs")
     result = write_report(workdirs, f.out, split=f.split, curve_key=f.curve or None, gates=f.gates,
                           targets=f.target)
     sys.stdout.write(result["table"])
@@ -31,6 +41,8 @@ def _define_flags() -> None:
     flags.DEFINE_string("curve", "", "metric over steps (default valid/accuracy or valid/loss)")
     flags.DEFINE_bool("gates", True, "trace gates of recurrent models (histograms, heat maps)")
     flags.DEFINE_multi_string("target", [], "METRIC>=VALUE or METRIC<=VALUE: seeds reaching it, steps, time")
+    flags.DEFINE_string("plan", "", "a plan file (configs/claims/tuned.py): report its output folder --runs")
+    flags.DEFINE_string("runs", "", "with --plan: the plan's output folder (runs/tuned)")
 
 
 if __name__ == "__main__":

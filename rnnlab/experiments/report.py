@@ -20,8 +20,8 @@ import numpy as np
 
 from rnnlab.experiments.gate_analysis import count_params, gate_report
 from rnnlab.experiments.plots import plot_bars, plot_learning_curves
-from rnnlab.experiments.stats import (RunRecord, curve, format_mean_std, group_runs, load_run, markdown_table,
-                                      mean_std, summarize, summary_table, target_table)
+from rnnlab.experiments.stats import (LEVEL, RunRecord, curve, format_mean_std, group_runs, load_run,
+                                      markdown_table, mean_std, per_seed, summarize, summary_table, target_table)
 from rnnlab.training.workdir import CHECKPOINT_DIR
 
 
@@ -68,8 +68,13 @@ def write_report(
       targets: ``"valid/accuracy>=0.95"``-style targets; each adds a table of
         the seeds reaching it, the step and the training time to it.
 
+    ``summary.json`` holds ``summary`` (``{group: {metric: [mean, std, n]}}``), ``per_seed``
+    (``{group: {metric: {"seeds", "values", "mean", "std", "n", "ci", "level"}}}``: each seed's
+    value and the 95% t-interval of the mean, :func:`rnnlab.experiments.stats.describe`),
+    ``timing``, ``targets`` and ``workdirs``.
+
     Returns:
-      ``{"summary": ..., "figures": [paths], "table": markdown}``.
+      ``{"summary": ..., "per_seed": ..., "figures": [paths], "table": markdown}``.
     """
     runs = [load_run(w) for w in workdirs]
     if not runs:
@@ -78,7 +83,9 @@ def write_report(
     keys = _metric_keys(runs, split)
     summary = summarize(groups, keys)
     extra = {g: _timing(rs) for g, rs in groups.items()}
+    seeds = per_seed(groups, keys)
     table = summary_table(summary, keys)
+    table += "\n" + per_seed_table(seeds, keys)
     timing_rows = [[g, t["params"], format_mean_std(t["steps_per_sec"], 1), format_mean_std(t["wall_s"], 1)]
                    for g, t in extra.items()]
     table += "\n" + markdown_table(["run", "params (no embedding)", "train steps/s (median of log)", "wall s"],
@@ -107,9 +114,30 @@ def write_report(
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write(f"Mean +- sample std over seeds; split `{split}`.\n\n" + table)
     with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump({"summary": summary, "timing": extra, "targets": reached,
+        json.dump({"summary": summary, "per_seed": seeds, "timing": extra, "targets": reached,
                    "workdirs": [r.workdir for r in runs]}, f, indent=1)
-    return {"summary": summary, "figures": figures, "table": table}
+    return {"summary": summary, "per_seed": seeds, "figures": figures, "table": table}
+
+
+def per_seed_table(seeds: dict[str, dict[str, dict[str, Any]]], keys: Sequence[str], digits: int = 3) -> str:
+    """One row per group: its seeds, and each key's per-seed values with the t-interval of the mean.
+
+    Args:
+      seeds: :func:`rnnlab.experiments.stats.per_seed`'s ``{group: {key: describe(...)}}``.
+      keys: the metric names (columns).
+      digits: decimals.
+    """
+    def cell(d: dict[str, Any]) -> str:
+        values = ", ".join("-" if v is None else f"{v:.{digits}f}" for v in d["values"]) or "-"
+        low, high = d["ci"]
+        return values if np.isnan(low) else f"{values} [{low:.{digits}f}, {high:.{digits}f}]"
+
+    rows = []
+    for group, by_key in seeds.items():
+        some = next(iter(by_key.values()), {"seeds": []})
+        rows.append([group, ", ".join(map(str, some["seeds"])) or "-"] + [cell(by_key[k]) for k in keys])
+    return (f"\nPer seed, [{LEVEL:.0%} t-interval of the mean]:\n\n"
+            + markdown_table(["run", "seed"] + list(keys), rows))
 
 
 def _timing(runs: Sequence[RunRecord]) -> dict[str, Any]:
