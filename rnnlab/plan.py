@@ -29,7 +29,7 @@ def main(argv: Sequence[str]) -> None:
         for name, state in status(plan, f.out):
             print(f"{state:8s} {name}")
         return
-    failed = run_lane(plan, f.out, lane=f.lane, lanes=f.lanes)
+    failed = run_lane(plan, f.out, lane=f.lane, lanes=f.lanes, poll=f.poll)
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)
         sys.exit(1)
@@ -40,6 +40,7 @@ def _define_flags() -> None:
     flags.DEFINE_integer("lane", 0, "this process's lane")
     flags.DEFINE_integer("lanes", 1, "lanes (processes) sharing the plan")
     flags.DEFINE_string("only", "", "regular expression: run only the searches whose name matches")
+    flags.DEFINE_float("poll", 30.0, "seconds between checks while waiting for another lane's search")
     flags.DEFINE_bool("dry_run", False, "print each search's state and exit")
 
 

@@ -1,0 +1,92 @@
+"""rnnlab.experiments.plan: searches run in lanes, a variant's grid around its family's best, resumption."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from rnnlab.experiments import plan
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "configs", "claims", "long_memory.py")
+
+PLAN = textwrap.dedent(f'''
+    from rnnlab.experiments.plan import Search, around
+
+    def get_plan():
+        return [
+            Search("family", "{CONFIG}:adding,t50,smoke", "valid/mse:min",
+                   "optim.learning_rate=grid(0.01)", trials=1, seeds=0),
+            Search("variant", "{CONFIG}:adding,t50,smoke,cell=gru", "valid/mse:min",
+                   around("family", factors=(0.5, 2.0)), trials=5, seeds=1, after=("family",)),
+        ]
+''')
+
+
+def _search(out, name):
+    with open(os.path.join(out, name, "search.json")) as f:
+        return json.load(f)
+
+
+def test_two_lanes_run_a_variant_around_its_family(tmp_path):
+    # Given a plan whose second search (lane 1) waits for the first (lane 0) and reads its best rate
+    path = tmp_path / "plan.py"
+    path.write_text(PLAN)
+    out = str(tmp_path / "out")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    # When both lanes run at once
+    lanes = [subprocess.Popen([sys.executable, "-m", "rnnlab.plan", str(path), f"--out={out}", f"--lane={i}",
+                               "--lanes=2", "--poll=0.5"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in (0, 1)]
+    errors = [lane.communicate(timeout=600)[1].decode()[-2000:] for lane in lanes]
+    assert [lane.returncode for lane in lanes] == [0, 0], errors
+    # Then the variant ran exactly the grid x0.5, x2 around the family's rate, then its seed
+    rates = sorted(t["params"]["optim.learning_rate"] for t in _search(out, "variant")["trials"])
+    assert rates == pytest.approx([0.005, 0.02])
+    assert all(s["results"] for s in _search(out, "variant")["seeds"])
+    # and both count as done; the status says so
+    items = plan.load_plan(str(path))
+    assert plan.status(items, out) == [("family", "done"), ("variant", "done")]
+    # and a rerun of a lane finds nothing left to do
+    assert plan.run_lane(items, out, lane=0, lanes=2, poll=0.1) == []
+
+
+def test_failed_dependency_skips_its_dependants(tmp_path, monkeypatch):
+    # Given a family search that fails (every trial pruned, say)
+    items = [plan.Search("family", "x.py", "valid/mse:min", "optim.learning_rate=grid(0.01)", trials=1),
+             plan.Search("variant", "x.py", "valid/mse:min", plan.around("family"), trials=3, after=("family",))]
+
+    def failing(out, item, **options):
+        os.makedirs(os.path.join(out, item.name), exist_ok=True)
+        with open(os.path.join(out, item.name, plan.FAILED_FILE), "w") as f:
+            f.write("no trial completed\n")
+        return False
+
+    monkeypatch.setattr(plan, "run_item", failing)
+    # When one lane runs both
+    failed = plan.run_lane(items, str(tmp_path), poll=0.01)
+    # Then the variant is skipped as failed instead of waiting for ever
+    assert failed == ["family", "variant"]
+    assert plan.status(items, str(tmp_path))[0] == ("family", "failed")
+
+
+def test_plan_errors(tmp_path):
+    dup = tmp_path / "dup.py"
+    dup.write_text("from rnnlab.experiments.plan import Search\n"
+                   "def get_plan():\n"
+                   "    s = Search('a', 'x.py', 'valid/mse:min', 'optim.learning_rate=grid(1.0)', trials=1)\n"
+                   "    return [s, s]\n")
+    with pytest.raises(ValueError, match="duplicate"):
+        plan.load_plan(str(dup))
+    missing = tmp_path / "missing.py"
+    missing.write_text("from rnnlab.experiments.plan import Search\n"
+                       "def get_plan():\n"
+                       "    return [Search('a', 'x.py', 'valid/mse:min', 'optim.learning_rate=grid(1.0)',"
+                       " trials=1, after=('b',))]\n")
+    with pytest.raises(ValueError, match="unknown dependencies"):
+        plan.load_plan(str(missing))
+    with pytest.raises(ValueError, match="lane"):
+        plan.run_lane([], str(tmp_path), lane=2, lanes=2)
