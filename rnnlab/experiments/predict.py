@@ -22,6 +22,10 @@ From Python::
 :func:`restore` is THE way a trained run comes back (config, dataset spec,
 model and best parameters, through :class:`rnnlab.training.checkpoint.Checkpointer`,
 checksums verified); :mod:`rnnlab.experiments.gate_analysis` uses it too.
+``restore(workdir, step=S)`` gives the params of one kept checkpoint (``step=0``:
+the initialisation, rebuilt from the config's seed), :func:`checkpoint_steps`
+lists the kept ones, and :meth:`TrainedRun.at_step` moves a restored run to
+another checkpoint without building its model again.
 """
 
 from __future__ import annotations
@@ -71,8 +75,13 @@ class TrainedRun:
       spec: the dataset's :class:`rnnlab.data.DatasetSpec` (vocabulary, task, classes).
       model: the Flax model, called as ``model.apply({"params": params},
         inputs, lengths, deterministic=True)``.
-      params: the best (early-stopping) parameters, NumPy arrays.
-      step: the checkpoint step they come from.
+      params: the parameters, NumPy arrays: by default the best (early-stopping)
+        ones, see :func:`restore`'s ``params``.
+      step: the checkpoint step they come from (0: the initialisation).
+      params_step: the training step ``params`` were reached at: ``best_step``
+        for best params, else ``step``.
+      best_step: the early-stopping best step recorded in that checkpoint
+        (``None`` without early stopping or before the first evaluation).
     """
 
     workdir: str
@@ -81,7 +90,23 @@ class TrainedRun:
     model: Any
     params: Any
     step: int
+    params_step: Optional[int] = None
+    best_step: Optional[int] = None
     _tracer: Any = dataclasses.field(default=None, repr=False)
+
+    def at_step(self, step: Optional[int], params: str = "final") -> "TrainedRun":
+        """This run with the params of checkpoint ``step`` (see :func:`restore`); shares the compiled tracer.
+
+        Args:
+          step: a kept checkpoint step (:func:`checkpoint_steps`), 0 for the
+            initialisation, or ``None`` for the newest that restores.
+          params: ``"final"`` | ``"state"`` | ``"best"``, as for :func:`restore`.
+        """
+        if self._tracer is None:
+            self._tracer = _make_tracer(self.model)
+        values, at, params_step, best_step = _restore_params(self.workdir, self.config, self.spec, self.model,
+                                                             step, params)
+        return dataclasses.replace(self, params=values, step=at, params_step=params_step, best_step=best_step)
 
     def trace_gates(self, inputs: np.ndarray, lengths: np.ndarray) -> list[dict[str, Any]]:
         """Every gate of every recurrent layer and direction over a batch.
@@ -168,8 +193,90 @@ def _abstract_batch(spec: Any, config: Any) -> dict[str, np.ndarray]:
     return {"inputs": inputs, "lengths": np.ones((1,), np.int32)}
 
 
-def restore(workdir: str) -> TrainedRun:
-    """Restores a run's model and best parameters from its newest good checkpoint.
+PARAMS_KINDS = ("final", "state", "best")
+
+
+def checkpoint_steps(workdir: str) -> list[int]:
+    """The checkpoint steps kept in a run's ``checkpoints`` folder, oldest first.
+
+    With ``config.train.max_to_keep`` (3 by default) only the newest ones are
+    kept: the first of this list is the earliest *kept* checkpoint, not the
+    first ever saved. Damaged checkpoints are listed too (restoring them fails).
+
+    Raises:
+      ValueError: the run has no checkpoint folder.
+    """
+    from rnnlab.training import checkpoint
+
+    directory = os.path.join(workdir, CHECKPOINT_DIR)
+    if not os.path.isdir(directory):
+        raise ValueError(f"run {workdir!r} has no checkpoint: no folder {directory}")
+    with checkpoint.Checkpointer(directory) as checkpointer:
+        return checkpointer.steps()
+
+
+def _init_target(config: Any, spec: Any, model: Any, abstract: bool):
+    """The run's initial train state (``abstract``: only its shapes) from ``config.train.seed``.
+
+    As the training loop builds it: ``init_state(model, tx, PRNGKey(seed), batch)``
+    under ``jax.jit``; the params depend on the batch's shapes only through the
+    input width, so a one-row batch gives the same values.
+    """
+    import jax
+
+    from rnnlab.training import train
+
+    tx = train.make_optimizer(config.optim, config.train.num_steps)
+    init = functools.partial(train.init_state, model, tx)
+    key, batch = jax.random.PRNGKey(config.train.seed), _abstract_batch(spec, config)
+    return jax.eval_shape(init, key, batch) if abstract else jax.device_get(jax.jit(init)(key, batch))
+
+
+def _restore_params(workdir: str, config: Any, spec: Any, model: Any, step: Optional[int],
+                    params: str) -> tuple[Any, int, int, Optional[int]]:
+    """``(params, checkpoint step, params_step, best_step)``; see :func:`restore`."""
+    from rnnlab.training import checkpoint
+
+    if params not in PARAMS_KINDS:
+        raise ValueError(f"params must be one of {', '.join(PARAMS_KINDS)}, got {params!r}")
+    if step == 0:
+        return _init_target(config, spec, model, abstract=False).params, 0, 0, None
+    directory = os.path.join(workdir, CHECKPOINT_DIR)
+    if not os.path.isdir(directory):
+        raise ValueError(f"run {workdir!r} has no checkpoint: no folder {directory}")
+    state = _init_target(config, spec, model, abstract=True)
+    target = {"state": state, "best_params": state.params}
+    checkpointer = checkpoint.Checkpointer(directory)
+    try:
+        kept = checkpointer.steps()
+        if step is not None and step not in kept:
+            raise ValueError(f"run {workdir!r} keeps no checkpoint of step {step}; it keeps {kept} "
+                             f"(max_to_keep {config.train.max_to_keep}) and step 0 is the initialisation")
+        if step is not None:
+            # Checkpointer.restore walks back from the newest step it lists: list none past ``step``.
+            checkpointer.steps = lambda: [s for s in kept if s <= step]
+        restored = checkpointer.restore(target)
+    finally:
+        checkpointer.close()
+    if restored is None:
+        raise ValueError(f"run {workdir!r} has no checkpoint that restores in {directory}")
+    at, arrays, info = restored
+    if step is not None and at != step:
+        raise ValueError(f"checkpoint step {step} of run {workdir!r} does not restore (damaged; see the log)")
+    best_value, best_step = (list(info.get("early_stopping") or []) + [None, None])[:2]
+    has_best = bool(config.train.early_stopping_metric) and best_value is not None
+    best_step = int(best_step) if has_best else None
+    if params == "best" and not has_best:
+        raise ValueError(f"checkpoint step {at} of run {workdir!r} holds no early-stopping best "
+                         "(no early_stopping_metric, or no evaluation before it)")
+    # "final", as the training loop ends: the best params when early stopping found a best, else the last.
+    use_best = params == "best" or (params == "final" and has_best)
+    values = arrays["best_params"] if use_best else arrays["state"].params
+    return values, int(at), (best_step if use_best else int(at)), best_step
+
+
+def restore(workdir: str, step: Optional[int] = None, params: str = "final") -> TrainedRun:
+    """Restores a run's model and parameters from a checkpoint (by default the newest good one).
 
     Prepares (or reads back) the run's dataset for its vocabulary and spec,
     builds the model from the saved config, and restores through
@@ -178,37 +285,33 @@ def restore(workdir: str) -> TrainedRun:
     line). The parameters are the best ones under early stopping (else the
     last ones).
 
+    Args:
+      workdir: the run directory.
+      step: ``None``: the newest checkpoint that restores; a kept step
+        (:func:`checkpoint_steps`): exactly that one; ``0``: the
+        initialisation, rebuilt from ``config.train.seed`` as the training loop
+        does (no checkpoint is read).
+      params: ``"final"``: as the training loop ends, the early-stopping best
+        params when the checkpoint holds a best, else its current ones;
+        ``"state"``: the params trained up to the checkpoint's step;
+        ``"best"``: the early-stopping best params up to that step (see
+        :attr:`TrainedRun.params_step`, :attr:`TrainedRun.best_step`).
+
     Raises:
       FileNotFoundError: not a run directory, or the dataset's files are missing.
-      ValueError: the run has no checkpoint that restores.
+      ValueError: the run has no checkpoint that restores; ``step`` is not kept
+        or does not restore; ``params="best"`` without an early-stopping best.
     """
-    import jax
-
     import rnnlab.data
-    from rnnlab.training import checkpoint, models, train
+    from rnnlab.training import models
 
     config = read_config(workdir)
-    directory = os.path.join(workdir, CHECKPOINT_DIR)
-    if not os.path.isdir(directory):
-        raise ValueError(f"run {workdir!r} has no checkpoint: no folder {directory}")
+    if step != 0 and not os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR)):
+        raise ValueError(f"run {workdir!r} has no checkpoint: no folder {os.path.join(workdir, CHECKPOINT_DIR)}")
     spec = rnnlab.data.prepare(config.data)
     model = models.build_model(config.model, spec)
-    tx = train.make_optimizer(config.optim, config.train.num_steps)
-    state = jax.eval_shape(functools.partial(train.init_state, model, tx), jax.random.PRNGKey(0),
-                           _abstract_batch(spec, config))
-    checkpointer = checkpoint.Checkpointer(directory)
-    try:
-        restored = checkpointer.restore({"state": state, "best_params": state.params})
-    finally:
-        checkpointer.close()
-    if restored is None:
-        raise ValueError(f"run {workdir!r} has no checkpoint that restores in {directory}")
-    step, arrays, info = restored
-    # As the training loop ends: the best params when early stopping found a best, else the last ones.
-    best = (info.get("early_stopping") or [None])[0]
-    params = arrays["best_params"] if config.train.early_stopping_metric and best is not None \
-        else arrays["state"].params
-    return TrainedRun(workdir, config, spec, model, params, int(step))
+    values, at, params_step, best_step = _restore_params(workdir, config, spec, model, step, params)
+    return TrainedRun(workdir, config, spec, model, values, at, params_step, best_step)
 
 
 class Predictor:
