@@ -112,6 +112,12 @@ def test_write_report_writes_tables_and_figures(runs, tmp_path):
     assert "| gru | 1 | 0.700 +- 0.000 |" in md
     saved = json.load(open(os.path.join(out, "summary.json")))
     assert saved["timing"]["lstm"]["params"] == "1234"
+    # each seed's value and the 95% t-interval of the mean: 0.85 -+ 12.706 * 0.0707 / sqrt(2)
+    lstm = saved["per_seed"]["lstm"]["test/accuracy"]
+    assert (lstm["seeds"], lstm["values"], lstm["n"]) == ([0, 1], [0.9, 0.8], 2)
+    assert lstm["ci"] == pytest.approx([0.85 - 12.7062 * 0.05, 0.85 + 12.7062 * 0.05], abs=1e-3)
+    assert saved["per_seed"]["gru"]["test/accuracy"]["values"] == [0.7]  # the unfinished seed has no value
+    assert "| lstm | 0, 1 | 0.900, 0.800 [0.215, 1.485] |" in md
     assert saved["timing"]["lstm"]["steps_per_sec"][0] == pytest.approx(10.5)
 
 
@@ -181,3 +187,15 @@ def test_negated_counts_on_small_sst_trees(tmp_path):
     write_trees(tmp_path / "trees")
     assert stats.negated_counts(sst_config(tmp_path), "test") == (2, 1)  # "no fun" holds a negator
     assert stats.negated_counts(sst_config(tmp_path), "train") == (3, 1)
+
+
+def test_report_cli_with_run_directories(runs, tmp_path):
+    import subprocess
+
+    out = str(tmp_path / "cli")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-m", "rnnlab.report", *runs, f"--out={out}", "--nogates"],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| lstm | 2 | 0.850 +- 0.071 |" in done.stdout
+    assert {"summary.md", "summary.json", "curves.png", "bars.png"} <= set(os.listdir(out))

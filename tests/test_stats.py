@@ -106,6 +106,9 @@ def test_compare_pairs_by_seed_and_falls_back_to_welch():
     # No shared seeds: Welch
     w = stats.compare([0.5, 0.7, 0.6], [0.5, 0.6, 0.4], seeds_a=[1, 2, 3], seeds_b=[4, 5, 6])
     assert w["test"] == "welch" and w["p"] == pytest.approx(stats.welch_test([0.5, 0.7, 0.6], [0.5, 0.6, 0.4])["p"])
+    # Keys (seed, gen_seed): runs of equal seeds but different data do not pair
+    k = stats.compare([0.5, 0.7, 0.6], [0.4, 0.6, 0.5], [(1, 1), (2, 2), (3, 3)], [(1, 0), (2, 0), (3, 0)])
+    assert k["test"] == "welch"
     # Noisy, overlapping groups are not separable at 3 seeds; clearly apart ones are
     assert not stats.separable([0.90, 0.95, 0.85], [0.88, 0.97, 0.86], [1, 2, 3], [1, 2, 3])
     assert stats.separable([0.90, 0.91, 0.92], [0.50, 0.52, 0.49])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Hashable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -426,12 +426,13 @@ def paired_test(a: Sequence[float], b: Sequence[float], level: float = LEVEL) ->
     return _test_result("paired", int(d.size), float(d.mean()), se, float(d.size - 1), level)
 
 
-def compare(a: Sequence[float], b: Sequence[float], seeds_a: Optional[Sequence[int]] = None,
-            seeds_b: Optional[Sequence[int]] = None, level: float = LEVEL) -> dict[str, Any]:
+def compare(a: Sequence[float], b: Sequence[float], seeds_a: Optional[Sequence[Hashable]] = None,
+            seeds_b: Optional[Sequence[Hashable]] = None, level: float = LEVEL) -> dict[str, Any]:
     """``a`` against ``b``: paired by seed when both give seeds and share 2 or more, else Welch.
 
     Args:
-      a: f[Na] values of group a; seeds_a: int[Na] their seeds (likewise b).
+      a: f[Na] values of group a; seeds_a: [Na] their pairing keys: the seed, or any hashable
+        such as ``(seed, gen_seed)`` so that runs pair only when their data agree too (likewise b).
       level: coverage of the interval of the difference.
 
     Returns:
@@ -457,8 +458,8 @@ def is_separable(result: Mapping[str, Any]) -> bool:
     return bool(low > 0 or high < 0)
 
 
-def separable(a: Sequence[float], b: Sequence[float], seeds_a: Optional[Sequence[int]] = None,
-              seeds_b: Optional[Sequence[int]] = None, level: float = LEVEL) -> bool:
+def separable(a: Sequence[float], b: Sequence[float], seeds_a: Optional[Sequence[Hashable]] = None,
+              seeds_b: Optional[Sequence[Hashable]] = None, level: float = LEVEL) -> bool:
     """Whether groups ``a`` and ``b`` (f[N] each, e.g. 3 seeds) are told apart: :func:`compare`'s
     interval of the difference excludes 0 (paired by seed when seeds are given and shared)."""
     return compare(a, b, seeds_a, seeds_b, level)["separable"]

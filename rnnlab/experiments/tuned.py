@@ -62,7 +62,8 @@ LEARNING_RATE = "optim.learning_rate"
 CAP_MARK = "*"
 
 ABLATION_RULE = (
-    "Each cell: the test metric's mean +- sample std over the seeds, then a mark against the intact "
+    "Each cell: the test metric's mean +- sample std over the seeds, the seeds reaching the task's "
+    "success target (k/n; targets in tuned.md), then a mark against the intact "
     "cell of the variant's family on the same task, from the paired difference by seed (the seed runs "
     "of two models with the same seed share the generated data): **breaks** = significantly worse "
     "(the 95% t-interval of the mean paired difference excludes 0) and the variant misses the success "
@@ -172,6 +173,14 @@ def step_reaching(run: RunRecord, target: str) -> Optional[int]:
     return step
 
 
+COMPILE_KEYS = ("compilations/seconds", "compile_seconds", "compile_sec")
+
+
+def recorded_compile_seconds(run: RunRecord) -> Optional[float]:
+    """Compilation seconds if ``results.json`` records them (one of :data:`COMPILE_KEYS`), else None."""
+    return next((float(run.results[k]) for k in COMPILE_KEYS if k in run.results), None)
+
+
 def _median(values: Sequence[Optional[float]]) -> Optional[float]:
     finite = [v for v in values if v is not None and not math.isnan(v)]
     return float(np.median(finite)) if finite else None
@@ -195,9 +204,10 @@ def model_row(item: plan_lib.Search, record: Mapping[str, Any], target: Optional
     Returns:
       A JSON-ready dict: ``name, task, model, state, metric (test key), mode, params, learning_rate,
       trials {complete, pruned, diverged, running, budget}, test (:func:`describe`: mean, std,
-      ci, seeds, values), best_step [per seed], hit_cap [per seed], target {target, reached
+      ci, seeds, values), gen_seed [per seed], best_step [per seed], step [per seed], hit_cap [per seed], target {target, reached
       [per seed step or None], count, n, median_step}, ms_per_step {median, per_seed},
-      first_window_s {median, per_seed}, vs_reference (:func:`compare` or None)``.
+      first_window_s {median, per_seed}, compile_s {median, per_seed} (recorded compile seconds, else
+      None), vs_reference (:func:`compare` or None)``.
     """
     task, model = split_name(item.name)
     metric = search.parse_metric(item.metric)
@@ -215,6 +225,7 @@ def model_row(item: plan_lib.Search, record: Mapping[str, Any], target: Optional
     rates = [steady_steps_per_sec(r.metrics) for r in done]
     ms = [1000.0 / v if v and not math.isnan(v) else None for v in rates]
     overhead = [first_window_overhead(r.metrics) for r in done]
+    compiled = [recorded_compile_seconds(r) for r in done]
     row = {
         "name": item.name, "task": task, "model": model, "state": record["state"],
         "metric": key, "mode": metric.mode, "reference": reference["name"] if reference else None,
@@ -225,6 +236,7 @@ def model_row(item: plan_lib.Search, record: Mapping[str, Any], target: Optional
                    "running": states.count("RUNNING"),
                    "budget": (summary or {}).get("trials_budget", item.trials)},
         "test": describe([r.results.get(key) for r in done], [r.seed for r in done], level),
+        "gen_seed": [r.config.get("data", {}).get("gen_seed") for r in done],
         "best_step": [r.results.get("best_step") for r in done],
         "step": [r.results.get("step") for r in done],
         "hit_cap": [hit_cap(r) for r in done],
@@ -232,11 +244,14 @@ def model_row(item: plan_lib.Search, record: Mapping[str, Any], target: Optional
                    "n": len(reached), "median_step": _median([s for s in reached if s is not None])},
         "ms_per_step": {"median": _median(ms), "per_seed": ms},
         "first_window_s": {"median": _median(overhead), "per_seed": [None if math.isnan(v) else v for v in overhead]},
+        "compile_s": {"median": _median(compiled), "per_seed": compiled},
         "vs_reference": None,
     }
     if reference is not None and row["test"]["n"] and reference["test"]["n"]:
+        # runs pair up when both the training seed and the generated data's seed agree
         row["vs_reference"] = compare(row["test"]["values"], reference["test"]["values"],
-                                      row["test"]["seeds"], reference["test"]["seeds"], level)
+                                      list(zip(row["test"]["seeds"], row["gen_seed"])),
+                                      list(zip(reference["test"]["seeds"], reference["gen_seed"])), level)
     return row
 
 
@@ -336,8 +351,11 @@ def _target_text(row: Mapping[str, Any]) -> str:
 
 def _time_text(row: Mapping[str, Any]) -> str:
     ms, first = row["ms_per_step"]["median"], row["first_window_s"]["median"]
+    compiled = row["compile_s"]["median"]
     if ms is None:
         return "-"
+    if compiled is not None:
+        return f"{ms:.1f} (compile {compiled:.0f})"
     return f"{ms:.1f}" + (f" ({first:.0f})" if first is not None else "")
 
 
@@ -354,7 +372,8 @@ def tuned_markdown(tasks: Mapping[str, Any], level: float = LEVEL) -> str:
         "seeds whose validation curve reaches the task's success target @ the median first step at which "
         "they do. *ms/step*: training time per step after compilation (median over seeds of each run's "
         "median log window after the first; the machine ran two lanes at once, so compare within a "
-        "table with care), in brackets the first log window's extra seconds (compilation and start-up). "
+        "table with care), in brackets the first log window's extra seconds over the steady speed (an "
+        "estimate of compilation and start-up; `compile N` where the run records its compile seconds). "
         f"*vs reference*: a variant minus its intact cell: difference of means [{pct} CI], p "
         "(paired by seed when they share seeds, else Welch).\n",
     ]
@@ -450,6 +469,9 @@ def ablation_markdown(table: Mapping[str, Any], tasks: Mapping[str, Any]) -> str
                 continue
             mode = tasks[task]["mode"]
             value = format_stats(cell["test"], mode, ci=False)
+            target = cell["target"]
+            if value != "-" and target["target"] and target["n"]:
+                value += f", {target['count']}/{target['n']}"
             mark = cell["mark"]
             if mark == "ref" and cell["state"] != "done":
                 mark = cell["state"]
