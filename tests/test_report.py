@@ -126,6 +126,8 @@ def test_target_table_counts_seeds_steps_and_seconds(runs):
     md, data = stats.target_table(groups, "valid/accuracy>=0.8")
     assert (data["lstm"]["reached"], data["lstm"]["seeds"]) == (2, 2)
     assert data["lstm"]["step"][:2] == (25.0, pytest.approx(np.std([20, 30], ddof=1)))
+    assert data["lstm"]["per_seed"] == {"seeds": [0, 1], "steps": [20, 30],
+                                        "seconds": [pytest.approx(2.0), pytest.approx(30 / 11.0)]}
     assert (data["gru"]["reached"], data["gru"]["seeds"]) == (0, 1)
     assert "| gru | 0/1 | - | - |" in md
     assert stats.parse_target("valid/mse<=0.01") == ("valid/mse", "min", 0.01)

@@ -266,7 +266,8 @@ def target_table(groups: Mapping[str, Sequence[RunRecord]], target: str) -> tupl
     seeds that reach it.
 
     Returns:
-      ``(markdown, {group: {"reached": k, "seeds": n, "step": stats, "seconds": stats}})``.
+      ``(markdown, {group: {"reached": k, "seeds": n, "step": stats, "seconds": stats, "per_seed":
+      {"seeds", "steps", "seconds"} (None for a seed that misses it)}})``.
     """
     key, mode, threshold = parse_target(target)
     rows, data = [], {}
@@ -276,7 +277,10 @@ def target_table(groups: Mapping[str, Sequence[RunRecord]], target: str) -> tupl
         hits = [(r, s) for r, s in zip(done, steps) if s is not None]
         seconds = [train_seconds_to_step(r.metrics, s) for r, s in hits]
         data[group] = {"reached": len(hits), "seeds": len(done), "step": mean_std([s for _, s in hits]),
-                       "seconds": mean_std(seconds)}
+                       "seconds": mean_std(seconds),
+                       "per_seed": {"seeds": [r.seed for r in done], "steps": steps,
+                                    "seconds": [train_seconds_to_step(r.metrics, s) if s is not None else None
+                                                for r, s in zip(done, steps)]}}
         rows.append([group, f"{len(hits)}/{len(done)}", format_mean_std(data[group]["step"], 0),
                      format_mean_std(data[group]["seconds"], 1)])
     md = f"\nTarget `{target}` (first logged evaluation reaching it):\n\n"
