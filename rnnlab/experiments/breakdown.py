@@ -277,16 +277,18 @@ def plot_by_tail(summary: Mapping[str, Mapping[str, Any]], path: Optional[str]):
     ax = fig.subplots()
     buckets = list(next(iter(summary.values()))["by_tail"])
     x = np.arange(len(buckets))
+    low = 0.4
     for label, g in summary.items():
-        mean = [g["by_tail"][b]["all"][0] for b in buckets]
-        std = [g["by_tail"][b]["all"][1] for b in buckets]
+        mean = np.asarray([g["by_tail"][b]["all"][0] for b in buckets])
+        std = np.asarray([g["by_tail"][b]["all"][1] for b in buckets])
         ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=label)
+        low = min(low, float(np.nanmin(mean - std)) - 0.03)
     ax.set_xticks(x, [f"{b}" for b in buckets])
     ax.set_xlabel("filler tokens after the sentence")
     ax.set_ylabel("test accuracy")
-    ax.set_ylim(0.4, 1.02)
+    ax.set_ylim(max(low, 0.0), 1.02)
     ax.axhline(0.5, color="gray", lw=0.8, ls=":")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         fig.savefig(path, dpi=90, bbox_inches="tight")
