@@ -512,14 +512,16 @@ def summarize_group(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def plot_keep_histograms(groups: Mapping[str, Sequence[Mapping[str, Any]]], path: Optional[str],
                          memory_fraction: float = 0.5, high: float = 0.9):
-    """Per group: a histogram over units of the fraction of steps each keeps ``>= high``, init vs trained.
+    """Per group, histograms over units, init vs trained: each unit's mean kept fraction (top) and
+    the fraction of steps it keeps ``>= high`` (bottom; right of ``memory_fraction``: memory units).
 
     Args:
       groups: ``{label: [run_saturation record per seed]}``; units of every
         seed, layer and direction are pooled. "Trained" is the best checkpoint
-        (the last one without early stopping).
+        (the last one without early stopping). LSTM-family groups are blue,
+        GRU-family ones orange.
       path: the PNG to write (``None``: none).
-      memory_fraction: drawn as a line (units right of it are memory units).
+      memory_fraction: drawn as a dashed line in the bottom panels.
       high: the "near 1" threshold, for the labels.
 
     Returns:
@@ -530,30 +532,40 @@ def plot_keep_histograms(groups: Mapping[str, Sequence[Mapping[str, Any]]], path
     labels = list(groups)
     cols = min(4, max(1, len(labels)))
     rows = math.ceil(len(labels) / cols) if labels else 1
-    fig = Figure(figsize=(3.1 * cols, 2.5 * rows))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    bins = np.linspace(0.0, 1.0, 21)
-    for ax in axes.ravel()[len(labels):]:
-        ax.set_visible(False)
-    for ax, label in zip(axes.ravel(), labels):
-        records = groups[label]
+    fig = Figure(figsize=(3.0 * cols, 4.4 * rows))
+    axes = fig.subplots(2 * rows, cols, squeeze=False)
+    bins = np.linspace(0.0, 1.0, 26)
+    for k in range(rows * cols):
+        top, bottom = axes[2 * (k // cols), k % cols], axes[2 * (k // cols) + 1, k % cols]
+        if k >= len(labels):
+            top.set_visible(False)
+            bottom.set_visible(False)
+            continue
+        records = groups[labels[k]]
         trained = "best" if all("best" in r["checkpoints"] for r in records) else "last"
         color = "tab:blue" if records[0]["family"] == "lstm" else "tab:orange"
-        for name, style in (("init", {"color": "grey", "alpha": 0.5}), (trained, {"color": color, "alpha": 0.7})):
-            values = np.concatenate([np.asarray(l["per_unit"]["near_1"]) for r in records
-                                     for l in r["checkpoints"][name]["layers"]])
-            weights = np.full(values.shape, 1.0 / max(values.size, 1))
-            ax.hist(values, bins=bins, weights=weights, label=name, **style)
-        ax.axvline(memory_fraction, color="black", lw=0.8, ls="--")
-        ax.set_title(f"{label}\n{records[0]['cell']}: keep = {records[0]['keep']}", fontsize=7)
-        ax.set_xlabel(f"fraction of steps with keep >= {high:g}", fontsize=7)
-        ax.set_ylabel("fraction of units", fontsize=7)
-        ax.tick_params(labelsize=6)
-        ax.legend(fontsize=6)
+        memory = {}
+        for name, style in (("init", {"color": "grey", "alpha": 0.5}), (trained, {"color": color, "alpha": 0.6})):
+            layers = [l for r in records for l in r["checkpoints"][name]["layers"]]
+            memory[name] = sum(l["memory_units"] for l in layers) / len(records)
+            for ax, key in ((top, "mean"), (bottom, "near_1")):
+                values = np.concatenate([np.asarray(l["per_unit"][key], np.float64) for l in layers])
+                ax.hist(values, bins=bins, weights=np.full(values.shape, 1.0 / values.size), label=name, **style)
+        units = sum(l["units"] for l in records[0]["checkpoints"]["init"]["layers"])
+        top.set_title(f"{labels[k]}\n{records[0]['cell']}: keep = {records[0]['keep']}; memory units "
+                      f"{memory['init']:.3g} -> {memory[trained]:.3g} of {units}", fontsize=7)
+        top.set_xlabel("unit's mean keep", fontsize=7)
+        bottom.set_xlabel(f"unit's fraction of steps with keep >= {high:g}", fontsize=7)
+        bottom.axvline(memory_fraction, color="black", lw=0.8, ls="--")
+        for ax in (top, bottom):
+            ax.set_xlim(0.0, 1.0)
+            ax.set_ylabel("fraction of units", fontsize=7)
+            ax.tick_params(labelsize=6)
+        top.legend(fontsize=6)
     fig.tight_layout()
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        fig.savefig(path, dpi=90, bbox_inches="tight")
+        fig.savefig(path, dpi=80, bbox_inches="tight")
     return fig
 
 
@@ -699,7 +711,7 @@ def _saturation_markdown(data: Mapping[str, Any]) -> str:
         lines.append(markdown_table(["group", "layer", "checkpoint", "params step", "units",
                                      "memory units", "reset units", f"near 1 (>= {s['high']:g})",
                                      f"near 0 (<= {s['low']:g})", "mean keep"], rows))
-        lines.append("\n![per-unit fraction of steps near 1, init vs trained](saturation.png)\n")
+        lines.append("\n![per-unit mean keep and fraction of steps near 1, init vs trained](saturation.png)\n")
     if data["skipped"]:
         lines.append("\n## Skipped\n")
         lines += [f"- `{x['run']}`: {x['reason']}" for x in data["skipped"]]

@@ -51,18 +51,32 @@ def _tuples(tree: Any) -> Any:
     return tree
 
 
+# Model fields added after runs existed; a config.json without one was trained without the feature.
+_ADDED_MODEL_FIELDS = {"model.word_dropout": 0.0, "model.recurrent_dropout": 0.0, "model.zoneout": 0.0}
+
+
 def read_config(workdir: str) -> Any:
     """The ``ml_collections.ConfigDict`` a run was trained with (its ``config.json``).
+
+    Fields added to the config after the run was trained (``checkpoint.ADDED_FIELDS``,
+    and the model's ``word_dropout``, ``recurrent_dropout``, ``zoneout``) get the
+    value that means "off", as the run was trained.
 
     Raises:
       FileNotFoundError: ``workdir`` holds no ``config.json`` (not a run directory).
     """
     import ml_collections
 
+    from rnnlab.training.checkpoint import ADDED_FIELDS
+
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{workdir!r} is not a run directory: it has no {CONFIG_FILE}")
-    return ml_collections.ConfigDict(_tuples(read_json(path)))
+    config = _tuples(read_json(path))
+    for key, value in {**ADDED_FIELDS, **_ADDED_MODEL_FIELDS}.items():
+        section, field = key.split(".")
+        config.setdefault(section, {}).setdefault(field, value)
+    return ml_collections.ConfigDict(config)
 
 
 @dataclasses.dataclass
