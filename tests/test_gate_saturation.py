@@ -291,3 +291,16 @@ def test_cli_writes_the_report(runs, tmp_path):
     assert "Keep-gate saturation" in proc.stdout
     saved = json.load(open(os.path.join(out, "saturation.json")))
     assert saved["settings"]["memory_fraction"] == 0.6 and list(saved["groups"]) == ["gru"]
+
+
+def test_read_config_fills_fields_added_after_a_run(runs, tmp_path):
+    # Given a run's config.json from before model.zoneout, recurrent_dropout and word_dropout existed
+    dirs, _ = runs
+    config = json.load(open(os.path.join(dirs["gru"], "config.json")))
+    for field in ("zoneout", "recurrent_dropout", "word_dropout"):
+        del config["model"][field]
+    json.dump(config, open(tmp_path / "config.json", "w"))
+    # Then it reads back with those features off, and builds
+    read = predict.read_config(str(tmp_path))
+    assert (read.model.zoneout, read.model.recurrent_dropout, read.model.word_dropout) == (0.0, 0.0, 0.0)
+    assert read.model.cell == "gru" and read.data.buckets == tuple(config["data"]["buckets"])
