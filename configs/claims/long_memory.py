@@ -64,8 +64,8 @@ def long(config: ml_collections.ConfigDict) -> None:
 
 
 def until_flat(config: ml_collections.ConfigDict) -> None:
-    """Until validation is flat for 1000 steps (20 evaluations); cap 3000 steps (2000 at T=400)."""
-    claims.until_flat(config, cap=3000 if config.data.seq_len <= 200 else 2000, patience=20)
+    """Until validation is flat for 500 steps (10 evaluations); cap 2000 steps (1500 at T=400)."""
+    claims.until_flat(config, cap=2000 if config.data.seq_len <= 200 else 1500, patience=10)
 
 
 def match_lstm(config: ml_collections.ConfigDict) -> None:

@@ -19,8 +19,12 @@ in each claim config), up to a cap. Run it in two lanes (2 cores)::
    variant of the LSTM and GRU (Greff et al. 2017's: no input / forget /
    output gate, coupled input-forget gate, peepholes; the GRU without its
    reset or update gate; minGRU / minLSTM, whose gates read the input alone;
-   the LSTM with forget bias 0 and 3) runs a grid of 3 learning rates around
-   its family's best (x1/3, x1, x3), then 3 seeds.
+   and, on the long-memory tasks, the LSTM with forget bias 0 and 3) runs a grid
+   of 3 learning rates around its family's best (x1/3, x1, x3), then 3 seeds.
+
+**Cut for the budget** (about 2 hours of a shared 2-core CPU): delayed recall at
+T=400 (the adding problem stands for T=400, families only), the ablations at
+T=400, and 5 trials per search instead of the reproduction's 10.
 """
 
 from rnnlab.experiments.plan import Search, around
@@ -35,7 +39,6 @@ TASKS = {
     "adding100": ("configs/claims/long_memory.py:adding,t100,until_flat", "valid/mse:min", 1000),
     "copy100": ("configs/claims/long_memory.py:copy,t100,until_flat", "valid/masked_accuracy:max", 1000),
     "adding400": ("configs/claims/long_memory.py:adding,t400,until_flat", "valid/mse:min", 1000),
-    "copy400": ("configs/claims/long_memory.py:copy,t400,until_flat", "valid/masked_accuracy:max", 1000),
 }
 CELLS = ["cell=tanh", "cell=gru", "cell=lstm"]
 EQUAL_PARAMS = ["cell=tanh,match_lstm", "cell=gru,match_lstm"]
@@ -45,15 +48,15 @@ FAMILIES = {
     "adding100": CELLS + EQUAL_PARAMS,
     "copy100": CELLS + EQUAL_PARAMS,
     "adding400": CELLS,
-    "copy400": CELLS,
 }
 VARIANTS = {
     "cell=lstm": ["cell=lstm_nig", "cell=lstm_nfg", "cell=lstm_nog", "cell=lstm_cifg",
-                  "cell=lstm,model.peephole=True", "cell=min_lstm",
-                  "cell=lstm,model.forget_bias=0.0", "cell=lstm,model.forget_bias=3.0"],
+                  "cell=lstm,model.peephole=True", "cell=min_lstm"],
     "cell=gru": ["cell=gru_nrg", "cell=gru_nug", "cell=min_gru"],
 }
+FORGET_BIAS = ["cell=lstm,model.forget_bias=0.0", "cell=lstm,model.forget_bias=3.0"]  # 1.0 is the default
 ABLATION_TASKS = ("negation_tail", "adding100", "copy100")
+LONG_MEMORY_TASKS = ("adding100", "copy100")  # the forget-bias ablation's
 
 
 def search_name(task: str, variant: str) -> str:
@@ -62,7 +65,7 @@ def search_name(task: str, variant: str) -> str:
     return f"{task}/{short.replace(',', '+')}"
 
 
-LATE_TASKS = ("adding400", "copy400")  # the slowest runs go last
+LATE_TASKS = ("adding400",)  # the slowest runs go last
 
 
 def family_searches(tasks) -> list[Search]:
@@ -81,7 +84,10 @@ def get_plan() -> list[Search]:
     plan = family_searches([task for task in TASKS if task not in LATE_TASKS])
     for task in ABLATION_TASKS:
         config, metric, warmup = TASKS[task]
-        for family, variants in VARIANTS.items():
+        variants_of = dict(VARIANTS)
+        if task in LONG_MEMORY_TASKS:
+            variants_of["cell=lstm"] = VARIANTS["cell=lstm"] + FORGET_BIAS
+        for family, variants in variants_of.items():
             family_search = search_name(task, family)
             for variant in variants:
                 plan.append(Search(search_name(task, variant), f"{config},{variant}", metric,
