@@ -241,11 +241,14 @@ def test_vary_data_seed_sets_gen_seed_of_seed_runs(tmp_path):
     spec = search.SearchSpec("configs/claims/long_memory.py:smoke", (), search.parse_metric("valid/mse:min"),
                              1, str(tmp_path))
     seen = []
+
+    def train_fn(config, workdir):
+        seen.append((config.train.seed, config.data.gen_seed, config.optim.learning_rate))
+        with open(os.path.join(workdir, "results.json"), "w") as f:
+            json.dump({"step": 1}, f)
+
     # When its best config is rerun with 2 seeds and a new dataset per seed
-    search.run_seeds(spec, {"optim.learning_rate": 0.01}, 2,
-                     train_fn=lambda config, workdir: seen.append(
-                         (config.train.seed, config.data.gen_seed, config.optim.learning_rate)),
-                     vary_data_seed=True)
+    search.run_seeds(spec, {"optim.learning_rate": 0.01}, 2, train_fn=train_fn, vary_data_seed=True)
     # Then each seed run draws its data with its own seed, at the chosen learning rate
     assert sorted(seen) == [(1, 1, 0.01), (2, 2, 0.01)]
 

@@ -119,11 +119,15 @@ def test_run_sweep_logs_failures_and_goes_on(config_path, tmp_path):
     assert "bad cell" in log[0]["error"]
 
 
-def test_run_sweep_flags_a_trainer_that_writes_no_results(config_path, tmp_path):
+def test_run_sweep_stops_when_a_run_was_stopped_by_a_signal(config_path, tmp_path):
+    # Given a trainer that returns without results.json, as training does after SIGTERM
     out = str(tmp_path / "runs")
-    runs = sweep.expand([config_path + ":cell=gru"], seeds=[0])
-    status = sweep.run_sweep(runs, out, train_fn=lambda config, workdir: None)
-    assert status["failed"] == [runs[0].workdir(out)]
+    runs = sweep.expand([config_path + ":cell=gru"], seeds=[0, 1])
+    calls = []
+    status = sweep.run_sweep(runs, out, train_fn=lambda config, workdir: calls.append(workdir))
+    # Then the sweep stops after it (the signal was meant for the sweep too) and says so
+    assert status["interrupted"] == [runs[0].workdir(out)] and calls == [runs[0].workdir(out)]
+    assert not status["failed"] and not status["finished"]
 
 
 def test_group_name_strips_seed():

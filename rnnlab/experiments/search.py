@@ -660,8 +660,11 @@ def search_and_rerun(spec: SearchSpec, num_seeds: int, vary_data_seed: bool = Fa
     """
     study = run_search(spec, **search_options)
     best = finished_trials(study)
-    status = run_seeds(spec, dict(best[0].params), num_seeds, vary_data_seed=vary_data_seed) if num_seeds and best else {"failed": []}
+    status = (run_seeds(spec, dict(best[0].params), num_seeds, vary_data_seed=vary_data_seed)
+              if num_seeds and best else {"failed": [], "interrupted": []})
     summary = summarize(spec, study, num_seeds)  # also when a seed run failed: the others are recorded
+    if status["interrupted"]:
+        raise Interrupted(f"seed run {status['interrupted'][0]} stopped by a signal; it resumes on a rerun")
     if status["failed"]:  # e.g. another worker trains that seed now (its workdir is locked): rerun later
         raise RuntimeError(f"seed runs failed: {', '.join(status['failed'])} (see {spec.out}/sweep.jsonl)")
     if not best and budget_left(study, spec.trials) <= 0:

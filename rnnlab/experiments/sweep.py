@@ -171,12 +171,16 @@ def run_sweep(
       train_fn: ``train_fn(config, workdir)``; default
         ``rnnlab.training.train.train_and_evaluate`` (which resumes from checkpoints).
 
+    A run that raises is logged as failed and the grid goes on. A run whose
+    training returns without ``results.json`` was stopped by a signal (SIGTERM,
+    Ctrl-C: it saved a checkpoint); the sweep stops there too.
+
     Returns:
-      ``{"skipped": [...], "finished": [...], "failed": [...]}`` workdirs.
+      ``{"skipped": [...], "finished": [...], "failed": [...], "interrupted": [...]}`` workdirs.
     """
     train_fn = train_fn or _default_train_fn
     os.makedirs(out, exist_ok=True)
-    status = {"skipped": [], "finished": [], "failed": []}
+    status = {"skipped": [], "finished": [], "failed": [], "interrupted": []}
     for i, run in enumerate(runs):
         workdir = run.workdir(out)
         if is_finished(workdir):
@@ -188,9 +192,9 @@ def run_sweep(
             config = load_config(run.config_path, run.arg, run.seed)
             os.makedirs(workdir, exist_ok=True)
             train_fn(config, workdir)
-            if not is_finished(workdir):
-                raise RuntimeError(f"training returned without writing {RESULTS_FILE}")
-            outcome, error = "finished", None
+            # Training returns without results only when a signal stopped it (at a checkpoint):
+            # the signal was meant for the sweep too.
+            outcome, error = ("finished", None) if is_finished(workdir) else ("interrupted", None)
         except Exception as e:  # a failed run must not stop the grid
             logging.error("run %s failed:\n%s", workdir, traceback.format_exc())
             outcome, error = "failed", f"{type(e).__name__}: {e}"
@@ -206,6 +210,10 @@ def run_sweep(
         }
         with open(os.path.join(out, LOG_FILE), "a") as f:
             f.write(json.dumps(record) + "\n")
+        if outcome == "interrupted":
+            logging.warning("sweep stopped: %s was interrupted (it resumes from its checkpoint on a rerun)",
+                            workdir)
+            break
     return status
 
 
@@ -228,7 +236,7 @@ def sweep(specs: Sequence[str], out: str, seeds: str = "0,1,2", also: str = "",
       dry_run: only write each workdir and whether it is done to stdout.
 
     Returns:
-      Whether no run failed.
+      Whether no run failed and none was interrupted.
     """
     runs = expand(specs, _parse_seeds(seeds), also)
     if dry_run:
@@ -243,4 +251,4 @@ def sweep(specs: Sequence[str], out: str, seeds: str = "0,1,2", also: str = "",
     )
     for workdir in status["failed"]:
         logging.error("failed: %s", workdir)
-    return not status["failed"]
+    return not status["failed"] and not status["interrupted"]
