@@ -1,7 +1,9 @@
-"""Every config file in configs/ loads, builds its model and runs 2 training steps (smoke variant).
+"""Every config file in configs/ loads, builds its model and runs 2 training steps (smoke variant);
+every plan file in configs/ loads, and so does the config of each of its searches.
 
-Config files are discovered by glob, so new ones are covered without editing
-this test. Datasets read from files get small generated stand-ins.
+Config files (defining ``get_config``) and plan files (``get_plan``) are
+discovered by glob, so new ones are covered without editing this test.
+Datasets read from files get small generated stand-ins.
 """
 
 from __future__ import annotations
@@ -21,11 +23,20 @@ from rnnlab.training import models, tasks, train
 from tests.train_fixtures import compile_cache  # noqa: F401  (fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG_FILES = sorted(
-    os.path.relpath(p, ROOT)
-    for p in glob.glob(os.path.join(ROOT, "configs", "**", "*.py"), recursive=True)
-    if os.path.basename(p) != "__init__.py"
-)
+
+
+def _files_defining(name: str) -> list[str]:
+    """The files under configs/ (relative to the repository) that define the function ``name``."""
+    found = []
+    for path in glob.glob(os.path.join(ROOT, "configs", "**", "*.py"), recursive=True):
+        with open(path, encoding="utf-8") as f:
+            if f"\ndef {name}(" in f.read():
+                found.append(os.path.relpath(path, ROOT))
+    return sorted(found)
+
+
+CONFIG_FILES = _files_defining("get_config")
+PLAN_FILES = _files_defining("get_plan")
 
 pytestmark = pytest.mark.usefixtures("compile_cache")
 
@@ -76,6 +87,17 @@ def _point_at_fake_files(config, tmp_path):
 def test_configs_are_found():
     assert os.path.join("configs", "negation.py") in CONFIG_FILES
     assert os.path.join("configs", "default.py") in CONFIG_FILES
+    assert os.path.join("configs", "claims", "tuned.py") in PLAN_FILES
+
+
+@pytest.mark.parametrize("path", PLAN_FILES)
+def test_plan_loads_with_the_config_of_every_search(path):
+    from rnnlab.experiments import plan, sweep
+
+    for item in plan.load_plan(path):
+        config_path, _, arg = item.config.partition(":")
+        config = sweep.load_config(config_path, arg)
+        train.check_config(config)
 
 
 # Variants that change the task or the loss, run beside each file's default (path, variant argument).

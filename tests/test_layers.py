@@ -12,7 +12,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "rnnlab")
-ENTRY_MODULES = {"rnnlab.launch", "rnnlab.predict", "rnnlab.report", "rnnlab.search", "rnnlab.sweep"}
+ENTRY_MODULES = {"rnnlab.launch", "rnnlab.plan", "rnnlab.predict", "rnnlab.report", "rnnlab.search", "rnnlab.sweep"}
 LAYERS = ["library", "data", "training", "experiments", "entry"]
 
 
