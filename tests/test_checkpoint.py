@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import rnnlab.data
-from rnnlab.training import checkpoint, train
+from rnnlab.training import checkpoint, steps, train
 from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_metrics
 from tests.train_fixtures import compile_cache, smoke_config
 
@@ -126,8 +126,8 @@ def _target(config, data_dir):
 
     model = models.build_model(config.model, spec)
     tx = train.make_optimizer(config.optim, config.train.num_steps)
-    state = jax.device_get(train.init_state(model, tx, jax.random.PRNGKey(0),
-                                            train._example_batch(spec, config)))
+    batch = steps.example_batch(spec, config.data.batch_size, min(config.data.buckets))
+    state = jax.device_get(train.init_state(model, tx, jax.random.PRNGKey(0), batch))
     return {"state": state, "best_params": state.params}
 
 

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Mapping, Optional, TextIO
+from typing import Mapping, Optional, TextIO
 
 from absl import logging
 
@@ -137,3 +137,40 @@ class Progress:
         if self.active:
             self._stream.write("\n")
             self._stream.flush()
+
+
+class Recorder:
+    """Sends each metrics record to every sink: ``metrics.jsonl`` and TensorBoard
+    (:class:`MetricWriter`), a log line (:func:`log_metrics`) and, for training
+    records, the progress bar (:class:`Progress`). A context manager that closes them.
+
+    Args:
+      workdir: the run's directory.
+      start_step: the step the run starts from (see :class:`MetricWriter`).
+      num_steps: the run's last step (log lines and the bar show ``step/num_steps``).
+      enabled: write files when True (process 0); log lines are written either way.
+    """
+
+    def __init__(self, workdir: str, start_step: int, num_steps: int, enabled: bool = True):
+        self.num_steps = num_steps
+        self._writer = MetricWriter(workdir, start_step, enabled=enabled)
+        self._progress = Progress(num_steps)
+
+    def record(self, step: int, metrics: Mapping[str, float], eta: Optional[float] = None,
+               once: bool = False) -> None:
+        """Writes ``{"step": step, **metrics}`` to every sink (``once``: see :meth:`MetricWriter.write`)."""
+        self._writer.write(step, metrics, once=once)
+        log_metrics(step, self.num_steps, metrics, eta=eta)
+        if "train/loss" in metrics:
+            self._progress.update(step, f"loss {metrics['train/loss']:.4f}")
+
+    def close(self) -> None:
+        """Ends the progress bar and closes the writer."""
+        self._progress.close()
+        self._writer.close()
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

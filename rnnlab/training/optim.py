@@ -1,0 +1,79 @@
+"""The optimizer of ``config.optim``: optax transformations, learning-rate schedules, the section's checks."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import optax
+
+from rnnlab.training.checks import is_int, require
+from rnnlab.types import Array
+
+SCHEDULES = ("constant", "cosine", "linear", "exponential")
+
+OPTIMIZERS: dict[str, Callable[[Any, optax.Schedule], optax.GradientTransformation]] = {
+    # adam's weight decay is decoupled (AdamW); the others add weight_decay * params to the gradient
+    "adam": lambda c, lr: optax.adamw(lr, weight_decay=c.weight_decay),
+    "rmsprop": lambda c, lr: optax.chain(
+        optax.add_decayed_weights(c.weight_decay), optax.rmsprop(lr, momentum=c.momentum)
+    ),
+    "sgd": lambda c, lr: optax.chain(
+        optax.add_decayed_weights(c.weight_decay), optax.sgd(lr, momentum=c.momentum or None)
+    ),
+}
+
+
+def check_optim_config(config: Any) -> None:
+    """Raises ``ValueError`` naming the field for a bad ``config.optim``."""
+    require(config.name in OPTIMIZERS, "optim.name", f"must be one of {', '.join(OPTIMIZERS)}", config.name)
+    require(config.schedule in SCHEDULES, "optim.schedule", f"must be one of {', '.join(SCHEDULES)}",
+            config.schedule)
+    require(config.learning_rate > 0 and math.isfinite(config.learning_rate), "optim.learning_rate",
+            "must be a positive number", config.learning_rate)
+    require(is_int(config.warmup_steps) and config.warmup_steps >= 0, "optim.warmup_steps",
+            "must be an integer >= 0", config.warmup_steps)
+    require(0 <= config.decay_rate <= 1, "optim.decay_rate", "must lie in [0, 1]", config.decay_rate)
+    require(0 <= config.momentum < 1, "optim.momentum", "must lie in [0, 1)", config.momentum)
+    require(config.clip_norm >= 0, "optim.clip_norm", "must be >= 0", config.clip_norm)
+    require(config.weight_decay >= 0, "optim.weight_decay", "must be >= 0", config.weight_decay)
+
+
+def _decay(config: Any, num_steps: int) -> Callable[[int], Array] | float:
+    """The schedule after warmup, over ``num_steps - warmup_steps`` steps."""
+    peak = config.learning_rate
+    steps = max(num_steps - config.warmup_steps, 1)
+    final = peak * config.decay_rate
+    return {
+        "constant": lambda: optax.constant_schedule(peak),
+        "cosine": lambda: optax.cosine_decay_schedule(peak, steps, alpha=config.decay_rate),
+        "linear": lambda: optax.linear_schedule(peak, final, steps),
+        "exponential": lambda: optax.exponential_decay(peak, steps, config.decay_rate),
+    }[config.schedule]()
+
+
+def make_schedule(config: Any, num_steps: int) -> optax.Schedule:
+    """Learning rate per step: linear warmup to ``learning_rate``, then ``config.schedule``.
+
+    Args:
+      config: the ``optim`` config section (checked: :func:`check_optim_config`).
+      num_steps: the run's training steps.
+    """
+    decay = _decay(config, num_steps)
+    if config.warmup_steps <= 0:
+        return decay
+    warmup = optax.linear_schedule(0.0, config.learning_rate, config.warmup_steps)
+    return optax.join_schedules([warmup, decay], [config.warmup_steps])
+
+
+def make_optimizer(config: Any, num_steps: int) -> optax.GradientTransformation:
+    """Clip by global norm (if ``clip_norm > 0``), then ``config.name`` with its schedule.
+
+    Args:
+      config: the ``optim`` config section (checked: :func:`check_optim_config`).
+      num_steps: the run's training steps (for the schedule).
+    """
+    optimizer = OPTIMIZERS[config.name](config, make_schedule(config, num_steps))
+    if config.clip_norm > 0:
+        return optax.chain(optax.clip_by_global_norm(config.clip_norm), optimizer)
+    return optimizer
