@@ -327,7 +327,7 @@ def _trials_text(trials: Mapping[str, Any], state: str) -> str:
     if trials["diverged"]:
         text += f" ({trials['diverged']} diverged)"
     if trials["running"] and state != "done":
-        text += f", {trials['running']} running"
+        text += f", {trials['running']} running or pruned"  # without search.json, only the study knows
     return text
 
 
