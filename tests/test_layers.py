@@ -1,6 +1,6 @@
 """The import graph of rnnlab: a folder is a layer, and no lower layer imports a higher one.
 
-library (``rnnlab/*.py``, ``rnnlab/backends/``) < ``rnnlab/data/`` < ``rnnlab/training/`` <
+library (``rnnlab/*.py``, ``rnnlab/cells/``, ``rnnlab/backends/``) < ``rnnlab/data/`` < ``rnnlab/training/`` <
 ``rnnlab/experiments/`` < the command entry modules (``python -m rnnlab.launch`` and the others:
 flags in, one call out). Every ``rnnlab`` import, at module level or inside a function, counts.
 """
@@ -91,14 +91,21 @@ def test_layers_no_module_imports_a_higher_layer():
     assert not upward, "\n".join(upward)
 
 
+def test_layers_cells_import_only_cells_and_types():
+    # the cells are the library's floor: the scan, the backends and everything above run them
+    outside = [f"{module} imports {target}" for module, path in sorted(_modules(PACKAGE, "rnnlab").items())
+               if module.startswith("rnnlab.cells") for target in sorted(_rnnlab_imports(path))
+               if not (target.startswith("rnnlab.cells") or target == "rnnlab.types")]
+    assert not outside, "\n".join(outside)
+
+
 def test_layers_every_folder_is_a_layer():
     folders = sorted(n for n in os.listdir(PACKAGE)
                      if os.path.isfile(os.path.join(PACKAGE, n, "__init__.py")))
-    assert folders == ["backends", "data", "experiments", "training"]
+    assert folders == ["backends", "cells", "data", "experiments", "training"]
     top = sorted(n[:-3] for n in os.listdir(PACKAGE) if n.endswith(".py"))
     entries = {m.split(".")[1] for m in ENTRY_MODULES}
-    assert set(top) - entries == {"__init__", "bidirectional", "cells", "convert", "introspect", "nn",
-                                  "scan", "types"}
+    assert set(top) - entries == {"__init__", "bidirectional", "convert", "introspect", "nn", "scan", "types"}
 
 
 @pytest.mark.parametrize("folder", ["rnnlab", "tests", "benchmarks", "configs"])

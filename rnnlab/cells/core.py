@@ -1,0 +1,346 @@
+"""The form every cell takes: one definition (:class:`CellDef`), and the :class:`Cell` built from it.
+
+A cell's equations live in ONE function, its *step*, written against a
+``dot`` callback that returns the recurrent matrix products::
+
+    step(dot, vecs, carry, px) -> (new_carry, y, acts)
+
+    px    tuple of G arrays [..., H]: the input part of every gate block
+          (``x @ w_x + b``, hoisted out of the time loop)
+    dot   dot(a, blocks) -> tuple of ``a @ W_h[:, block]`` for the listed blocks
+    vecs  dict of the cell's per-unit vectors (peepholes, b_hn, norm gains)
+    acts  dict of named [..., H] activations; ``gate_names`` of them are the
+          gates that :func:`rnnlab.gate_trace` reports
+
+From that definition :func:`build_cell` derives the :class:`Cell` bundle of
+pure functions (``init``, ``project``, ``recur``, ``step``, ``gates``), and
+the backends derive their loops: ``Backend.REFERENCE`` scans ``recur``;
+``Backend.FUSED`` runs the same ``step`` with per-gate products, batched and
+time-major, with a custom backward (``jax.vjp`` of ``step``, or the
+definition's optional hand-written ``backward``); ``Backend.PARALLEL`` runs
+cells whose definition gives ``linear`` (``h_t = a_t * h_{t-1} + b_t``, gates
+reading the input only) as an associative scan. Which backends run a cell is
+a property of its definition (:func:`rnnlab.backends.supported`), so a cell
+written in a user's own file runs on every backend it qualifies for.
+
+Parameters are a flat dict: ``w_x f32[D, G*H]``, ``w_h f32[H, G*H]`` (absent
+when ``recurrent=False``), ``b f32[G*H]`` and the definition's vectors. Gate
+blocks are laid out along the last axis in the order of ``blocks``.
+
+Numerics: parameters are float32; ``dtype`` picks the dtype of the matrix
+products (float32 or bfloat16, accumulated in float32; float64 under
+``jax.enable_x64`` for gradient checks); gate arithmetic and carry stay in
+the parameters' dtype.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Mapping, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from rnnlab.types import Array, Carry, Params
+
+
+class Vector(NamedTuple):
+    """A per-unit parameter of a cell: ``params[name] f32[blocks*H]`` (or ``f32[rows*H, blocks*H]``
+    when ``rows > 0``), filled with ``init``; the step reads it as ``vecs[name]``."""
+
+    name: str
+    blocks: int = 1
+    init: float = 0.0
+    rows: int = 0
+
+
+class CellDef(NamedTuple):
+    """One definition of a cell's equations, from which every backend derives what it runs.
+
+    Attributes:
+      name: the cell's name (``Cell.kind``).
+      blocks: the names of the G H-wide blocks of ``w_x``/``w_h``/``b``, in
+        layout order (G = ``len(blocks)``).
+      gate_names: the keys of ``acts`` that are gates (reported by ``gate_trace``).
+      step: ``step(dot, vecs, carry, px) -> (carry, y, acts)`` (module docstring).
+        Shapes: ``px`` G arrays ``[..., H]``, carry leaves and ``y`` ``[..., H]``.
+        Every call of ``dot`` must read the previous hidden state ``h`` or a
+        function of it and the step's own activations.
+      carry_type: ``None`` (the carry is ``h f32[H]``) or a NamedTuple class
+        whose fields are all ``[H]`` with the hidden state first (``LSTMState``).
+      vectors: the per-unit parameter vectors, as :class:`Vector`.
+      recurrent: whether the gates read ``h`` (params hold ``w_h``); cells
+        with ``recurrent=False`` usually give ``linear``.
+      project: ``project(params, xs f32[..., D], mm) -> f32[..., G*H]``, the
+        input part; ``None``: ``mm(xs, w_x) + b``. ``mm(a, w)`` is the
+        matrix product in the cell's dtype.
+      backward: optional hand-written backward of ``step`` for the fused
+        backend: ``backward(vecs, carry, acts, dcarry, dy) -> (dcarry_direct,
+        dpx, dz, dvecs)``: the cotangents of ``px`` and of the products
+        ``h @ W_h[:, g]`` (G-tuples of ``[B, H]``; ``dz`` None when equal to
+        ``dpx``), the carry's cotangent without the part through the products,
+        and per-example ``[B, width]`` cotangents of the vectors. Valid only
+        when every product reads the previous ``h`` (``dot(h, all blocks)``).
+      linear: for gates that read the input only:
+        ``linear(vecs, px) -> (a, b, acts)`` with ``h_t = a * h_{t-1} + b``;
+        ``step`` is then derived (:func:`linear_cell`) and ``Backend.PARALLEL``
+        runs the cell as an associative scan.
+      cudnn: the cuDNN RNN mode this cell computes exactly (``"lstm"``), or None.
+      initial_carry: ``initial_carry(hidden_size, dtype) -> carry`` of zeros,
+        for carries that ``carry_type`` cannot describe (None: from ``carry_type``).
+    """
+
+    name: str
+    blocks: tuple[str, ...]
+    gate_names: tuple[str, ...]
+    step: Callable[..., tuple[Carry, Array, dict]]
+    carry_type: Optional[type] = None
+    vectors: tuple[Vector, ...] = ()
+    recurrent: bool = True
+    project: Optional[Callable[..., Array]] = None
+    backward: Optional[Callable[..., tuple]] = None
+    linear: Optional[Callable[..., tuple]] = None
+    cudnn: Optional[str] = None
+    initial_carry: Optional[Callable[..., Carry]] = None
+
+    @property
+    def num_gates(self) -> int:
+        """G: how many H-wide blocks the fused matrices hold."""
+        return len(self.blocks)
+
+    def zero_carry(self, hidden_size: int, dtype: Any = jnp.float32) -> Carry:
+        """The carry of zeros, leaves ``[H]``."""
+        if self.initial_carry is not None:
+            return self.initial_carry(hidden_size, dtype)
+        zeros = jnp.zeros((hidden_size,), dtype)
+        if self.carry_type is None:
+            return zeros
+        return self.carry_type(*(zeros for _ in self.carry_type._fields))
+
+
+class Cell(NamedTuple):
+    """A recurrent cell as pure functions (one example per call), built from a :class:`CellDef`.
+
+    Attributes:
+      init: ``init(key, input_size) -> params``.
+      initial_carry: ``initial_carry(dtype=jnp.float32) -> carry`` of zeros.
+      project: ``project(params, xs: f32[..., D]) -> f32[..., G*H]``, the
+        input part of every gate pre-activation.
+      recur: ``recur(params, carry, px: f32[G*H]) -> (carry, y: f32[H])``.
+      step: ``step(params, carry, x: f32[D]) -> (carry, y: f32[H])``.
+      gates: ``gates(params, carry, x: f32[D]) -> {gate name: f32[H]}``.
+      hidden_size: H.
+      kind: the definition's name (``"lstm"``, ``"gru"``, ...).
+      options: the constructor's options as sorted ``(name, value)`` pairs.
+      definition: the :class:`CellDef` everything above is derived from; the
+        backends run it (replacing a function with ``_replace`` does not
+        change what they run: write a definition instead).
+    """
+
+    init: Callable[..., Params]
+    initial_carry: Callable[..., Carry]
+    project: Callable[..., Array]
+    recur: Callable[..., tuple[Carry, Array]]
+    step: Callable[..., tuple[Carry, Array]]
+    gates: Callable[..., dict[str, Array]]
+    hidden_size: int
+    kind: str
+    options: tuple[tuple[str, Any], ...]
+    definition: CellDef
+
+    @property
+    def num_gates(self) -> int:
+        """G: how many H-wide blocks the fused matrices hold."""
+        return self.definition.num_gates
+
+    @property
+    def gate_names(self) -> tuple[str, ...]:
+        """The keys of :attr:`gates`' result, in a fixed order."""
+        return self.definition.gate_names
+
+    @property
+    def dtype(self) -> jnp.dtype:
+        """The dtype of the matrix products."""
+        return jnp.dtype(self.option("dtype"))
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The value of one constructor option, e.g. ``cell.option("peephole")``."""
+        return dict(self.options).get(name, default)
+
+
+# ---------------------------------------------------------------------------
+# Building a Cell from a definition
+
+
+def _check_size(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+_DTYPES = ("float32", "bfloat16", "float64")
+
+
+def _check_dtype(dtype: Any) -> jnp.dtype:
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.name not in _DTYPES:
+        raise ValueError(
+            f"dtype (of the matrix products) must be one of {', '.join(_DTYPES)}, got {dtype}"
+        )
+    return dtype
+
+
+def matmul(a: Array, w: Array, dtype: Any) -> Array:
+    """``a f32[..., K] @ w f32[K, N] -> f32[..., N]`` with operands in ``dtype``, accumulated in >= float32."""
+    accumulate = jnp.promote_types(dtype, jnp.float32)
+    return jnp.matmul(a.astype(dtype), w.astype(dtype), preferred_element_type=accumulate)
+
+
+def split_blocks(a: Array, num: int) -> tuple[Array, ...]:
+    """``f32[..., num*H] -> num`` arrays ``f32[..., H]``."""
+    return tuple(jnp.split(a, num, axis=-1))
+
+
+def hidden(carry: Carry) -> Array:
+    """The hidden state of a carry: the carry itself, or (recursively) its first field (``LSTMState.h``)."""
+    while isinstance(carry, tuple):
+        carry = carry[0]
+    return carry
+
+
+def _orthogonal_blocks(key: Array, hidden_size: int, num_blocks: int) -> Array:
+    """``f32[H, G*H]``: G independent orthogonal ``[H, H]`` blocks side by side."""
+    keys = jax.random.split(key, num_blocks)
+    init = jax.nn.initializers.orthogonal()
+    return jnp.concatenate([init(k, (hidden_size, hidden_size), jnp.float32) for k in keys], axis=1)
+
+
+def _init(definition: CellDef, hidden_size: int, key: Array, input_size: int) -> dict[str, Array]:
+    """Glorot-uniform ``w_x``, orthogonal blocks ``w_h``, zero ``b``, vectors at their ``init``."""
+    _check_size("input_size", input_size)
+    k_x, k_h = jax.random.split(key)
+    width = definition.num_gates * hidden_size
+    params = {
+        "w_x": jax.nn.initializers.glorot_uniform()(k_x, (input_size, width), jnp.float32),
+        "b": jnp.zeros((width,), jnp.float32),
+    }
+    if definition.recurrent:
+        params["w_h"] = _orthogonal_blocks(k_h, hidden_size, definition.num_gates)
+    for vector in definition.vectors:
+        shape = (vector.rows * hidden_size,) * (vector.rows > 0) + (vector.blocks * hidden_size,)
+        params[vector.name] = jnp.full(shape, vector.init, jnp.float32)
+    return params
+
+
+def _standard_project(params: Params, xs: Array, mm: Callable) -> Array:
+    return mm(xs, params["w_x"]) + params["b"]
+
+
+def vectors_of(definition: CellDef, params: Params) -> dict[str, Array]:
+    """The definition's per-unit vectors taken from ``params``."""
+    return {vector.name: params[vector.name] for vector in definition.vectors}
+
+
+def reference_dot(w_h: Array, hidden_size: int, dtype: Any) -> Callable:
+    """``dot(a, blocks)`` of the reference backend: one product with the listed columns of ``w_h``."""
+
+    def dot(a, blocks):
+        columns = jnp.concatenate(
+            [w_h[:, g * hidden_size:(g + 1) * hidden_size] for g in blocks], axis=-1
+        ) if len(blocks) > 1 else w_h[:, blocks[0] * hidden_size:(blocks[0] + 1) * hidden_size]
+        return split_blocks(matmul(a, columns, dtype), len(blocks))
+
+    return dot
+
+
+def _no_dot(a, blocks):
+    raise ValueError("this cell has recurrent=False: its step may not call dot")
+
+
+def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float32,
+               options: Optional[Mapping[str, Any]] = None) -> Cell:
+    """The :class:`Cell` of pure functions derived from ``definition``.
+
+    Args:
+      definition: the cell's equations.
+      hidden_size: H.
+      dtype: dtype of the matrix products (float32 or bfloat16; float64 for checks).
+      options: the options the definition was made with (recorded in
+        ``Cell.options`` for configs and weight import).
+
+    Returns:
+      the Cell; its ``definition`` is what every backend runs.
+
+    Raises:
+      ValueError: a bad ``hidden_size`` or ``dtype``, or a definition without blocks.
+    """
+    _check_size("hidden_size", hidden_size)
+    dtype = _check_dtype(dtype)
+    if not definition.blocks:
+        raise ValueError(f"cell definition {definition.name!r} has no blocks")
+    G, H = definition.num_gates, hidden_size
+    mm = functools.partial(matmul, dtype=dtype)
+    project_fn = definition.project or _standard_project
+
+    def project(params, xs):
+        return project_fn(params, xs, mm)
+
+    def activations(params, carry, px):
+        dot = reference_dot(params["w_h"], H, dtype) if definition.recurrent else _no_dot
+        return definition.step(dot, vectors_of(definition, params), carry, split_blocks(px, G))
+
+    def recur(params, carry, px):
+        new_carry, y, _ = activations(params, carry, px)
+        return new_carry, y
+
+    def step(params, carry, x):
+        return recur(params, carry, project(params, x))
+
+    def gates(params, carry, x):
+        acts = activations(params, carry, project(params, x))[2]
+        return {name: acts[name] for name in definition.gate_names}
+
+    def initial_carry(dtype=jnp.float32):
+        return definition.zero_carry(H, dtype)
+
+    recorded = dict(options or {})
+    recorded["dtype"] = dtype.name
+    return Cell(
+        init=functools.partial(_init, definition, H),
+        initial_carry=initial_carry,
+        project=project,
+        recur=recur,
+        step=step,
+        gates=gates,
+        hidden_size=H,
+        kind=definition.name,
+        options=tuple(sorted(recorded.items())),
+        definition=definition,
+    )
+
+
+def linear_cell(name: str, blocks: tuple[str, ...], gate_names: tuple[str, ...],
+                linear: Callable[..., tuple], vectors: tuple[Vector, ...] = (),
+                project: Optional[Callable] = None) -> CellDef:
+    """A :class:`CellDef` for a cell linear in ``h`` whose gates read the input only.
+
+    ``linear(vecs, px) -> (a, b, acts)`` gives ``h_t = a ⊙ h_{t-1} + b``
+    (``a, b f32[..., H]``); the step is derived from it, so the sequential
+    backends and the parallel scan run the same equations.
+    """
+
+    def step(dot, vecs, h, px):
+        a, b, acts = linear(vecs, px)
+        h = a * h + b
+        return h, h, acts
+
+    return CellDef(name=name, blocks=blocks, gate_names=gate_names, step=step, vectors=vectors,
+                   recurrent=False, project=project, linear=linear)
+
+
+def sigmoid_grad(s: Array) -> Array:
+    """``s * (1 - s)``: the derivative of the sigmoid at its output ``s`` (hand-written backwards)."""
+    return s * (1.0 - s)
