@@ -659,7 +659,9 @@ def _skip_reason(workdir: str) -> Optional[str]:
 
 
 def _fmt(stats: tuple[float, float, int], digits: int) -> str:
-    return format_mean_std(stats, digits) if stats[2] > 1 else ("-" if stats[2] == 0 else f"{stats[0]:.{digits}f}")
+    """``mean +- std``; the mean alone when the seeds agree (or there is one), ``-`` when none."""
+    mean, std, n = stats
+    return "-" if n == 0 else f"{mean:.{digits}f}" if std == 0 else format_mean_std(stats, digits)
 
 
 def _saturation_markdown(data: Mapping[str, Any]) -> str:
@@ -678,7 +680,8 @@ def _saturation_markdown(data: Mapping[str, Any]) -> str:
         "Checkpoints: `init` = the initialisation rebuilt from the run's config and seed; `first` = the "
         "earliest checkpoint still kept (runs keep only their newest `max_to_keep` checkpoints, so this is "
         "usually not the first one saved: see `first saved?`); `last` = the newest checkpoint; `best` = the "
-        "early-stopping best params (step = `best_step`). Mean +- std over seeds (one value: that seed).\n",
+        "early-stopping best params (step = `best_step`). Mean +- std over seeds (the mean alone when the seeds "
+        "agree).\n",
     ]
     if s["targets"]:
         lines.append("Learned: the run's `results.json` meets " + ", ".join(f"`{t}`" for t in s["targets"])
@@ -704,11 +707,12 @@ def _saturation_markdown(data: Mapping[str, Any]) -> str:
                 for layer_name, st in entry.items():
                     if layer_name in ("step", "params_step"):
                         continue
-                    rows.append([label, layer_name, name, _fmt(entry["params_step"], 0), _fmt(st["units"], 0),
+                    rows.append([label, layer_name, name, st["units"][2], _fmt(entry["params_step"], 0),
+                                 _fmt(st["units"], 0),
                                  _fmt(st["memory_units"], 1), _fmt(st["reset_units"], 1), _fmt(st["near_1"], 3),
                                  _fmt(st["near_0"], 3), _fmt(st["mean_keep"], 3)])
         lines.append("\n## Memory units per layer and direction\n")
-        lines.append(markdown_table(["group", "layer", "checkpoint", "params step", "units",
+        lines.append(markdown_table(["group", "layer", "checkpoint", "seeds", "params step", "units",
                                      "memory units", "reset units", f"near 1 (>= {s['high']:g})",
                                      f"near 0 (<= {s['low']:g})", "mean keep"], rows))
         lines.append("\n![per-unit mean keep and fraction of steps near 1, init vs trained](saturation.png)\n")
