@@ -10,77 +10,108 @@ and override single fields from the command line, e.g. ``--config.model.cell=gru
 
 import ml_collections
 
+import rnnlab.data
+
+
+def _data() -> ml_collections.ConfigDict:
+    """``config.data``: read by rnnlab.data. Each default comes from the dataclass of ``rnnlab.data``
+    that reads the field (``LoaderOptions``, ``GeneratedOptions``, the default dataset's ``Options``):
+    the one place it is defined. A dataset's own further fields: :func:`data_fields`."""
+    loader, generated = rnnlab.data.LoaderOptions(), rnnlab.data.GeneratedOptions()
+    data = ml_collections.ConfigDict()
+    data.name = "negation"  # registered dataset name (rnnlab.data.dataset_names())
+    data.data_dir = ml_collections.config_dict.placeholder(str)  # tfds data dir; None -> ~/tensorflow_datasets
+    data.path = ml_collections.config_dict.placeholder(str)  # real data file or folder (.mat file, SST folder)
+    data.batch_size = loader.batch_size  # examples per batch (global, over all devices)
+    data.buckets = loader.buckets  # padded lengths T; a batch uses the smallest that fits
+    data.crop = loader.crop  # crop examples longer than the largest bucket instead of failing
+    data.num_threads = loader.num_threads  # grain threads preparing batches ahead of training (0 = inline)
+    data.num_train = generated.num_train  # generated datasets: training examples
+    data.num_valid = generated.num_valid  # generated datasets: validation examples
+    data.num_test = generated.num_test  # generated datasets: test examples
+    data.max_len = rnnlab.data.get_dataset(data.name).Options().max_len  # generated sentences: longest one
+    data.gen_seed = generated.gen_seed  # generated datasets: seed of the generator (not of the shuffling)
+    return data
+
+
+def data_fields(config: ml_collections.ConfigDict, dataset: str, *names: str) -> None:
+    """Adds the fields ``names`` that ``dataset`` reads to ``config.data``, at the defaults of its ``Options``.
+
+    For an experiment that sets or varies a dataset's own fields (``sst``'s
+    ``phrases``, ``copy``'s ``copy_length``); their meaning is documented in
+    that dataclass and in docs/data.md.
+    """
+    options = rnnlab.data.get_dataset(dataset).Options()
+    with config.unlocked():
+        for name in names:
+            config.data[name] = getattr(options, name)
+
+
+def _model() -> ml_collections.ConfigDict:
+    """``config.model``: built by rnnlab.training.models.build_model from a registry of kinds."""
+    model = ml_collections.ConfigDict()
+    model.kind = "classifier"  # bag_of_words | classifier | tagger | density
+    model.cell = "lstm"  # a registered cell: rnnlab.cell_names() (tanh, lstm, gru, variants, min_gru, ...)
+    model.hidden_size = 128  # H per direction and layer
+    model.num_layers = 1  # stacked recurrent layers
+    model.bidirectional = False  # read each sequence both ways (outputs concatenated)
+    model.embed_size = 64  # token embedding width (ignored for float feature inputs)
+    model.pooling = "last"  # classifier: last | mean | max | attention over valid steps
+    model.mlp_sizes = ()  # hidden widths of the MLP head before the output layer
+    model.embed_dropout = 0.0  # dropout rate on the embeddings / inputs
+    model.word_dropout = 0.0  # training: each token id becomes <unk> with this probability
+    model.dropout = 0.0  # dropout rate between recurrent layers
+    model.recurrent_dropout = 0.0  # variational dropout on h in the recurrent products (Gal 2016)
+    model.zoneout = 0.0  # probability that a unit keeps its previous value (Krueger 2017)
+    model.head_dropout = 0.0  # dropout rate before the head
+    model.forget_bias = 1.0  # lstm: constant added to the forget gate pre-activation
+    model.reset_after = False  # gru: False = Cho et al. 2014 form, True = cuDNN/PyTorch form
+    model.peephole = False  # lstm: peephole connections
+    model.backend = ""  # recurrence: "" (library default) | reference | fused | parallel | cudnn | pallas
+    return model
+
+
+def _optim() -> ml_collections.ConfigDict:
+    """``config.optim``: optax optimiser, schedule, clipping, weight decay."""
+    optim = ml_collections.ConfigDict()
+    optim.name = "adam"  # adam | rmsprop | sgd (sgd uses momentum below)
+    optim.learning_rate = 1e-3  # peak learning rate
+    optim.schedule = "constant"  # constant | cosine | linear | exponential (after warmup)
+    optim.warmup_steps = 0  # linear warmup steps from 0 to the peak learning rate
+    optim.decay_rate = 0.1  # exponential: factor reached at the last step; cosine/linear: final fraction
+    optim.momentum = 0.9  # sgd momentum (0 = plain sgd); rmsprop momentum
+    optim.clip_norm = 1.0  # clip gradients by global norm (0 = no clipping)
+    optim.weight_decay = 0.0  # decoupled weight decay (AdamW style for adam)
+    return optim
+
+
+def _train() -> ml_collections.ConfigDict:
+    """``config.train``: loop, evaluation, checkpoints, devices."""
+    train = ml_collections.ConfigDict()
+    train.num_steps = 1000  # training steps (optimizer updates); may grow on resume to extend a run
+    train.log_every = 50  # steps between training-metric log lines
+    train.eval_every = 250  # steps between validation evaluations (0 = only at the end)
+    train.checkpoint_every = 250  # steps between checkpoints (0 = only at the end)
+    train.max_to_keep = 3  # checkpoints kept in workdir/checkpoints
+    train.seed = 0  # seed of the parameters, dropout and data shuffling
+    train.eval_split = "valid"  # split evaluated during training (early stopping reads it)
+    train.test_split = "test"  # split evaluated once at the end into results.json ("" = none)
+    train.weight_noise = 0.0  # std of Gaussian noise on every weight per training step (Graves 2011); 0 = off
+    train.loss_mask = ""  # per-step tasks: batch key (e.g. "target_mask") whose 1-steps alone make the loss
+    train.early_stopping_metric = ""  # e.g. "accuracy" on eval_split; "" = no early stopping
+    train.early_stopping_mode = "max"  # max | min: direction in which the metric improves
+    train.patience = 0  # evaluations without improvement before stopping (0 = never stop)
+    train.mesh = 0  # devices on the "data" mesh axis (0 = all of jax.devices())
+    train.num_processes = 1  # hosts; > 1 calls jax.distributed.initialize
+    train.coordinator_address = ml_collections.config_dict.placeholder(str)  # host:port of process 0
+    train.process_id = 0  # this host's index when num_processes > 1
+    return train
+
 
 def get_config() -> ml_collections.ConfigDict:
     """The default configuration: sections ``data``, ``model``, ``optim``, ``train``."""
     config = ml_collections.ConfigDict()
-
-    # --- data: read by rnnlab.data (the dataset's own builder reads its extra fields) ---
-    config.data = ml_collections.ConfigDict()
-    config.data.name = "negation"  # registered dataset name (rnnlab.data.dataset_names())
-    config.data.data_dir = ml_collections.config_dict.placeholder(str)  # tfds data dir; None -> ~/tensorflow_datasets
-    config.data.path = ml_collections.config_dict.placeholder(str)  # real data file or folder (.mat file, SST folder)
-    config.data.batch_size = 32  # examples per batch (global, over all devices)
-    config.data.buckets = (16, 32, 64)  # padded lengths T; a batch uses the smallest that fits
-    config.data.crop = False  # crop examples longer than the largest bucket instead of failing
-    config.data.num_threads = 2  # grain threads preparing batches ahead of training (0 = inline)
-    config.data.num_train = 10000  # generated datasets: training examples
-    config.data.num_valid = 1000  # generated datasets: validation examples
-    config.data.num_test = 1000  # generated datasets: test examples
-    config.data.max_len = 32  # generated datasets: longest generated sequence
-    config.data.gen_seed = 0  # generated datasets: seed of the generator (not of the shuffling)
-
-    # --- model: built by rnnlab.training.models.build_model from a registry of kinds ---
-    config.model = ml_collections.ConfigDict()
-    config.model.kind = "classifier"  # bag_of_words | classifier | tagger | density
-    config.model.cell = "lstm"  # a registered cell: rnnlab.cell_names() (tanh, lstm, gru, variants, min_gru, ...)
-    config.model.hidden_size = 128  # H per direction and layer
-    config.model.num_layers = 1  # stacked recurrent layers
-    config.model.bidirectional = False  # read each sequence both ways (outputs concatenated)
-    config.model.embed_size = 64  # token embedding width (ignored for float feature inputs)
-    config.model.pooling = "last"  # classifier: last | mean | max | attention over valid steps
-    config.model.mlp_sizes = ()  # hidden widths of the MLP head before the output layer
-    config.model.embed_dropout = 0.0  # dropout rate on the embeddings / inputs
-    config.model.word_dropout = 0.0  # training: each token id becomes <unk> with this probability
-    config.model.dropout = 0.0  # dropout rate between recurrent layers
-    config.model.recurrent_dropout = 0.0  # variational dropout on h in the recurrent products (Gal 2016)
-    config.model.zoneout = 0.0  # probability that a unit keeps its previous value (Krueger 2017)
-    config.model.head_dropout = 0.0  # dropout rate before the head
-    config.model.forget_bias = 1.0  # lstm: constant added to the forget gate pre-activation
-    config.model.reset_after = False  # gru: False = Cho et al. 2014 form, True = cuDNN/PyTorch form
-    config.model.peephole = False  # lstm: peephole connections
-    config.model.backend = ""  # recurrence: "" (library default) | reference | fused | parallel | cudnn | pallas
-
-    # --- optim: optax optimiser, schedule, clipping, weight decay ---
-    config.optim = ml_collections.ConfigDict()
-    config.optim.name = "adam"  # adam | rmsprop | sgd (sgd uses momentum below)
-    config.optim.learning_rate = 1e-3  # peak learning rate
-    config.optim.schedule = "constant"  # constant | cosine | linear | exponential (after warmup)
-    config.optim.warmup_steps = 0  # linear warmup steps from 0 to the peak learning rate
-    config.optim.decay_rate = 0.1  # exponential: factor reached at the last step; cosine/linear: final fraction
-    config.optim.momentum = 0.9  # sgd momentum (0 = plain sgd); rmsprop momentum
-    config.optim.clip_norm = 1.0  # clip gradients by global norm (0 = no clipping)
-    config.optim.weight_decay = 0.0  # decoupled weight decay (AdamW style for adam)
-
-    # --- train: loop, evaluation, checkpoints, devices ---
-    config.train = ml_collections.ConfigDict()
-    config.train.num_steps = 1000  # training steps (optimizer updates); may grow on resume to extend a run
-    config.train.log_every = 50  # steps between training-metric log lines
-    config.train.eval_every = 250  # steps between validation evaluations (0 = only at the end)
-    config.train.checkpoint_every = 250  # steps between checkpoints (0 = only at the end)
-    config.train.max_to_keep = 3  # checkpoints kept in workdir/checkpoints
-    config.train.seed = 0  # seed of the parameters, dropout and data shuffling
-    config.train.eval_split = "valid"  # split evaluated during training (early stopping reads it)
-    config.train.test_split = "test"  # split evaluated once at the end into results.json ("" = none)
-    config.train.weight_noise = 0.0  # std of Gaussian noise on every weight per training step (Graves 2011); 0 = off
-    config.train.loss_mask = ""  # per-step tasks: batch key (e.g. "target_mask") whose 1-steps alone make the loss
-    config.train.early_stopping_metric = ""  # e.g. "accuracy" on eval_split; "" = no early stopping
-    config.train.early_stopping_mode = "max"  # max | min: direction in which the metric improves
-    config.train.patience = 0  # evaluations without improvement before stopping (0 = never stop)
-    config.train.mesh = 0  # devices on the "data" mesh axis (0 = all of jax.devices())
-    config.train.num_processes = 1  # hosts; > 1 calls jax.distributed.initialize
-    config.train.coordinator_address = ml_collections.config_dict.placeholder(str)  # host:port of process 0
-    config.train.process_id = 0  # this host's index when num_processes > 1
+    config.data, config.model, config.optim, config.train = _data(), _model(), _optim(), _train()
     return config
 
 
@@ -98,6 +129,12 @@ SHORTCUTS = {
     "lr": "optim.learning_rate",
     "optimizer": "optim.name",
 }
+
+
+def bow(config: ml_collections.ConfigDict) -> None:
+    """The bag-of-words baseline: mean of the (embedded) inputs over the valid steps -> MLP(64) (ignores order)."""
+    config.model.kind = "bag_of_words"
+    config.model.mlp_sizes = (64,)
 
 
 def smoke(config: ml_collections.ConfigDict) -> None:

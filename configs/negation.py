@@ -15,12 +15,6 @@ import ml_collections
 from configs import default
 
 
-def bow(config: ml_collections.ConfigDict) -> None:
-    """The feed-forward baseline: mean of word embeddings -> MLP."""
-    config.model.kind = "bag_of_words"
-    config.model.mlp_sizes = (64,)
-
-
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """The negation job; ``arg`` holds variants (see ``default.apply_variants``)."""
     config = default.get_config()
@@ -39,4 +33,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.eval_every = 500
     config.train.checkpoint_every = 500
     config.train.early_stopping_metric = "accuracy"
-    return default.apply_variants(config, arg, {"bow": bow})
+    return default.apply_variants(config, arg, {"bow": default.bow})

@@ -22,12 +22,6 @@ Regularisation: dropout 0.5 on the embeddings and before the head, dropout
 import ml_collections
 
 from configs import default
-from configs import negation
-
-
-def bow(config: ml_collections.ConfigDict) -> None:
-    """The bag-of-words baseline: mean of word embeddings -> MLP (ignores word order)."""
-    negation.bow(config)
 
 
 def lstm(config: ml_collections.ConfigDict) -> None:
@@ -71,10 +65,7 @@ def phrases(config: ml_collections.ConfigDict) -> None:
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """LSTM, H=150, embeddings 100 (learned), dropout 0.5, Adam 1e-3, early stopping on dev accuracy."""
     config = default.get_config()
-    with config.unlocked():
-        config.data.phrases = False  # train on every labelled phrase (Tai et al. 2015)
-        config.data.fine_grained = False  # five classes 0..4 instead of binary (neutral dropped)
-        config.data.min_count = 1  # a training word enters the vocabulary if seen this often
+    default.data_fields(config, "sst", "phrases", "fine_grained", "min_count")  # varied below
     config.data.name = "sst"
     config.data.path = "../shared/data/sst"  # relative to the working directory
     config.data.buckets = (16, 32, 64)
@@ -91,6 +82,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.checkpoint_every = 500
     config.train.early_stopping_metric = "accuracy"
     config.train.patience = 4
-    variants = {"bow": bow, "lstm": lstm, "gru": gru, "bilstm": bilstm, "bilstm2": bilstm2, "fine": fine,
+    variants = {"bow": default.bow, "lstm": lstm, "gru": gru, "bilstm": bilstm, "bilstm2": bilstm2, "fine": fine,
                 "glue": glue, "phrases": phrases}
     return default.apply_variants(config, arg, variants)

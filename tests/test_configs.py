@@ -129,3 +129,15 @@ def test_config_docstrings_show_a_launch_command():
     for path in CONFIG_FILES:
         module = importlib.import_module(path[: -len(".py")].replace(os.sep, "."))
         assert "python launch.py --config=" in (module.__doc__ or ""), path
+
+
+def test_default_data_fields_are_the_defaults_of_the_datasets_options():
+    # configs/default.py takes its data section from rnnlab.data's Options dataclasses: one source
+    from configs import default
+    from rnnlab.data.registry import read_options
+
+    data = default.get_config().data
+    dataset = rnnlab.data.get_dataset(data.name)
+    defaults = {**vars(read_options(rnnlab.data.LoaderOptions, {})), **vars(dataset.options({}))}
+    fields = [f for f in data if f not in ("name", "path")]
+    assert fields and {f: data[f] for f in fields} == {f: defaults[f] for f in fields}

@@ -80,10 +80,8 @@ def match_lstm(config: ml_collections.ConfigDict) -> None:
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """H=32, batch 64, 4000 training sequences, Adam 1e-2 with clipping 1.0, 600 steps."""
     config = default.get_config()
-    with config.unlocked():
-        config.data.seq_len = 100  # T of every sequence (adding, copy)
-        config.data.copy_length = 2  # copy: symbols to remember (5 needed > 2000 steps at T=50 in pilots)
-        config.data.num_symbols = 8  # copy: alphabet size
+    default.data_fields(config, "copy", "seq_len", "copy_length", "num_symbols")  # adding reads seq_len too
+    config.data.copy_length = 2  # symbols to remember (5 needed > 2000 steps at T=50 in pilots)
     config.data.num_train = 4000
     config.data.num_valid = 256
     config.data.num_test = 512

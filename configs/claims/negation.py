@@ -14,7 +14,8 @@ The experiment (the variants of :func:`get_sweep`, 3 seeds)::
 
 Variants: ``bow`` (bag of words), ``cell=tanh|gru|lstm``, ``bidirectional``, ``tail``
 (append up to 40 neutral filler tokens to every sentence, so the decision must be
-carried to the end), ``until_flat`` (early stopping when validation is flat, capped), ``smoke``.
+carried to the end), ``until_flat`` (early stopping when validation is flat, capped),
+``match_lstm`` (this cell at the LSTM's parameter count), ``smoke``.
 """
 
 import ml_collections
@@ -22,10 +23,7 @@ import ml_collections
 from configs import claims, default
 
 
-def bow(config: ml_collections.ConfigDict) -> None:
-    """The feed-forward baseline: mean of the word embeddings -> MLP(64) -> 2 classes."""
-    config.model.kind = "bag_of_words"
-    config.model.mlp_sizes = (64,)
+NUM_CLASSES = 2  # negative, positive
 
 
 def tail(config: ml_collections.ConfigDict) -> None:
@@ -38,6 +36,11 @@ def tail(config: ml_collections.ConfigDict) -> None:
 def until_flat(config: ml_collections.ConfigDict) -> None:
     """Until validation accuracy is flat for 800 steps (8 evaluations); cap 3000 steps."""
     claims.until_flat(config, cap=3000, patience=8)
+
+
+def match_lstm(config: ml_collections.ConfigDict) -> None:
+    """This cell at the parameter count of the LSTM of the current H (embeddings -> 2 classes)."""
+    claims.match_lstm(config, config.model.embed_size, NUM_CLASSES)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -61,7 +64,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.eval_every = 100
     config.train.checkpoint_every = 400
     config.train.early_stopping_metric = "accuracy"
-    return default.apply_variants(config, arg, {"bow": bow, "tail": tail, "until_flat": until_flat})
+    named = {"bow": default.bow, "tail": tail, "until_flat": until_flat, "match_lstm": match_lstm}
+    return default.apply_variants(config, arg, named)
 
 
 MODELS = ["bow", "cell=tanh", "cell=gru", "cell=lstm", "cell=lstm,bidirectional"]

@@ -2,10 +2,11 @@
 
 Every dataset is a :class:`Dataset` subclass registered by name with
 :func:`register`. It declares its own options as a frozen dataclass
-(``Options``) whose field defaults are THE documented defaults of the data
-config fields that dataset reads; a config without a field gets the default,
-a config with a bad value fails early with a message naming ``data.<field>``.
-Library code never branches on dataset names: it asks the registry.
+(``Options``) whose field defaults are THE defaults of the data config fields
+that dataset reads (``configs/default.py`` takes its data section from them);
+a config without a field gets the default, a config with a bad value fails
+early with a message naming ``data.<field>``. Library code never branches on
+dataset names: it asks the registry.
 
 Fields every dataset reads are in :class:`LoaderOptions`.
 """
@@ -151,7 +152,7 @@ class LoaderOptions:
 
     data_dir: Optional[str] = None
     batch_size: int = 32
-    buckets: tuple = (16, 32, 64, 128)
+    buckets: tuple = (16, 32, 64)
     crop: bool = False
     num_threads: int = 2
 
