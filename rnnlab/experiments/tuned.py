@@ -17,8 +17,9 @@ is marked ``running``) and gives, per task, one row per model:
   of going flat (``train.num_steps == step`` and not ``stopped_early``: more steps
   could still help);
 - the seeds reaching the task's success target on their validation curve and the
-  median first step at which they do (targets: :data:`DEFAULT_TARGETS`, overridden
-  by a ``TARGETS`` dict in the plan file);
+  median first step at which they do (targets: the plan file's ``TARGETS`` dict,
+  ``{task: "METRIC>=VALUE" | "METRIC<=VALUE"}`` on the validation curve; a task
+  without one gets no target column);
 - training time per step after compilation (median of the log windows after the
   first) and the first window's extra seconds (compilation and start-up);
 - for a search that waits for another of the same task (a gate variant tuned
@@ -49,15 +50,6 @@ from rnnlab.experiments.stats import (LEVEL, RunRecord, compare, describe, first
                                       steady_steps_per_sec)
 from rnnlab.training.workdir import CONFIG_FILE, RESULTS_FILE, flatten, read_json
 
-# task name -> "METRIC>=VALUE" | "METRIC<=VALUE" on the validation curve (a plan's TARGETS overrides)
-DEFAULT_TARGETS = {
-    "negation_tail": "valid/accuracy>=0.95",
-    "future_context": "valid/masked_accuracy>=0.95",
-    "adding100": "valid/mse<=0.01",
-    "adding400": "valid/mse<=0.01",
-    "copy100": "valid/masked_accuracy>=0.95",
-    "copy400": "valid/masked_accuracy>=0.95",
-}
 LEARNING_RATE = "optim.learning_rate"
 CAP_MARK = "*"
 
@@ -87,9 +79,9 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 def load_targets(plan_path: str) -> dict[str, str]:
-    """:data:`DEFAULT_TARGETS` updated with the plan file's ``TARGETS`` dict (if it defines one)."""
+    """The plan file's ``TARGETS`` dict (``{}`` if it defines none)."""
     module = sweep.load_module(plan_path)
-    return {**DEFAULT_TARGETS, **dict(getattr(module, "TARGETS", {}) or {})}
+    return dict(getattr(module, "TARGETS", {}) or {})
 
 
 def reference_of(item: plan_lib.Search) -> Optional[str]:
