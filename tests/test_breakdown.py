@@ -141,3 +141,35 @@ def test_write_ceilings_scores_configs_and_checks_a_runs_data(tmp_path):
 def test_ceiling_of_refuses_other_datasets():
     with pytest.raises(ValueError, match="future_context"):
         breakdown.ceiling_of(claim_negation.get_config().data)
+
+
+@pytest.fixture(scope="module")
+def tagger_run(tmp_path_factory):
+    """A smoke run of claim 2 (a left-to-right LSTM tagger)."""
+    from rnnlab.training import train
+
+    root = tmp_path_factory.mktemp("ceiling")
+    config = claim_future_context.get_config("smoke")
+    config.data.data_dir = str(root / "tfds")
+    workdir = str(root / "future_context__seed0")
+    return workdir, config, train.train_and_evaluate(config, workdir)
+
+
+def test_compare_with_rule_reproduces_the_runs_test_accuracy_and_the_rule(tagger_run):
+    # Given a trained tagger and its own test split, regenerated
+    from rnnlab.data import ceilings
+    from rnnlab.experiments import predict
+
+    workdir, config, results = tagger_run
+    dataset = rnnlab.data.get_dataset("future_context")
+    options = dataset.options(config.data)
+    test = dataset.generate(options)[0]["test"]
+    # When the run and the optimal causal rule tag it
+    out = breakdown.compare_with_rule(predict.restore(workdir), test, options, batch_size=7)
+    # Then the run scores what training reported, and the rule what ceilings.score_causal says
+    assert out["model"] == pytest.approx(results["test"]["masked_accuracy"], abs=1e-9)
+    scored = ceilings.score_causal(test, options)
+    assert out["ceiling"] == pytest.approx(scored["masked_accuracy"]) and out["words"] == scored["words"]
+    # and fresh sentences are new ones, scored the same way
+    fresh = breakdown.fresh_comparison(workdir, 50)
+    assert fresh["sentences"] == 50 and 50 <= fresh["words"] <= 100 and 0 <= fresh["disagree"] <= fresh["words"]

@@ -2,7 +2,7 @@
 
     python -m rnnlab.experiments.breakdown runs/tuned/negation_tail/*/best__seed* --out=docs/results/by_tail
     python -m rnnlab.experiments.breakdown --by=ceiling configs/claims/future_context.py \\
-        runs/tuned/future_context/*/best__seed* --out=docs/results/ceilings
+        runs/tuned/future_context/*/best__seed* --fresh=20000 --out=docs/results/ceilings
 
 ``--by=tail`` (claim 1 with tails, the ``tail`` variant of ``configs/claims/negation.py``):
 each run's best checkpoint (:func:`rnnlab.experiments.predict.restore`) is
@@ -18,7 +18,8 @@ and mean +- std per group) and ``by_tail.png``.
 (``path[:variant]``) and each run's own data (from its ``config.json``;
 regenerated and checked against the run's recorded data fingerprint), beside
 the run's test accuracy on the sentiment words. Writes ``ceilings.md`` and
-``ceilings.json``.
+``ceilings.json``. With ``--fresh=N`` each run and the optimal rule also tag N
+new sentences of the run's generator, where sampling luck is small.
 
 Groups are run directories that differ only in their ``__seedS`` suffix
 (:func:`rnnlab.experiments.sweep.group_name`); when directories of different
@@ -37,6 +38,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+import rnnlab.data
 from rnnlab.data import ceilings, grammar
 from rnnlab.experiments.stats import format_mean_std, markdown_table, mean_std
 from rnnlab.experiments.sweep import group_name
@@ -162,7 +164,6 @@ def evaluate_by_tail(workdir: str, split: str = "test",
     Raises:
       ValueError: the run's dataset has no ``negated`` flag, or its task is not classification.
     """
-    import rnnlab.data
     from rnnlab.experiments import predict
 
     run = predict.restore(workdir)
@@ -354,7 +355,6 @@ def ceiling_of(data_config: Any, split: str = "test") -> dict[str, Any]:
     Raises:
       ValueError: not the ``future_context`` dataset (the ceiling is derived from its generator).
     """
-    import rnnlab.data
     from rnnlab.data.future_context import FutureContext
 
     dataset = rnnlab.data.get_dataset(data_config.name)
@@ -368,6 +368,72 @@ def ceiling_of(data_config: Any, split: str = "test") -> dict[str, Any]:
             "examples_hash": examples_hash(splits)}
 
 
+FRESH_STREAM = 999
+"""The random stream of fresh sentences (``default_rng([gen_seed, FRESH_STREAM])``), apart from the
+splits' streams (``[gen_seed, 100 + k]`` for ``future_context``)."""
+
+
+def fresh_comparison(workdir: str, num: int) -> dict[str, Any]:
+    """A ``future_context`` run and the Bayes-optimal causal tagger on ``num`` fresh sentences.
+
+    A split of 1000 sentences leaves about 0.01 of sampling error on either
+    number; a model may beat the expected ceiling on one split by luck (its
+    decisions at the near coin flips of the first clause happen to fit), but
+    not on many new sentences from the same generator. They are drawn from
+    ``default_rng([gen_seed, FRESH_STREAM])`` with the run's data options.
+
+    Returns:
+      :func:`compare_with_rule` on them.
+    """
+    from rnnlab.data.future_context import future_context_example
+    from rnnlab.experiments import predict
+
+    run = predict.restore(workdir)
+    options = rnnlab.data.get_dataset(run.config.data.name).options(run.config.data)
+    rng = np.random.default_rng([options.gen_seed, FRESH_STREAM])
+    return compare_with_rule(run, [future_context_example(rng, options) for _ in range(num)], options)
+
+
+def compare_with_rule(run: Any, examples: Sequence[Mapping[str, Any]], options: Any,
+                      batch_size: int = 1000) -> dict[str, Any]:
+    """A restored tagger run and the Bayes-optimal causal tagger on the same ``future_context`` examples.
+
+    Args:
+      run: a :class:`rnnlab.experiments.predict.TrainedRun` of ``future_context``.
+      examples: ``{inputs int32[L], length, targets int32[L], target_mask f32[L]}`` each.
+      options: their data options.
+      batch_size: sentences per forward pass.
+
+    Returns:
+      ``{"sentences", "words", "model": its accuracy on the sentiment words,
+      "ceiling": the optimal causal rule's, "disagree": words where they differ}``.
+    """
+    from rnnlab.data.negation import VOCAB
+
+    table = ceilings.view_table(options)
+    apply = _apply_fn(run.model)
+    steps = max(max(run.config.data.buckets), max(int(ex["length"]) for ex in examples))
+    model_right = rule_right = words = disagree = 0
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        ids = np.zeros((len(chunk), steps), np.int32)
+        for row, ex in zip(ids, chunk):
+            row[: ex["length"]] = ex["inputs"]
+        lengths = np.asarray([ex["length"] for ex in chunk], np.int32)
+        predicted = np.asarray(apply(run.params, ids, lengths)).argmax(-1)
+        for row, ex in zip(predicted, chunk):
+            mask = np.asarray(ex["target_mask"]) > 0
+            targets = np.asarray(ex["targets"])[mask]
+            rule = ceilings.causal_tags([VOCAB[i] for i in np.asarray(ex["inputs"]).tolist()], options, table)[mask]
+            model = row[: ex["length"]][mask]
+            model_right += int((model == targets).sum())
+            rule_right += int((rule == targets).sum())
+            disagree += int((model != rule).sum())
+            words += int(mask.sum())
+    return {"sentences": len(examples), "words": words, "model": model_right / words,
+            "ceiling": rule_right / words, "disagree": disagree}
+
+
 def _load_config(spec: str) -> Any:
     """``path[:variant]`` of a config file -> its ``get_config(variant)``."""
     from rnnlab.experiments.sweep import load_module
@@ -376,13 +442,15 @@ def _load_config(spec: str) -> Any:
     return load_module(path).get_config(arg or None)
 
 
-def write_ceilings(sources: Sequence[str], out: str, split: str = "test") -> dict[str, Any]:
+def write_ceilings(sources: Sequence[str], out: str, split: str = "test", fresh: int = 0) -> dict[str, Any]:
     """The left-to-right ceiling on the data of config files and runs; ``ceilings.md`` / ``ceilings.json``.
 
     Args:
       sources: config files (``path[:variant]``) and ``future_context`` run directories.
       out: the output folder.
       split: the split scored.
+      fresh: with ``fresh > 0``, each run and the optimal rule also tag that many fresh
+        sentences of the run's generator (:func:`fresh_comparison`).
 
     Returns:
       ``{"configs": {spec: ceiling}, "runs": [per run], "groups": {label: ...}, "markdown"}``.
@@ -402,6 +470,7 @@ def write_ceilings(sources: Sequence[str], out: str, split: str = "test") -> dic
             "workdir": _display_path(w), "label": labels[w], "seed": int(config.train.seed),
             "ceiling": c, "masked_accuracy": results.get(split, {}).get("masked_accuracy"),
             "data_matches_run": None if recorded is None else recorded == c["examples_hash"],
+            "fresh": fresh_comparison(w, fresh) if fresh > 0 else None,
         })
     groups: dict[str, dict] = {}
     for r in runs:
@@ -409,7 +478,15 @@ def write_ceilings(sources: Sequence[str], out: str, split: str = "test") -> dic
         g["seeds"].append(r["seed"])
         g["model"].append(r["masked_accuracy"])
         g["ceiling"].append(r["ceiling"]["masked_accuracy"])
+    for r in runs:
+        if r["fresh"] is not None:
+            g = groups[r["label"]]
+            g.setdefault("fresh_model", []).append(r["fresh"]["model"])
+            g.setdefault("fresh_ceiling", []).append(r["fresh"]["ceiling"])
     for g in groups.values():
+        if "fresh_model" in g:
+            g["fresh_model_mean_std"] = mean_std(g["fresh_model"])
+            g["fresh_above_ceiling"] = int(sum(m > c for m, c in zip(g["fresh_model"], g["fresh_ceiling"])))
         g["model_mean_std"] = mean_std(g["model"])
         g["ceiling_mean_std"] = mean_std(g["ceiling"])
         g["above_ceiling"] = int(sum(m is not None and m > c for m, c in zip(g["model"], g["ceiling"])))
@@ -433,15 +510,30 @@ def _ceiling_markdown(configs, runs, groups, split) -> str:
         text.append(markdown_table(["config", "gen_seed", "expected", "on the split", "per-sentence mean",
                                     "sentiment words", "sentences"], rows))
     if runs:
+        fresh = all(r["fresh"] is not None for r in runs)
+        header = ["model", "seed (= gen_seed)", "model masked_accuracy", "ceiling on its split", "same data"]
         rows = [[r["label"], r["seed"], _fmt(r["masked_accuracy"]), f"{r['ceiling']['masked_accuracy']:.4f}",
                  r["data_matches_run"]] for r in runs]
-        text.append("\n### Runs against the ceiling of their own test split\n\n" + markdown_table(
-            ["model", "seed (= gen_seed)", "model masked_accuracy", "ceiling on its split", "same data"], rows))
+        if fresh:
+            header += ["fresh: model", "fresh: ceiling", "fresh: words where they differ"]
+            for row, r in zip(rows, runs):
+                f = r["fresh"]
+                row += [f"{f['model']:.4f}", f"{f['ceiling']:.4f}", f"{f['disagree']} of {f['words']}"]
+        text.append("\n### Runs against the ceiling of their own test split\n")
+        if fresh:
+            n = runs[0]["fresh"]["sentences"]
+            text.append(f"'fresh': {n} new sentences of each run's generator (not its splits), tagged by the "
+                        "run and by the optimal causal rule.\n")
+        text.append(markdown_table(header, rows))
+        header = ["model", "seeds", "model", "ceiling", "seeds above the ceiling"]
         rows = [[label, len(g["seeds"]), format_mean_std(g["model_mean_std"]),
                  format_mean_std(g["ceiling_mean_std"]), f"{g['above_ceiling']}/{len(g['seeds'])}"]
                 for label, g in groups.items()]
-        text.append("\n" + markdown_table(["model", "seeds", "model", "ceiling", "seeds above the ceiling"],
-                                          rows))
+        if fresh:
+            header += ["fresh: model", "fresh: seeds above the ceiling"]
+            for row, g in zip(rows, groups.values()):
+                row += [format_mean_std(g["fresh_model_mean_std"]), f"{g['fresh_above_ceiling']}/{len(g['seeds'])}"]
+        text.append("\n" + markdown_table(header, rows))
     return "\n".join(text) + "\n"
 
 
@@ -466,7 +558,7 @@ def main(argv: Sequence[str]) -> None:
             raise app.UsageError(f"not run directories: {missing}")
         sys.stdout.write(write_by_tail(sources, f.out, f.split)["markdown"])
     else:
-        sys.stdout.write(write_ceilings(sources, f.out, f.split)["markdown"])
+        sys.stdout.write(write_ceilings(sources, f.out, f.split, fresh=f.fresh)["markdown"])
 
 
 def _define_flags() -> None:
@@ -476,6 +568,7 @@ def _define_flags() -> None:
     flags.DEFINE_enum("by", "tail", ["tail", "ceiling"], "negation runs by tail length, or the left-to-right "
                       "ceiling of future_context configs and runs")
     flags.DEFINE_string("split", "test", "the split evaluated")
+    flags.DEFINE_integer("fresh", 0, "--by=ceiling: also tag this many fresh sentences per run (model vs ceiling)")
 
 
 if __name__ == "__main__":
