@@ -30,6 +30,17 @@ from rnnlab.types import Array, Carry, Params
 MERGES = ("concat", "sum")
 
 
+def check_num_layers(num_layers: int) -> int:
+    """``num_layers`` if it is a positive integer; the one check of a stack's depth.
+
+    Raises:
+      ValueError: anything else.
+    """
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+        raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+    return num_layers
+
+
 def bidirectional(
     fwd: Cell,
     bwd: Cell,
@@ -104,9 +115,7 @@ def init_stack(
     Layer 0 reads D features; later layers read the previous layer's outputs
     (H, or 2H for ``bidirectional`` with ``merge="concat"``).
     """
-    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
-    keys = jax.random.split(key, num_layers)
+    keys = jax.random.split(key, check_num_layers(num_layers))
     sizes = [input_size] + [layer_output_size(cell, bidirectional, merge)] * (num_layers - 1)
     return {
         f"layer_{i}": init_layer(cell, k, size, bidirectional)

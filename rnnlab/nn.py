@@ -50,9 +50,9 @@ import jax
 import jax.numpy as jnp
 
 from rnnlab.backends import Backend
-from rnnlab.bidirectional import MERGES, bidirectional, init_layer, layer_output_size, stack
+from rnnlab.bidirectional import bidirectional, check_num_layers, init_layer, layer_output_size, stack
 from rnnlab.cells import Cell, Regularized, build_cell, get_cell, regularized, regularizer_seeds
-from rnnlab.scan import check_lengths, unroll_batch
+from rnnlab.scan import unroll_batch
 from rnnlab.types import Array
 
 CellOptions = Union[Mapping[str, Any], tuple[tuple[str, Any], ...]]
@@ -80,16 +80,18 @@ def make_cell(cell: Union[str, Cell], hidden_size: Optional[int], cell_options: 
     return get_cell(cell, hidden_size, **options)
 
 
-def check_batch(inputs: Array, lengths: Optional[Array]) -> Array:
-    """Validates a batch ``inputs [B, T, D]``, ``lengths int[B]``; returns ``int32[B]`` (``None``: all T).
+def check_inputs(inputs: Array) -> int:
+    """D of a batch ``inputs f32[B, T, D]`` (the layer's params are made for it).
+
+    The lengths are checked where they are used, by :func:`rnnlab.unroll_batch`
+    (:func:`rnnlab.lengths.check_lengths`).
 
     Raises:
-      ValueError: ``inputs`` not rank 3, ``lengths`` not an integer ``[B]``,
-        or concrete lengths outside ``[0, T]`` (see :func:`rnnlab.scan.check_lengths`).
+      ValueError: ``inputs`` not rank 3.
     """
     if jnp.ndim(inputs) != 3:
         raise ValueError(f"inputs must have shape [B, T, D], got shape {jnp.shape(inputs)}")
-    return check_lengths(lengths, *jnp.shape(inputs)[:2])
+    return int(jnp.shape(inputs)[-1])
 
 
 def _strip(carries: Any) -> Any:
@@ -185,8 +187,7 @@ class RNN(_CellModule):
           ``(carry_T, ys)`` with each carry leaf ``[B, H]``.
         """
         cell, unroll = self.cell_and_unroll(deterministic)
-        lengths = check_batch(inputs, lengths)
-        input_size = int(jnp.shape(inputs)[-1])
+        input_size = check_inputs(inputs)
         shapes = jax.eval_shape(lambda key: cell.init(key, input_size), jax.random.key(0))
         params = {
             name: self.param(name, lambda key, name=name: cell.init(key, input_size)[name])
@@ -216,10 +217,7 @@ class Bidirectional(_CellModule):
     def __call__(self, inputs: Array, lengths: Optional[Array] = None, *, deterministic: bool = True):
         """Runs the layer: ``ys f32[B, T, 2H or H]`` (``(carries, ys)`` with ``return_carry``)."""
         cell, unroll = self.cell_and_unroll(deterministic)
-        if self.merge not in MERGES:
-            raise ValueError(f"unknown merge {self.merge!r}; known merges: {', '.join(MERGES)}")
-        lengths = check_batch(inputs, lengths)
-        input_size = int(jnp.shape(inputs)[-1])
+        input_size = check_inputs(inputs)  # the merge is checked by rnnlab.bidirectional
         params = {
             name: self.param(name, cell.init, input_size) for name in ("fwd", "bwd")
         }
@@ -267,14 +265,9 @@ class StackedRNN(_CellModule):
           ``return_carry``, ``(carries, ys)`` with a tuple of per-layer carries.
         """
         cell, unroll = self.cell_and_unroll(deterministic)
-        if isinstance(self.num_layers, bool) or not isinstance(self.num_layers, int) or self.num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {self.num_layers!r}")
-        if self.merge not in MERGES:
-            raise ValueError(f"unknown merge {self.merge!r}; known merges: {', '.join(MERGES)}")
-        lengths = check_batch(inputs, lengths)
-        size = int(jnp.shape(inputs)[-1])
+        size = check_inputs(inputs)  # the merge is checked by rnnlab.bidirectional, the lengths by the scan
         params = {}
-        for i in range(self.num_layers):
+        for i in range(check_num_layers(self.num_layers)):
             init = lambda key, size=size: init_layer(cell, key, size, self.bidirectional)
             params[f"layer_{i}"] = self.param(f"layer_{i}", init)
             size = layer_output_size(cell, self.bidirectional, self.merge)

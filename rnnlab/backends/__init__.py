@@ -121,21 +121,33 @@ _NEEDS = {
 }
 
 
-def get_backend(backend: Any, cell: Cell, batched: bool) -> Backend:
-    """``Backend`` from an enum member, its value (``"fused"``) or ``None`` (the default).
+def parse_backend(backend: Any) -> Backend | None:
+    """The :class:`Backend` named by an enum member or its value (``"fused"``); ``None`` stays ``None``.
+
+    The one check of a backend name (configs ask it too, before building a model).
 
     Raises:
-      ValueError: an unknown name (the message lists the known ones), or a
-        backend that cannot run this cell (the message lists those that can).
+      ValueError: an unknown name (the message lists the known ones).
     """
+    if backend is None or isinstance(backend, Backend):
+        return backend
+    try:
+        return Backend(backend)
+    except ValueError:
+        known = ", ".join(b.value for b in Backend)
+        raise ValueError(f"unknown backend {backend!r}; known backends: {known}") from None
+
+
+def get_backend(backend: Any, cell: Cell, batched: bool) -> Backend:
+    """``Backend`` from an enum member, its value (``"fused"``) or ``None`` (the default for this call).
+
+    Raises:
+      ValueError: an unknown name (:func:`parse_backend`), or a backend that
+        cannot run this cell (the message lists those that can).
+    """
+    backend = parse_backend(backend)
     if backend is None:
         return default_backend(cell, batched)
-    if not isinstance(backend, Backend):
-        try:
-            backend = Backend(backend)
-        except ValueError:
-            known = ", ".join(b.value for b in Backend)
-            raise ValueError(f"unknown backend {backend!r}; known backends: {known}") from None
     runs = supported(cell)
     if backend not in runs:
         raise ValueError(

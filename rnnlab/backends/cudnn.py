@@ -41,6 +41,7 @@ import jax.numpy as jnp
 from jax.experimental import rnn as jax_rnn
 
 from rnnlab.cells import Cell, LSTMState
+from rnnlab.lengths import check_lengths
 from rnnlab.types import Array, Params
 
 _KEYS = frozenset({"w_x", "w_h", "b"})
@@ -218,8 +219,6 @@ def cudnn_unroll(
             f"JAX's default backend is {jax.default_backend()!r}. Use Backend.FUSED here "
             "(or reference=True to run jax.experimental.rnn.lstm_ref with the same packing)."
         )
-    from rnnlab.scan import check_lengths  # here: rnnlab.scan imports the backends
-
     B, T, _ = jnp.shape(xs)
     lengths = check_lengths(lengths, B, T)
     if carry0 is None:

@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
+from rnnlab.lengths import check_lengths
 from rnnlab.types import Array, Carry, Params
 
 Pointwise = Callable[..., tuple[Carry, Array]]
@@ -268,8 +269,6 @@ def pallas_unroll(
       ValueError: shapes that do not fit ``num_gates`` and ``w_h``, bad
         lengths, or (compiled) H or ``block_b`` not a power of two >= 16.
     """
-    from rnnlab.scan import check_lengths  # here: rnnlab.scan imports the backends
-
     missing = [k for k in _WEIGHT_KEYS if k not in params]
     if missing:
         raise ValueError(f"params need w_x, w_h and b; missing {missing}")

@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 
 from rnnlab import nn as rnn_layers
-from rnnlab.backends import Backend
+from rnnlab.backends import parse_backend
 from rnnlab.cells import cell_names, cell_option_names
-from rnnlab.scan import sequence_mask
+from rnnlab.lengths import sequence_mask
 from rnnlab.types import Array
 
 PAD_ID, UNK_ID = 0, 1  # the ids of <pad> and <unk> in every vocabulary (rnnlab.data.registry.vocabulary)
@@ -244,7 +244,7 @@ def _encoder(config: Any, spec: Any) -> Encoder:
         cell_options=_cell_options(config),
         embed_dropout=config.embed_dropout,
         dropout=config.dropout,
-        backend=config.backend or None,
+        backend=parse_backend(config.backend or None),
         word_dropout=config.word_dropout,
         recurrent_dropout=config.recurrent_dropout,
         zoneout=config.zoneout,
@@ -306,11 +306,11 @@ def check_model_config(config: Any) -> None:
             f"config.model.pooling: unknown pooling {config.pooling!r}; known poolings: "
             f"{', '.join(POOLINGS)}"
         )
-    if config.backend and config.backend not in [b.value for b in Backend]:
-        raise ValueError(
-            f"config.model.backend: unknown backend {config.backend!r}; known backends: "
-            f"{', '.join(b.value for b in Backend)} (or '' for the library default)"
-        )
+    if config.backend:
+        try:
+            parse_backend(config.backend)
+        except ValueError as e:
+            raise ValueError(f"config.model.backend: {e} (or '' for the library default)") from None
     for field in ("hidden_size", "num_layers", "embed_size"):
         value = config[field]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -327,11 +327,16 @@ def check_model_config(config: Any) -> None:
 def build_model(config: Any, spec: Any) -> nn.Module:
     """The model of ``config.model.kind`` for a dataset described by ``spec`` (a DatasetSpec).
 
+    Args:
+      config: a ``model`` config section that :func:`check_model_config` accepts
+        (a run checks it once, in :func:`rnnlab.training.train.check_config`,
+        before anything is built; a saved run's ``config.json`` passed it).
+      spec: the dataset's spec.
+
     Raises:
-      ValueError: a bad model field (named), or a kind that does not serve the
-        dataset's task (e.g. a tagger for a classification dataset).
+      ValueError: a kind that does not serve the dataset's task (e.g. a tagger
+        for a classification dataset).
     """
-    check_model_config(config)
     builder, tasks = MODELS[config.kind]
     if spec.task not in tasks:
         raise ValueError(
