@@ -47,7 +47,8 @@ def test_loss_mask_averages_the_loss_over_masked_steps_only(task, shape, metric)
     masked = valid * batch["target_mask"]
     # When the stats are computed with and without the mask
     plain = tasks.finalize(jax.device_get(tasks.get_task(task)(jnp.asarray(outputs), batch)))
-    got = tasks.finalize(jax.device_get(tasks.get_task(task, "target_mask")(jnp.asarray(outputs), batch)))
+    masked_task = tasks.get_task(task, "target_mask", accuracies=[("target_mask", "masked_accuracy")])
+    got = tasks.finalize(jax.device_get(masked_task(jnp.asarray(outputs), batch)))
     # Then the masked loss is the weighted mean over masked valid steps, and the metric is unchanged
     assert masked.sum() == pytest.approx(2 + 0.5 + 1)  # rows 0, 1 (weight 0.5), 2
     np.testing.assert_allclose(got["loss"], (loss * masked).sum() / masked.sum(), rtol=1e-5)

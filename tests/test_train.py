@@ -74,10 +74,12 @@ def test_classify_negated_accuracy_counts_only_negated_rows():
     batch = {"targets": np.array([0, 1, 1, 0]), "lengths": np.ones(4, np.int32),
              "weights": np.ones(4, np.float32), "negated": np.array([True, True, False, False])}
     outputs = jnp.asarray([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])  # right, wrong, right, wrong
-    got = tasks.finalize(tasks.classify_stats(outputs, batch))
+    stats = tasks.get_task("classify", accuracies=[("negated", "negated_accuracy")])
+    got = tasks.finalize(stats(outputs, batch))
     assert got["accuracy"] == 0.5 and got["negated_accuracy"] == 0.5
     batch["negated"] = np.array([True, False, False, False])
-    assert tasks.finalize(tasks.classify_stats(outputs, batch))["negated_accuracy"] == 1.0
+    assert tasks.finalize(stats(outputs, batch))["negated_accuracy"] == 1.0
+    assert "negated_accuracy" not in tasks.finalize(tasks.classify_stats(outputs, batch))  # not declared
 
 
 def test_unknown_task_lists_known():

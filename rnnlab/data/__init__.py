@@ -17,6 +17,7 @@ from rnnlab.data.loader import Loader, batch_plan, check_token_ids, data_fingerp
 from rnnlab.data.registry import (
     Dataset,
     DatasetSpec,
+    Extra,
     GeneratedOptions,
     LoaderOptions,
     TokenTagging,
@@ -29,6 +30,7 @@ from rnnlab.data.registry import (
 __all__ = [
     "Dataset",
     "DatasetSpec",
+    "Extra",
     "GeneratedOptions",
     "Loader",
     "LoaderOptions",

@@ -33,6 +33,8 @@ import numpy as np
 
 from rnnlab.data.builder import prepared_builder
 from rnnlab.data.registry import (
+    INPUT_DTYPES,
+    TARGET_DTYPES,
     Dataset,
     DatasetSpec,
     LoaderOptions,
@@ -75,7 +77,8 @@ def _prepare(data_config: Any) -> tuple[Dataset, LoaderOptions, Any, DatasetSpec
         input_kind=dataset.input_kind,
         splits=tuple(s for s in dataset.splits if s in metadata["lengths"]),
         num_examples={k: len(v) for k, v in metadata["lengths"].items()},
-        extras=dataset.extras,
+        extras=tuple(dataset.extras),
+        accuracies=tuple((key, extra.accuracy) for key, extra in dataset.extras.items() if extra.accuracy),
         **described,
     )
     return dataset, common, builder, spec
@@ -184,11 +187,6 @@ def check_token_ids(inputs: np.ndarray, vocab_size: int, where: str) -> None:
         )
 
 
-_INPUT_DTYPE = {"tokens": np.int32, "features": np.float32}
-_TARGET_DTYPE = {"classify": np.int32, "tag": np.int32, "density": np.float32, "regress": np.float32}
-_EXTRA_DTYPE = {"negated": np.bool_, "target_mask": np.float32}
-
-
 def _pad_to(x: np.ndarray, length: int, size: int) -> np.ndarray:
     """``x[:length]`` zero-padded along axis 0 to ``size`` steps."""
     x = np.asarray(x)[:length]
@@ -211,15 +209,14 @@ def collate(
     """
     lengths = np.asarray([min(int(ex["length"]), size) for ex in examples], np.int32)
     batch = {"lengths": lengths, "weights": np.asarray(weights, np.float32)}
-    for key in ("inputs", "targets") + dataset.extras:
+    dtypes = {"inputs": INPUT_DTYPES[spec.input_kind], "targets": TARGET_DTYPES[spec.task],
+              **{key: extra.dtype for key, extra in dataset.extras.items()}}
+    for key, dtype in dtypes.items():
         if key in dataset.per_step:
             values = np.stack([_pad_to(ex[key], n, size) for ex, n in zip(examples, lengths)])
         else:
             values = np.asarray([ex[key] for ex in examples])
-        dtype = {"inputs": _INPUT_DTYPE[spec.input_kind], "targets": _TARGET_DTYPE[spec.task]}.get(
-            key, _EXTRA_DTYPE.get(key)
-        )
-        batch[key] = values.astype(dtype) if dtype is not None else values
+        batch[key] = values.astype(dtype)
     if spec.input_kind == "tokens":
         check_token_ids(batch["inputs"], spec.vocab_size, where)
     return batch

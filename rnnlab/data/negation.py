@@ -20,6 +20,7 @@ import numpy as np
 from rnnlab.data import grammar
 from rnnlab.data.registry import (
     Dataset,
+    Extra,
     GeneratedOptions,
     encode,
     make_vocab,
@@ -115,7 +116,7 @@ class Negation(Dataset):
     Options = SentimentOptions
     task = "classify"
     input_kind = "tokens"
-    extras = ("negated",)
+    extras = {"negated": Extra(np.bool_, "negated_accuracy")}
     version = "1.0.0"
 
     def features(self, options):

@@ -17,13 +17,16 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-TASKS = ("classify", "tag", "density", "regress")
-INPUT_KINDS = ("tokens", "features")
+# The dtype of a batch's inputs per input kind, and of its targets per task.
+INPUT_DTYPES = {"tokens": np.int32, "features": np.float32}
+TARGET_DTYPES = {"classify": np.int32, "tag": np.int32, "density": np.float32, "regress": np.float32}
+TASKS = tuple(TARGET_DTYPES)
+INPUT_KINDS = tuple(INPUT_DTYPES)
 PAD_ID = 0
 UNK_ID = 1
 PAD_TOKEN = "<pad>"
@@ -50,6 +53,9 @@ class DatasetSpec:
       num_examples: examples per split.
       extras: optional batch keys this dataset adds beyond ``inputs``,
         ``lengths``, ``targets``, ``weights`` (e.g. ``("negated",)``).
+      accuracies: ``(batch key, metric name)`` of the extras that mark a subset
+        of the examples (or steps) whose accuracy is a metric of its own, e.g.
+        ``(("negated", "negated_accuracy"),)`` (:class:`Extra`).
     """
 
     name: str
@@ -62,6 +68,20 @@ class DatasetSpec:
     splits: tuple[str, ...]
     num_examples: dict[str, int]
     extras: tuple[str, ...] = ()
+    accuracies: tuple[tuple[str, str], ...] = ()
+
+
+class Extra(NamedTuple):
+    """An optional batch key that a dataset adds (:attr:`Dataset.extras`): what generic code needs of it.
+
+    Attributes:
+      dtype: its dtype in a batch (``np.bool_``, ``np.float32``, ...).
+      accuracy: the name of the accuracy over the examples (classify) or steps
+        (tag) where the key is 1, e.g. ``"negated_accuracy"``; ``""`` for none.
+    """
+
+    dtype: Any
+    accuracy: str = ""
 
 
 def config_value(data_config: Any, field: str, default: Any) -> Any:
@@ -242,7 +262,8 @@ class Dataset:
 
     Subclasses set the class attributes and implement :meth:`features`,
     :meth:`generate` and :meth:`describe`. Examples are dicts with ``inputs``
-    (per step), ``targets``, ``length`` and any ``extras``; keys named in
+    (per step), ``targets``, ``length`` and any ``extras`` (their batch dtypes
+    and metrics declared as :class:`Extra`); keys named in
     ``per_step`` have the time axis first and are padded to the bucket.
     """
 
@@ -252,7 +273,7 @@ class Dataset:
     task: ClassVar[str] = ""
     input_kind: ClassVar[str] = ""
     per_step: ClassVar[tuple[str, ...]] = ("inputs",)
-    extras: ClassVar[tuple[str, ...]] = ()
+    extras: ClassVar[Mapping[str, Extra]] = {}
     version: ClassVar[str] = "1.0.0"  # bump when generated data changes for the same options
 
     def options(self, data_config: Any) -> Any:
@@ -321,7 +342,7 @@ class TokenTagging(Dataset):
     task = "tag"
     input_kind = "tokens"
     per_step = ("inputs", "targets", "target_mask")
-    extras = ("target_mask",)
+    extras = {"target_mask": Extra(np.float32, "masked_accuracy")}  # the steps that matter
 
     def features(self, options):
         return token_features(per_step_targets=True)

@@ -38,6 +38,7 @@ import tensorflow_datasets as tfds
 from rnnlab.data import text
 from rnnlab.data.registry import (
     Dataset,
+    Extra,
     encode,
     locate,
     make_vocab,
@@ -312,7 +313,7 @@ class _Sentiment(Dataset):
     Options = SSTOptions
     task = "classify"
     input_kind = "tokens"
-    extras = ("negated",)
+    extras = {"negated": Extra(np.bool_, "negated_accuracy")}
     version = "1.1.0"  # 1.1: brackets written "(" / ")"; fine_grained
 
     def features(self, options):

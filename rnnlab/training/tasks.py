@@ -7,9 +7,7 @@ of them; training minimises ``loss_sum / loss_count``. Example weights come from
 ``batch["weights"] f32[B]`` (0 for the padding rows of the last eval batch).
 
     classify  outputs f32[B, C], targets int32[B]      -> loss (cross-entropy), accuracy
-              (+ negated_accuracy when the batch has ``negated f32[B]``)
     tag       outputs f32[B, T, C], targets int32[B, T] -> loss, accuracy per valid token
-              (+ masked_accuracy over the steps where ``target_mask f32[B, T]`` is 1)
     density   outputs f32[B, T, F] (logits), targets f32[B, T, F] in {0, 1}
               -> loss = nll: the sum of F Bernoulli NLLs of a frame, per valid step
     regress   outputs f32[B] (or [B, 1]), targets f32[B] -> loss = mse
@@ -17,7 +15,12 @@ of them; training minimises ``loss_sum / loss_count``. Example weights come from
 The per-step tasks (``tag``, ``density``) take ``loss_mask``, the name of a
 batch key ``f32[B, T]`` (``"target_mask"``): the loss is then a mean over the
 valid steps where it is 1 only (weights = step weights * mask), while the
-other metrics stay over all valid steps. ``get_task(name, loss_mask)`` binds it.
+other metrics stay over all valid steps. ``classify`` and ``tag`` take
+``accuracies``, the ``(batch key, metric name)`` pairs a dataset declares
+(``DatasetSpec.accuracies``): the accuracy over the examples (steps) where
+that key is 1, e.g. ``negated_accuracy`` over ``negated f32[B]``,
+``masked_accuracy`` over ``target_mask f32[B, T]``. ``get_task(name,
+loss_mask, accuracies)`` binds both.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rnnlab.scan import sequence_mask
+from rnnlab.lengths import sequence_mask
 from rnnlab.types import Array
 
 Stats = dict[str, tuple[Array, Array]]
@@ -59,24 +62,35 @@ def _loss_weights(batch: Mapping[str, Array], weights: Array, loss_mask: str) ->
     return weights * jnp.asarray(batch[loss_mask], jnp.float32)
 
 
-def classify_stats(outputs: Array, batch: Mapping[str, Array]) -> Stats:
-    """Cross-entropy and accuracy of ``outputs f32[B, C]`` against ``targets int32[B]``."""
+def _accuracies(correct: Array, batch: Mapping[str, Array], weights: Array,
+                accuracies: Sequence[tuple[str, str]]) -> Stats:
+    """``{metric: (sum, count)}``: the accuracy over the examples (steps) where ``batch[key]`` is 1."""
+    return {name: _weighted(correct, _loss_weights(batch, weights, key)) for key, name in accuracies}
+
+
+def classify_stats(outputs: Array, batch: Mapping[str, Array],
+                   accuracies: Sequence[tuple[str, str]] = ()) -> Stats:
+    """Cross-entropy and accuracy of ``outputs f32[B, C]`` against ``targets int32[B]``.
+
+    ``accuracies``: ``(key, name)`` pairs; adds the accuracy over the rows where
+    ``batch[key] f32[B]`` is 1 as ``name`` (e.g. ``("negated", "negated_accuracy")``).
+    """
     targets = batch["targets"]
     weights = _weights(batch)
     loss = optax.softmax_cross_entropy_with_integer_labels(outputs, targets)
     correct = (jnp.argmax(outputs, axis=-1) == targets).astype(jnp.float32)
     stats = {"loss": _weighted(loss, weights), "accuracy": _weighted(correct, weights)}
-    if "negated" in batch:
-        negated = jnp.asarray(batch["negated"], jnp.float32) * weights
-        stats["negated_accuracy"] = _weighted(correct, negated)
-    return stats
+    return {**stats, **_accuracies(correct, batch, weights, accuracies)}
 
 
-def tag_stats(outputs: Array, batch: Mapping[str, Array], loss_mask: str = "") -> Stats:
+def tag_stats(outputs: Array, batch: Mapping[str, Array], loss_mask: str = "",
+              accuracies: Sequence[tuple[str, str]] = ()) -> Stats:
     """Per-token cross-entropy and accuracy over valid steps: ``outputs f32[B, T, C]``.
 
     With ``loss_mask`` (a batch key, ``f32[B, T]``) the loss counts only the
     valid steps where the mask is 1; ``accuracy`` stays over all valid steps.
+    ``accuracies``: ``(key, name)`` pairs; adds the accuracy over the valid
+    steps where ``batch[key] f32[B, T]`` is 1 as ``name`` (e.g. ``("target_mask", "masked_accuracy")``).
     """
     targets = batch["targets"]
     weights = _step_weights(batch, targets.shape[1])
@@ -84,9 +98,7 @@ def tag_stats(outputs: Array, batch: Mapping[str, Array], loss_mask: str = "") -
     correct = (jnp.argmax(outputs, axis=-1) == targets).astype(jnp.float32)
     stats = {"loss": _weighted(loss, _loss_weights(batch, weights, loss_mask)),
              "accuracy": _weighted(correct, weights)}
-    if "target_mask" in batch:  # the steps that matter (sentiment words, recalled symbols)
-        stats["masked_accuracy"] = _weighted(correct, _loss_weights(batch, weights, "target_mask"))
-    return stats
+    return {**stats, **_accuracies(correct, batch, weights, accuracies)}
 
 
 def density_stats(outputs: Array, batch: Mapping[str, Array], loss_mask: str = "") -> Stats:
@@ -118,6 +130,7 @@ TASKS: dict[str, Callable[[Array, Mapping[str, Array]], Stats]] = {
 
 
 PER_STEP_TASKS = ("density", "tag")  # the tasks whose loss a ``loss_mask`` can restrict
+ACCURACY_TASKS = ("classify", "tag")  # the tasks that report ``accuracies`` over subsets
 
 
 def check_loss_mask(loss_mask: str, task: str, batch_keys: Optional[Sequence[str]] = None) -> None:
@@ -140,19 +153,25 @@ def check_loss_mask(loss_mask: str, task: str, batch_keys: Optional[Sequence[str
                          f"its optional keys: {known}")
 
 
-def get_task(name: str, loss_mask: str = "") -> Callable[[Array, Mapping[str, Array]], Stats]:
+def get_task(name: str, loss_mask: str = "",
+             accuracies: Sequence[tuple[str, str]] = ()) -> Callable[[Array, Mapping[str, Array]], Stats]:
     """The ``stats`` function of a task; an unknown name lists the known ones.
 
     Args:
       name: a key of :data:`TASKS`.
       loss_mask: "" or a per-step batch key that restricts the loss (``tag``, ``density`` only).
+      accuracies: the dataset's ``(batch key, metric name)`` subset accuracies
+        (``DatasetSpec.accuracies``; reported by ``classify`` and ``tag``).
     """
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    if not loss_mask:
-        return TASKS[name]
-    check_loss_mask(loss_mask, name)
-    return functools.partial(TASKS[name], loss_mask=loss_mask)
+    options = {}
+    if loss_mask:
+        check_loss_mask(loss_mask, name)
+        options["loss_mask"] = loss_mask
+    if accuracies and name in ACCURACY_TASKS:
+        options["accuracies"] = tuple(tuple(pair) for pair in accuracies)
+    return functools.partial(TASKS[name], **options) if options else TASKS[name]
 
 
 def finalize(totals: Mapping[str, tuple[float, float]]) -> dict[str, float]:
