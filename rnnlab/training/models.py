@@ -179,41 +179,39 @@ class BagOfWords(nn.Module):
         )
 
 
-class SequenceClassifier(nn.Module):
-    """Encoder -> pooling (``last | mean | max | attention``) -> MLP -> ``f32[B, C]``."""
+class SequenceModel(nn.Module):
+    """Encoder -> pooling over the valid steps (or none) -> MLP: the recurrent models' one body.
+
+    ``pooling``: ``last | mean | max | attention`` -> ``f32[B, C]``; ``""`` -> the
+    MLP at every step, ``f32[B, T, C]``.
+    """
 
     encoder: Encoder
-    pooling: str
     mlp_sizes: Sequence[int]
     num_outputs: int
     head_dropout: float = 0.0
+    pooling: str = ""
 
     @nn.compact
     def __call__(self, inputs: Array, lengths: Array, *, deterministic: bool = True) -> Array:
         ys = self.encoder(inputs, lengths, deterministic=deterministic)
         if self.pooling == "attention":
-            pooled = AttentionPool(name="attention")(ys, lengths)
-        else:
-            pooled = pool(ys, lengths, self.pooling, self.encoder.hidden_size)
-        return MLP(self.mlp_sizes, self.num_outputs, self.head_dropout, name="head")(
-            pooled, deterministic=deterministic
-        )
-
-
-class SequenceTagger(nn.Module):
-    """Encoder -> MLP at every step -> ``f32[B, T, C]`` (one label per step)."""
-
-    encoder: Encoder
-    mlp_sizes: Sequence[int]
-    num_outputs: int
-    head_dropout: float = 0.0
-
-    @nn.compact
-    def __call__(self, inputs: Array, lengths: Array, *, deterministic: bool = True) -> Array:
-        ys = self.encoder(inputs, lengths, deterministic=deterministic)
+            ys = AttentionPool(name="attention")(ys, lengths)
+        elif self.pooling:
+            ys = pool(ys, lengths, self.pooling, self.encoder.hidden_size)
         return MLP(self.mlp_sizes, self.num_outputs, self.head_dropout, name="head")(
             ys, deterministic=deterministic
         )
+
+
+class SequenceClassifier(SequenceModel):
+    """Encoder -> pooling (``last | mean | max | attention``) -> MLP -> ``f32[B, C]``."""
+
+    pooling: str = "last"
+
+
+class SequenceTagger(SequenceModel):
+    """Encoder -> MLP at every step -> ``f32[B, T, C]`` (one label per step)."""
 
 
 class SequenceDensityModel(SequenceTagger):
@@ -233,9 +231,20 @@ def _cell_options(config: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(options.items()))
 
 
+def _vocab_size(spec: Any) -> int | None:
+    """The embedding's vocabulary for token inputs; ``None`` (no embedding) for features."""
+    return spec.vocab_size if spec.input_kind == "tokens" else None
+
+
+def _head(config: Any, spec: Any) -> dict[str, Any]:
+    """The MLP head's fields, shared by every kind."""
+    return {"mlp_sizes": tuple(config.mlp_sizes), "num_outputs": spec.num_outputs,
+            "head_dropout": config.head_dropout}
+
+
 def _encoder(config: Any, spec: Any) -> Encoder:
     return Encoder(
-        vocab_size=spec.vocab_size if spec.input_kind == "tokens" else None,
+        vocab_size=_vocab_size(spec),
         embed_size=config.embed_size,
         cell=config.cell,
         hidden_size=config.hidden_size,
@@ -252,34 +261,16 @@ def _encoder(config: Any, spec: Any) -> Encoder:
 
 
 def _bag_of_words(config: Any, spec: Any) -> nn.Module:
-    return BagOfWords(
-        vocab_size=spec.vocab_size if spec.input_kind == "tokens" else None,
-        embed_size=config.embed_size,
-        mlp_sizes=tuple(config.mlp_sizes),
-        num_outputs=spec.num_outputs,
-        embed_dropout=config.embed_dropout,
-        word_dropout=config.word_dropout,
-        head_dropout=config.head_dropout,
-    )
+    return BagOfWords(vocab_size=_vocab_size(spec), embed_size=config.embed_size, embed_dropout=config.embed_dropout,
+                      word_dropout=config.word_dropout, **_head(config, spec))
 
 
 def _classifier(config: Any, spec: Any) -> nn.Module:
-    return SequenceClassifier(
-        encoder=_encoder(config, spec),
-        pooling=config.pooling,
-        mlp_sizes=tuple(config.mlp_sizes),
-        num_outputs=spec.num_outputs,
-        head_dropout=config.head_dropout,
-    )
+    return SequenceClassifier(encoder=_encoder(config, spec), pooling=config.pooling, **_head(config, spec))
 
 
 def _per_step(module: type[SequenceTagger], config: Any, spec: Any) -> nn.Module:
-    return module(
-        encoder=_encoder(config, spec),
-        mlp_sizes=tuple(config.mlp_sizes),
-        num_outputs=spec.num_outputs,
-        head_dropout=config.head_dropout,
-    )
+    return module(encoder=_encoder(config, spec), **_head(config, spec))
 
 
 MODELS: dict[str, tuple[Callable[[Any, Any], nn.Module], tuple[str, ...]]] = {

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rnnlab.data.registry import INPUT_DTYPES
 from rnnlab.training import tasks
 from rnnlab.training.sharding import batch_sharding, replicated
 from rnnlab.types import Array, PyTree
@@ -64,11 +65,8 @@ def example_batch(spec: Any, batch_size: int, num_steps: int) -> dict[str, np.nd
     The shapes :func:`init_state` initialises the parameters from (the params
     depend on them only through D).
     """
-    if spec.input_kind == "tokens":
-        inputs = np.zeros((batch_size, num_steps), np.int32)
-    else:
-        inputs = np.zeros((batch_size, num_steps, spec.input_size), np.float32)
-    return {"inputs": inputs, "lengths": np.ones((batch_size,), np.int32)}
+    shape = (batch_size, num_steps) if spec.input_kind == "tokens" else (batch_size, num_steps, spec.input_size)
+    return {"inputs": np.zeros(shape, INPUT_DTYPES[spec.input_kind]), "lengths": np.ones((batch_size,), np.int32)}
 
 
 def add_weight_noise(params: PyTree, key: Array, std: float) -> PyTree:
