@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import rnnlab.data as rd
-from rnnlab.training import checkpoint, train
+from rnnlab.training import checkpoint, lock, train
 from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_metrics
 from rnnlab.data.registry import encode, make_vocab, token_features, vocab_fields
 from tests.train_fixtures import compile_cache, smoke_config
@@ -312,11 +312,11 @@ def test_a_config_saved_before_weight_noise_existed_resumes(tmp_path):
 
 def test_a_second_lock_names_the_holder_and_a_released_lock_leaves_nothing(tmp_path):
     workdir = tmp_path / "run"
-    with checkpoint.WorkdirLock(str(workdir)):
+    with lock.WorkdirLock(str(workdir)):
         holder = json.loads((workdir / "lock").read_text())
         assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
         with pytest.raises(RuntimeError, match=rf"in use by pid {os.getpid()} on host {socket.gethostname()}"):
-            with checkpoint.WorkdirLock(str(workdir)):
+            with lock.WorkdirLock(str(workdir)):
                 pass
     assert not workdir.exists()  # created by the lock, empty again: removed
 
@@ -325,16 +325,16 @@ def test_a_stale_lock_is_taken_over_and_another_hosts_lock_is_refused(tmp_path, 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (tmp_path / "lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "since": "then"}))
-    with caplog.at_level("WARNING"), checkpoint.WorkdirLock(str(tmp_path)):
+    with caplog.at_level("WARNING"), lock.WorkdirLock(str(tmp_path)):
         assert json.loads((tmp_path / "lock").read_text())["pid"] == os.getpid()
     assert f"taking over the stale lock {tmp_path / 'lock'} of pid {dead.pid}" in caplog.text
     (tmp_path / "lock").write_text(json.dumps({"pid": 1, "host": "elsewhere", "since": "then"}))
     with pytest.raises(RuntimeError, match="in use by pid 1 on host elsewhere .*another host.*delete the file"):
-        with checkpoint.WorkdirLock(str(tmp_path)):
+        with lock.WorkdirLock(str(tmp_path)):
             pass
 
 
-HOLD = "import sys, time; from rnnlab.training.checkpoint import WorkdirLock\n" \
+HOLD = "import sys, time; from rnnlab.training.lock import WorkdirLock\n" \
        "with WorkdirLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(600)"
 
 

@@ -180,12 +180,8 @@ class LoaderOptions:
         require(self.batch_size > 0, "batch_size", "must be positive", self.batch_size)
         b = self.buckets
         require(len(b) > 0, "buckets", "must not be empty", b)
-        require(
-            all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in b),
-            "buckets",
-            "must be integers",
-            b,
-        )
+        require(all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in b), "buckets",
+                "must be integers", b)
         require(all(x > 0 for x in b), "buckets", "must be positive", b)
         require(list(b) == sorted(set(b)), "buckets", "must be strictly ascending", b)
         require(self.num_threads >= 0, "num_threads", "must be >= 0", self.num_threads)

@@ -14,21 +14,16 @@ The workdir's ``config.json`` pins the configuration: :func:`check_config`
 refuses a run whose config differs outside :data:`RESUMABLE_FIELDS`, naming
 the differing fields; :func:`write_config` writes it once every check passed.
 
-:class:`WorkdirLock` lets one process train in a workdir at a time
-(``workdir/lock`` names the holder's pid and host).
+One process trains in a workdir at a time: :class:`rnnlab.training.lock.WorkdirLock`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime
 import errno
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-import socket
 import sys
 from typing import Any, Mapping, Optional
 
@@ -37,7 +32,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from rnnlab.training.workdir import CHECKPOINT_DIR, CONFIG_FILE, LOCK_FILE, RESULTS_FILE, flatten, read_json, write_json
+from rnnlab.training.workdir import CHECKPOINT_DIR, CONFIG_FILE, RESULTS_FILE, flatten, read_json, write_json
 from rnnlab.types import PyTree
 
 # Config fields that may differ between the launches of one run, and why that is safe. Every
@@ -158,115 +153,6 @@ def write_config(workdir: str, config: Any) -> None:
     """Writes ``workdir/config.json`` (atomically)."""
     os.makedirs(workdir, exist_ok=True)
     write_json(os.path.join(workdir, CONFIG_FILE), config_to_dict(config))
-
-
-# ---------------------------------------------------------------------------
-# The lock
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class WorkdirLock:
-    """One training process per workdir: an exclusive ``flock`` on ``workdir/lock``.
-
-    The file holds the holder's ``{"pid", "host", "since"}``. The kernel drops
-    a ``flock`` when its process dies (even by SIGKILL), so on the same host a
-    lock file nobody holds is stale and is taken over. A lock written by
-    another host (a shared file system) is refused while its file exists,
-    since its process cannot be checked from here.
-
-    Args:
-      workdir: the run's directory (created if missing; removed again on release
-        if it was created here and is still empty).
-      process: with several hosts, process ``i > 0`` locks ``lock.process<i>``.
-
-    Raises (on enter):
-      RuntimeError: another process holds the workdir (the message names it).
-    """
-
-    def __init__(self, workdir: str, process: int = 0):
-        self.workdir = workdir
-        name = LOCK_FILE if process == 0 else f"{LOCK_FILE}.process{process}"
-        self.path = os.path.join(workdir, name)
-        self._file = None
-        self._created_workdir = False
-
-    def _holder(self) -> dict:
-        try:
-            with open(self.path) as f:
-                return json.loads(f.read() or "{}")
-        except (OSError, ValueError):
-            return {}
-
-    def _refuse(self, holder: dict, why: str) -> RuntimeError:
-        who = f"pid {holder.get('pid', '?')} on host {holder.get('host', '?')} (since {holder.get('since', '?')})"
-        return RuntimeError(f"{self.workdir} is in use by {who}: {why}. One process trains in a workdir "
-                            f"at a time; wait for it or use another --workdir.")
-
-    def __enter__(self) -> "WorkdirLock":
-        if not os.path.isdir(self.workdir):
-            os.makedirs(self.workdir)
-            self._created_workdir = True
-        host = socket.gethostname()
-        while True:
-            f = open(self.path, "a+")
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                locked = True
-            except BlockingIOError:
-                locked = False
-            # The holder may have released (removed) the file between our open and flock: retry.
-            try:
-                current = os.path.samestat(os.fstat(f.fileno()), os.stat(self.path))
-            except FileNotFoundError:
-                current = False
-            if locked and current:
-                break
-            f.close()
-            if current:
-                self._release_workdir()
-                raise self._refuse(self._holder(), "it holds " + self.path)
-        holder = self._holder()
-        if holder and holder.get("host") not in (None, host):
-            fcntl.flock(f, fcntl.LOCK_UN)
-            f.close()
-            self._release_workdir()
-            raise self._refuse(holder, f"its lock {self.path} comes from another host; if that process "
-                                       "no longer runs, delete the file")
-        if holder:
-            alive = "still alive, but not holding it" if _pid_alive(int(holder.get("pid", 0) or 0)) else "dead"
-            logging.warning("taking over the stale lock %s of pid %s on %s (%s)",
-                            self.path, holder.get("pid"), holder.get("host"), alive)
-        f.seek(0)
-        f.truncate()
-        since = datetime.datetime.now().isoformat(timespec="seconds")
-        f.write(json.dumps({"pid": os.getpid(), "host": host, "since": since}))
-        f.flush()
-        self._file = f
-        return self
-
-    def _release_workdir(self) -> None:
-        if self._created_workdir:
-            with contextlib.suppress(OSError):
-                os.rmdir(self.workdir)  # only if still empty
-
-    def __exit__(self, *exc) -> None:
-        if self._file is None:
-            return
-        with contextlib.suppress(OSError):
-            os.remove(self.path)  # while still holding it: no one else has taken this file
-        fcntl.flock(self._file, fcntl.LOCK_UN)
-        self._file.close()
-        self._file = None
-        self._release_workdir()
 
 
 # ---------------------------------------------------------------------------

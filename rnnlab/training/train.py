@@ -38,6 +38,7 @@ import rnnlab.data
 from rnnlab.training import checkpoint as ckpt
 from rnnlab.training import models, tasks
 from rnnlab.training.checks import is_int, require
+from rnnlab.training.lock import WorkdirLock
 from rnnlab.training.loop import StopSignal, check_train_config, final_results, train_loop
 from rnnlab.training.metrics import Recorder, format_duration
 from rnnlab.training.position import EarlyStopping, Position, Run, restore_or_init
@@ -203,7 +204,7 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
     A finished run (it reached ``num_steps`` or stopped early) trains no further
     step: with its ``results.json`` the results are returned as they are,
     without it they are evaluated from the final checkpoint. One process trains
-    in a workdir at a time (:class:`rnnlab.training.checkpoint.WorkdirLock`).
+    in a workdir at a time (:class:`rnnlab.training.lock.WorkdirLock`).
     ``config.json`` is written once every check has passed.
 
     Returns:
@@ -221,7 +222,7 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
     start_time = time.time()
     check_config(config)
     tc = config.train
-    with ckpt.WorkdirLock(workdir, process=tc.process_id if tc.num_processes > 1 else 0):
+    with WorkdirLock(workdir, process=tc.process_id if tc.num_processes > 1 else 0):
         if tc.num_processes > 1:
             jax.distributed.initialize(tc.coordinator_address, tc.num_processes, tc.process_id)
         if jax.process_index() == 0:
