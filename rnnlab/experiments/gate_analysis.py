@@ -635,7 +635,7 @@ def saturation_report(workdirs: Sequence[str], out: str, split: str = "test", ma
     with open(os.path.join(out, "saturation.md"), "w", encoding="utf-8") as f:
         f.write(markdown)
     with open(os.path.join(out, "saturation.json"), "w", encoding="utf-8") as f:
-        json.dump(_jsonable(data), f, indent=1)
+        json.dump(_jsonable(data), f, separators=(",", ":"))  # compact: per-unit lists of every run
         f.write("\n")
     return {**data, "markdown": markdown, "figure": figure}
 
