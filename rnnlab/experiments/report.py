@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from rnnlab.experiments.gate_analysis import count_params, gate_report
+from rnnlab.experiments.gate_analysis import count_params, gate_report, saturation_report
 from rnnlab.experiments.plots import plot_bars, plot_learning_curves
 from rnnlab.experiments.stats import (LEVEL, RunRecord, curve, format_mean_std, group_runs, load_run,
                                       markdown_table, mean_std, per_seed, summarize, summary_table, target_table)
@@ -64,7 +64,9 @@ def write_report(
       curve_key: the metric plotted over steps; default ``valid/accuracy``
         when logged, else ``valid/loss``.
       gates: also trace the gates of recurrent models (forget-gate histogram,
-        heat maps) of the runs whose model is recurrent.
+        heat maps) of the runs whose model is recurrent, and write the per-unit
+        saturation report (:func:`rnnlab.experiments.gate_analysis.saturation_report`)
+        into ``out/saturation``.
       targets: ``"valid/accuracy>=0.95"``-style targets; each adds a table of
         the seeds reaching it, the step and the training time to it.
 
@@ -111,6 +113,9 @@ def write_report(
         gate_md, gate_figs = gate_report(groups, out)
         table += gate_md
         figures += gate_figs
+        # per-unit keep-gate statistics at init, first, last and best checkpoints (saturation/)
+        saturation_report([r.workdir for r in runs], os.path.join(out, "saturation"), split=split,
+                          targets=targets)
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write(f"Mean +- sample std over seeds; split `{split}`.\n\n" + table)
     with open(os.path.join(out, "summary.json"), "w") as f:
