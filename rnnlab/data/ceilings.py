@@ -48,9 +48,9 @@ from rnnlab.data import grammar
 from rnnlab.data.future_context import NEGATIVE, POSITIVE, STRUCTURE_PROBS, STRUCTURES
 from rnnlab.data.negation import VOCAB, SentimentOptions
 
-# The probabilities :func:`rnnlab.data.grammar.clause` draws with (literals there).
-FILLER_PROB = 0.25
-INTENSIFIER_PROB = 0.35
+# The probabilities :func:`rnnlab.data.grammar.clause` draws with.
+FILLER_PROB = grammar.FILLER_PROB
+INTENSIFIER_PROB = grammar.INTENSIFIER_PROB
 # Per structure: is the first clause's polarity the final one, tokens before clause 1
 # ("although"), and tokens joining the two clauses (``None``: one clause).
 SAME_AS_FINAL = {"single": True, "and": True, "but": False, "yet": False, "although": False}

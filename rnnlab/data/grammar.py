@@ -99,6 +99,10 @@ def _pick(rng: np.random.Generator, options: Sequence):
     return options[rng.integers(len(options))]
 
 
+FILLER_PROB = 0.25  # a clause opens with a filler ("honestly , ...")
+INTENSIFIER_PROB = 0.35  # an intensifier precedes the sentiment word
+
+
 def clause(rng: np.random.Generator, effective: int, negation_probs: Sequence[float]) -> list[str]:
     """One clause whose sentiment word has effective polarity ``effective`` (+1/-1).
 
@@ -106,13 +110,13 @@ def clause(rng: np.random.Generator, effective: int, negation_probs: Sequence[fl
     """
     count = int(rng.choice(3, p=negation_probs))
     lexical = effective * (-1) ** count
-    tokens = list(_pick(rng, FILLERS)) if rng.random() < 0.25 else []
+    tokens = list(_pick(rng, FILLERS)) if rng.random() < FILLER_PROB else []
     tokens += list(_pick(rng, SUBJECTS)) + [_pick(rng, VERBS)]
     if count == 1:
         tokens.append(_pick(rng, NEGATORS))
     elif count == 2:
         tokens += [str(w) for w in rng.choice(DOUBLE_NEGATORS, size=2, replace=False)]
-    if rng.random() < 0.35:
+    if rng.random() < INTENSIFIER_PROB:
         tokens.append(_pick(rng, INTENSIFIERS))
     tokens.append(_pick(rng, POSITIVE if lexical > 0 else NEGATIVE))
     return tokens

@@ -233,7 +233,7 @@ class KeepGate:
         return 1.0 - values if self.complement else values
 
 
-# rnnlab's cells (rnnlab/cells.py): the LSTM family keeps f * c_{t-1} (minLSTM: the normalised f', which
+# rnnlab's cells (rnnlab/cells/): the LSTM family keeps f * c_{t-1} (minLSTM: the normalised f', which
 # gate_trace reports); the GRU and its reset-gate ablation keep z * h_{t-1} (PyTorch's convention,
 # h_t = (1 - z) n + z h_{t-1}), minGRU keeps (1 - z) * h_{t-1}.
 KEEP_GATES: dict[str, KeepGate] = {
