@@ -1,0 +1,173 @@
+"""The search space of :mod:`rnnlab.experiments.search`: parameters and the metric parsed from flag text,
+and the Optuna samplers and pruner that draw from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import zlib
+from typing import Any, Optional, Sequence
+
+# ---------------------------------------------------------------------------
+# The search space
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One searched config field.
+
+    Attributes:
+      field: dotted config field, e.g. ``"optim.learning_rate"``.
+      kind: ``loguniform`` | ``uniform`` | ``intuniform`` | ``choice``.
+      args: the bounds ``(low, high)``, or the choices.
+    """
+
+    field: str
+    kind: str
+    args: tuple
+
+
+KINDS = ("loguniform", "uniform", "intuniform", "choice", "grid")
+_SPACE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*=\s*(\w+)\s*\((.*)\)\s*$")
+
+
+def parse_param(text: str) -> Param:
+    """``"optim.learning_rate=loguniform(6e-6,2.5e-3)"`` -> :class:`Param`.
+
+    Raises:
+      ValueError: not ``field=kind(args)``, an unknown kind (the message lists
+        the known ones), or bounds that are not ``low < high`` (positive for
+        ``loguniform``).
+    """
+    import ast
+
+    match = _SPACE.match(text)
+    if not match:
+        raise ValueError(f"search space {text!r}: expected FIELD=KIND(ARGS), e.g. "
+                         "optim.learning_rate=loguniform(6e-6,2.5e-3)")
+    field, kind, args_text = match.groups()
+    if kind not in KINDS:
+        raise ValueError(f"search space {text!r}: unknown kind {kind!r}; known: {', '.join(KINDS)}")
+    try:
+        args = ast.literal_eval(f"({args_text},)")
+    except (ValueError, SyntaxError):  # bare words as choices: choice(gru,lstm)
+        args = tuple(a.strip() for a in args_text.split(","))
+    if kind in ("choice", "grid"):
+        if not args:
+            raise ValueError(f"search space {text!r}: {kind}() needs at least one value")
+        return Param(field, kind, tuple(args))
+    if len(args) != 2 or not all(isinstance(a, (int, float)) for a in args) or not args[0] < args[1]:
+        raise ValueError(f"search space {text!r}: {kind} needs two numbers low < high, got {args_text!r}")
+    if kind == "loguniform" and args[0] <= 0:
+        raise ValueError(f"search space {text!r}: loguniform needs low > 0")
+    if kind == "intuniform" and not all(isinstance(a, int) for a in args):
+        raise ValueError(f"search space {text!r}: intuniform needs integer bounds")
+    return Param(field, kind, tuple(args))
+
+
+def suggest(trial: Any, param: Param) -> Any:
+    """The trial's value of ``param`` (``trial`` an ``optuna.Trial``)."""
+    if param.kind in ("choice", "grid"):
+        return trial.suggest_categorical(param.field, list(param.args))
+    if param.kind == "intuniform":
+        return trial.suggest_int(param.field, *param.args)
+    return trial.suggest_float(param.field, *param.args, log=param.kind == "loguniform")
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """The value a search optimises: ``results.json[split][name]``, logged as ``split/name``."""
+
+    split: str
+    name: str
+    mode: str  # min | max
+
+    @property
+    def key(self) -> str:
+        return f"{self.split}/{self.name}"
+
+    @property
+    def direction(self) -> str:
+        return "minimize" if self.mode == "min" else "maximize"
+
+
+def parse_metric(text: str) -> Metric:
+    """``"valid/nll:min"`` -> :class:`Metric`.
+
+    Raises:
+      ValueError: not ``split/name:min`` or ``split/name:max``.
+    """
+    match = re.fullmatch(r"\s*(\w+)/(\w+):(min|max)\s*", text)
+    if not match:
+        raise ValueError(f"metric {text!r}: expected SPLIT/NAME:min or SPLIT/NAME:max, e.g. valid/nll:min")
+    return Metric(*match.groups())
+
+
+# ---------------------------------------------------------------------------
+# Optuna pieces
+
+
+def grid_of(space: Sequence[Param]) -> Optional[dict[str, list[Any]]]:
+    """``{field: values}`` when the space is a grid (every param ``grid(...)``), else None.
+
+    Raises:
+      ValueError: ``grid`` params mixed with sampled ones (a grid is run exhaustively; a sampled
+        field would make it a different search in every trial).
+    """
+    kinds = {p.kind == "grid" for p in space}
+    if kinds == {True, False}:
+        raise ValueError("search space mixes grid(...) with sampled kinds: make every field a grid, or none")
+    return {p.field: list(p.args) for p in space} if kinds == {True} else None
+
+
+def make_sampler(seed: int, space: Sequence[Param] = ()):
+    """The study's sampler: Optuna's ``GridSampler`` for a grid space, else :func:`random_sampler`.
+
+    A grid runs every combination once (in a seeded order, so several workers split it);
+    a search of ``--trials`` larger than the grid stops when the grid is done.
+    """
+    import optuna
+
+    grid = grid_of(space)
+    if grid is not None:
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    return random_sampler(seed)
+
+
+def random_sampler(seed: int):
+    """A random sampler whose draws depend on (seed, trial number, field) only.
+
+    One seeded ``optuna.samplers.RandomSampler`` per process would draw the
+    same values in every worker; seeding per trial makes the search the same
+    whatever the number of workers and whichever worker runs a trial.
+    """
+    import optuna
+
+    class PerTrialRandomSampler(optuna.samplers.BaseSampler):
+        """``RandomSampler(seed=f(seed, trial.number, name))`` for each draw."""
+
+        def infer_relative_search_space(self, study, trial):
+            return {}
+
+        def sample_relative(self, study, trial, search_space):
+            return {}
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            draw_seed = (seed * 1_000_003 + trial.number * 7919 + zlib.crc32(param_name.encode())) % 2**32
+            sampler = optuna.samplers.RandomSampler(seed=draw_seed)
+            return sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    return PerTrialRandomSampler()
+
+
+def make_pruner(startup_trials: int, warmup_steps: int):
+    """``MedianPruner``: stop a trial whose metric is worse than the median of earlier trials at that step.
+
+    Args:
+      startup_trials: trials that finish before any pruning.
+      warmup_steps: training steps before a trial can be pruned.
+    """
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_steps)
