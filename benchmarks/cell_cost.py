@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import pathlib
 import tempfile
@@ -163,8 +162,7 @@ def run(out_dir: pathlib.Path = speed.RESULTS, repeats: int = 7, num_batches: in
     command = "python -m benchmarks.cell_cost" + (" --quick" if quick else "")
     results = {**speed.provenance(command), "repeats": repeats, "num_batches": num_batches, "jobs": rows}
     name = "cell_cost_" + ("quick" if quick else jax.default_backend())
-    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1))
-    (out_dir / f"{name}.md").write_text(markdown(results))
+    speed.write_results(out_dir, name, results, markdown(results))
     return results
 
 

@@ -494,8 +494,7 @@ def run(smoke: bool = False, budget_s: float = 450.0, max_repeats: int = 5,
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = "smoke" if smoke else "gpu"
-    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1))
-    (out_dir / f"{name}.md").write_text(markdown(results))
+    speed.write_results(out_dir, name, results, markdown(results))
     return results
 
 

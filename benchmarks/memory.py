@@ -13,7 +13,6 @@ running 10000 steps; it excludes only the Python process itself.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import pathlib
 import sys
@@ -23,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 import rnnlab
+from benchmarks import speed
 from rnnlab.backends import Backend
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -62,8 +62,7 @@ def run(steps=STEPS, B: int = 16, H: int = 256, out_dir: pathlib.Path = RESULTS)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = f"memory_{jax.default_backend()}"
-    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1))
-    (out_dir / f"{name}.md").write_text(markdown(results))
+    speed.write_results(out_dir, name, results, markdown(results))
     return results
 
 

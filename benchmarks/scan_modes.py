@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import pathlib
 
 import jax
@@ -137,8 +136,7 @@ def main(argv=None) -> None:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "scan_modes_quick" if args.quick else "scan_modes_cpu"
-    (out / f"{stem}.json").write_text(json.dumps(results, indent=1))
-    (out / f"{stem}.md").write_text(markdown(results))
+    speed.write_results(out, stem, results, markdown(results))
     plot(results, out / f"{stem}.png")
 
 

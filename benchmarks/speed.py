@@ -199,10 +199,16 @@ def run(grid=GRID, repeats: int = 5, out_dir: pathlib.Path = RESULTS, quick: boo
         "matmul_peak_gflops": peak,
         "rows": rows,
     }
-    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1))
-    (out_dir / f"{name}.md").write_text(markdown(results))
+    write_results(out_dir, name, results, markdown(results))
     plot(results, out_dir / f"{name}.png")
     return results
+
+
+def write_results(out_dir, name: str, results: dict, markdown_text: str) -> None:
+    """Writes ``out_dir/NAME.json`` (the results) and ``out_dir/NAME.md`` (their tables)."""
+    out_dir = pathlib.Path(out_dir)
+    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1))
+    (out_dir / f"{name}.md").write_text(markdown_text)
 
 
 def provenance(command: str) -> dict:

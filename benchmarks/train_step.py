@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
-import json
 import pathlib
 import tempfile
 import time
@@ -211,8 +210,7 @@ def run(out_dir: pathlib.Path = speed.RESULTS, repeats: int = 5, num_batches: in
         "jobs": rows, "compile": compiles,
     }
     name = "train_step_" + ("quick" if quick else jax.default_backend())
-    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1))
-    (out_dir / f"{name}.md").write_text(markdown(results))
+    speed.write_results(out_dir, name, results, markdown(results))
     return results
 
 
