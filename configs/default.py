@@ -96,6 +96,7 @@ def _train() -> ml_collections.ConfigDict:
     train.seed = 0  # seed of the parameters, dropout and data shuffling
     train.eval_split = "valid"  # split evaluated during training (early stopping reads it)
     train.test_split = "test"  # split evaluated once at the end into results.json ("" = none)
+    train.final_splits = ()  # more splits evaluated once at the end with the final params, e.g. ("train",)
     train.weight_noise = 0.0  # std of Gaussian noise on every weight per training step (Graves 2011); 0 = off
     train.loss_mask = ""  # per-step tasks: batch key (e.g. "target_mask") whose 1-steps alone make the loss
     train.early_stopping_metric = ""  # e.g. "accuracy" on eval_split; "" = no early stopping

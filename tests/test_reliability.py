@@ -243,6 +243,7 @@ FAILED_CHECKS = [
     ("train.test_split", "tst", r"config.train.test_split 'tst' is not a split of dataset 'negation'; "
                                 r"its splits: train, valid, test"),
     ("train.eval_split", "validation", r"config.train.eval_split 'validation' is not a split"),
+    ("train.final_splits", ("train", "dev"), r"config.train.final_splits 'dev' is not a split"),
     ("train.early_stopping_metric", "acc", r"config.train.early_stopping_metric 'acc' is not among the valid "
                                            r"metrics: accuracy, loss, negated_accuracy"),
     ("train.mesh", 64, r"config.train.mesh asks for 64 devices"),
@@ -447,3 +448,19 @@ def test_a_second_signal_stops_at_once():
             with pytest.raises(raised):
                 stop._handle(signum, None)  # the second: now
         assert signal.getsignal(signal.SIGINT) != stop._handle
+
+
+def test_final_splits_are_evaluated_with_the_params_that_test_is(data_dir, tmp_path):
+    # The train NLL of Chung et al.'s Table 2: the best-validation params evaluated on "train" too.
+    fields = {"train.early_stopping_metric": "accuracy", "train.patience": 50}
+    with_train = train.train_and_evaluate(
+        smoke_config(data_dir, "bow,smoke", **fields, **{"train.final_splits": ("train",)}), str(tmp_path / "a"))
+    # the same run, whose test split is "train": an independent evaluation of the same params
+    as_test = train.train_and_evaluate(
+        smoke_config(data_dir, "bow,smoke", **fields, **{"train.test_split": "train"}), str(tmp_path / "b"))
+    assert set(with_train["train"]) == set(with_train["test"])
+    assert with_train["train"] == as_test["train"]
+    assert with_train["train"] != with_train["test"]
+    logged = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["final/train/accuracy"] for row in logged if "final/train/accuracy" in row] == [
+        with_train["train"]["accuracy"]]

@@ -43,6 +43,7 @@ RESUMABLE_FIELDS = {
     "train.log_every": "how often training metrics are logged",
     "train.checkpoint_every": "how often checkpoints are saved (the data position is in each)",
     "train.max_to_keep": "how many checkpoints are kept",
+    "train.final_splits": "which more splits are evaluated once at the end",
     "data.num_threads": "read-ahead threads; the batch order does not depend on them",
     "data.data_dir": "where prepared datasets live; the data fingerprint checks their source",
     "train.coordinator_address": "per launch (several hosts)",

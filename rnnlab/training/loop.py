@@ -49,6 +49,9 @@ def check_train_config(config: Any) -> None:
             "must name a split", config.eval_split)
     require(isinstance(config.test_split, str), "train.test_split", "must be a split name or ''",
             config.test_split)
+    final = config.get("final_splits", ())
+    require(isinstance(final, (tuple, list)) and all(isinstance(s, str) and s for s in final),
+            "train.final_splits", "must be a tuple of split names", final)
     require(config.early_stopping_mode in ("max", "min"), "train.early_stopping_mode",
             "must be 'max' or 'min'", config.early_stopping_mode)
 
@@ -268,16 +271,18 @@ def train_loop(run: Run, position: Position, recorder: Recorder, stop: StopSigna
 
 
 def final_results(run: Run, position: Position, recorder: Recorder) -> dict[str, Any]:
-    """The results of an ended run: ``eval_split`` and ``test_split`` metrics of its final params.
+    """The results of an ended run: ``eval_split``, ``test_split`` and ``final_splits`` metrics of its final params.
 
     The final params are the early-stopping best (when the run has one),
     else the last. ``eval_split`` is evaluated again only if its newest
-    evaluation was not of these params; ``test_split`` once (recorded).
+    evaluation was not of these params; ``test_split`` and each of
+    ``final_splits`` (e.g. ``("train",)``, for the train NLL of the
+    best-validation params) once, recorded (a final split as ``final/<split>/<metric>``).
 
     Returns:
       ``{"step", "stopped_early", "num_params", "num_params_all",
       "data_fingerprint", "best_step" (with early stopping), eval_split: {...},
-      test_split: {...}}``.
+      test_split: {...}, one entry per final split}``.
     """
     tc, step, params = run.config.train, position.step, position.state.params
     has_best = bool(tc.early_stopping_metric) and position.early.best is not None
@@ -289,7 +294,12 @@ def final_results(run: Run, position: Position, recorder: Recorder) -> dict[str,
     if final is not params or position.last_eval[0] != step:
         position.last_eval = (step, evaluate_split(run, tc.eval_split, final))
     results[tc.eval_split] = position.last_eval[1]
-    if tc.test_split:
-        results[tc.test_split] = evaluate_split(run, tc.test_split, final)
-        recorder.record(step, {f"{tc.test_split}/{k}": v for k, v in results[tc.test_split].items()}, once=True)
+    # metrics.jsonl names: test as "test/...", a final split as "final/<split>/..." (apart from the
+    # running "train/..." metrics of training)
+    once = {tc.test_split: tc.test_split} if tc.test_split else {}
+    once.update({split: f"final/{split}" for split in tc.get("final_splits", ())
+                 if split not in (tc.eval_split, tc.test_split)})
+    for split, prefix in once.items():
+        results[split] = evaluate_split(run, split, final)
+        recorder.record(step, {f"{prefix}/{k}": v for k, v in results[split].items()}, once=True)
     return results

@@ -78,9 +78,10 @@ def check_config(config: Any) -> None:
 
 
 def _check_splits(spec: Any, tc: Any) -> None:
-    """Raises ``ValueError`` naming the field when ``eval_split`` / ``test_split`` is not a split of ``spec``."""
-    for field in ("eval_split", "test_split"):
-        split = tc[field]
+    """Raises ``ValueError`` naming the field when ``eval_split`` / ``test_split`` / ``final_splits`` lack a split."""
+    named = [("eval_split", tc.eval_split), ("test_split", tc.test_split)]
+    named += [("final_splits", split) for split in tc.get("final_splits", ())]
+    for field, split in named:
         if split and split not in spec.splits:
             raise ValueError(f"config.train.{field} {split!r} is not a split of dataset {spec.name!r}; "
                              f"its splits: {', '.join(spec.splits)}")
