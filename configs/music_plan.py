@@ -5,16 +5,16 @@ A plan (:mod:`rnnlab.experiments.plan`), sized to the budget of a 2-core CPU
 
     python -m rnnlab.plan configs/music_plan.py --out=runs/music_plan --lane=0 --lanes=1
 
-1. :data:`JSB_VARIANTS` (findings, "which gates matter"): gate variants at the
+1. JSB with the paper's recipe (RMSProp, weight noise 0.075), at the rate the
+   no-noise RMSProp search chose for every cell (:data:`PAPER_RATE`), one run
+   each, at most 20,000 steps.
+2. :data:`CORPORA`: Nottingham, Piano-midi and MuseData, tanh / GRU / LSTM at
+   the paper's sizes, Adam 1e-3 (JSB's searched rates were 0.9-1.1e-3 for every
+   cell), one run each, capped at the steps given (not searched: budget).
+3. :data:`JSB_VARIANTS` (findings, "which gates matter"): gate variants at the
    hidden size of their family (LSTM 36 with peepholes, GRU 46), Adam, a grid of
    3 learning rates around the family's searched rate (:data:`FAMILY_RATE`, from
    the Adam searches of docs/reproduction.md), then 3 seeds; at most 20,000 steps.
-2. :data:`CORPORA`: Nottingham, MuseData and Piano-midi, tanh / GRU / LSTM at
-   the paper's sizes, Adam 1e-3 (JSB's searched rates were 0.9-1.1e-3 for every
-   cell), one run each, capped at the steps given (not searched: budget).
-3. :data:`PAPER`: JSB with the paper's recipe (RMSProp, weight noise 0.075),
-   at the rate the no-noise RMSProp search chose for every cell (9.33e-4), one
-   run each, at most 20,000 steps.
 """
 
 from rnnlab.experiments.plan import Search
@@ -24,7 +24,7 @@ METRIC = "valid/nll:min"
 FAMILY_RATE = {"lstm": 1.13e-3, "gru": 1.13e-3}  # docs/reproduction.md, Adam searches (best trials)
 JSB_VARIANTS = {"lstm": ["lstm_nfg", "lstm_cifg", "min_lstm"], "gru": ["min_gru"]}
 HIDDEN = {"lstm": 36, "gru": 46}
-CORPORA = {"nottingham": 8000, "musedata": 3000, "piano": 2000}  # steps at most
+CORPORA = {"nottingham": 12000, "piano": 4000, "musedata": 6000}  # steps at most (a 2-core CPU's budget)
 PAPER_RATE = 9.33e-4
 
 
@@ -34,19 +34,17 @@ def grid(*rates: float) -> str:
 
 
 def get_plan() -> list[Search]:
-    """JSB gate variants first, then the other corpora, then the paper's recipe on JSB."""
-    plan = []
+    """The paper's recipe on JSB first, then the other corpora, then JSB's gate variants."""
+    plan = [Search(f"jsb-paper/{cell}", f"{MUSIC}:cell={cell},paper,steps=20000", METRIC, grid(PAPER_RATE),
+                   trials=1, seeds=0, vary_data_seed=False) for cell in ("tanh", "gru", "lstm")]
+    for corpus, steps in CORPORA.items():
+        for cell in ("tanh", "gru", "lstm"):
+            plan.append(Search(f"{corpus}/{cell}", f"{MUSIC}:dataset={corpus},cell={cell},steps={steps}", METRIC,
+                               grid(1e-3), trials=1, seeds=0, vary_data_seed=False))
     for family, variants in JSB_VARIANTS.items():
         rate = FAMILY_RATE[family]
         for cell in variants:
             plan.append(Search(f"jsb/{cell}", f"{MUSIC}:cell={cell},hidden={HIDDEN[family]},steps=20000", METRIC,
                                grid(rate / 3, rate, rate * 3), trials=3, seeds=3, startup_trials=3,
                                vary_data_seed=False))
-    for corpus, steps in CORPORA.items():
-        for cell in ("tanh", "gru", "lstm"):
-            plan.append(Search(f"{corpus}/{cell}", f"{MUSIC}:dataset={corpus},cell={cell},steps={steps}", METRIC,
-                               grid(1e-3), trials=1, seeds=0, vary_data_seed=False))
-    for cell in ("tanh", "gru", "lstm"):
-        plan.append(Search(f"jsb-paper/{cell}", f"{MUSIC}:cell={cell},paper,steps=20000", METRIC,
-                           grid(PAPER_RATE), trials=1, seeds=0, vary_data_seed=False))
     return plan
