@@ -5,12 +5,13 @@ A plan (:mod:`rnnlab.experiments.plan`), sized to the budget of a 2-core CPU
 
     python -m rnnlab.plan configs/music_plan.py --out=runs/music_plan --lane=0 --lanes=1
 
-1. JSB with the paper's recipe (RMSProp, weight noise 0.075), at the rate the
-   no-noise RMSProp search chose for every cell (:data:`PAPER_RATE`), one run
-   each, at most 20,000 steps.
+1. JSB with the paper's recipe (RMSProp, weight noise 0.075) and its
+   learning-rate search: the best of 10 samples log-uniform in [e^-12, e^-6]
+   on validation NLL, then 3 seeds; at most 20,000 steps.
 2. :data:`CORPORA`: Nottingham, Piano-midi and MuseData, tanh / GRU / LSTM at
    the paper's sizes, Adam 1e-3 (JSB's searched rates were 0.9-1.1e-3 for every
-   cell), one run each, capped at the steps given (not searched: budget).
+   cell), seed 0 and :data:`CORPUS_SEEDS` more seeds, capped at the steps
+   given (not searched: budget).
 3. :data:`JSB_VARIANTS` (findings, "which gates matter"): gate variants at the
    hidden size of their family (LSTM 36 with peepholes, GRU 46), Adam, a grid of
    3 learning rates around the family's searched rate (:data:`FAMILY_RATE`, from
@@ -25,7 +26,8 @@ FAMILY_RATE = {"lstm": 1.13e-3, "gru": 1.13e-3}  # docs/reproduction.md, Adam se
 JSB_VARIANTS = {"lstm": ["lstm_nfg", "lstm_cifg", "min_lstm"], "gru": ["min_gru"]}
 HIDDEN = {"lstm": 36, "gru": 46}
 CORPORA = {"nottingham": 12000, "piano": 4000, "musedata": 6000}  # steps at most (a 2-core CPU's budget)
-PAPER_RATE = 9.33e-4
+CORPUS_SEEDS = 2  # seeds 1, 2 beside the single trial's seed 0 (no selection: one learning rate)
+PAPER_SPACE = "optim.learning_rate=loguniform(6e-6,2.5e-3)"  # [e^-12, e^-6], as Chung et al. 2014
 
 
 def grid(*rates: float) -> str:
@@ -35,12 +37,13 @@ def grid(*rates: float) -> str:
 
 def get_plan() -> list[Search]:
     """The paper's recipe on JSB first, then the other corpora, then JSB's gate variants."""
-    plan = [Search(f"jsb-paper/{cell}", f"{MUSIC}:cell={cell},paper,steps=20000", METRIC, grid(PAPER_RATE),
-                   trials=1, seeds=0, vary_data_seed=False) for cell in ("tanh", "gru", "lstm")]
+    plan = [Search(f"jsb-paper/{cell}", f"{MUSIC}:cell={cell},paper,steps=20000", METRIC, PAPER_SPACE,
+                   trials=10, seeds=3, warmup_steps=1000, startup_trials=2, vary_data_seed=False)
+            for cell in ("tanh", "gru", "lstm")]
     for corpus, steps in CORPORA.items():
         for cell in ("tanh", "gru", "lstm"):
             plan.append(Search(f"{corpus}/{cell}", f"{MUSIC}:dataset={corpus},cell={cell},steps={steps}", METRIC,
-                               grid(1e-3), trials=1, seeds=0, vary_data_seed=False))
+                               grid(1e-3), trials=1, seeds=CORPUS_SEEDS, vary_data_seed=False))
     for family, variants in JSB_VARIANTS.items():
         rate = FAMILY_RATE[family]
         for cell in variants:
