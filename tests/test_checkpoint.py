@@ -159,3 +159,18 @@ def test_workdir_with_a_different_config_is_refused_naming_the_fields(tmp_path):
 def test_config_diff_reports_added_and_removed_fields():
     assert checkpoint.config_diff({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}) == ["a.c: saved (absent), requested 2"]
     assert checkpoint.config_diff({"a": [1, 2]}, {"a": [1, 2]}) == []
+
+
+@pytest.mark.parametrize("field", ["model.word_dropout", "model.recurrent_dropout", "model.zoneout"])
+def test_config_saved_before_a_model_field_existed_resumes_at_its_off_value(tmp_path, field):
+    # Given a started run whose config.json predates ``field``
+    section, name = field.split(".")
+    saved = checkpoint.config_to_dict(smoke_config(tmp_path / "tfds"))
+    del saved[section][name]
+    with open(tmp_path / "config.json", "w") as f:
+        json.dump(saved, f)
+    os.makedirs(tmp_path / "checkpoints" / "3")
+    # Then it equals the config with the field at 0.0, and differs from one at 0.1
+    assert checkpoint.check_config(str(tmp_path), smoke_config(tmp_path / "tfds", **{field: 0.0})) == saved
+    with pytest.raises(ValueError, match=rf"{field}: saved 0.0, requested 0.1"):
+        checkpoint.check_config(str(tmp_path), smoke_config(tmp_path / "tfds", **{field: 0.1}))

@@ -32,16 +32,11 @@ def _tuples(tree: Any) -> Any:
     return tree
 
 
-# Model fields added after runs existed; a config.json without one was trained without the feature.
-_ADDED_MODEL_FIELDS = {"model.word_dropout": 0.0, "model.recurrent_dropout": 0.0, "model.zoneout": 0.0}
-
-
 def read_config(workdir: str) -> Any:
     """The ``ml_collections.ConfigDict`` a run was trained with (its ``config.json``).
 
-    Fields added to the config after the run was trained (``checkpoint.ADDED_FIELDS``,
-    and the model's ``word_dropout``, ``recurrent_dropout``, ``zoneout``) get the
-    value that means "off", as the run was trained.
+    Fields added to the config after the run was trained (``checkpoint.ADDED_FIELDS``)
+    get the value that means "off", as the run was trained.
 
     Raises:
       FileNotFoundError: ``workdir`` holds no ``config.json`` (not a run directory).
@@ -54,7 +49,7 @@ def read_config(workdir: str) -> Any:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{workdir!r} is not a run directory: it has no {CONFIG_FILE}")
     config = _tuples(read_json(path))
-    for key, value in {**ADDED_FIELDS, **_ADDED_MODEL_FIELDS}.items():
+    for key, value in ADDED_FIELDS.items():
         section, field = key.split(".")
         config.setdefault(section, {}).setdefault(field, value)
     return ml_collections.ConfigDict(config)

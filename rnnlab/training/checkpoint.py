@@ -50,7 +50,12 @@ RESUMABLE_FIELDS = {
     "train.process_id": "per process (several hosts)",
 }
 # Config fields added after runs existed: a config.json without one means this value.
-ADDED_FIELDS = {"train.weight_noise": 0.0}
+ADDED_FIELDS = {
+    "train.weight_noise": 0.0,
+    "model.word_dropout": 0.0,
+    "model.recurrent_dropout": 0.0,
+    "model.zoneout": 0.0,
+}
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
