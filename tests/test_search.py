@@ -1,6 +1,7 @@
 """Tests of rnnlab.experiments.search: parsing, the study (best trial, pruning, a budget shared by workers,
 resume after an interruption) with a stand-in trainer, and one real smoke search."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -234,6 +235,48 @@ def test_grid_cannot_mix_with_sampled_fields():
         search.make_sampler(0, space)
     assert search.grid_of(space[:1]) == {"optim.learning_rate": [1e-3, 1e-2]}
     assert search.grid_of(space[1:]) is None
+
+
+def _finished_study(out, trials):
+    """An in-memory study of completed trials ``[(accuracy, loss)]``, each loss in its workdir's results.json."""
+    study = optuna.create_study(direction="maximize")
+    distribution = optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True)
+    for number, (accuracy, loss) in enumerate(trials):
+        workdir = search.trial_workdir(str(out), number)
+        os.makedirs(workdir)
+        with open(os.path.join(workdir, "results.json"), "w") as f:
+            json.dump({"step": 60, "valid": {"accuracy": accuracy, "loss": loss}}, f)
+        study.add_trial(optuna.trial.create_trial(
+            value=accuracy, params={"optim.learning_rate": 10.0 ** -(number + 3)},
+            distributions={"optim.learning_rate": distribution},
+            user_attrs={"workdir": os.path.relpath(workdir, out)}))
+    return study
+
+
+def test_best_trial_breaks_a_tie_on_accuracy_by_the_lower_validation_loss(tmp_path, monkeypatch):
+    # Given trials 0 and 1 tied on validation accuracy, the later one with the lower loss, and a
+    # worse-accuracy trial 2 with the lowest loss of all
+    spec = search.SearchSpec("configs/claims/long_memory.py:smoke", (), search.parse_metric("valid/accuracy:max"),
+                             3, str(tmp_path))
+    study = _finished_study(tmp_path, [(0.85, 0.40), (0.85, 0.35), (0.80, 0.10)])
+    # When the best trial is chosen, for the summary and for the seed runs
+    seeded = []
+
+    def run_seeds(spec, overrides, num_seeds, **options):
+        seeded.append(overrides)
+        return {"failed": [], "interrupted": []}
+
+    monkeypatch.setattr(search, "run_search", lambda spec, **options: study)
+    monkeypatch.setattr(search, "run_seeds", run_seeds)
+    summary = search.search_and_rerun(spec, 1)
+    # Then both take trial 1: best accuracy first, then the lower loss
+    assert search.best_trial(spec, study).number == 1
+    assert summary["best"]["number"] == 1
+    assert seeded == [{"optim.learning_rate": pytest.approx(1e-4)}]
+    # and a tie on both goes to the earlier trial
+    tied = tmp_path / "tied"
+    assert search.best_trial(dataclasses.replace(spec, out=str(tied)),
+                             _finished_study(tied, [(0.85, 0.35), (0.85, 0.35)])).number == 0
 
 
 def test_vary_data_seed_sets_gen_seed_of_seed_runs(tmp_path):

@@ -20,7 +20,8 @@ child SIGTERM (it saves a checkpoint and stops) and marks the trial pruned. A
 trial whose loss became NaN is marked pruned too (with ``diverged`` in its user
 attributes): it counts as one of the samples, as in the paper's search. The
 trial's value is ``results.json[split][name]``: with early stopping, the
-best-validation parameters' value.
+best-validation parameters' value. The best trial has the best value; trials
+tied on it go to the lower ``results.json[split]["loss"]`` (:func:`best_trial`).
 
 Interrupting a worker (SIGTERM / Ctrl-C) stops its child at a checkpoint and
 queues the trial again with the same values; a worker killed outright leaves a
@@ -182,13 +183,29 @@ def run_search(spec: SearchSpec, *, storage: str = "", study_name: str = "search
     return study
 
 
-def finished_trials(study: Any) -> list[Any]:
-    """The completed trials, best first."""
+def best_trial(spec: SearchSpec, study: Any) -> Optional[Any]:
+    """The completed trial with the best value of ``spec.metric``; ``None`` when none completed.
+
+    Trials tied on the value (common for accuracy on a small validation set) are
+    told apart by the loss on the metric's split, lower first:
+    ``results.json[split]["loss"]`` in the trial's workdir, the loss of the same
+    best-validation parameters the value comes from. A trial without a finite
+    loss there comes after those with one; a tie on both goes to the earlier trial.
+    """
     import optuna
 
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not trials:
+        return None
     sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
-    return sorted(trials, key=lambda t: sign * t.value)
+    top = min(sign * t.value for t in trials)
+
+    def loss(trial: Any) -> float:
+        path = os.path.join(trial_workdir(spec.out, original_number(trial)), RESULTS_FILE)
+        value = read_json(path).get(spec.metric.split, {}).get("loss") if os.path.isfile(path) else None
+        return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
+
+    return min((t for t in trials if sign * t.value == top), key=loss)  # min keeps the earliest of equals
 
 
 def seed_runs(spec: SearchSpec, overrides: dict[str, Any], num_seeds: int) -> list[sweep.Run]:
@@ -262,24 +279,24 @@ def seed_results(workdirs: Sequence[str], relative_to: str = "") -> list[dict[st
 
 
 def summarize(spec: SearchSpec, study: Any, num_seeds: int = 0) -> dict[str, Any]:
-    """``OUT/search.json``: every trial, the best one and the seed runs' results.
+    """``OUT/search.json``: every trial, the best one (:func:`best_trial`) and the seed runs' results.
 
     Returns:
       ``{"config", "metric", "trials_budget", "trials": [...], "best": {...} or
       None, "seeds": [{"seed", "workdir", "results"} ...]}``.
     """
-    best = finished_trials(study)[:1]
+    best = best_trial(spec, study)
     summary = {
         "config": spec.config,
         "metric": f"{spec.metric.key}:{spec.metric.mode}",
         "space": [dataclasses.asdict(p) for p in spec.space],
         "trials_budget": spec.trials,
         "trials": [_trial_record(spec.out, t) for t in study.get_trials(deepcopy=False)],
-        "best": _trial_record(spec.out, best[0]) if best else None,
+        "best": _trial_record(spec.out, best) if best is not None else None,
         "seeds": [],
     }
-    if best and num_seeds:
-        runs = seed_runs(spec, best[0].params, num_seeds)
+    if best is not None and num_seeds:
+        runs = seed_runs(spec, best.params, num_seeds)
         summary["seeds"] = seed_results([run.workdir(spec.out) for run in runs], relative_to=spec.out)
     write_json(os.path.join(spec.out, SUMMARY_FILE), summary)
     return summary
@@ -295,14 +312,14 @@ def search_and_rerun(spec: SearchSpec, num_seeds: int, vary_data_seed: bool = Fa
       RuntimeError: no trial completed (all pruned, diverged or failed).
     """
     study = run_search(spec, **search_options)
-    best = finished_trials(study)
-    status = (run_seeds(spec, dict(best[0].params), num_seeds, vary_data_seed=vary_data_seed)
-              if num_seeds and best else {"failed": [], "interrupted": []})
+    best = best_trial(spec, study)
+    status = (run_seeds(spec, dict(best.params), num_seeds, vary_data_seed=vary_data_seed)
+              if num_seeds and best is not None else {"failed": [], "interrupted": []})
     summary = summarize(spec, study, num_seeds)  # also when a seed run failed: the others are recorded
     if status["interrupted"]:
         raise Interrupted(f"seed run {status['interrupted'][0]} stopped by a signal; it resumes on a rerun")
     if status["failed"]:  # e.g. another worker trains that seed now (its workdir is locked): rerun later
         raise RuntimeError(f"seed runs failed: {', '.join(status['failed'])} (see {spec.out}/sweep.jsonl)")
-    if not best and budget_left(study, spec.trials) <= 0:
+    if best is None and budget_left(study, spec.trials) <= 0:
         raise RuntimeError(f"no trial of {spec.out} completed: all were pruned or diverged")
     return summary
