@@ -9,10 +9,11 @@ sentences) the models of :data:`MODELS` (the LSTM; the GRU at the same hidden
 size; the GRU at the LSTM's parameter count) are built through the library
 (:func:`benchmarks.train_step.step_fns`: ``models.build_model``,
 ``train.compile_steps``), each compiled and warmed up on the same batches, then
-timed round-robin (every repeat runs every model over all batches, in turn;
-median over repeats). Compile time is reported apart: the first call of a
-model's train step minus its median step time. Ratios (GRU / LSTM steps/s)
-are what to read: absolute times move with the machine's load.
+timed round-robin (:func:`benchmarks.train_step.time_steps`: every repeat runs
+every model over all batches, in turn; median over repeats). Compile time is
+reported apart: the first call of a model's train step minus its median step
+time. Ratios (GRU / LSTM steps/s) are what to read: absolute times move with
+the machine's load.
 
 Real-data jobs read ``../shared/data`` (``--data_path``); a job whose data is
 missing is skipped with a note.
@@ -84,7 +85,7 @@ def time_job(name: str, data_dir: str, data_path: str, repeats: int, num_batches
     """Steps/s after compilation and compile seconds for each model of :data:`MODELS` on job ``name``."""
     configs = {m: model_config(name, m, data_dir, data_path, quick) for m in MODELS}
     spec, host_batches = train_step.job_batches(configs["lstm"], num_batches)
-    calls, states, compile_s, params, hidden = {}, {}, {}, {}, {}
+    runs, compile_s, params, hidden = {}, {}, {}, {}
     for model, config in configs.items():
         train_fn, state, mesh = train_step.step_fns(config, spec, run_backend(config),
                                                     host_batches[0])
@@ -92,23 +93,11 @@ def time_job(name: str, data_dir: str, data_path: str, repeats: int, num_batches
         params[model] = train.count_params(state.params, ("embed",))
         hidden[model] = config.model.hidden_size
         start = time.perf_counter()
-        state, _ = train_fn(state, batches[0])  # compiles the first padded shape
-        jax.block_until_ready(state)
-        first = time.perf_counter() - start
-        for batch in batches:  # every other padded shape compiles here
-            state, _ = train_fn(state, batch)
-        jax.block_until_ready(state)
-        states[model] = state
-
-        def call(model=model, train_fn=train_fn, batches=batches):
-            state = states[model]
-            for batch in batches:
-                state, _ = train_fn(state, batch)
-            states[model] = jax.block_until_ready(state)
-
-        calls[model] = call
-        compile_s[model] = first
-    times = speed.time_round_robin(calls, repeats)
+        state = train_step.run_steps(train_fn, state, batches[:1])  # compiles the first padded shape
+        compile_s[model] = time.perf_counter() - start
+        state = train_step.run_steps(train_fn, state, batches)  # every other padded shape compiles here
+        runs[model] = (train_fn, state, batches)
+    times = train_step.time_steps(runs, repeats)
     step_s = {k: float(np.median(v)) / num_batches for k, v in times.items()}
     return {
         "job": name, "config": f"{JOBS[name][0]}:{JOBS[name][1]}",

@@ -91,19 +91,40 @@ def step_fns(config: Any, spec: DatasetSpec, backend: Backend, batch: dict):
     return train_fn, train.replicate(state, mesh), mesh
 
 
+def run_steps(train_fn, state: Any, batches: list) -> Any:
+    """``state`` after one ``train_fn`` step on each of ``batches`` in turn, blocked until ready."""
+    for batch in batches:
+        state, _ = train_fn(state, batch)
+    return jax.block_until_ready(state)
+
+
+def time_steps(runs: dict, repeats: int) -> dict:
+    """``{name: [seconds per repeat]}`` for ``runs = {name: (train_fn, state, batches)}``, already compiled.
+
+    :func:`benchmarks.speed.time_round_robin` (two warm-up rounds, then
+    ``repeats`` rounds) of one call per name that runs :func:`run_steps` over
+    all its batches, each call going on from that name's last state.
+    """
+    states = {name: state for name, (_, state, _) in runs.items()}
+
+    def call(name, train_fn, batches):
+        states[name] = run_steps(train_fn, states[name], batches)
+
+    return speed.time_round_robin(
+        {name: functools.partial(call, name, fn, batches) for name, (fn, _, batches) in runs.items()}, repeats)
+
+
 def time_job(name: str, data_dir: str, repeats: int, num_batches: int, quick: bool) -> dict:
     """Steps/s per backend and the compilations of the warm-up and of new lengths."""
     config = job_config(name, data_dir, quick)
     spec, host_batches = job_batches(config, num_batches)
     shapes = sorted({b["inputs"].shape for b in host_batches})
-    states, calls, compiles = {}, {}, {}
+    runs, compiles = {}, {}
     for backend in BACKENDS:
         train_fn, state, mesh = step_fns(config, spec, backend, host_batches[0])
         batches = [train.shard_batch(b, mesh) for b in host_batches]
         with train.CompileCounter() as warmup:
-            for batch in batches:
-                state, _ = train_fn(state, batch)
-            jax.block_until_ready(state)
+            state = run_steps(train_fn, state, batches)
         # the same padded shapes again, with new random lengths: nothing may compile
         rng = np.random.default_rng(1)
         relengthed = [
@@ -113,20 +134,10 @@ def time_job(name: str, data_dir: str, repeats: int, num_batches: int, quick: bo
             for b in host_batches
         ]
         with train.CompileCounter() as again:
-            for batch in relengthed:
-                state, _ = train_fn(state, batch)
-            jax.block_until_ready(state)
+            state = run_steps(train_fn, state, relengthed)
         compiles[backend.value] = {"warmup": warmup.count, "new_lengths": again.count}
-        states[backend] = state
-
-        def call(backend=backend, train_fn=train_fn, batches=batches):
-            state = states[backend]
-            for batch in batches:
-                state, _ = train_fn(state, batch)
-            states[backend] = jax.block_until_ready(state)
-
-        calls[backend.value] = call
-    times = speed.time_round_robin(calls, repeats)
+        runs[backend.value] = (train_fn, state, batches)
+    times = time_steps(runs, repeats)
     steps = {k: num_batches / float(np.median(v)) for k, v in times.items()}
     return {
         "job": name, "config": f"{JOBS[name][0]}:{JOBS[name][1] or ''}".rstrip(":"),
