@@ -73,20 +73,20 @@ def test_failed_dependency_skips_its_dependants(tmp_path, monkeypatch):
     assert plan.status(items, str(tmp_path))[0] == ("family", "failed")
 
 
+def _plan_file(path, *searches: str) -> str:
+    """Writes a plan file at ``path`` whose ``get_plan()`` returns ``searches`` (Python expressions)."""
+    path.write_text("from rnnlab.experiments.plan import Search\n"
+                    "def get_plan():\n"
+                    f"    return [{', '.join(searches)}]\n")
+    return str(path)
+
+
 def test_plan_errors(tmp_path):
-    dup = tmp_path / "dup.py"
-    dup.write_text("from rnnlab.experiments.plan import Search\n"
-                   "def get_plan():\n"
-                   "    s = Search('a', 'x.py', 'valid/mse:min', 'optim.learning_rate=grid(1.0)', trials=1)\n"
-                   "    return [s, s]\n")
+    search = "Search('a', 'x.py', 'valid/mse:min', 'optim.learning_rate=grid(1.0)', trials=1{})"
     with pytest.raises(ValueError, match="duplicate"):
-        plan.load_plan(str(dup))
-    missing = tmp_path / "missing.py"
-    missing.write_text("from rnnlab.experiments.plan import Search\n"
-                       "def get_plan():\n"
-                       "    return [Search('a', 'x.py', 'valid/mse:min', 'optim.learning_rate=grid(1.0)',"
-                       " trials=1, after=('b',))]\n")
+        plan.load_plan(_plan_file(tmp_path / "dup.py", search.format(""), search.format("")))
     with pytest.raises(ValueError, match="unknown dependencies"):
-        plan.load_plan(str(missing))
+        plan.load_plan(_plan_file(tmp_path / "missing.py", search.format(", after=('b',)")))
+    assert [item.name for item in plan.load_plan(_plan_file(tmp_path / "one.py", search.format("")))] == ["a"]
     with pytest.raises(ValueError, match="lane"):
         plan.run_lane([], str(tmp_path), lane=2, lanes=2)
