@@ -95,6 +95,18 @@ def test_fused_equals_reference_forward_and_gradients(name, remat, hand):
     _assert_trees_close(got, _reference(name))
 
 
+@pytest.mark.parametrize("name, remat, hand", [("lstm_peephole", None, True), ("gru", None, True),
+                                               ("lstm_peephole", 3, True), ("gru_reset_after", None, False)])
+def test_fused_without_lengths_runs_unmasked_loops_equal_to_whole_lengths(name, remat, hand):
+    # lengths=None: the fused loops have no masks (with remat 3 the chunk padding of T=7 is
+    # masked again); outputs, carries and gradients equal the reference scan on lengths T.
+    cell, params, xs, carry0 = _setup(name)
+    fused_cell = cell if hand else _generic(cell)
+    whole = np.full((B,), T)
+    expected = _outputs_and_grads(cell, Backend.REFERENCE, None, params, xs, carry0, whole)
+    _assert_trees_close(_outputs_and_grads(fused_cell, Backend.FUSED, remat, params, xs, carry0, None), expected)
+
+
 @pytest.mark.parametrize("name", [n for n in rnnlab.cell_names() if n not in ("tanh", "lstm", "gru")])
 def test_every_registered_cell_on_every_backend_it_qualifies_for(name):
     # Given every other registered cell (gate variants, layer-norm LSTM, minGRU, minLSTM),

@@ -3,8 +3,10 @@
 Derived from the :class:`rnnlab.CellDef` alone, for every cell with
 recurrent products:
 
-- the input projection ``cell.project`` for all T steps is one product
-  before the loop;
+- the input projection ``cell.project`` runs inside the loop, one
+  ``[B, D] x [D, G*H]`` product per step (its output stays in cache), except
+  when the generic backward step needs the projections saved: then it is one
+  product for all T steps before the loop;
 - the loop runs ``definition.step`` with the batch inside the carry and the
   gates as G separate ``[B, H]`` arrays. When the backward pass needs the
   residuals, ``dot`` makes one ``[B, H] x [H, H]`` product per gate block (in
@@ -21,6 +23,9 @@ recurrent products:
 - the weight gradients are one ``[H, T*B] x [T*B, G*H]`` product after the
   loop (as cuDNN does); the standard projection's gradients are three flat
   products, a definition's own ``project`` is differentiated by ``jax.vjp``.
+
+``lengths=None`` (every sequence whole) leaves the masks of padded steps
+out of the loops (no select ops).
 
 Rematerialisation (``remat=K``): the forward pass keeps only the carry at
 the start of every chunk of K steps; the backward pass recomputes each
@@ -83,13 +88,19 @@ def _tap_bwd(dtype, w, dzs):
 _tap.defvjp(_tap_fwd, _tap_bwd)
 
 
-def _where_tree(keep: Array, new: Carry, old: Carry) -> Carry:
-    return jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
+def _where_tree(keep: Optional[Array], new: Carry, old: Carry) -> Carry:
+    """``new`` where ``keep``, else ``old``; ``keep=None`` (no padding anywhere): ``new``, no select op."""
+    return new if keep is None else jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
+
+
+def _zero_where_not(keep: Optional[Array], a: Array) -> Array:
+    """``a`` with the padded steps zeroed; ``keep=None``: ``a`` as it is."""
+    return a if keep is None else jnp.where(keep, a, jnp.zeros_like(a))
 
 
 def _masked_step(spec: _Spec, dot: Callable, vecs, carry, px, keep):
     new_carry, y, _ = spec.definition.step(dot, vecs, carry, px)
-    return _where_tree(keep, new_carry, carry), jnp.where(keep, y, jnp.zeros_like(y))
+    return _where_tree(keep, new_carry, carry), _zero_where_not(keep, y)
 
 
 # ---------------------------------------------------------------------------
@@ -97,11 +108,16 @@ def _masked_step(spec: _Spec, dot: Callable, vecs, carry, px, keep):
 
 
 def _forward(spec: _Spec, w_h: tuple, vecs, px: tuple, keep: Array, carry0, reverse: bool,
-             save: bool):
+             save: bool, project: Optional[Callable] = None):
     """Runs the chunk forward.
 
     Args:
-      w_h: G blocks ``f32[H, H]``; px: G arrays ``f32[K, B, H]``; keep: ``bool[K, B, 1]``.
+      w_h: G blocks ``f32[H, H]``; px: G arrays ``f32[K, B, H]``, or with
+        ``project`` the inputs ``f32[K, B, D]``; keep: ``bool[K, B, 1]``,
+        or ``None`` when no step is padding (no select ops in the loop).
+      project: ``x_t f32[B, D] -> f32[B, G*H]``, run inside the loop (forward
+        only: each step's projection stays in cache instead of a ``[K, B, G*H]``
+        array written before the loop and read back).
 
     Returns:
       ``(carry, ys f32[K, B, H], residuals)``; residuals (when ``save``) are
@@ -113,6 +129,8 @@ def _forward(spec: _Spec, w_h: tuple, vecs, px: tuple, keep: Array, carry0, reve
 
     def body(carry, inputs):
         px_t, keep_t = inputs
+        if project is not None:
+            px_t = split_blocks(project(px_t), len(w_h))
         products = []
 
         def dot(a, blocks):
@@ -126,7 +144,7 @@ def _forward(spec: _Spec, w_h: tuple, vecs, px: tuple, keep: Array, carry0, reve
 
         new_carry, y, acts = spec.definition.step(dot, vecs, carry, px_t)
         new_carry = _where_tree(keep_t, new_carry, carry)
-        y = jnp.where(keep_t, y, jnp.zeros_like(y))
+        y = _zero_where_not(keep_t, y)
         saved = acts if spec.hand else tuple(products)
         return new_carry, (y, (carry, saved) if save else None)
 
@@ -203,10 +221,10 @@ def _hand_backward(spec: _Spec, w_h: Array, vecs, keep: Array, res, dys: Array, 
         dcarry, dvecs = acc
         keep_t, carry_t, acts_t, dy_t = inputs
         direct, dpx, dz, dv = backward(vecs, carry_t, acts_t, dcarry, dy_t)
-        dpx = jnp.where(keep_t, jnp.concatenate(dpx, axis=-1), 0.0)
-        dz = dpx if dz is None else jnp.where(keep_t, jnp.concatenate(dz, axis=-1), 0.0)
+        dpx = _zero_where_not(keep_t, jnp.concatenate(dpx, axis=-1))
+        dz = dpx if dz is None else _zero_where_not(keep_t, jnp.concatenate(dz, axis=-1))
         direct = _add_to_hidden(direct, _mm(dz, w_t, spec.dtype))
-        dvecs = {k: dvecs[k] + jnp.sum(jnp.where(keep_t, dv[k], 0.0), axis=0) if k in dv else dvecs[k]
+        dvecs = {k: dvecs[k] + jnp.sum(_zero_where_not(keep_t, dv[k]), axis=0) if k in dv else dvecs[k]
                  for k in dvecs}
         return (_where_tree(keep_t, direct, dcarry), dvecs), (dpx, dz)
 
@@ -264,8 +282,8 @@ def _blocks(cell: Cell, params: Params) -> tuple:
     return split_blocks(params["w_h"], cell.num_gates)
 
 
-def _chunked(a: Array, chunk: int) -> Array:
-    return a.reshape((a.shape[0] // chunk, chunk) + a.shape[1:])
+def _chunked(a: Optional[Array], chunk: int) -> Optional[Array]:
+    return None if a is None else a.reshape((a.shape[0] // chunk, chunk) + a.shape[1:])
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 5, 6, 7))
@@ -276,20 +294,36 @@ def _fused(cell: Cell, params: Params, xs: Array, keep: Array, carry0, reverse: 
     return carry, ys
 
 
+def _run_chunk(spec: _Spec, cell: Cell, params: Params, vecs, xs: Array, keep, carry0, reverse: bool,
+               save: bool):
+    """:func:`_forward` over inputs ``xs f32[K, B, D]``; returns ``(carry, ys, px, residuals)``.
+
+    The input projection runs inside the loop, one ``[B, D] x [D, G*H]`` product per step,
+    unless the generic backward needs the projections saved (``save`` without a hand-written
+    backward): then it is one product before the loop, and ``px`` (G arrays ``f32[K, B, H]``)
+    is returned with the residuals (else ``px`` is None). In the loop each step's projection
+    stays in cache; before it, a ``[K, B, G*H]`` array is written, split and read back
+    (measured: LSTM forward at (64, 200, 256, 256), see docs/performance.md).
+    """
+    if save and not spec.hand:
+        px = _project(cell, params, xs)
+        carry, ys, res = _forward(spec, _blocks(cell, params), vecs, px, keep, carry0, reverse, save)
+        return carry, ys, px, res
+    carry, ys, res = _forward(spec, _blocks(cell, params), vecs, xs, keep, carry0, reverse, save,
+                              project=functools.partial(cell.project, params))
+    return carry, ys, None, res
+
+
 def _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, remat, hand_backward, save):
     spec = _spec(cell, hand_backward)
     vecs = vectors_of(spec.definition, params)
     if remat is None:
-        px = _project(cell, params, xs)
-        carry, ys, res = _forward(spec, _blocks(cell, params), vecs, px, keep, carry0, reverse,
-                                  save)
+        carry, ys, px, res = _run_chunk(spec, cell, params, vecs, xs, keep, carry0, reverse, save)
         return carry, ys, (px, res)
 
     def chunk_body(carry, inputs):
         xs_c, keep_c = inputs
-        px_c = _project(cell, params, xs_c)
-        new_carry, ys_c, _ = _forward(spec, _blocks(cell, params), vecs, px_c, keep_c, carry,
-                                      reverse, save=False)
+        new_carry, ys_c, _, _ = _run_chunk(spec, cell, params, vecs, xs_c, keep_c, carry, reverse, save=False)
         return new_carry, (ys_c, carry)
 
     carry, (ys, starts) = jax.lax.scan(
@@ -319,9 +353,7 @@ def _fused_bwd(cell, reverse, remat, hand_backward, residuals, cotangents):
     def chunk_body(acc, inputs):
         dcarry, grads = acc
         xs_c, keep_c, start_c, dys_c = inputs
-        px_c = _project(cell, params, xs_c)
-        _, _, fwd_res = _forward(spec, _blocks(cell, params), vecs, px_c, keep_c, start_c, reverse,
-                                 save=True)
+        _, _, px_c, fwd_res = _run_chunk(spec, cell, params, vecs, xs_c, keep_c, start_c, reverse, save=True)
         dcarry, grads_c, dxs_c = _chunk_grads(spec, cell, params, xs_c, px_c, keep_c, fwd_res,
                                               dys_c, dcarry, reverse)
         return (dcarry, jax.tree.map(jnp.add, grads, grads_c)), dxs_c
@@ -343,7 +375,7 @@ def fused_unroll(
     cell: Cell,
     params: Params,
     xs: Array,
-    lengths: Array,
+    lengths: Optional[Array],
     carry0: Carry,
     reverse: bool = False,
     remat: Optional[int] = None,
@@ -357,7 +389,8 @@ def fused_unroll(
       cell: a cell whose definition has recurrent products.
       params: its parameters.
       xs: ``f32[T, B, D]``, time-major.
-      lengths: ``int32[B]`` in ``[0, T]``.
+      lengths: ``int32[B]`` in ``[0, T]``, or ``None``: every sequence is whole, and
+        the loops have no select ops (the masks of padded steps are left out).
       carry0: the initial carry, leaves ``f32[B, H]``.
       reverse: run from ``length-1`` down to 0.
       remat: ``None`` or K: keep only every K-th carry and recompute the rest
@@ -372,8 +405,10 @@ def fused_unroll(
     if remat is not None:
         remat = min(int(remat), max(num_steps, 1))
         padded = -(-num_steps // remat) * remat
+        if padded != num_steps and lengths is None:
+            lengths = jnp.full(xs.shape[1:2], num_steps, jnp.int32)  # the padding of the chunks is masked
         xs = jnp.pad(xs, ((0, padded - num_steps),) + ((0, 0),) * (xs.ndim - 1))
-    keep = (jnp.arange(xs.shape[0])[:, None] < lengths[None, :])[..., None]
+    keep = None if lengths is None else (jnp.arange(xs.shape[0])[:, None] < lengths[None, :])[..., None]
     params = {k: jnp.asarray(v) for k, v in params.items()}
     carry, ys = _fused(cell, params, xs, keep, carry0, reverse, remat, bool(hand_backward))
     return carry, ys[:num_steps]
