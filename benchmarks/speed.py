@@ -69,6 +69,9 @@ def rnnlab_impls(kind: str, B: int, T: int, D: int, H: int, mode: str,
                  hand_backward: bool = True) -> dict:
     """rnnlab, one entry per backend (FUSED through ``unroll_batch``, REFERENCE through vmap).
 
+    ``rnnlab_fused`` runs whole sequences without lengths (no masks in the
+    loops), as Flax ``nn.RNN`` and PyTorch are called here; ``rnnlab_fused_masked``
+    passes lengths (all T), the path of a padded batch, masks in the loops.
     ``hand_backward=False`` runs FUSED without the definition's hand-written
     backward step (``jax.vjp`` of the step instead), for comparison.
     """
@@ -80,6 +83,9 @@ def rnnlab_impls(kind: str, B: int, T: int, D: int, H: int, mode: str,
     lengths = jnp.full((B,), T, jnp.int32)
 
     def fused(p, x):
+        return rnnlab.unroll_batch(cell, p, x, backend=Backend.FUSED)[1]
+
+    def fused_masked(p, x):
         return rnnlab.unroll_batch(cell, p, x, lengths, backend=Backend.FUSED)[1]
 
     def reference(p, x):
@@ -88,6 +94,7 @@ def rnnlab_impls(kind: str, B: int, T: int, D: int, H: int, mode: str,
 
     return {
         "rnnlab_fused": _jax_callable(fused, params, xs, mode),
+        "rnnlab_fused_masked": _jax_callable(fused_masked, params, xs, mode),
         "rnnlab_reference": _jax_callable(reference, params, xs, mode),
     }
 

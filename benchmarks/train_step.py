@@ -9,7 +9,9 @@ Three measurements, all through the library's own functions
 :class:`rnnlab.Backend`:
 
 1. **Steps/s** of the jitted train step of real jobs (``configs/negation.py``,
-   the main job, and ``configs/claims/long_memory.py:adding,t200``) on their
+   the main job, ``configs/claims/long_memory.py:adding,t200``, and JSB with
+   Chung et al.'s recipe, ``configs/music.py:paper``, weight noise included,
+   when its data is in the config's ``data.path``; skipped otherwise) on their
    own batches: every backend is compiled and warmed up on the same batches
    first, then timed round-robin (each repeat runs every backend over all the
    batches, in turn), median over repeats.
@@ -50,6 +52,7 @@ from rnnlab.data.registry import DatasetSpec
 JOBS = {  # name: (config module, variant argument)
     "negation": ("configs.negation", None),
     "adding_t200": ("configs.claims.long_memory", "adding,t200"),
+    "jsb_paper": ("configs.music", "paper"),  # real data: needs data.path (skipped without it)
 }
 COMPILE_POINT = (128, 50, 512, 512)  # (B, T, D, H): issue 5's largest grid point
 QUICK_COMPILE_POINT = (4, 8, 8, 8)
@@ -66,7 +69,8 @@ def job_config(name: str, data_dir: str, quick: bool) -> Any:
     module, arg = JOBS[name]
     config = importlib.import_module(module).get_config(arg)
     config.data.data_dir = data_dir
-    config.data.num_train = 4 * config.data.batch_size
+    if "num_train" in config.data:  # generated data: a small training split
+        config.data.num_train = 4 * config.data.batch_size
     if quick:
         config.data.batch_size = 4
         config.model.hidden_size = 8
@@ -87,7 +91,7 @@ def step_fns(config: Any, spec: DatasetSpec, backend: Backend, batch: dict):
     task = tasks.get_task(spec.task, config.train.loss_mask)
     mesh = train.make_mesh(1)
     state = jax.jit(functools.partial(train.init_state, model, tx))(jax.random.PRNGKey(0), batch)
-    train_fn, _ = train.compile_steps(model, tx, task, mesh)
+    train_fn, _ = train.compile_steps(model, tx, task, mesh, weight_noise=float(config.train.weight_noise))
     return train_fn, train.replicate(state, mesh), mesh
 
 
@@ -115,9 +119,16 @@ def time_steps(runs: dict, repeats: int) -> dict:
 
 
 def time_job(name: str, data_dir: str, repeats: int, num_batches: int, quick: bool) -> dict:
-    """Steps/s per backend and the compilations of the warm-up and of new lengths."""
+    """Steps/s per backend and the compilations of the warm-up and of new lengths.
+
+    A job whose source data is missing (a real corpus without ``data.path``) gives
+    ``{"job", "config", "skipped": reason}``.
+    """
     config = job_config(name, data_dir, quick)
-    spec, host_batches = job_batches(config, num_batches)
+    try:
+        spec, host_batches = job_batches(config, num_batches)
+    except FileNotFoundError as e:
+        return {"job": name, "config": f"{JOBS[name][0]}:{JOBS[name][1] or ''}".rstrip(":"), "skipped": str(e)}
     shapes = sorted({b["inputs"].shape for b in host_batches})
     runs, compiles = {}, {}
     for backend in BACKENDS:
@@ -187,6 +198,9 @@ def markdown(results: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for job in results["jobs"]:
+        if "skipped" in job:
+            lines.append(f"| {job['config']} | skipped: {job['skipped']} | | | | | | |")
+            continue
         s, c = job["steps_per_s"], job["compilations"]
         lines.append(
             f"| {job['config']} | {job['cell']}, {job['hidden_size']}, {job['batch_size']} "
