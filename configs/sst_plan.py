@@ -21,11 +21,11 @@ SST = "configs/sst.py"
 METRIC = "valid/accuracy:max"
 RATES = (5e-4, 1e-3, 2e-3)
 RECIPE = "glue,model.word_dropout=0.1,steps=12000,train.patience=6"
-MODELS = {"bilstm": "bilstm,pooling=attention", "lstm": "lstm,pooling=attention", "bow": "bow"}
+MODELS = {"bilstm": "bilstm,pooling=attention", "bow": "bow", "lstm": "lstm,pooling=attention"}
 
 
 def get_plan() -> list[Search]:
-    """One search per model: BiLSTM first (the goal), then the LSTM and the bag of words."""
+    """One search per model: BiLSTM first (the goal), then the bag of words and the LSTM."""
     space = f"optim.learning_rate=grid({', '.join(repr(r) for r in RATES)})"
     return [Search(f"sst2/{name}", f"{SST}:{RECIPE},{variants}", METRIC, space, trials=len(RATES), seeds=3,
                    startup_trials=len(RATES), vary_data_seed=False) for name, variants in MODELS.items()]
