@@ -287,7 +287,8 @@ def test_only_the_documented_fields_may_change_on_resume(tmp_path):
     workdir = _started(tmp_path, config)
     allowed = smoke_config("elsewhere", **{
         "train.num_steps": 60, "train.log_every": 7, "train.checkpoint_every": 9, "train.max_to_keep": 1,
-        "data.num_threads": 4, "train.coordinator_address": "h:1", "train.process_id": 0})
+        "data.num_threads": 4, "train.coordinator_address": "h:1", "train.process_id": 0,
+        "train.final_splits": ("train",)})
     assert checkpoint.check_config(workdir, allowed) is not None
     for fields, why in [
         ({"optim.learning_rate": 1e-4}, "optim.learning_rate: saved 0.003, requested 0.0001"),
