@@ -48,13 +48,13 @@ FAKE_TRAINER = textwrap.dedent('''
 ''')
 
 WORKER = textwrap.dedent('''
-    import sys
+    import os, sys
     from rnnlab.experiments import search
     fake, out, trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
     spec = search.SearchSpec("unused.py", (search.parse_param("optim.learning_rate=loguniform(1e-6,1e-2)"),),
                              search.parse_metric("valid/nll:min"), trials, out)
     search.run_search(spec, command=lambda c, w, o: [sys.executable, fake, w, repr(o["optim.learning_rate"])],
-                      poll=0.02, startup_trials=100, grace_period=1, heartbeat=1)
+                      poll=0.02, startup_trials=100, grace_period=int(os.environ.get("GRACE", "1")), heartbeat=1)
 ''')
 
 
@@ -200,6 +200,33 @@ def test_interrupted_search_resumes_the_trial(tmp_path, fake):
     assert starts[0] == 0 and len(starts) == 2 and starts[1] >= 20  # resumed, not restarted
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 60
+
+
+def test_a_search_waits_for_the_trial_of_a_killed_worker_and_runs_it_again(tmp_path, fake):
+    # Given a worker killed (SIGKILL: its trial stays RUNNING in the study) during the last trial
+    out = tmp_path / "k"
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, fake, str(out), "2"],
+                              env={**os.environ, "FAKE_DELAY": "0.3", "GRACE": "8"})
+    metrics = out / "trials" / "trial_001" / "metrics.jsonl"
+    deadline = time.time() + 60
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 1) and time.time() < deadline:
+        time.sleep(0.05)
+    worker.kill()
+    worker.wait(timeout=60)
+    assert [t.state for t in _study(out).get_trials()] == [optuna.trial.TrialState.COMPLETE,
+                                                            optuna.trial.TrialState.RUNNING]
+    # When the search is started again at once (the trial's heartbeat not yet stale: grace 8 s)
+    again = subprocess.run([sys.executable, "-c", WORKER, fake, str(out), "2"], timeout=120,
+                           env={**os.environ, "GRACE": "8"})
+    # Then it returns only after running that trial again (same values, its workdir resumed):
+    # both trials are complete, and none is left running for a best-trial choice to miss
+    assert again.returncode == 0
+    study = _study(out)
+    assert not [t for t in study.get_trials() if t.state == optuna.trial.TrialState.RUNNING]
+    complete = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 2 and complete[1].system_attrs.get("failed_trial") == 1
+    assert complete[1].params == study.trials[1].params
+    assert [name for name, _ in _calls(out)].count("trial_001") == 2
 
 
 def _write_mat(path, lengths=(5, 7)):

@@ -45,6 +45,7 @@ import dataclasses
 import math
 import os
 import signal
+import time
 from typing import Any, Callable, Optional, Sequence
 
 from absl import logging
@@ -150,6 +151,9 @@ def run_search(spec: SearchSpec, *, storage: str = "", study_name: str = "search
 
     Safe to run in several processes at once on the same storage, and again
     after an interruption (the interrupted trial is queued again and resumes).
+    Returns only when no trial is running anywhere: with the budget taken, it
+    waits for the trials of other workers, and for those of a killed worker to
+    go stale (``grace_period``) and runs them again itself.
 
     Raises:
       Interrupted: SIGTERM / SIGINT arrived (the running trial was queued again).
@@ -164,13 +168,37 @@ def run_search(spec: SearchSpec, *, storage: str = "", study_name: str = "search
     study = open_study(spec.out, spec.metric, storage=storage, name=study_name, seed=seed, space=spec.space,
                        startup_trials=startup_trials, warmup_steps=warmup_steps,
                        heartbeat=heartbeat, grace_period=grace_period)
-    optuna.storages.fail_stale_trials(study)  # queues the trials of killed workers again
-    if budget_left(study, spec.trials) <= 0 and not study.get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
-        return study
     cap = optuna.study.MaxTrialsCallback(spec.trials, states=_counted_states())
+    waiting_since = None
+    while True:
+        optuna.storages.fail_stale_trials(study)  # queues the trials of killed workers again
+        if budget_left(study, spec.trials) > 0 or _trials_in(study, optuna.trial.TrialState.WAITING):
+            _optimize(study, spec, cap, command=command, poll=poll, env=env)
+            continue
+        running = _trials_in(study, optuna.trial.TrialState.RUNNING)
+        if not running:
+            return study
+        # The budget is taken but trials still run: in another worker, or in a killed one whose
+        # trial goes stale after grace_period and is queued again. The best trial is chosen only
+        # once every trial has ended, so no worker picks it while a better one may still be running.
+        if waiting_since is None:
+            waiting_since = time.time()
+            logging.info("search %s: budget taken, waiting for %d running trial(s): %s", spec.out, len(running),
+                         ", ".join(str(t.number) for t in running))
+        time.sleep(min(float(heartbeat), 10.0))
+
+
+def _trials_in(study: Any, state: Any) -> list:
+    """The study's trials in ``state`` (an ``optuna.trial.TrialState``)."""
+    return study.get_trials(deepcopy=False, states=(state,))
+
+
+def _optimize(study: Any, spec: SearchSpec, cap: Any, **objective_args) -> None:
+    """Runs trials until the budget is taken; an interrupted trial is queued again with the same values."""
+    import optuna
+
     try:
-        study.optimize(objective(spec, study, command=command, poll=poll, env=env), callbacks=[cap], catch=(OverBudget,),
+        study.optimize(objective(spec, study, **objective_args), callbacks=[cap], catch=(OverBudget,),
                        gc_after_trial=False)
     except Interrupted:
         trials = study.get_trials(deepcopy=True)
@@ -180,7 +208,6 @@ def run_search(spec: SearchSpec, *, storage: str = "", study_name: str = "search
                     and t.number not in requeued):
                 optuna.storages.RetryHeartbeatStaleTrialCallback()(study, t)  # the same values, WAITING
         raise
-    return study
 
 
 def best_trial(spec: SearchSpec, study: Any) -> Optional[Any]:
