@@ -21,13 +21,16 @@ def get_plan():
 '''
 
 
-def write_run(folder, seed, lr, nll=None):
-    """A run folder; finished (``results.json``) when ``nll = (train, valid, test)`` is given."""
+def write_run(folder, seed, lr, nll=None, stopped_early=True):
+    """A run folder of at most 1000 steps; finished (``results.json``) when ``nll = (train, valid, test)`` is
+    given, at step 1000: by early stopping, or at the step cap."""
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps({"train": {"seed": seed}, "optim": {"learning_rate": lr}}))
+    (folder / "config.json").write_text(json.dumps({"train": {"seed": seed, "num_steps": 1000},
+                                                    "optim": {"learning_rate": lr}}))
     if nll is not None:
         results = {split: {"nll": v, "loss": v} for split, v in zip(("train", "valid", "test"), nll)}
-        results.update(step=1000, best_step=750, stopped_early=True, wall_time_sec=12.34, num_params=21364)
+        results.update(step=1000, best_step=750, stopped_early=stopped_early, wall_time_sec=12.34,
+                       num_params=21364)
         (folder / "results.json").write_text(json.dumps(results))
 
 
@@ -43,7 +46,7 @@ def plan_output(tmp_path):
     write_run(paper / "best__seed3", 3, 9e-4)  # unfinished: left out
     notts = runs / "nottingham" / "lstm"
     write_run(notts / "trials" / "trial_000", 0, 1e-3, (3.0, 3.3, 3.4))  # one point: it counts as seed 0
-    write_run(notts / "best__seed1", 1, 1e-3, (3.2, 3.5, 3.6))
+    write_run(notts / "best__seed1", 1, 1e-3, (3.2, 3.5, 3.6), stopped_early=False)  # at the cap
     write_run(runs / "jsb" / "min_gru" / "best__seed1", 1, 3e-3, (8.0, 8.7, 8.75))
     return plan, runs
 
@@ -59,6 +62,8 @@ def test_seeds_are_the_seed_runs_and_a_single_point_trial(plan_output, tmp_path)
     assert [s["seed"] for s in notts["seeds"]] == [0, 1]
     assert notts["seeds"][0]["workdir"] == "nottingham/lstm/trials/trial_000"
     np.testing.assert_allclose(notts["test"][0], 3.5)
+    assert [s["hit_cap"] for s in notts["seeds"]] == [False, True] and notts["hit_cap"] == 1
+    assert paper["hit_cap"] == 0
     assert json.loads((tmp_path / "out" / "table2.json").read_text()) == collected
 
 
@@ -71,7 +76,7 @@ def test_the_markdown_puts_each_recipe_under_its_corpus(plan_output, tmp_path):
     assert lines[jsb + 1] == ("| | rnnlab, the paper's recipe | not run | 7.20 +- 0.14 / 8.70 +- 0.14 "
                               "(n=2, lr 0.0009) | not run |")
     notts = lines.index(next(line for line in lines if line.startswith("| Nottingham | Chung")))
-    assert lines[notts + 1].endswith("| 3.10 +- 0.14 / 3.50 +- 0.14 (n=2, lr 0.001) |")
+    assert lines[notts + 1].endswith("| 3.10 +- 0.14 / 3.50 +- 0.14 (n=2, lr 0.001, * 1 of 2) |")
     assert "| jsb | min_gru | 8.00 / 8.75 (n=1, lr 0.003) |" in lines
 
 

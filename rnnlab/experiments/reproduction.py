@@ -12,8 +12,9 @@ point (no selection took place), the trial run of seed 0 too.
 
 Writes ``OUT/table2.json`` (every seed's train / valid / test NLL, learning
 rate, steps, best step, wall time, parameters) and ``OUT/table2.md`` (Table 2:
-published train / test beside rnnlab's mean +- sample std over seeds, and the
-other cells of the plan, e.g. JSB's gate variants).
+published train / test beside rnnlab's mean +- sample std over seeds, marking
+the runs that stopped at their step cap, and the other cells of the plan, e.g.
+JSB's gate variants).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from absl import app, flags
 from rnnlab.experiments import plan as plan_lib
 from rnnlab.experiments import search
 from rnnlab.experiments.stats import RunRecord, load_run
+from rnnlab.experiments.tuned_rows import CAP_MARK, hit_cap
 
 # Chung et al. 2014, Table 2: average negative log-probability per time step, (train, test).
 PUBLISHED = {
@@ -85,10 +87,11 @@ def cell_entry(runs: Sequence[RunRecord]) -> dict[str, Any]:
             "learning_rate": run.config.get("optim", {}).get("learning_rate"),
             **{f"{split}_nll": r.get(f"{split}/nll") for split in SPLITS},
             "steps": r.get("step"), "best_step": r.get("best_step"), "stopped_early": bool(r.get("stopped_early")),
+            "hit_cap": hit_cap(run),
             "wall_time_sec": round(r["wall_time_sec"], 1) if "wall_time_sec" in r else None,
             "num_params": r.get("num_params"),
         })
-    entry = {"seeds": seeds, "n": len(seeds)}
+    entry = {"seeds": seeds, "n": len(seeds), "hit_cap": sum(s["hit_cap"] for s in seeds)}
     for split in SPLITS:
         values = [s[f"{split}_nll"] for s in seeds if s[f"{split}_nll"] is not None]
         entry[split] = _mean_std(values) if len(values) == len(seeds) else None
@@ -116,7 +119,9 @@ def _cell_text(entry: Optional[Mapping[str, Any]]) -> str:
         return "not run"
     rates = sorted({s["learning_rate"] for s in entry["seeds"] if s["learning_rate"] is not None})
     lr = f", lr {rates[0]:.2g}" if len(rates) == 1 else ""
-    return f"{_value(entry['train'], entry['n'])} / {_value(entry['test'], entry['n'])} (n={entry['n']}{lr})"
+    capped = f", {CAP_MARK} {entry['hit_cap']} of {entry['n']}" if entry.get("hit_cap") else ""
+    return (f"{_value(entry['train'], entry['n'])} / {_value(entry['test'], entry['n'])} "
+            f"(n={entry['n']}{lr}{capped})")
 
 
 def table2_markdown(collected: Mapping[str, Mapping[str, Any]]) -> str:
@@ -137,6 +142,8 @@ def table2_markdown(collected: Mapping[str, Mapping[str, Any]]) -> str:
     if others:
         lines += ["", "| setup | cell | train / test |", "| --- | --- | --- |"]
         lines += [f"| {setup} | {cell} | {_cell_text(entry)} |" for setup, cell, entry in others]
+    lines += ["", f"`{CAP_MARK} k of n`: k runs stopped at their step cap, not by early stopping (their validation "
+              "NLL may still have been falling: more steps could lower it)."]
     return "\n".join(lines) + "\n"
 
 
