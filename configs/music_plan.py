@@ -8,6 +8,8 @@ A plan (:mod:`rnnlab.experiments.plan`), sized to the budget of a 2-core CPU
 1. JSB with the paper's recipe (RMSProp, weight noise 0.075) and its
    learning-rate search: the best of 10 samples log-uniform in [e^-12, e^-6]
    on validation NLL, then 3 seeds; at most 20,000 steps.
+1b. Nottingham with the paper's recipe at each cell's rate from 1. (not searched
+   again: budget), one run each, at most :data:`PAPER_STEPS` steps.
 2. :data:`CORPORA`: Nottingham, Piano-midi and MuseData, tanh / GRU / LSTM at
    the paper's sizes, Adam 1e-3 (JSB's searched rates were 0.9-1.1e-3 for every
    cell), seed 0 and :data:`CORPUS_SEEDS` more seeds, capped at the steps
@@ -18,7 +20,7 @@ A plan (:mod:`rnnlab.experiments.plan`), sized to the budget of a 2-core CPU
    the Adam searches of docs/reproduction.md), then 3 seeds; at most 20,000 steps.
 """
 
-from rnnlab.experiments.plan import Search
+from rnnlab.experiments.plan import Search, around
 
 MUSIC = "configs/music.py"
 METRIC = "valid/nll:min"
@@ -28,6 +30,7 @@ HIDDEN = {"lstm": 36, "gru": 46}
 CORPORA = {"nottingham": 12000, "piano": 4000, "musedata": 6000}  # steps at most (a 2-core CPU's budget)
 CORPUS_SEEDS = 2  # seeds 1, 2 beside the single trial's seed 0 (no selection: one learning rate)
 PAPER_SPACE = "optim.learning_rate=loguniform(6e-6,2.5e-3)"  # [e^-12, e^-6], as Chung et al. 2014
+PAPER_STEPS = {"nottingham": 20000}  # corpora run with the paper's recipe at JSB's chosen rate
 
 
 def grid(*rates: float) -> str:
@@ -40,6 +43,10 @@ def get_plan() -> list[Search]:
     plan = [Search(f"jsb-paper/{cell}", f"{MUSIC}:cell={cell},paper,steps=20000", METRIC, PAPER_SPACE,
                    trials=10, seeds=3, warmup_steps=1000, startup_trials=2, vary_data_seed=False)
             for cell in ("tanh", "gru", "lstm")]
+    for corpus, steps in PAPER_STEPS.items():
+        plan += [Search(f"{corpus}-paper/{cell}", f"{MUSIC}:dataset={corpus},cell={cell},paper,steps={steps}", METRIC,
+                        around(f"jsb-paper/{cell}", (1.0,)), trials=1, seeds=0, vary_data_seed=False,
+                        after=(f"jsb-paper/{cell}",)) for cell in ("tanh", "gru", "lstm")]
     for corpus, steps in CORPORA.items():
         for cell in ("tanh", "gru", "lstm"):
             plan.append(Search(f"{corpus}/{cell}", f"{MUSIC}:dataset={corpus},cell={cell},steps={steps}", METRIC,

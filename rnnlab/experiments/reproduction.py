@@ -49,11 +49,13 @@ def recipe_of(setup: str) -> tuple[str, str]:
     return corpus, recipe or "adam"
 
 
-def single_point(item: plan_lib.Search) -> bool:
-    """Whether the search's space is one value (``grid(x)``): its trial was no selection."""
-    if not isinstance(item.space, str):
+def single_point(item: plan_lib.Search, out: str) -> bool:
+    """Whether the search's space is one value (``grid(x)``, also from :func:`plan.around`): no selection."""
+    try:
+        space = item.space if isinstance(item.space, str) else item.space(out)
+    except (OSError, ValueError):  # the search it is taken from has not finished
         return False
-    param = search.parse_param(item.space)
+    param = search.parse_param(space)
     return param.kind == "grid" and len(param.args) == 1
 
 
@@ -64,7 +66,7 @@ def cell_runs(out: str, item: plan_lib.Search) -> list[RunRecord]:
         return []
     workdirs = [os.path.join(folder, name) for name in sorted(os.listdir(folder))
                 if name.startswith(f"{search.BEST_NAME}__seed")]
-    if single_point(item):
+    if single_point(item, out):
         workdirs.append(os.path.join(folder, search.TRIALS_DIR, "trial_000"))
     runs = [load_run(w) for w in workdirs if os.path.isdir(w)]
     return sorted((r for r in runs if r.finished), key=lambda r: r.seed)
