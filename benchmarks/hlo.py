@@ -18,14 +18,20 @@ import rnnlab
 from rnnlab.backends import Backend
 
 
-def loop_stats(backend: Backend, B: int = 32, T: int = 100, D: int = 128, H: int = 128) -> list:
-    """``[{body, fusions, transposes, dynamic_update_slices, ...}]`` per while loop."""
+def loop_stats(backend: Backend, B: int = 32, T: int = 100, D: int = 128, H: int = 128,
+               masked: bool = False) -> list:
+    """``[{body, fusions, transposes, dynamic_update_slices, ...}]`` per while loop.
+
+    ``masked``: with lengths (a padded batch: the loops select between the new and
+    the old carry per step); else whole sequences, ``lengths=None``.
+    """
     cell = rnnlab.lstm(H)
     params = cell.init(jax.random.PRNGKey(0), D)
     xs = jnp.ones((B, T, D))
+    lengths = jnp.full((B,), T, jnp.int32) if masked else None
 
     def loss(p, x):
-        return jnp.sum(rnnlab.unroll_batch(cell, p, x, backend=backend)[1])
+        return jnp.sum(rnnlab.unroll_batch(cell, p, x, lengths, backend=backend)[1])
 
     text = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(params, xs).compile().as_text()
     computations = re.split(r"\n(?=\S)", text)
@@ -35,15 +41,17 @@ def loop_stats(backend: Backend, B: int = 32, T: int = 100, D: int = 128, H: int
         if found:
             c = found[0]
             stats.append({"body": body, "ops": c.count(" = "), "fusions": c.count(" fusion("),
+                          "selects": c.count("select("),
                           "transposes": c.count("transpose("), "copies": c.count(" copy("),
                           "dynamic_update_slices": c.count("dynamic-update-slice")})
     return stats
 
 
 def main() -> None:
-    for backend in Backend:
-        for s in loop_stats(backend):
-            sys.stdout.write(f"{backend.value:9s} {s}\n")
+    for backend in (Backend.REFERENCE, Backend.FUSED):
+        for masked in (False, True):
+            for s in loop_stats(backend, masked=masked):
+                sys.stdout.write(f"{backend.value:9s} {'lengths' if masked else 'whole  '} {s}\n")
 
 
 if __name__ == "__main__":
