@@ -125,7 +125,8 @@ def _forward(spec: _Spec, w_h: tuple, vecs, px: tuple, keep: Array, carry0, reve
       backward) or its recurrent products.
     """
     every_block = tuple(range(len(w_h)))
-    w_all = None if save else jnp.concatenate(w_h, axis=-1)  # [H, G*H], concatenated once
+    # [H, G*H], concatenated once: one product per step unless the generic backward reads the products
+    w_all = None if save and not spec.hand else jnp.concatenate(w_h, axis=-1)
 
     def body(carry, inputs):
         px_t, keep_t = inputs
