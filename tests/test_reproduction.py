@@ -78,6 +78,7 @@ def test_the_markdown_puts_each_recipe_under_its_corpus(plan_output, tmp_path):
     notts = lines.index(next(line for line in lines if line.startswith("| Nottingham | Chung")))
     assert lines[notts + 1].endswith("| 3.10 +- 0.14 / 3.50 +- 0.14 (n=2, lr 0.001, * 1 of 2) |")
     assert "| jsb | min_gru | 8.00 / 8.75 (n=1, lr 0.003) |" in lines
+    assert "| nottingham | lstm | 21364 | 12 s, 1000 (750); 12 s, 1000 (750) |" in lines
 
 
 def test_recipe_of():
