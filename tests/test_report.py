@@ -183,6 +183,18 @@ def test_negation_breakdown_other_accuracy_from_counts(tmp_path):
     assert record["test"]["negated"] == 4 and record["wall_time_sec"] == 12.0
 
 
+def test_negation_markdown_means_over_seeds_in_percent():
+    def record(acc, neg, other, wall):
+        return {"valid": {"accuracy": acc, "negated_accuracy": neg},
+                "test": {"accuracy": acc, "negated_accuracy": neg, "other_accuracy": other}, "wall_time_sec": wall}
+
+    text = stats.negation_markdown({"bilstm": [record(0.84, 0.78, 0.86, 100.0), record(0.86, 0.80, 0.90, 120.0)]})
+    row = text.splitlines()[2]
+    # dev / test 85.0 +- 1.4, negated 79.0 +- 1.4, other 88.0 +- 2.8, gap (8, 10) -> 9.0 +- 1.4, 110 s
+    assert row == ("| bilstm | 2 | 85.0 +- 1.4 | 85.0 +- 1.4 | 79.0 +- 1.4 | 88.0 +- 2.8 | 9.0 +- 1.4 "
+                   "| 79.0 +- 1.4 | 110 |")
+
+
 def test_negated_counts_on_small_sst_trees(tmp_path):
     from tests.test_data_files import sst_config, write_trees
 

@@ -231,6 +231,29 @@ def negation_breakdown(
     return records
 
 
+NEGATION_COLUMNS = (("valid", "accuracy"), ("test", "accuracy"), ("test", "negated_accuracy"),
+                    ("test", "other_accuracy"), ("valid", "negated_accuracy"))
+
+
+def negation_markdown(models: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """One row per model of :func:`negation_breakdown` records: accuracy (%) mean +- std over its seeds.
+
+    Columns: dev, test, test negated, test other, the gap other - negated on test,
+    dev negated, and the wall time per run.
+    """
+    header = ["model", "seeds", "dev", "test", "test, negated", "test, other", "gap other - negated",
+              "dev, negated", "wall s per run"]
+    rows = []
+    for name, records in models.items():
+        cells = [format_mean_std(mean_std([100 * r[split][key] for r in records]), 1)
+                 for split, key in NEGATION_COLUMNS]
+        gap = mean_std([100 * (r["test"]["other_accuracy"] - r["test"]["negated_accuracy"]) for r in records])
+        wall = [r["wall_time_sec"] for r in records if r.get("wall_time_sec") is not None]
+        rows.append([name, len(records), *cells[:4], format_mean_std(gap, 1), cells[4],
+                     f"{np.mean(wall):.0f}" if wall else "-"])
+    return markdown_table(header, rows)
+
+
 def saturation(values: np.ndarray, eps: float = 0.1) -> dict[str, float]:
     """The fraction of gate values ``< eps`` (near 0), ``> 1 - eps`` (near 1) and between."""
     values = np.asarray(values, np.float64).ravel()
