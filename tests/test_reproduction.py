@@ -84,3 +84,36 @@ def test_the_markdown_puts_each_recipe_under_its_corpus(plan_output, tmp_path):
 def test_recipe_of():
     assert reproduction.recipe_of("jsb-paper") == ("jsb", "paper")
     assert reproduction.recipe_of("piano") == ("piano", "adam")
+
+
+SST_PLAN = '''
+from rnnlab.experiments.plan import Search
+def get_plan():
+    return [Search("sst2/bow", "configs/sst.py:glue,bow", "valid/accuracy:max",
+                   "optim.learning_rate=grid(0.001, 0.002)", trials=2, seeds=2)]
+'''
+
+
+def test_sst_tables_break_each_seed_run_into_negated_and_other_sentences(tmp_path):
+    from tests.test_data_files import sst_config, write_trees
+
+    write_trees(tmp_path / "trees")
+    plan = tmp_path / "plan.py"
+    plan.write_text(SST_PLAN)
+    folder = tmp_path / "runs" / "sst2" / "bow"
+    results = {"valid": {"accuracy": 0.5, "negated_accuracy": 0.0}, "test": {"accuracy": 0.5, "negated_accuracy": 1.0},
+               "step": 10, "best_step": 5, "wall_time_sec": 3.0}
+    for name, seed in (("trials/trial_000", 0), ("best__seed1", 1), ("best__seed2", 2)):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "config.json").write_text(json.dumps(
+            {"train": {"seed": seed}, "optim": {"learning_rate": 0.002}, "data": sst_config(tmp_path)}))
+        (folder / name / "results.json").write_text(json.dumps(results))
+    models = reproduction.write_sst_tables(str(plan), str(tmp_path / "runs"), str(tmp_path / "out"))
+    # the 2 test sentences, 1 negated ("no fun"): negated right, so the other one is wrong
+    assert [r["seed"] for r in models["sst2/bow"]] == [1, 2]
+    assert models["sst2/bow"][0]["test"]["other_accuracy"] == 0.0
+    text = (tmp_path / "out" / "sst.md").read_text()
+    assert "| sst2/bow | 2 | 50.0 +- 0.0 | 50.0 +- 0.0 | 100.0 +- 0.0 | 0.0 +- 0.0 | -100.0 +- 0.0 |" in text
+    assert "| sst2/bow | 0.002 | 50.0 | 50.0 | 10 | 5 | 3 |" in text
+    assert json.loads((tmp_path / "out" / "per_seed.json").read_text())["sst2/bow"][1]["workdir"] == \
+        "sst2/bow/best__seed2"

@@ -1,7 +1,12 @@
-"""Chung et al. 2014, Table 2 beside a music plan's runs: ``python -m rnnlab.experiments.reproduction``.
+"""Published results beside a plan's runs: ``python -m rnnlab.experiments.reproduction``.
 
     python -m rnnlab.experiments.reproduction --plan=configs/music_plan.py --runs=runs/music_plan \\
         --out=docs/results/music
+    python -m rnnlab.experiments.reproduction --sst --plan=configs/sst_plan.py --runs=runs/sst_plan \\
+        --out=docs/results/sst2
+
+SST (:func:`write_sst_tables`): each model's trials and its seed runs on dev,
+test, and the negated and other test sentences.
 
 A music plan (``configs/music_plan.py``) names its searches ``SETUP/CELL``:
 ``SETUP`` is a corpus (``jsb``, ``nottingham``, ``piano``, ``musedata``) trained
@@ -20,6 +25,7 @@ JSB's gate variants).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from typing import Any, Mapping, Optional, Sequence
@@ -176,14 +182,55 @@ def write_table2(plan_path: str, runs: str, out: str) -> dict[str, Any]:
     return collected
 
 
+def write_sst_tables(plan_path: str, runs: str, out: str) -> dict[str, Any]:
+    """An SST plan's seed runs (``configs/sst_plan.py``): ``out/per_seed.json`` and ``out/sst.md``.
+
+    Per search: its trials (learning rate, dev accuracy, test accuracy of the
+    trial, wall time) and its seed runs broken down into negated and other
+    sentences (:func:`stats.negation_breakdown`, :func:`stats.negation_markdown`).
+    """
+    from rnnlab.experiments import stats
+
+    models, trials = {}, []
+    for item in plan_lib.load_plan(plan_path):
+        folder = os.path.join(runs, item.name)
+        seeds = sorted(glob.glob(os.path.join(folder, f"{search.BEST_NAME}__seed*")))
+        records = stats.negation_breakdown(seeds)
+        for record in records:
+            record["workdir"] = os.path.relpath(record["workdir"], runs)
+        if records:
+            models[item.name] = records
+        for run in map(load_run, sorted(glob.glob(os.path.join(folder, search.TRIALS_DIR, "trial_*")))):
+            if run.finished:
+                trials.append([item.name, f"{run.config['optim']['learning_rate']:.2g}",
+                               f"{100 * run.results['valid/accuracy']:.1f}", f"{100 * run.results['test/accuracy']:.1f}",
+                               run.results.get("step"), run.results.get("best_step"),
+                               f"{run.results['wall_time_sec']:.0f}"])
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "per_seed.json"), "w") as f:
+        json.dump(models, f, indent=1)
+        f.write("\n")
+    text = ("Seed runs of each model's chosen learning rate (accuracy %, mean +- std):\n\n"
+            + stats.negation_markdown(models)
+            + "\nLearning-rate trials (seed 0; the rate with the best dev accuracy was rerun with seeds 1, 2, 3):\n\n"
+            + stats.markdown_table(["model", "lr", "dev", "test", "steps", "best step", "wall s"], trials))
+    with open(os.path.join(out, "sst.md"), "w") as f:
+        f.write(text)
+    return models
+
+
 def main(argv: Sequence[str]) -> None:
-    """absl entry: ``--plan``, ``--runs``, ``--out``."""
+    """absl entry: ``--plan``, ``--runs``, ``--out`` (``--sst``: an SST plan)."""
     del argv
+    from rnnlab.experiments.report import quiet
+
+    quiet()
     f = flags.FLAGS
-    write_table2(f.plan, f.runs, f.out)
+    (write_sst_tables if f.sst else write_table2)(f.plan, f.runs, f.out)
 
 
 if __name__ == "__main__":
+    flags.DEFINE_bool("sst", False, "the plan is an SST plan (configs/sst_plan.py): negation tables")
     flags.DEFINE_string("plan", "configs/music_plan.py", "the music plan file")
     flags.DEFINE_string("runs", "runs/music_plan", "the plan's output folder")
     flags.DEFINE_string("out", "docs/results/music", "where table2.json and table2.md go")
