@@ -108,8 +108,8 @@ def jax_builders(kind: str, B: int, T: int, D: int, H: int, dtype: str, on_gpu: 
 
     def backend_entry(backend):
         def build():
-            def apply(p, x):
-                return rnnlab.unroll_batch(cell, p, x, lengths, backend=backend)[1]
+            def apply(p, x):  # whole sequences (no lengths), as the peers are called
+                return rnnlab.unroll_batch(cell, p, x, backend=backend)[1]
 
             try:
                 jax.eval_shape(apply, params, xs)
