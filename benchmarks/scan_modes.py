@@ -83,8 +83,14 @@ def parallel_vs_sequential(lengths, B: int, D: int, H: int, repeats: int) -> lis
 
 
 def markdown(results: dict) -> str:
-    lines = speed.header(results, "Scan modes on CPU: vmap vs batch, parallel vs sequential")
-    lines += ["", "## `jax.vmap(unroll)` vs `unroll_batch`, fwd+bwd (ratio = vmap time / batch time)", "",
+    """The two tables, under the run's header."""
+    return "\n".join(speed.header(results, "Scan modes on CPU: vmap vs batch, parallel vs sequential")) \
+        + "\n" + tables(results)
+
+
+def tables(results: dict) -> str:
+    """The two comparisons as Markdown tables (also part of ``benchmarks.speed``'s ``cpu.md``)."""
+    lines = ["", "## `jax.vmap(unroll)` vs `unroll_batch`, fwd+bwd (ratio = vmap time / batch time)", "",
               "| cell | (B, T, D, H) | vmap ms | batch ms | ratio |", "| --- | --- | --- | --- | --- |"]
     for r in results["vmap_vs_batch"]:
         lines.append(f"| {r['kind']} | ({r['B']}, {r['T']}, {r['D']}, {r['H']}) | {r['vmap_ms']:.1f} | "
@@ -120,18 +126,23 @@ def plot(results: dict, path: pathlib.Path) -> None:
     plt.close(fig)
 
 
+def measure(quick: bool, repeats: int) -> dict:
+    """``{"vmap_vs_batch": [...], "parallel_vs_sequential": [...]}``: both comparisons (tiny sizes when quick)."""
+    points = ((4, 8, 8, 8),) if quick else VMAP_POINTS
+    lengths = (10, 100) if quick else PARALLEL_T
+    size = (2, 4, 8) if quick else (PARALLEL_B, PARALLEL_D, PARALLEL_H)
+    return {"vmap_vs_batch": vmap_vs_batch(points, repeats),
+            "parallel_vs_sequential": parallel_vs_sequential(lengths, *size, repeats)}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(speed.RESULTS))
     args = parser.parse_args(argv)
-    points = ((4, 8, 8, 8),) if args.quick else VMAP_POINTS
-    lengths = (10, 100) if args.quick else PARALLEL_T
-    size = (2, 4, 8) if args.quick else (PARALLEL_B, PARALLEL_D, PARALLEL_H)
     command = "python -m benchmarks.scan_modes" + (" --quick" if args.quick else "")
-    results = {"vmap_vs_batch": vmap_vs_batch(points, args.repeats),
-               "parallel_vs_sequential": parallel_vs_sequential(lengths, *size, args.repeats)}
+    results = measure(args.quick, args.repeats)
     results.update(speed.provenance(command), repeats=args.repeats)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

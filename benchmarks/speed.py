@@ -1,6 +1,7 @@
 """Speed of rnnlab's recurrence beside Flax ``nn.RNN`` and PyTorch, in one run.
 
     python -m benchmarks.speed                  # the issue's grid -> benchmarks/results/cpu.*
+                                                # (with benchmarks.scan_modes' two comparisons)
     python -m benchmarks.speed --quick          # a tiny grid, seconds (sanity check)
 
 For every grid point (B, T, D, H), cell (LSTM, GRU) and mode (``fwd``: the
@@ -160,16 +161,28 @@ def _gflops(call: Callable, num_flops: float, repeats: int) -> float:
     return num_flops / float(np.median(times)) / 1e9
 
 
-def time_round_robin(impls: dict, repeats: int) -> dict:
-    """``{name: [seconds per repeat]}``: two warm-up calls each, then ``repeats`` rounds."""
+def time_round_robin(impls: dict, repeats: int, seed: int = 0) -> dict:
+    """``{name: [seconds per repeat]}``: two warm-up calls each, then ``repeats`` rounds.
+
+    Each round runs every implementation once, in an order shuffled anew per round
+    (seeded). PyTorch's OpenMP threads spin for a while after each parallel region
+    and take CPU from whichever call comes next. In a fixed order the same
+    implementation always follows PyTorch: it measured 10-15% slower than itself
+    timed first (LSTM (32, 100, 128, 128), fwd and fwd+bwd, 2026-12-01). Shuffled,
+    each implementation follows PyTorch in about one round in n, which the
+    median leaves out. (An untimed pause after each call stops the spinning, but
+    it made every implementation slower, PyTorch 2.6x, by waking cold threads.)
+    """
     for call in impls.values():
         call()
         call()
     times = {name: [] for name in impls}
+    names = list(impls)
+    rng = np.random.default_rng(seed)
     for _ in range(repeats):
-        for name, call in impls.items():
+        for name in rng.permutation(names):
             start = time.perf_counter()
-            call()
+            impls[name]()
             times[name].append(time.perf_counter() - start)
     return times
 
@@ -200,14 +213,18 @@ def run(grid=GRID, repeats: int = 5, out_dir: pathlib.Path = RESULTS, quick: boo
                         "max_s": float(np.max(ts)), "tokens_per_s": B * T / median,
                         "gflops": flops(kind, mode, B, T, D, H) / median / 1e9,
                     })
+    from benchmarks import scan_modes  # imports this module: imported here, not at the top
+
     results = {
         **provenance("python -m benchmarks.speed" + (" --quick" if quick else "")),
         "repeats": repeats,
         "matmul_peak_gflops": peak,
         "rows": rows,
+        "scan_modes": scan_modes.measure(quick, repeats),  # vmap vs batch, parallel vs sequential
     }
     write_results(out_dir, name, results, markdown(results))
     plot(results, out_dir / f"{name}.png")
+    scan_modes.plot(results["scan_modes"], out_dir / f"{name}_scan_modes.png")
     return results
 
 
@@ -295,6 +312,10 @@ def markdown(results: dict) -> str:
                              + " | ".join(f"{medians.get(p, float('nan')):.2f}" for p in peers)
                              + " | |")
         lines.append("")
+    if "scan_modes" in results:
+        from benchmarks import scan_modes
+
+        lines += [scan_modes.tables(results["scan_modes"]), ""]
     lines += ["## All timings", "", "| cell | mode | B, T, D, H | impl | median ms | min-max ms "
               "| tokens/s | GFLOP/s |", "|---|---|---|---|---|---|---|---|"]
     for r in results["rows"]:
