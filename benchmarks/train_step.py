@@ -64,6 +64,12 @@ def with_backend(model: Any, backend: Backend) -> Any:
     return model.clone(encoder=model.encoder.clone(backend=backend))
 
 
+def job_label(name: str) -> str:
+    """``"configs.claims.long_memory:adding,t200"``: the job's config module and variant argument."""
+    module, arg = JOBS[name]
+    return f"{module}:{arg}" if arg else module
+
+
 def job_config(name: str, data_dir: str, quick: bool) -> Any:
     """The job's config with data in ``data_dir`` and a small training split."""
     module, arg = JOBS[name]
@@ -128,7 +134,7 @@ def time_job(name: str, data_dir: str, repeats: int, num_batches: int, quick: bo
     try:
         spec, host_batches = job_batches(config, num_batches)
     except FileNotFoundError as e:
-        return {"job": name, "config": f"{JOBS[name][0]}:{JOBS[name][1] or ''}".rstrip(":"), "skipped": str(e)}
+        return {"job": name, "config": job_label(name), "skipped": str(e)}
     shapes = sorted({b["inputs"].shape for b in host_batches})
     runs, compiles = {}, {}
     for backend in BACKENDS:
@@ -151,7 +157,7 @@ def time_job(name: str, data_dir: str, repeats: int, num_batches: int, quick: bo
     times = time_steps(runs, repeats)
     steps = {k: num_batches / float(np.median(v)) for k, v in times.items()}
     return {
-        "job": name, "config": f"{JOBS[name][0]}:{JOBS[name][1] or ''}".rstrip(":"),
+        "job": name, "config": job_label(name),
         "cell": config.model.cell, "hidden_size": config.model.hidden_size,
         "batch_size": config.data.batch_size, "padded_shapes": [list(s) for s in shapes],
         "steps_per_s": steps,

@@ -137,13 +137,10 @@ def _batched(cell: Cell, params: Params, xs: Array, lengths: Optional[Array], ca
              backend: Backend, remat: Optional[int]) -> tuple[Carry, Array]:
     """A batched backend on a validated batch ``xs [B, T, D]``; returns ``(carry, ys [B, T, H])``.
 
-    ``lengths=None`` (every sequence whole): FUSED runs its loops without masks; the other
-    backends get lengths of T.
+    ``lengths=None`` (FUSED only, every sequence whole): no padding to zero, no masks in the loops.
     """
     if lengths is not None:
         xs = _zero_padding(xs, sequence_mask(lengths, xs.shape[1]))
-    elif backend is not Backend.FUSED:
-        lengths = jnp.full(xs.shape[:1], xs.shape[1], jnp.int32)
     if remat is not None and backend is not Backend.FUSED:
         raise ValueError(f"remat applies to Backend.REFERENCE and FUSED, not {backend.name}")
     if backend is Backend.CUDNN:
@@ -256,14 +253,12 @@ def unroll_batch(
     backend = get_backend(backend, cell, batched=True)
     remat = _check_remat(remat)
     batch_size, num_steps = jnp.shape(xs)[:2]
-    whole = lengths is None  # no padding: the fused loops need no masks
-    lengths = check_lengths(lengths, batch_size, num_steps)
+    if lengths is not None or backend is not Backend.FUSED:  # FUSED on whole sequences needs no masks
+        lengths = check_lengths(lengths, batch_size, num_steps)
     if carry0 is None:
         carry0 = jax.tree.map(
             lambda c: jnp.broadcast_to(c, (batch_size,) + c.shape), cell.initial_carry()
         )
-    if whole and backend is not Backend.REFERENCE:
-        lengths = None
     if backend is Backend.REFERENCE:
         run = functools.partial(_reference, cell, params, reverse=reverse, unroll=1, remat=remat)
         return jax.vmap(lambda x, n, c: run(x, n, c))(xs, lengths, carry0)

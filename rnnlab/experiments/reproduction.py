@@ -30,11 +30,10 @@ import json
 import os
 from typing import Any, Mapping, Optional, Sequence
 
-import numpy as np
 from absl import app, flags
 
 from rnnlab.experiments import plan as plan_lib
-from rnnlab.experiments import search
+from rnnlab.experiments import search, stats
 from rnnlab.experiments.stats import RunRecord, load_run
 from rnnlab.experiments.tuned_rows import CAP_MARK, hit_cap
 
@@ -79,13 +78,6 @@ def cell_runs(out: str, item: plan_lib.Search) -> list[RunRecord]:
     return sorted((r for r in runs if r.finished), key=lambda r: r.seed)
 
 
-def _mean_std(values: Sequence[float]) -> Optional[list[float]]:
-    if not values:
-        return None
-    values = np.asarray(values, float)
-    return [float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0]
-
-
 def cell_entry(runs: Sequence[RunRecord]) -> dict[str, Any]:
     """``{"seeds": [per-seed record], "n", "train" / "valid" / "test": [mean, std] or None}`` of finished runs."""
     seeds = []
@@ -103,7 +95,7 @@ def cell_entry(runs: Sequence[RunRecord]) -> dict[str, Any]:
     entry = {"seeds": seeds, "n": len(seeds), "hit_cap": sum(s["hit_cap"] for s in seeds)}
     for split in SPLITS:
         values = [s[f"{split}_nll"] for s in seeds if s[f"{split}_nll"] is not None]
-        entry[split] = _mean_std(values) if len(values) == len(seeds) else None
+        entry[split] = list(stats.mean_std(values)[:2]) if values and len(values) == len(seeds) else None
     return entry
 
 
@@ -118,8 +110,11 @@ def collect(plan: Sequence[plan_lib.Search], out: str) -> dict[str, dict[str, An
     return collected
 
 
-def _value(stats: Optional[Sequence[float]], n: int) -> str:
-    return "-" if stats is None else f"{stats[0]:.2f} +- {stats[1]:.2f}" if n > 1 else f"{stats[0]:.2f}"
+def _value(mean_and_std: Optional[Sequence[float]], n: int) -> str:
+    if mean_and_std is None:
+        return "-"
+    mean, std = mean_and_std
+    return f"{mean:.2f} +- {std:.2f}" if n > 1 else f"{mean:.2f}"
 
 
 def _cell_text(entry: Optional[Mapping[str, Any]]) -> str:
@@ -189,8 +184,6 @@ def write_sst_tables(plan_path: str, runs: str, out: str) -> dict[str, Any]:
     trial, wall time) and its seed runs broken down into negated and other
     sentences (:func:`stats.negation_breakdown`, :func:`stats.negation_markdown`).
     """
-    from rnnlab.experiments import stats
-
     models, trials = {}, []
     for item in plan_lib.load_plan(plan_path):
         folder = os.path.join(runs, item.name)

@@ -169,7 +169,7 @@ def run_search(spec: SearchSpec, *, storage: str = "", study_name: str = "search
                        startup_trials=startup_trials, warmup_steps=warmup_steps,
                        heartbeat=heartbeat, grace_period=grace_period)
     cap = optuna.study.MaxTrialsCallback(spec.trials, states=_counted_states())
-    waiting_since = None
+    logged_wait = False
     while True:
         optuna.storages.fail_stale_trials(study)  # queues the trials of killed workers again
         if budget_left(study, spec.trials) > 0 or _trials_in(study, optuna.trial.TrialState.WAITING):
@@ -181,8 +181,8 @@ def run_search(spec: SearchSpec, *, storage: str = "", study_name: str = "search
         # The budget is taken but trials still run: in another worker, or in a killed one whose
         # trial goes stale after grace_period and is queued again. The best trial is chosen only
         # once every trial has ended, so no worker picks it while a better one may still be running.
-        if waiting_since is None:
-            waiting_since = time.time()
+        if not logged_wait:
+            logged_wait = True
             logging.info("search %s: budget taken, waiting for %d running trial(s): %s", spec.out, len(running),
                          ", ".join(str(t.number) for t in running))
         time.sleep(min(float(heartbeat), 10.0))
