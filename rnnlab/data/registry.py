@@ -56,6 +56,10 @@ class DatasetSpec:
       accuracies: ``(batch key, metric name)`` of the extras that mark a subset
         of the examples (or steps) whose accuracy is a metric of its own, e.g.
         ``(("negated", "negated_accuracy"),)`` (:class:`Extra`).
+      labels: the name of each class (classify) or tag (tag), in id order, as
+        the dataset's :meth:`Dataset.describe` gives them from the prepared
+        metadata (e.g. ``("negative", "positive")``, ``("O", "B-PER", ...)``);
+        ``None`` where the classes have no names (density, regress, ...).
     """
 
     name: str
@@ -69,6 +73,7 @@ class DatasetSpec:
     num_examples: dict[str, int]
     extras: tuple[str, ...] = ()
     accuracies: tuple[tuple[str, str], ...] = ()
+    labels: Optional[tuple[str, ...]] = None
 
 
 class Extra(NamedTuple):
@@ -289,7 +294,7 @@ class Dataset:
 
     def describe(self, options: Any, metadata: Mapping[str, Any]) -> dict:
         """Spec fields that depend on the options/metadata: vocab_size, input_size,
-        num_outputs, vocab."""
+        num_outputs, vocab, and optionally labels (the class or tag names)."""
         raise NotImplementedError
 
     def source_files(self, options: Any) -> list[str]:
