@@ -118,7 +118,7 @@ def collate(
     dtypes = {"inputs": INPUT_DTYPES[spec.input_kind], "targets": TARGET_DTYPES[spec.task],
               **{key: extra.dtype for key, extra in dataset.extras.items()}}
     for key, dtype in dtypes.items():
-        if key in dataset.per_step:
+        if key in spec.per_step:
             values = np.stack([_pad_to(ex[key], n, size) for ex, n in zip(examples, lengths)])
         else:
             values = np.asarray([ex[key] for ex in examples])

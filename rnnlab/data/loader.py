@@ -58,10 +58,9 @@ def _prepare(data_config: Any) -> tuple[Dataset, LoaderOptions, Any, DatasetSpec
     builder = prepared_builder(dataset, options, common.data_dir)
     metadata = builder.info.metadata
     _check_lengths(dataset.name, metadata["lengths"], common)
-    described = dataset.describe(options, metadata)
+    described = {"task": dataset.task, "per_step": tuple(dataset.per_step), **dataset.describe(options, metadata)}
     spec = DatasetSpec(
         name=dataset.name,
-        task=dataset.task,
         input_kind=dataset.input_kind,
         splits=tuple(s for s in dataset.splits if s in metadata["lengths"]),
         num_examples={k: len(v) for k, v in metadata["lengths"].items()},

@@ -13,6 +13,7 @@ Fields every dataset reads are in :class:`LoaderOptions`.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import json
@@ -60,6 +61,8 @@ class DatasetSpec:
         the dataset's :meth:`Dataset.describe` gives them from the prepared
         metadata (e.g. ``("negative", "positive")``, ``("O", "B-PER", ...)``);
         ``None`` where the classes have no names (density, regress, ...).
+      per_step: the batch keys with a time axis (padded to the bucket T), e.g.
+        ``("inputs", "targets")`` for a tag task (:attr:`Dataset.per_step`).
     """
 
     name: str
@@ -74,6 +77,7 @@ class DatasetSpec:
     extras: tuple[str, ...] = ()
     accuracies: tuple[tuple[str, str], ...] = ()
     labels: Optional[tuple[str, ...]] = None
+    per_step: tuple[str, ...] = ("inputs",)
 
 
 class Extra(NamedTuple):
@@ -294,7 +298,11 @@ class Dataset:
 
     def describe(self, options: Any, metadata: Mapping[str, Any]) -> dict:
         """Spec fields that depend on the options/metadata: vocab_size, input_size,
-        num_outputs, vocab, and optionally labels (the class or tag names)."""
+        num_outputs, vocab, and optionally labels (the class or tag names).
+
+        A dataset whose task is chosen by its options or data (``arrays``) also
+        returns ``task`` and ``per_step``; the others take the class attributes.
+        """
         raise NotImplementedError
 
     def source_files(self, options: Any) -> list[str]:
@@ -396,6 +404,14 @@ def decode(spec: DatasetSpec, ids: Sequence[int], length: Optional[int] = None) 
         raise ValueError(f"dataset {spec.name!r} has {spec.input_kind} inputs, not words")
     ids = np.asarray(ids)[: len(ids) if length is None else int(length)]
     return [spec.vocab[i] for i in ids.tolist()]
+
+
+def build_vocab(sentences: Iterable[Sequence[str]], min_count: int) -> tuple[str, ...]:
+    """id -> word: pad, unk, then words seen ``>= min_count`` times, most frequent first (ties
+    alphabetical)."""
+    counts = collections.Counter(w for s in sentences for w in s)
+    kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+    return make_vocab(kept)
 
 
 def encode(tokens: Iterable[str], word_ids: Mapping[str, int]) -> np.ndarray:

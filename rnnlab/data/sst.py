@@ -26,11 +26,10 @@ map to ``<unk>`` = 1) and mark ``negated`` sentences: those holding one of
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import os
 import re
-from typing import Iterable, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -39,9 +38,9 @@ from rnnlab.data import text
 from rnnlab.data.registry import (
     Dataset,
     Extra,
+    build_vocab,
     encode,
     locate,
-    make_vocab,
     register,
     require,
     token_features,
@@ -269,14 +268,6 @@ def read_glue_sst2(data_dir: Optional[str]) -> dict[str, list[tuple[list[str], i
 
 
 # ------------------------------------------------------------------------------ examples
-
-
-def build_vocab(sentences: Iterable[Sequence[str]], min_count: int) -> tuple[str, ...]:
-    """id -> word: pad, unk, then words seen ``>= min_count`` times, most frequent first (ties
-    alphabetical)."""
-    counts = collections.Counter(w for s in sentences for w in s)
-    kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
-    return make_vocab(kept)
 
 
 def labelled_examples(
