@@ -30,7 +30,7 @@ import os
 from typing import Any, Iterator, Mapping, Optional
 
 from rnnlab.data import text, user_files
-from rnnlab.data.registry import Dataset, register, require, token_features, vocab_fields
+from rnnlab.data.registry import Dataset, register, require, token_features
 from rnnlab.data.user_files import error_at
 
 EXTENSIONS = (".tsv", ".csv", ".jsonl")
@@ -172,5 +172,4 @@ class TextClassification(Dataset):
         return examples, {"vocab": list(vocab), "labels": list(names)}
 
     def describe(self, options, metadata):
-        return {**vocab_fields(metadata["vocab"], num_outputs=len(metadata["labels"])),
-                "labels": tuple(metadata["labels"])}
+        return user_files.labelled_token_fields(metadata)

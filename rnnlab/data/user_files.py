@@ -17,7 +17,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from rnnlab.data.registry import build_vocab, encode
+from rnnlab.data.registry import build_vocab, encode, vocab_fields
 
 # split -> the file names (without extension) it may have, in order of preference
 SPLIT_STEMS = {"train": ("train",), "valid": ("valid", "dev"), "test": ("test",)}
@@ -133,3 +133,8 @@ def encode_splits(tokens: dict[str, list[list[str]]], min_count: int) -> tuple[d
     vocab = build_vocab(tokens["train"], min_count)
     word_ids = {w: i for i, w in enumerate(vocab)}
     return {s: [encode(t, word_ids) for t in ts] for s, ts in tokens.items()}, vocab
+
+
+def labelled_token_fields(metadata) -> dict:
+    """The spec fields of a token dataset whose metadata holds ``vocab`` and ``labels`` (one per class or tag)."""
+    return {**vocab_fields(metadata["vocab"], num_outputs=len(metadata["labels"])), "labels": tuple(metadata["labels"])}

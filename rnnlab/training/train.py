@@ -136,7 +136,7 @@ def prepare_run(config: Any, workdir: str, traces: collections.Counter) -> tuple
     spec = rnnlab.data.prepare(config.data)
     _check_splits(spec, tc)
     model = models.build_model(config.model, spec)
-    task = tasks.get_task(spec.task, tc.loss_mask, spec.accuracies)
+    task = tasks.get_task(spec.task, tc.loss_mask, spec.accuracies, spec.labels)
     tx = make_optimizer(config.optim, tc.num_steps)
     shard = {"process_index": jax.process_index(), "process_count": jax.process_count()}
     loader = rnnlab.data.make_loader(config.data, "train", seed=tc.seed, shuffle=True, num_epochs=None, **shard)
