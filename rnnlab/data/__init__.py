@@ -12,7 +12,7 @@ dataclass (see ``docs/data.md``). No TensorFlow is needed.
 """
 
 # Importing the dataset modules registers their datasets.
-from rnnlab.data import conll, future_context, music, negation, sst, synthetic, text_files  # noqa: F401
+from rnnlab.data import arrays, conll, future_context, music, negation, sst, synthetic, text_files  # noqa: F401
 from rnnlab.data.batching import batch_plan, check_token_ids
 from rnnlab.data.loader import Loader, data_fingerprint, make_loader, prepare
 from rnnlab.data.registry import (
