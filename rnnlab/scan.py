@@ -44,31 +44,9 @@ from rnnlab.backends.fused import fused_unroll
 from rnnlab.backends.parallel import parallel_unroll
 from rnnlab.backends.pallas import cell_pointwise
 from rnnlab.cells import Cell
+from rnnlab.contract import check_unroll_arguments
 from rnnlab.lengths import check_length, check_lengths, sequence_mask  # noqa: F401  (rnnlab.scan.*)
 from rnnlab.types import Array, Carry, Params
-
-
-def check_inputs(cell: Cell, params: Params, xs: Array, batched: bool = False) -> None:
-    """Raises ``ValueError`` unless ``xs`` is ``[T, D]`` (``[B, T, D]`` when ``batched``)."""
-    if not batched and jnp.ndim(xs) != 2:
-        raise ValueError(
-            f"xs must have shape [T, D] (one sequence), got shape {jnp.shape(xs)}; "
-            "for a batch [B, T, D], use unroll_batch or jax.vmap over xs and lengths"
-        )
-    if batched and jnp.ndim(xs) != 3:
-        raise ValueError(f"xs must have shape [B, T, D] (a batch), got shape {jnp.shape(xs)}")
-    input_size, width = jnp.shape(params["w_x"])
-    if width != cell.num_gates * cell.hidden_size:
-        raise ValueError(
-            f"params do not fit this {cell.kind} cell: w_x has shape {(input_size, width)}, "
-            f"expected [D, {cell.num_gates * cell.hidden_size}] (G={cell.num_gates}, "
-            f"H={cell.hidden_size})"
-        )
-    if jnp.shape(xs)[-1] != input_size:
-        raise ValueError(
-            f"xs must have shape [{'B, ' if batched else ''}T, D={input_size}] to match w_x, "
-            f"got shape {jnp.shape(xs)}"
-        )
 
 
 def _select(keep: Array, new: Carry, old: Carry) -> Carry:
@@ -181,7 +159,8 @@ def unroll(
       length: ``int[]`` valid steps (``None``: all T). Data, not a static
         argument: a new length never recompiles. Concrete values outside
         ``[0, T]`` raise; traced ones are clipped (see :func:`check_length`).
-      carry0: the initial carry (default ``cell.initial_carry()``).
+      carry0: the initial carry, leaves ``[H]`` (default ``cell.initial_carry()``: zeros in the
+        cell's carry dtype, float64 for a float64 cell).
       reverse: run from ``length-1`` down to 0 instead of from 0 up.
       unroll: how many steps ``lax.scan`` unrolls per loop iteration
         (``Backend.REFERENCE`` only).
@@ -196,16 +175,26 @@ def unroll(
       ``ys f32[T, H]``, zero at ``t >= length``, in input order.
 
     Raises:
-      ValueError: ``xs`` is not ``[T, D]`` with the cell's D, ``length`` is
-        not a valid integer scalar, or ``backend``/``remat`` is unknown or
-        cannot run this cell.
+      ValueError: ``xs`` is not ``[T, D]`` with the cell's D, ``params`` or
+        ``carry0`` do not have the shapes of the cell's (the message names the
+        argument, e.g. ``params["w_h"]``, and both shapes), the cell's step
+        breaks its contract (:func:`rnnlab.contract.check_cell_step`),
+        ``length`` is not a valid integer scalar, or ``backend``/``remat`` is
+        unknown or cannot run this cell.
     """
-    check_inputs(cell, params, xs)
+    carry0 = check_unroll_arguments(cell, params, xs, carry0)
+    return unroll_checked(cell, params, xs, length, carry0, reverse, unroll, backend, remat)
+
+
+def unroll_checked(cell: Cell, params: Params, xs: Array, length: Optional[Array], carry0: Carry,
+                   reverse: bool = False, unroll: int = 1, backend: Optional[Backend] = None,
+                   remat: Optional[int] = None) -> tuple[Carry, Array]:
+    """:func:`unroll` on arguments that :func:`rnnlab.contract.check_unroll_arguments` accepted (``carry0`` given).
+
+    :func:`rnnlab.gate_trace` checks the user's cell, then runs its tracing cell (whose ``y`` is a dict) here.
+    """
     remat = _check_remat(remat)
-    num_steps = jnp.shape(xs)[0]
-    length = check_length(length, num_steps)
-    if carry0 is None:
-        carry0 = cell.initial_carry()
+    length = check_length(length, jnp.shape(xs)[0])
     backend = get_backend(backend, cell, batched=False)
     if backend is Backend.REFERENCE:
         return _reference(cell, params, xs, length, carry0, reverse, unroll, remat)
@@ -236,7 +225,7 @@ def unroll_batch(
       xs: ``f32[B, T, D]``, padded past each length.
       lengths: ``int[B]`` valid steps (``None``: all T); same checks as
         :func:`unroll`'s ``length``.
-      carry0: initial carry with leaves ``f32[B, H]`` (default zeros).
+      carry0: initial carry with leaves ``f32[B, H]`` (default zeros in the cell's carry dtype).
       reverse, backend, remat: as in :func:`unroll` (default backend:
         :func:`rnnlab.backends.default_backend`).
 
@@ -245,20 +234,17 @@ def unroll_batch(
       zero at ``t >= lengths[b]``.
 
     Raises:
-      ValueError: ``xs`` is not ``[B, T, D]`` with the cell's D, ``lengths``
-        is not ``int[B]`` in range, or ``backend``/``remat`` is unknown or
-        cannot run this cell.
+      ValueError: ``xs`` is not ``[B, T, D]`` with the cell's D, ``params``,
+        ``carry0`` (leaves ``[B, H]``) or the cell's step do not fit (as in
+        :func:`unroll`), ``lengths`` is not ``int[B]`` in range, or
+        ``backend``/``remat`` is unknown or cannot run this cell.
     """
-    check_inputs(cell, params, xs, batched=True)
+    carry0 = check_unroll_arguments(cell, params, xs, carry0, batched=True)
     backend = get_backend(backend, cell, batched=True)
     remat = _check_remat(remat)
     batch_size, num_steps = jnp.shape(xs)[:2]
     if lengths is not None or backend is not Backend.FUSED:  # FUSED on whole sequences needs no masks
         lengths = check_lengths(lengths, batch_size, num_steps)
-    if carry0 is None:
-        carry0 = jax.tree.map(
-            lambda c: jnp.broadcast_to(c, (batch_size,) + c.shape), cell.initial_carry()
-        )
     if backend is Backend.REFERENCE:
         run = functools.partial(_reference, cell, params, reverse=reverse, unroll=1, remat=remat)
         return jax.vmap(lambda x, n, c: run(x, n, c))(xs, lengths, carry0)

@@ -58,3 +58,18 @@ def test_gate_trace_vmaps_and_gates_lie_in_range():
     assert (np.asarray(traces["reset"]) >= 0).all() and (np.asarray(traces["reset"]) <= 1).all()
     assert (np.abs(np.asarray(traces["candidate"])) <= 1).all()
     assert not np.asarray(traces["update"][1, 3:]).any()
+
+
+def test_a_gate_the_cell_lacks_names_the_cell_and_its_gates():
+    cell = rnnlab.gru(H)
+    traces = rnnlab.gate_trace(cell, random_params(cell, 0, D), inputs(0))
+    try:
+        traces["forget"]
+    except ValueError as e:  # also a KeyError, for dict lookups
+        assert isinstance(e, KeyError)
+        assert str(e) == "'forget' is not a gate of the 'gru' cell; its gates: reset, update, candidate"
+    else:
+        raise AssertionError("no error")
+    assert "forget" not in traces and traces.get("forget") is None
+    batched = jax.vmap(lambda x: rnnlab.gate_trace(cell, random_params(cell, 0, D), x))(np.stack([inputs(1)] * 2))
+    assert batched["reset"].shape == (2, T, H) and list(batched) == ["reset", "update", "candidate"]

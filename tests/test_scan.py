@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 
 import chex
 import hypothesis.strategies as st
@@ -409,3 +410,93 @@ def test_traced_length_outside_range_is_clipped():
     for out in runner(3)(params, xs, lengths, batch_carry(cell, B)):
         close(take(out, 0), take(out, 1), tol=0)
         close(take(out, 2), take(out, 3), tol=0)
+
+
+def test_float64_gradient_check_of_the_api_guide_runs_as_written():
+    # Given the float64 example of docs/api.md (it turns x64 on itself: a subprocess, so x64 leaks nowhere)
+    import subprocess
+    import sys
+
+    from tests.test_docs import ROOT, python_block
+
+    code = python_block(ROOT / "docs" / "api.md", "### Gradient checks in float64")
+    # When it runs as written (no carry0 passed)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    # Then the default carry follows the cell's dtype and the gradient check passes
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "float64"
+
+
+@pytest.mark.parametrize("run", ["unroll", "unroll_batch", "bidirectional", "stack"])
+def test_default_carry_follows_a_float64_cell(run):
+    with jax.enable_x64(True):
+        cell = rnnlab.gru(3, dtype=jnp.float64)
+        params = cell.init(jax.random.key(0), 2)
+        xs = jnp.ones((4, 2), jnp.float64)
+        calls = {
+            "unroll": lambda: rnnlab.unroll(cell, params, xs),
+            "unroll_batch": lambda: rnnlab.unroll_batch(cell, params, xs[None], backend="fused"),
+            "bidirectional": lambda: rnnlab.bidirectional(cell, cell, {"fwd": params, "bwd": params}, xs),
+            "stack": lambda: rnnlab.stack(cell, rnnlab.init_stack(cell, jax.random.key(1), 2, 2), xs),
+        }
+        carry, ys = calls[run]()
+        assert {a.dtype for a in jax.tree.leaves((carry, ys))} == {jnp.dtype(jnp.float64)}
+
+
+# --- shape errors name the argument, the cell and both shapes --------------------------------
+
+
+def _lstm_call(**change):
+    cell = rnnlab.lstm(H)
+    params = {**random_params(cell, 0, D), **change.pop("params", {})}
+    return cell, params
+
+
+@pytest.mark.parametrize("name, bad, expected", [
+    ("b", (1,), (16,)), ("w_h", (H - 1, 16), (H, 16)), ("w_h", (H, 12), (H, 16)),
+])
+def test_params_of_the_wrong_shape_are_named_with_both_shapes(name, bad, expected):
+    cell, params = _lstm_call(params={name: jnp.zeros(bad)})
+    message = rf'params\["{name}"\] has shape {re.escape(str(bad))}, expected {re.escape(str(expected))} for the \'lstm\' cell'
+    with pytest.raises(ValueError, match=message):
+        rnnlab.unroll(cell, params, inputs(0))
+    with pytest.raises(ValueError, match=message):
+        rnnlab.unroll_batch(cell, params, inputs(0, (2, T, D)), backend="fused")
+
+
+def test_a_missing_param_is_named():
+    cell, params = _lstm_call()
+    del params["w_h"]
+    with pytest.raises(ValueError, match=r'params\["w_h"\] is missing: the \'lstm\' cell'):
+        rnnlab.unroll(cell, params, inputs(0))
+
+
+@pytest.mark.parametrize("carry0, batched, given", [
+    (rnnlab.LSTMState(jnp.zeros(H + 1), jnp.zeros(H + 1)), False, r"LSTMState\(h=float32\[5\], c=float32\[5\]\)"),
+    (jnp.zeros(H), False, r"float32\[4\]"),
+    (rnnlab.LSTMState(jnp.zeros(H), jnp.zeros(H)), True, r"LSTMState\(h=float32\[4\], c=float32\[4\]\)"),
+    (rnnlab.LSTMState(jnp.zeros(H, jnp.int32), jnp.zeros(H)), False, r"LSTMState\(h=int32\[4\]"),
+])
+def test_a_carry0_that_does_not_fit_names_carry0_and_the_expected_carry(carry0, batched, given):
+    cell, params = _lstm_call()
+    if batched:
+        expected, call = r"LSTMState\(h=float32\[2, 4\], c=float32\[2, 4\]\)", lambda: rnnlab.unroll_batch(
+            cell, params, inputs(0, (2, T, D)), carry0=carry0)
+    else:
+        expected, call = r"LSTMState\(h=float32\[4\], c=float32\[4\]\)", lambda: rnnlab.unroll(
+            cell, params, inputs(0), carry0=carry0)
+    with pytest.raises(ValueError, match=rf"carry0 must be {expected} for the 'lstm' cell .*got {given}"):
+        call()
+
+
+def test_the_checks_run_at_trace_time_only():
+    # Given a jitted unroll, When it runs again on new values, Then it is not traced again (the checks are static)
+    cell, params = _lstm_call()
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def run(params, xs):
+        return rnnlab.unroll_batch(cell, params, xs, backend="fused")[1]
+
+    run(params, inputs(0, (2, T, D)))
+    run(params, inputs(1, (2, T, D)))

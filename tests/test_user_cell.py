@@ -17,8 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import rnnlab
+import rnnlab.contract
 import rnnlab.nn
 from rnnlab.backends import Backend, supported
 from tests.user_cells import cifg
@@ -125,3 +127,59 @@ def test_user_cell_registered_by_the_user_trains_through_launch(tmp_path):
     config = json.loads((workdir / "config.json").read_text())
     assert config["model"]["cell"] == "my_cifg"
     assert results["num_params"] > 0
+
+
+# --- a user cell that breaks the contract is refused before it runs -----------------------
+
+
+def _tanh_variant(name, finish):
+    """A user tanh cell whose step's return is ``finish(h, h2)``: the contract broken on purpose."""
+
+    def step(dot, vecs, h, px):
+        (z,) = dot(h, (0,))
+        return finish(h, jnp.tanh(px[0] + z))
+
+    return rnnlab.build_cell(rnnlab.CellDef(name, ("candidate",), ("candidate",), step), H)
+
+
+BROKEN_STEPS = {
+    # what the step does wrong: (its return, the words the message must hold)
+    "y_per_sequence": (lambda h, h2: (h2, h2.sum(), {"candidate": h2}), r"returned y float32\[\]; y must be one array \[H=5\]"),
+    "narrow_carry": (lambda h, h2: (h2[..., :-1], h2, {"candidate": h2}), r"returned the carry float32\[4\] from the carry float32\[5\]"),
+    "two_values": (lambda h, h2: (h2, h2), r"returned 2 values; a step returns three"),
+    "tuple_y": (lambda h, h2: (h2, (h2, h2), {"candidate": h2}), r"returned y \(float32\[5\], float32\[5\]\)"),
+    "tuple_carry": (lambda h, h2: ((h2, h2), h2, {"candidate": h2}), r"returned the carry \(float32\[5\], float32\[5\]\) from the carry float32\[5\]"),
+    "missing_gate": (lambda h, h2: (h2, h2, {}), r"returned acts without the gate\(s\) 'candidate'"),
+    "float16_carry": (lambda h, h2: (h2.astype(jnp.float16), h2, {"candidate": h2}), r"returned the carry float16\[5\]"),
+}
+
+
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+@pytest.mark.parametrize("broken", sorted(BROKEN_STEPS))
+def test_a_user_step_that_breaks_the_contract_is_named_on_every_backend(broken, backend):
+    finish, message = BROKEN_STEPS[broken]
+    cell = _tanh_variant(f"my_{broken}", finish)
+    params = cell.init(jax.random.PRNGKey(0), D)
+    xs = jnp.ones((2, T, D))
+    with pytest.raises(ValueError, match=rf"the 'my_{broken}' cell's step \(.*step, H=5\) {message}"):
+        rnnlab.unroll_batch(cell, params, xs, backend=backend)
+    with pytest.raises(ValueError, match=f"'my_{broken}' cell's step"):
+        rnnlab.unroll(cell, params, xs[0])
+
+
+def test_a_dot_block_out_of_range_names_the_cell_and_the_blocks():
+    def step(dot, vecs, h, px):
+        (z,) = dot(h, (1,))  # the cell has one block: 0
+        h2 = jnp.tanh(px[0] + z)
+        return h2, h2, {"candidate": h2}
+
+    cell = rnnlab.build_cell(rnnlab.CellDef("my_idx", ("candidate",), ("candidate",), step), H)
+    with pytest.raises(ValueError, match=r"'my_idx' cell's step .*dot\(a, blocks=\(1,\)\): every block must be "
+                                         r"an index in \[0, 1\)"):
+        rnnlab.unroll(cell, cell.init(jax.random.PRNGKey(0), D), jnp.ones((T, D)))
+
+
+def test_the_user_cell_of_the_docs_passes_the_step_check():
+    cell, params, xs = _setup()
+    rnnlab.contract.check_cell_step(cell)  # no error
+    assert rnnlab.unroll_batch(cell, params, xs)[1].shape == (B, T, H)

@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from rnnlab.cells import Cell, CellDef, hidden
+from rnnlab.cells.core import abstract_step
 
 
 class Backend(enum.Enum):
@@ -61,22 +62,17 @@ def products_read_hidden(definition: CellDef, hidden_size: int = 2) -> bool:
     if not definition.recurrent:
         return False
     reads = []
-    zeros = jnp.zeros((hidden_size,))
 
-    def probe():
-        carry = definition.zero_carry(hidden_size)
+    def make_dot(carry):
         h = hidden(carry)
 
         def dot(a, blocks):
             reads.append(a is h)
             return tuple(jnp.zeros_like(h) for _ in blocks)
 
-        vecs = {v.name: jnp.zeros((v.rows * hidden_size,) * (v.rows > 0) + (v.blocks * hidden_size,))
-                for v in definition.vectors}
-        px = tuple(zeros for _ in definition.blocks)
-        return definition.step(dot, vecs, carry, px)[1]
+        return dot
 
-    jax.eval_shape(probe)
+    abstract_step(definition, hidden_size, make_dot=make_dot)
     return bool(reads) and all(reads)
 
 

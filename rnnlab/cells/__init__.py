@@ -3,7 +3,8 @@
 One module per family, the framework in :mod:`rnnlab.cells.core` (read its
 docstring for the contract of a definition):
 
-    core        CellDef, Cell, build_cell, linear_cell, matmul, split_blocks, hidden
+    core        CellDef, Cell, build_cell, linear_cell, matmul, split_blocks, hidden, carry_dtype,
+                abstract_step, vector_shape
     simple      tanh_rnn_def, tanh_rnn: the plain (Elman) RNN
     lstm        lstm_def, lstm, LSTMState, FGRState: the LSTM and its gate variants
     gru         gru_def, gru: the GRU (both reset placements) and its gate ablations
@@ -15,8 +16,8 @@ docstring for the contract of a definition):
 Every public name is importable from ``rnnlab.cells`` itself.
 """
 
-from rnnlab.cells.core import (Cell, CellDef, Vector, build_cell, hidden, linear_cell, matmul, reference_dot,
-                               sigmoid_grad, split_blocks, vectors_of)
+from rnnlab.cells.core import (Cell, CellDef, Vector, abstract_step, build_cell, carry_dtype, hidden, linear_cell,
+                               matmul, reference_dot, sigmoid_grad, split_blocks, vector_shape, vectors_of)
 from rnnlab.cells.gru import gru, gru_def
 from rnnlab.cells.layer_norm import layer_norm_lstm_def
 from rnnlab.cells.lstm import FGRState, LSTMState, lstm, lstm_def
@@ -26,8 +27,9 @@ from rnnlab.cells.regularize import Regularized, regularized, regularizer_seeds
 from rnnlab.cells.simple import tanh_rnn, tanh_rnn_def
 
 __all__ = [
-    "Cell", "CellDef", "FGRState", "LSTMState", "Regularized", "Vector", "build_cell", "cell_names",
+    "Cell", "CellDef", "FGRState", "LSTMState", "Regularized", "Vector", "abstract_step", "build_cell",
+    "carry_dtype", "cell_names",
     "cell_option_names", "get_cell", "gru", "gru_def", "hidden", "layer_norm_lstm_def", "linear_cell", "lstm",
     "lstm_def", "matmul", "min_gru_def", "min_lstm_def", "reference_dot", "register_cell", "regularized",
-    "regularizer_seeds", "sigmoid_grad", "split_blocks", "tanh_rnn", "tanh_rnn_def", "vectors_of",
+    "regularizer_seeds", "sigmoid_grad", "split_blocks", "tanh_rnn", "tanh_rnn_def", "vector_shape", "vectors_of",
 ]

@@ -29,8 +29,9 @@ blocks are laid out along the last axis in the order of ``blocks``.
 
 Numerics: parameters are float32; ``dtype`` picks the dtype of the matrix
 products (float32 or bfloat16, accumulated in float32; float64 under
-``jax.enable_x64`` for gradient checks); gate arithmetic and carry stay in
-the parameters' dtype.
+``jax.enable_x64`` for gradient checks); gate arithmetic and carry are in
+:func:`carry_dtype` (float32, or float64 for a float64 cell), and
+``cell.initial_carry()`` follows it.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ class Cell(NamedTuple):
 
     Attributes:
       init: ``init(key, input_size) -> params``.
-      initial_carry: ``initial_carry(dtype=jnp.float32) -> carry`` of zeros.
+      initial_carry: ``initial_carry(dtype=None) -> carry`` of zeros; ``None``: the
+        cell's :func:`carry_dtype` (float32, float64 for a float64 cell).
       project: ``project(params, xs: f32[..., D]) -> f32[..., G*H]``, the
         input part of every gate pre-activation.
       recur: ``recur(params, carry, px: f32[G*H]) -> (carry, y: f32[H])``.
@@ -193,6 +195,17 @@ def _check_dtype(dtype: Any) -> jnp.dtype:
     return dtype
 
 
+def carry_dtype(dtype: Any) -> jnp.dtype:
+    """The dtype of the carry and gate arithmetic of a cell whose products are in ``dtype``:
+    float32 for float32 and bfloat16 (accumulated in float32), float64 for float64."""
+    return jnp.dtype(jnp.promote_types(dtype, jnp.float32))
+
+
+def vector_shape(vector: Vector, hidden_size: int) -> tuple[int, ...]:
+    """The shape of ``params[vector.name]``: ``[blocks*H]``, or ``[rows*H, blocks*H]`` when ``rows > 0``."""
+    return (vector.rows * hidden_size,) * (vector.rows > 0) + (vector.blocks * hidden_size,)
+
+
 def matmul(a: Array, w: Array, dtype: Any) -> Array:
     """``a f32[..., K] @ w f32[K, N] -> f32[..., N]`` with operands in ``dtype``, accumulated in >= float32."""
     accumulate = jnp.promote_types(dtype, jnp.float32)
@@ -230,8 +243,7 @@ def _init(definition: CellDef, hidden_size: int, key: Array, input_size: int) ->
     if definition.recurrent:
         params["w_h"] = _orthogonal_blocks(k_h, hidden_size, definition.num_gates)
     for vector in definition.vectors:
-        shape = (vector.rows * hidden_size,) * (vector.rows > 0) + (vector.blocks * hidden_size,)
-        params[vector.name] = jnp.full(shape, vector.init, jnp.float32)
+        params[vector.name] = jnp.full(vector_shape(vector, hidden_size), vector.init, jnp.float32)
     return params
 
 
@@ -245,9 +257,18 @@ def vectors_of(definition: CellDef, params: Params) -> dict[str, Array]:
 
 
 def reference_dot(w_h: Array, hidden_size: int, dtype: Any) -> Callable:
-    """``dot(a, blocks)`` of the reference backend: one product with the listed columns of ``w_h``."""
+    """``dot(a, blocks)`` of the reference backend: one product with the listed columns of ``w_h``.
+
+    Raises (when called):
+      ValueError: a block index outside ``[0, G)`` (G = ``w_h.shape[-1] // hidden_size``).
+    """
+    num_blocks = w_h.shape[-1] // hidden_size
 
     def dot(a, blocks):
+        bad = [g for g in blocks if isinstance(g, bool) or not isinstance(g, int) or not 0 <= g < num_blocks]
+        if bad or not blocks:
+            raise ValueError(f"dot(a, blocks={tuple(blocks)!r}): every block must be an index in "
+                             f"[0, {num_blocks}) (the cell's {num_blocks} blocks), and at least one")
         columns = jnp.concatenate(
             [w_h[:, g * hidden_size:(g + 1) * hidden_size] for g in blocks], axis=-1
         ) if len(blocks) > 1 else w_h[:, blocks[0] * hidden_size:(blocks[0] + 1) * hidden_size]
@@ -258,6 +279,38 @@ def reference_dot(w_h: Array, hidden_size: int, dtype: Any) -> Callable:
 
 def _no_dot(a, blocks):
     raise ValueError("this cell has recurrent=False: its step may not call dot")
+
+
+def abstract_step(definition: CellDef, hidden_size: int, dtype: Any = jnp.float32,
+                  make_dot: Optional[Callable[[Carry], Callable]] = None) -> tuple[Carry, Any]:
+    """``definition.step`` traced abstractly (``jax.eval_shape``) on one example of zeros.
+
+    The step gets the zero carry in :func:`carry_dtype`, G arrays ``px [H]``,
+    float32 vectors and ``make_dot(carry)`` (default: the reference ``dot`` of a
+    zero ``w_h [H, G*H]``). Nothing is computed.
+
+    Returns:
+      ``(carry, out)``: the carry it was given and whatever the step returned
+      (``jax.ShapeDtypeStruct`` leaves).
+
+    Raises:
+      whatever the step raises when traced.
+    """
+    H, G = hidden_size, definition.num_gates
+    carry = jax.eval_shape(lambda: definition.zero_carry(H, carry_dtype(dtype)))
+    px = tuple(jax.ShapeDtypeStruct((H,), carry_dtype(dtype)) for _ in range(G))
+    vecs = {v.name: jax.ShapeDtypeStruct(vector_shape(v, H), jnp.float32) for v in definition.vectors}
+
+    def run(carry, vecs, px):
+        if make_dot is not None:
+            dot = make_dot(carry)
+        elif definition.recurrent:
+            dot = reference_dot(jnp.zeros((H, G * H), jnp.float32), H, dtype)
+        else:
+            dot = _no_dot
+        return definition.step(dot, vecs, carry, px)
+
+    return carry, jax.eval_shape(run, carry, vecs, px)
 
 
 def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float32,
@@ -279,6 +332,7 @@ def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float3
     """
     _check_size("hidden_size", hidden_size)
     dtype = _check_dtype(dtype)
+    default_carry_dtype = carry_dtype(dtype)
     if not definition.blocks:
         raise ValueError(f"cell definition {definition.name!r} has no blocks")
     G, H = definition.num_gates, hidden_size
@@ -303,8 +357,8 @@ def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float3
         acts = activations(params, carry, project(params, x))[2]
         return {name: acts[name] for name in definition.gate_names}
 
-    def initial_carry(dtype=jnp.float32):
-        return definition.zero_carry(H, dtype)
+    def initial_carry(dtype=None):
+        return definition.zero_carry(H, default_carry_dtype if dtype is None else dtype)
 
     recorded = dict(options or {})
     recorded["dtype"] = dtype.name
