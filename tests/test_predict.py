@@ -1,7 +1,9 @@
 """Tests of rnnlab.experiments.predict on a smoke run of the generated negation corpus (seconds)."""
 
 import dataclasses
+import io
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -13,6 +15,7 @@ import pytest
 
 import rnnlab
 import rnnlab.data
+import rnnlab.predict as command
 from rnnlab.training import train
 from rnnlab.experiments import predict
 from tests.train_fixtures import smoke_config
@@ -30,21 +33,28 @@ def run_dir(tmp_path_factory):
     return workdir, config, results
 
 
-def _test_sentences(config):
-    spec = rnnlab.data.prepare(config.data)
-    texts, targets = [], []
+def _test_examples(config):
+    """``[(inputs, targets)]`` of the test split, each cut to its length (ids or f32[L, D]; per-step targets too)."""
+    examples = []
     for batch in rnnlab.data.make_loader(config.data, "test", seed=0, shuffle=False, num_epochs=1):
-        for ids, n, y, w in zip(batch["inputs"], batch["lengths"], batch["targets"], batch["weights"]):
+        for x, n, y, w in zip(batch["inputs"], batch["lengths"], batch["targets"], batch["weights"]):
             if w > 0:
-                texts.append(" ".join(rnnlab.data.decode(spec, ids, n)))
-                targets.append(int(y))
-    return texts, np.asarray(targets)
+                examples.append((x[:n], y[:n] if np.ndim(y) else y))
+    return examples
+
+
+def _test_sentences(config):
+    """The test split as raw texts (its tokens joined by spaces) and their targets."""
+    spec = rnnlab.data.prepare(config.data)
+    examples = _test_examples(config)
+    return [" ".join(rnnlab.data.decode(spec, ids)) for ids, _ in examples], [y for _, y in examples]
 
 
 def test_load_reproduces_the_runs_test_accuracy_from_raw_text(run_dir):
     # Given a trained run and its test sentences written out as raw text
     workdir, config, results = run_dir
     texts, targets = _test_sentences(config)
+    targets = np.asarray(targets)
     # When the predictor restored from the workdir reads them
     predictor = predict.load(workdir)
     probs = predictor(texts)
@@ -56,16 +66,38 @@ def test_load_reproduces_the_runs_test_accuracy_from_raw_text(run_dir):
     assert predictor.run.step == results["step"]
 
 
-def test_unknown_words_map_to_unk_and_bad_input_is_refused(run_dir):
+def test_unknown_tokens_are_marked_and_bad_input_is_refused(run_dir):
+    # Given the classifier of the generated corpus (no tokenize of its own: whitespace)
     predictor = predict.load(run_dir[0])
-    ids, lengths, tokens = predictor.encode(["Zzyzx isn't GOOD", "good"])
-    assert tokens[0] == ["zzyzx", "is", "n't", "good"] and lengths.tolist() == [4, 1]
+    # When it encodes and predicts text with words outside its vocabulary
+    ids, lengths, tokens = predictor.encode(["Zzyzx is n't good", "good"])
+    record = predictor.predict("Zzyzx is n't GOOD")
+    # Then the tokens are as written, read as <unk> (id 1), and the record names their positions
+    assert tokens[0] == ["Zzyzx", "is", "n't", "good"] and lengths.tolist() == [4, 1]
     vocab = predictor.run.spec.vocab
     assert ids[0, 0] == 1 and vocab[ids[0, 3]] == "good" and ids.shape == (2, 4)
-    with pytest.raises(ValueError, match="has no words"):
+    assert record["tokens"] == ["Zzyzx", "is", "n't", "GOOD"] and record["unknown"] == [0, 3]
+    assert predictor.predict("not good")["unknown"] == []
+    with pytest.raises(ValueError, match=r"input 1 \('  '\) has no tokens"):
         predictor(["good", "  "])
-    with pytest.raises(ValueError, match="not one string"):
-        predictor("good")
+    with pytest.raises(ValueError, match="no inputs"):
+        predictor([])
+    with pytest.raises(ValueError, match="reads text"):
+        predict.read_inputs(predictor, "new.npz")
+
+
+def test_one_input_gives_what_a_list_of_one_gives(run_dir):
+    predictor = predict.load(run_dir[0])
+    text = "the film was not good"
+    np.testing.assert_array_equal(predictor(text), predictor([text, "good"])[0])
+    assert predictor(text).shape == (2,)
+    assert predictor.tokenize(text) == predictor.tokenize([text])[0] == text.split()
+    ids, length, tokens = predictor.encode(text)
+    assert ids.shape == (8,) and length == 5 and tokens == text.split()
+    assert predictor.predict(text) == predictor.predict([text])[0]
+    one, many = predictor.gates(text), predictor.gates([text, "good"])
+    assert len(many) == 2 and len(many[1][0]["gates"]["forget"]) == 1
+    np.testing.assert_array_equal(one[0]["gates"]["forget"], many[0][0]["gates"]["forget"])
 
 
 def test_gates_per_layer_and_direction_match_gate_trace(run_dir):
@@ -91,11 +123,12 @@ def test_gates_per_layer_and_direction_match_gate_trace(run_dir):
     assert not np.allclose(layers[2]["gates"]["forget"], layers[0]["gates"]["forget"])
 
 
-def test_restore_refuses_what_is_not_a_classification_run(run_dir, tmp_path):
+def test_predictor_refuses_a_run_it_cannot_read_inputs_for(run_dir, tmp_path):
     run = predict.restore(run_dir[0])
-    tagging = dataclasses.replace(run, spec=dataclasses.replace(run.spec, task="tag"))
-    with pytest.raises(ValueError, match="'tag' task .* classification runs only"):
-        predict.Predictor(tagging)
+    with pytest.raises(ValueError, match="'rank' task .* serves the tasks classify, tag, density, regress"):
+        predict.Predictor(dataclasses.replace(run, spec=dataclasses.replace(run.spec, task="rank")))
+    with pytest.raises(ValueError, match="reads tokens, but dataset 'negation' gives no vocabulary"):
+        predict.Predictor(dataclasses.replace(run, spec=dataclasses.replace(run.spec, vocab=None)))
     with pytest.raises(FileNotFoundError, match="not a run directory"):
         predict.restore(str(tmp_path))
     shutil.copy(os.path.join(run_dir[0], "config.json"), tmp_path / "config.json")
@@ -103,7 +136,7 @@ def test_restore_refuses_what_is_not_a_classification_run(run_dir, tmp_path):
         predict.restore(str(tmp_path))
 
 
-def test_restore_skips_a_checkpoint_whose_checksum_fails(run_dir, tmp_path):
+def test_a_damaged_newest_checkpoint_is_skipped_and_the_step_served_is_named(run_dir, tmp_path, capsys, caplog):
     # Given a copy of the run whose newest checkpoint's info carries a wrong checksum
     workdir = str(tmp_path / "run")
     shutil.copytree(run_dir[0], workdir)
@@ -114,8 +147,14 @@ def test_restore_skips_a_checkpoint_whose_checksum_fails(run_dir, tmp_path):
     saved["sha256"] = "0" * 64
     with open(info, "w") as f:
         json.dump(saved, f)
-    # When it is restored, Then the previous checkpoint is used
+    (tmp_path / "in.txt").write_text("good\n\nnot good\n")
+    # When it is restored and predicts, Then the previous checkpoint is used, logged and in every record
     assert predict.restore(workdir).step == steps[-2]
+    with caplog.at_level(logging.INFO):
+        predict.predict_file(workdir, str(tmp_path / "in.txt"))
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["step"] for r in records] == [steps[-2]] * 2
+    assert f"serving checkpoint step {steps[-2]} of {workdir}: the newest kept one, step {steps[-1]}" in caplog.text
 
 
 def test_cli_prints_json_lines_with_gates(run_dir, tmp_path):
@@ -126,13 +165,16 @@ def test_cli_prints_json_lines_with_gates(run_dir, tmp_path):
         input="the film was good\n\nit was not good\n", capture_output=True, text=True, env=env, cwd=ROOT,
         timeout=120,
     )
-    # Then stdout holds one JSON object per sentence, with probabilities and gates
+    # Then stdout holds one JSON object per sentence, with probabilities, gates and the checkpoint step
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["text"] for r in records] == ["the film was good", "it was not good"]
     for r in records:
         assert r["label"] == int(np.argmax(r["probs"])) and sum(r["probs"]) == pytest.approx(1.0, abs=1e-4)
         assert len(r["gates"]) == 4 and len(r["gates"][0]["gates"]["forget"]) == len(r["tokens"])
+        assert r["step"] == run_dir[2]["step"] and r["unknown"] == []
+    # And stderr names the step served
+    assert f"serving {run_dir[0]} at checkpoint step {run_dir[2]['step']}" in proc.stderr
 
 
 def test_report_gate_analysis_restores_through_predict(run_dir):
@@ -150,12 +192,35 @@ def test_report_gate_analysis_restores_through_predict(run_dir):
     assert gate_analysis.count_params(run_dir[0]) == run_dir[2]["num_params"]
 
 
-def test_cli_refuses_a_directory_that_is_not_a_run_with_one_line(tmp_path):
-    env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-m", "rnnlab.predict", f"--workdir={tmp_path}"], input="good\n",
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-    assert proc.returncode != 0 and not proc.stdout
-    assert proc.stderr.strip().splitlines()[-1] == f"rnnlab.predict: {str(tmp_path)!r} is not a run directory: it has no config.json"
+def _command_error(*args) -> str:
+    """The message ``rnnlab.predict`` exits with for ``run(*args)`` (SystemExit, one line)."""
+    with pytest.raises(SystemExit) as exit_info:
+        command.run(*args)
+    message = exit_info.value.code
+    assert isinstance(message, str) and "\n" not in message
+    return message
+
+
+def test_command_refuses_a_directory_that_is_not_a_run_with_one_line(tmp_path):
+    message = _command_error(str(tmp_path), None, False, 64)
+    assert message == f"rnnlab.predict: {str(tmp_path)!r} is not a run directory: it has no config.json"
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_command_refuses_a_batch_size_below_one(run_dir, batch_size):
+    message = _command_error(run_dir[0], None, False, batch_size)
+    assert message == ("rnnlab.predict: --batch_size must be a positive integer (inputs per forward pass), "
+                       f"got {batch_size}")
+
+
+def test_command_refuses_text_that_is_not_utf8_naming_the_file_and_line(run_dir, tmp_path, monkeypatch):
+    path = tmp_path / "in.txt"
+    path.write_bytes("good\n\nnot bad\n".encode() + b"caf\xe9\n")
+    assert _command_error(run_dir[0], str(path), False, 64) == (
+        f"rnnlab.predict: {path}, line 4: not UTF-8 text (byte 0xe9 at column 4); save the file as UTF-8")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xffgood\n")))
+    assert _command_error(run_dir[0], None, False, 64).startswith(
+        "rnnlab.predict: <stdin>, line 1: not UTF-8 text (byte 0xff at column 1)")
 
 
 def test_a_run_without_early_stopping_predicts_with_its_last_params(tmp_path):
@@ -165,7 +230,7 @@ def test_a_run_without_early_stopping_predicts_with_its_last_params(tmp_path):
     results = train.train_and_evaluate(config, workdir)
     # When it is restored, Then the predictor reproduces the run's test accuracy (the last params)
     texts, targets = _test_sentences(config)
-    accuracy = float(np.mean(predict.load(workdir)(texts).argmax(-1) == targets))
+    accuracy = float(np.mean(predict.load(workdir)(texts).argmax(-1) == np.asarray(targets)))
     assert accuracy == pytest.approx(results["test"]["accuracy"], abs=1e-6)
     with pytest.raises(ValueError, match="no recurrent layers"):
         predict.load(workdir).gates("good")
@@ -181,3 +246,157 @@ def test_gate_report_of_a_trained_lstm_writes_its_table_and_figures(run_dir, tmp
     # Then it has a saturation row for the group and writes every figure it names
     assert "Forget-gate saturation" in md and "| lstm | 1 |" in md
     assert figures and all(os.path.isfile(p) for p in figures)
+
+
+# ----------------------------------------------------------------------------- the other tasks
+
+
+def _train(config, workdir):
+    return str(workdir), config, train.train_and_evaluate(config, str(workdir))
+
+
+def _records(capsys):
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def tagger_dir(tmp_path_factory):
+    """A unidirectional LSTM tagger of the generated future_context corpus (3 tags), a few steps."""
+    from configs.claims import future_context
+
+    root = tmp_path_factory.mktemp("tagger")
+    config = future_context.get_config("smoke")
+    config.data.data_dir = str(root / "tfds")
+    return _train(config, root / "run")
+
+
+@pytest.fixture(scope="module")
+def adding_dir(tmp_path_factory):
+    """A GRU regressing the adding problem (features D = 2, T = 8), a few steps."""
+    from configs.claims import long_memory
+
+    root = tmp_path_factory.mktemp("adding")
+    config = long_memory.get_config("adding,smoke,cell=gru")
+    config.data.update({"data_dir": str(root / "tfds"), "seq_len": 8, "max_len": 8, "buckets": (8,)})
+    return _train(config, root / "run")
+
+
+@pytest.fixture(scope="module")
+def density_dir(tmp_path_factory):
+    """A GRU density model of a tiny generated JSB-style .mat file (88 notes), a few steps."""
+    from configs import music
+    from tests.test_data_files import write_mat
+
+    root = tmp_path_factory.mktemp("music")
+    write_mat(root / "JSB_Chorales.mat", {"traindata": [5, 9, 12, 7, 16, 3], "validdata": [6, 10],
+                                          "testdata": [4, 11, 8]})
+    config = music.get_config("smoke")
+    config.data.update({"data_dir": str(root / "tfds"), "path": str(root), "buckets": (16,)})
+    return _train(config, root / "run")
+
+
+def test_tagger_reproduces_the_runs_test_accuracy_per_token_from_raw_text(tagger_dir, tmp_path, capsys):
+    # Given a tagger and its test sentences as raw text
+    workdir, config, results = tagger_dir
+    texts, targets = _test_sentences(config)
+    # When the predictor reads them
+    predictor = predict.load(workdir)
+    probs = predictor(texts)
+    # Then it gives a row of tag probabilities per token, and the run's test accuracy over the tokens
+    assert predictor.per_step and [p.shape for p in probs] == [(len(t), 3) for t in targets]
+    correct = np.concatenate([p.argmax(-1) == t for p, t in zip(probs, targets)])
+    assert float(correct.mean()) == pytest.approx(results["test"]["accuracy"], abs=1e-6)
+    np.testing.assert_array_equal(predictor(texts[0]), probs[0])
+    # And the command writes a label and probabilities per token
+    (tmp_path / "in.txt").write_text(f"{texts[0]}\n\nthe plot was zzyzx\n")
+    predict.predict_file(workdir, str(tmp_path / "in.txt"), batch_size=1)
+    first, second = _records(capsys)
+    assert first["labels"] == probs[0].argmax(-1).tolist() and len(first["probs"]) == len(first["tokens"])
+    assert second["tokens"] == ["the", "plot", "was", "zzyzx"] and second["unknown"] == [3]
+    assert second["step"] == results["step"] and ("label_names" in second) == bool(predictor.class_names)
+
+
+def test_tag_names_come_from_the_datasets_labels(tagger_dir):
+    run = predict.restore(tagger_dir[0])
+    names = ("none", "negative", "positive")
+    predictor = predict.Predictor(dataclasses.replace(run, spec=dataclasses.replace(run.spec, labels=names)))
+    record = predictor.predict("the plot was good , but the acting was bad")
+    assert record["label_names"] == [names[i] for i in record["labels"]] and len(record["labels"]) == 10
+
+
+def test_regression_reproduces_the_runs_test_mse_from_arrays_and_npz(adding_dir, tmp_path, capsys):
+    # Given an adding-problem run and its test sequences as arrays
+    workdir, config, results = adding_dir
+    xs, ys = zip(*_test_examples(config))
+    # When the predictor reads them, Then it gives one value per sequence and the run's test mse
+    predictor = predict.load(workdir)
+    values = predictor(list(xs))
+    assert not predictor.per_step and values.shape == (len(xs),)
+    assert float(np.mean((values - np.asarray(ys)) ** 2)) == pytest.approx(results["test"]["mse"], rel=1e-5)
+    assert predictor(xs[1]) == pytest.approx(values[1], abs=1e-6) and np.ndim(predictor(xs[1])) == 0
+    # And the command reads a padded [N, T, D] npz with lengths, and an object array alike
+    padded = np.zeros((3, 8, 2), np.float32)
+    for row, x in zip(padded, xs[:3]):
+        row[: len(x)] = x
+    np.savez(tmp_path / "padded.npz", inputs=padded, lengths=np.array([8, 5, 8]))
+    np.savez(tmp_path / "ragged.npz", inputs=np.array([xs[0], xs[1][:5], xs[2]], dtype=object))
+    for name in ("padded.npz", "ragged.npz"):
+        predict.predict_file(workdir, str(tmp_path / name), batch_size=2)
+        records = _records(capsys)
+        assert [(r["index"], r["length"], r["step"]) for r in records] == [(0, 8, 6), (1, 5, 6), (2, 8, 6)]
+        assert records[0]["value"] == pytest.approx(values[0], abs=1e-5)
+        assert records[1]["value"] == pytest.approx(float(predictor(xs[1][:5])), abs=1e-5)
+
+
+def test_a_per_step_regression_model_gives_values_per_step(adding_dir):
+    # Given the adding run's spec with a tagger of one output per step (as a user's model might be)
+    from rnnlab.training import models
+
+    run = predict.restore(adding_dir[0])
+    model_config = run.config.model.copy_and_resolve_references()
+    model_config.kind = "tagger"
+    model = models.build_model(model_config, dataclasses.replace(run.spec, task="tag"))
+    params = model.init(jax.random.PRNGKey(0), np.zeros((1, 4, 2), np.float32), np.array([4]))["params"]
+    predictor = predict.Predictor(dataclasses.replace(run, model=model, params=params))
+    # When it predicts, Then each input gets a value per step
+    xs = [np.ones((3, 2), np.float32), np.ones((5, 2), np.float32)]
+    assert predictor.per_step and [v.shape for v in predictor(xs)] == [(3,), (5,)]
+    record = predictor.predict(xs[0])
+    assert len(record["values"]) == 3 and "value" not in record
+
+
+def test_density_reproduces_the_runs_test_nll_from_arrays_and_npz(density_dir, tmp_path, capsys):
+    # Given a music run and its test pieces as arrays (inputs[t] = frame t - 1)
+    workdir, config, results = density_dir
+    xs, frames = zip(*_test_examples(config))
+    # When the predictor reads them, Then it gives a Bernoulli probability per note and step
+    predictor = predict.load(workdir)
+    probs = predictor(list(xs))
+    assert [p.shape for p in probs] == [(len(x), 88) for x in xs]
+    p, t = np.concatenate(probs).astype(np.float64), np.concatenate(frames)
+    nll = -np.sum(t * np.log(p) + (1 - t) * np.log1p(-p)) / len(t)
+    assert nll == pytest.approx(results["test"]["nll"], rel=1e-4)
+    # And the command reads them from an npz file
+    np.savez(tmp_path / "new.npz", inputs=np.array(list(xs), dtype=object))
+    predict.predict_file(workdir, str(tmp_path / "new.npz"))
+    records = _records(capsys)
+    assert [(r["index"], r["length"]) for r in records] == [(i, len(x)) for i, x in enumerate(xs)]
+    np.testing.assert_allclose(records[1]["probs"], probs[1], atol=1e-6)
+    assert records[0]["step"] == results["step"] and set(records[0]) == {"index", "length", "probs", "step"}
+
+
+def test_feature_runs_refuse_what_they_cannot_read(density_dir, tmp_path):
+    workdir = density_dir[0]
+    path = tmp_path / "wrong.npz"
+    np.savez(path, inputs=np.array([np.zeros((4, 88)), np.zeros((3, 5))], dtype=object))
+    assert _command_error(workdir, str(path), False, 64) == (
+        f"rnnlab.predict: input 1 has shape (3, 5); run {workdir!r} reads f32[T, 88] (T >= 1 steps of 88 features)")
+    np.savez(path, frames=np.zeros((1, 4, 88)))
+    assert _command_error(workdir, str(path), False, 64) == f"rnnlab.predict: {path} holds no 'inputs' array (it holds frames)"
+    (tmp_path / "in.txt").write_text("good\n")
+    assert "in.txt is not an .npz file" in _command_error(workdir, str(tmp_path / "in.txt"), False, 64)
+    assert _command_error(workdir, None, False, 64) == (
+        f"rnnlab.predict: run {workdir!r} (dataset 'jsb') reads feature vectors f32[T, 88], not text: "
+        "give them as --input=FILE.npz holding 'inputs'")
+    with pytest.raises(ValueError, match="reads feature vectors"):
+        predict.load(workdir).tokenize("good")
