@@ -54,7 +54,7 @@ WORKER = textwrap.dedent('''
     spec = search.SearchSpec("unused.py", (search.parse_param("optim.learning_rate=loguniform(1e-6,1e-2)"),),
                              search.parse_metric("valid/nll:min"), trials, out)
     search.run_search(spec, command=lambda c, w, o: [sys.executable, fake, w, repr(o["optim.learning_rate"])],
-                      poll=0.02, startup_trials=100, grace_period=int(os.environ.get("GRACE", "1")), heartbeat=1)
+                      poll=0.02, startup_trials=100, grace_period=int(os.environ.get("GRACE", "3")), heartbeat=1)
 ''')
 
 
@@ -114,16 +114,16 @@ def test_new_evaluations_reads_only_complete_new_lines(tmp_path):
     assert again == [] and seen2 == 2
 
 
-def test_sampler_draws_depend_on_trial_number_not_worker():
-    distribution = optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True)
-
-    def draws(seed):
-        study = optuna.create_study(sampler=search.make_sampler(seed))
-        return [study.ask({"lr": distribution}).params["lr"] for _ in range(4)]
-
-    assert draws(0) == draws(0)
-    assert draws(0) != draws(1)
-    assert len(set(draws(0))) == 4
+def test_points_depend_on_seed_and_index_only():
+    space = (search.parse_param("optim.learning_rate=loguniform(1e-6,1e-2)"),
+             search.parse_param("model.cell=choice(gru,lstm)"))
+    points = [search.draw_point(space, 0, k) for k in range(4)]
+    assert points == [search.draw_point(space, 0, k) for k in range(4)]
+    assert points != [search.draw_point(space, 1, k) for k in range(4)]
+    assert len({p["optim.learning_rate"] for p in points}) == 4 and all(1e-6 <= p["optim.learning_rate"] <= 1e-2
+                                                                         for p in points)
+    # the values of a search made before points were indexed: RandomSampler seeded per (seed, number, field)
+    assert points[0]["optim.learning_rate"] == pytest.approx(0.0019976547065708354, rel=1e-12)
 
 
 def test_search_records_best_trial_and_prunes(tmp_path, fake):
@@ -259,7 +259,7 @@ def test_grid_cannot_mix_with_sampled_fields():
     space = (search.parse_param("optim.learning_rate=grid(1e-3,1e-2)"),
              search.parse_param("model.hidden_size=intuniform(8,64)"))
     with pytest.raises(ValueError, match="mixes grid"):
-        search.make_sampler(0, space)
+        search.draw_point(space, 0, 0)
     assert search.grid_of(space[:1]) == {"optim.learning_rate": [1e-3, 1e-2]}
     assert search.grid_of(space[1:]) is None
 
@@ -293,6 +293,7 @@ def test_best_trial_breaks_a_tie_on_accuracy_by_the_lower_validation_loss(tmp_pa
         seeded.append(overrides)
         return {"failed": [], "interrupted": []}
 
+    monkeypatch.setattr(search, "check_search", lambda *args, **options: None)
     monkeypatch.setattr(search, "run_search", lambda spec, **options: study)
     monkeypatch.setattr(search, "run_seeds", run_seeds)
     summary = search.search_and_rerun(spec, 1)

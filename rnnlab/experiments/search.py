@@ -41,26 +41,40 @@ trial in :mod:`rnnlab.experiments.search_trials`; their names are re-exported he
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import itertools
+import json
 import math
 import os
-import signal
 import time
 from typing import Any, Callable, Optional, Sequence
 
 from absl import logging
 
 from rnnlab.experiments import sweep
-from rnnlab.experiments.search_space import (KINDS, Metric, Param, grid_of, make_pruner,  # noqa: F401
-                                             make_sampler, parse_metric, parse_param, random_sampler, suggest)
-from rnnlab.experiments.search_trials import (DIVERGED, STUDY_FILE, TRIALS_DIR, Interrupted,  # noqa: F401
-                                              OverBudget, TrialOutcome, _counted_states, budget_left,
-                                              format_override, launch_command, new_evaluations, open_study,
-                                              original_number, run_trial, trial_workdir)
+from rnnlab.experiments.search_space import (KINDS, Metric, Param, draw_point, grid_of, make_pruner,  # noqa: F401
+                                             num_points, parse_metric, parse_param, suggest)
+from rnnlab.experiments.search_trials import (DIVERGED, LEGACY, POINT, STUDY_FILE, TRIALS_DIR, Interrupted,  # noqa: F401
+                                              Skipped, StudyError, TrialFailed, TrialOutcome, by_point,
+                                              format_override, given_up, is_duplicate, is_held, launch_command, locked,
+                                              new_evaluations, open_study, original_number, point_of,
+                                              queue_points, run_trial, storage_problem, storage_url,
+                                              trial_workdir)
 from rnnlab.training.workdir import CONFIG_FILE, RESULTS_FILE, is_finished, read_json, write_json
 
 SUMMARY_FILE = "search.json"
 BEST_NAME = "best"
+SPEC_ATTR = "spec"  # the study's user attribute holding what it searches (:func:`spec_record`)
+GROWABLE = ("trials", "seeds")  # spec fields a rerun may change: more trials extend the study
+
+
+class SearchError(Exception):
+    """A search that cannot run as asked (bad flags, config, metric or study): its one-line message says why."""
+
+
+class SearchFailed(RuntimeError):
+    """A search that ran but has no answer: no trial completed, a point kept failing, or a seed run failed."""
 
 
 # ---------------------------------------------------------------------------
@@ -75,7 +89,7 @@ class SearchSpec:
       config: ``path[:variants]`` as ``launch.py --config`` takes it.
       space: the searched fields.
       metric: the optimised metric.
-      trials: the study's total of completed + pruned trials.
+      trials: the study's number of points (each trained until completed or pruned).
       out: the search folder.
     """
 
@@ -89,9 +103,39 @@ class SearchSpec:
 Command = Callable[[str, str, dict], list]  # (config spec, workdir, overrides) -> a child's command line
 
 
+def spec_record(spec: SearchSpec, num_seeds: int, seed: int, vary_data_seed: bool = False) -> dict[str, Any]:
+    """The study's spec as stored with it (JSON): config, space, metric, trials, seeds, sampler seed."""
+    return json.loads(json.dumps({
+        "config": spec.config, "space": [dataclasses.asdict(p) for p in spec.space],
+        "metric": f"{spec.metric.key}:{spec.metric.mode}", "trials": spec.trials, "seeds": num_seeds,
+        "sampler_seed": seed, "vary_data_seed": vary_data_seed,
+    }))
+
+
+def spec_changes(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """``["metric valid/accuracy:max -> valid/loss:min", ...]``: what a rerun may not change.
+
+    More ``trials`` extend the study (its first points stay the same) and ``seeds`` may change;
+    fewer trials, or any other field changed, would mix two searches in one study.
+    """
+    changes = []
+    for key in sorted(set(stored) | set(wanted)):
+        old, new = stored.get(key), wanted.get(key)
+        growable = key in GROWABLE and (key != "trials" or (new or 0) >= (old or 0))
+        if old != new and not growable:
+            changes.append(f"{key} {_short(old)} -> {_short(new)}")
+    return changes
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(v, dict) and "field" in v for v in value):
+        return ";".join(f"{v['field']}={v['kind']}{tuple(v['args'])}" for v in value)
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
 def objective(spec: SearchSpec, study: Any, *, command: Command = launch_command, poll: float = 1.0,
               env: Optional[dict] = None) -> Callable:
-    """The Optuna objective: one training child per trial (:func:`run_trial`).
+    """The Optuna objective: one training child per trial (:func:`run_trial`) at the trial's point.
 
     Args:
       spec: the search.
@@ -104,16 +148,15 @@ def objective(spec: SearchSpec, study: Any, *, command: Command = launch_command
     import optuna
 
     def fn(trial):
-        earlier = [t for t in study.get_trials(deepcopy=False)
-                   if t.number < trial.number and t.state != optuna.trial.TrialState.FAIL]
-        if len(earlier) >= spec.trials:  # another worker took the last slot since this one asked
-            trial.set_user_attr("over_budget", True)
-            study.stop()
-            raise OverBudget(f"trial {trial.number}: the study's {spec.trials} trials are taken")
+        frozen = study._storage.get_trial(trial._trial_id)
+        if POINT not in frozen.system_attrs or is_duplicate(study, frozen):
+            trial.set_user_attr("skipped", True)  # another worker took the last point, or this one
+            raise Skipped(f"trial {trial.number}: no point left to train")
+        point = point_of(frozen)
         overrides = {p.field: suggest(trial, p) for p in spec.space}
-        workdir = trial_workdir(spec.out, original_number(study._storage.get_trial(trial._trial_id)))
+        workdir = trial_workdir(spec.out, point)
         trial.set_user_attr("workdir", os.path.relpath(workdir, spec.out))
-        logging.info("trial %d (%s): %s", trial.number, workdir, overrides)
+        logging.info("trial %d, point %d (%s): %s", trial.number, point, workdir, overrides)
 
         def report(value: float, step: int) -> bool:
             if math.isfinite(value):
@@ -126,6 +169,9 @@ def objective(spec: SearchSpec, study: Any, *, command: Command = launch_command
         trial.set_user_attr("status", outcome.status)
         if outcome.status == "interrupted":
             raise Interrupted(f"trial {trial.number} stopped by a signal; it resumes from {workdir}")
+        if outcome.status == "failed":
+            trial.set_user_attr("error", outcome.message)
+            raise TrialFailed(f"trial {trial.number}, point {point}: {outcome.message}")
         if outcome.status == "diverged":
             trial.set_user_attr("diverged", True)
             raise optuna.TrialPruned(f"trial {trial.number}: the loss became NaN or infinite")
@@ -137,77 +183,112 @@ def objective(spec: SearchSpec, study: Any, *, command: Command = launch_command
     return fn
 
 
+def claim_spec(study: Any, record: dict[str, Any], out: str) -> None:
+    """Records ``record`` with a new study, or checks it against the stored one (call under :func:`locked`).
+
+    A study made before specs were stored takes ``record`` as its own; its trials so far
+    keep the points of their numbers (:func:`by_point`).
+
+    Raises:
+      SearchError: the stored spec differs in more than :data:`GROWABLE` (one line naming the fields).
+    """
+    stored = study.user_attrs.get(SPEC_ATTR)
+    if stored is None:
+        if study.get_trials(deepcopy=False):
+            logging.warning("search %s: the study has no stored spec (made by an older rnnlab); it is "
+                            "taken to be this command's", out)
+            study.set_user_attr(LEGACY, len(study.get_trials(deepcopy=False)))
+        study.set_user_attr(SPEC_ATTR, record)
+        return
+    changes = spec_changes(stored, record)
+    if changes:
+        raise SearchError(f"{out} holds a study of another spec ({'; '.join(changes)}): rerun it with its own "
+                          "flags, use another --out, or add --new_study to start a new study beside it")
+    if stored != record:
+        logging.info("search %s: %s", out, "; ".join(f"{k} {stored.get(k)} -> {record.get(k)}"
+                                                     for k in GROWABLE if stored.get(k) != record.get(k)))
+        study.set_user_attr(SPEC_ATTR, record)
+
+
 def run_search(spec: SearchSpec, *, storage: str = "", study_name: str = "search", seed: int = 0,
-               startup_trials: int = 2, warmup_steps: int = 0, heartbeat: int = 30,
-               grace_period: int = 120, command: Command = launch_command, poll: float = 1.0,
-               env: Optional[dict] = None):
-    """Works on the study until its budget of ``spec.trials`` is used; returns the study.
+               startup_trials: int = 2, warmup_steps: int = 0, grace_period: int = 120, retries: int = 2,
+               record: Optional[dict] = None, db_timeout: float = 60.0, heartbeat: Optional[int] = None,
+               command: Command = launch_command, poll: float = 1.0, env: Optional[dict] = None):
+    """Trains every point of the study (``spec.trials`` of them) until each has its answer; returns the study.
 
     Args:
       spec: the search.
-      storage, study_name, seed, startup_trials, warmup_steps, heartbeat,
-        grace_period: as :func:`open_study` takes them.
+      storage, study_name, seed, startup_trials, warmup_steps, grace_period,
+        db_timeout, heartbeat: as :func:`open_study` takes them (``heartbeat``
+        default: ``grace_period / 4`` seconds, 1 to 30).
+      retries: how often a point whose training child failed is retried (from its
+        checkpoint) before it is given up.
+      record: the spec stored with the study (:func:`spec_record`; default: of ``spec``, no seeds).
       command, poll, env: as :func:`objective` takes them.
 
-    Safe to run in several processes at once on the same storage, and again
-    after an interruption (the interrupted trial is queued again and resumes).
-    Returns only when no trial is running anywhere: with the budget taken, it
-    waits for the trials of other workers, and for those of a killed worker to
-    go stale (``grace_period``) and runs them again itself.
+    Point ``k`` of the study has the values :func:`draw_point` gives index ``k``,
+    whoever trains it and however often. Safe in several processes at once on the
+    same storage, and again after any interruption: a point without its answer
+    (its trial interrupted, its worker killed and the trial gone stale after
+    ``grace_period``, its child failed) is queued again and resumes in its workdir.
+    Returns only when no trial runs anywhere.
 
     Raises:
-      Interrupted: SIGTERM / SIGINT arrived (the running trial was queued again).
-      RuntimeError: a trial's training failed (not by a NaN loss).
+      Interrupted: SIGTERM / SIGINT arrived (the trial's point is queued again).
+      SearchError: the study holds another spec (:func:`claim_spec`).
+      StudyError: the database is damaged, stayed locked, or its disk is full.
     """
+    url = storage_url(spec.out, storage)
+    try:
+        return _run_search(spec, storage=storage, study_name=study_name, seed=seed, startup_trials=startup_trials,
+                           warmup_steps=warmup_steps, grace_period=grace_period, retries=retries,
+                           record=record or spec_record(spec, 0, seed), db_timeout=db_timeout,
+                           heartbeat=heartbeat or max(1, min(30, grace_period // 4)), command=command, poll=poll,
+                           env=env)
+    except (Interrupted, SearchError):
+        raise
+    except Exception as e:
+        problem = storage_problem(e, url)
+        if problem is None:
+            raise
+        raise StudyError(problem) from e
+
+
+def _run_search(spec: SearchSpec, *, storage, study_name, seed, startup_trials, warmup_steps, grace_period,
+                retries, record, db_timeout, heartbeat, command, poll, env):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    grid = grid_of(spec.space)
-    if grid is not None:  # a grid is done when every point ran once: never more trials than points
-        spec = dataclasses.replace(spec, trials=min(spec.trials, math.prod(len(v) for v in grid.values())))
-    study = open_study(spec.out, spec.metric, storage=storage, name=study_name, seed=seed, space=spec.space,
-                       startup_trials=startup_trials, warmup_steps=warmup_steps,
-                       heartbeat=heartbeat, grace_period=grace_period)
-    cap = optuna.study.MaxTrialsCallback(spec.trials, states=_counted_states())
+    points = [draw_point(spec.space, seed, k) for k in range(num_points(spec.space, spec.trials))]
+    study = open_study(spec.out, spec.metric, storage=storage, name=study_name, seed=seed,
+                       startup_trials=startup_trials, warmup_steps=warmup_steps, heartbeat=heartbeat,
+                       grace_period=grace_period, db_timeout=db_timeout,
+                       prepare=lambda study: claim_spec(study, record, spec.out))
+    fn = objective(spec, study, command=command, poll=poll, env=env)
     logged_wait = False
     while True:
-        optuna.storages.fail_stale_trials(study)  # queues the trials of killed workers again
-        if budget_left(study, spec.trials) > 0 or _trials_in(study, optuna.trial.TrialState.WAITING):
-            _optimize(study, spec, cap, command=command, poll=poll, env=env)
+        with locked(spec.out):
+            optuna.storages.fail_stale_trials(study)  # the trials of killed workers
+            queue_points(study, points, retries)
+        if _trials_in(study, optuna.trial.TrialState.WAITING):
+            study.optimize(fn, n_trials=1, catch=(Skipped, TrialFailed), gc_after_trial=False)
             continue
         running = _trials_in(study, optuna.trial.TrialState.RUNNING)
         if not running:
             return study
-        # The budget is taken but trials still run: in another worker, or in a killed one whose
+        # Every point is taken but trials still run: in another worker, or in a killed one whose
         # trial goes stale after grace_period and is queued again. The best trial is chosen only
         # once every trial has ended, so no worker picks it while a better one may still be running.
         if not logged_wait:
             logged_wait = True
-            logging.info("search %s: budget taken, waiting for %d running trial(s): %s", spec.out, len(running),
-                         ", ".join(str(t.number) for t in running))
+            logging.info("search %s: every point is taken, waiting for %d running trial(s): %s", spec.out,
+                         len(running), ", ".join(str(t.number) for t in running))
         time.sleep(min(float(heartbeat), 10.0))
 
 
 def _trials_in(study: Any, state: Any) -> list:
     """The study's trials in ``state`` (an ``optuna.trial.TrialState``)."""
     return study.get_trials(deepcopy=False, states=(state,))
-
-
-def _optimize(study: Any, spec: SearchSpec, cap: Any, **objective_args) -> None:
-    """Runs trials until the budget is taken; an interrupted trial is queued again with the same values."""
-    import optuna
-
-    try:
-        study.optimize(objective(spec, study, **objective_args), callbacks=[cap], catch=(OverBudget,),
-                       gc_after_trial=False)
-    except Interrupted:
-        trials = study.get_trials(deepcopy=True)
-        requeued = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
-        for t in trials:
-            if (t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get("status") == "interrupted"
-                    and t.number not in requeued):
-                optuna.storages.RetryHeartbeatStaleTrialCallback()(study, t)  # the same values, WAITING
-        raise
 
 
 def best_trial(spec: SearchSpec, study: Any) -> Optional[Any]:
@@ -217,7 +298,8 @@ def best_trial(spec: SearchSpec, study: Any) -> Optional[Any]:
     told apart by the loss on the metric's split, lower first:
     ``results.json[split]["loss"]`` in the trial's workdir, the loss of the same
     best-validation parameters the value comes from. A trial without a finite
-    loss there comes after those with one; a tie on both goes to the earlier trial.
+    loss there comes after those with one; a tie on both goes to the earlier point
+    (not trial: a retried point's trial number depends on when it ran).
     """
     import optuna
 
@@ -228,11 +310,32 @@ def best_trial(spec: SearchSpec, study: Any) -> Optional[Any]:
     top = min(sign * t.value for t in trials)
 
     def loss(trial: Any) -> float:
-        path = os.path.join(trial_workdir(spec.out, original_number(trial)), RESULTS_FILE)
+        path = os.path.join(trial_workdir(spec.out, point_of(trial)), RESULTS_FILE)
         value = read_json(path).get(spec.metric.split, {}).get("loss") if os.path.isfile(path) else None
         return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
 
-    return min((t for t in trials if sign * t.value == top), key=loss)  # min keeps the earliest of equals
+    return min((t for t in trials if sign * t.value == top), key=lambda t: (loss(t), point_of(t)))
+
+
+def with_overrides(config: Any, overrides: dict[str, Any]) -> Any:
+    """``config`` with each dotted ``field: value`` of ``overrides`` set (in place; returned).
+
+    Raises:
+      SearchError: a field the config lacks (it names the field), or a value of the wrong type.
+    """
+    with config.unlocked():
+        for field, value in overrides.items():
+            *sections, name = field.split(".")
+            node = config
+            for section in sections:
+                node = node.get(section) if hasattr(node, "get") else None
+            if not hasattr(node, "get") or name not in node:
+                raise SearchError(f"--space field {field!r}: the config has no such field")
+            try:
+                node[name] = value
+            except (TypeError, ValueError) as e:
+                raise SearchError(f"--space field {field!r}: {value!r} does not fit it ({e})") from None
+    return config
 
 
 def seed_runs(spec: SearchSpec, overrides: dict[str, Any], num_seeds: int) -> list[sweep.Run]:
@@ -244,38 +347,59 @@ def seed_runs(spec: SearchSpec, overrides: dict[str, Any], num_seeds: int) -> li
 
 def run_seeds(spec: SearchSpec, overrides: dict[str, Any], num_seeds: int,
               train_fn: Optional[Callable[[Any, str], None]] = None,
-              vary_data_seed: bool = False) -> dict[str, list[str]]:
+              vary_data_seed: bool = False, poll: float = 5.0) -> dict[str, list[str]]:
     """Trains the best config over seeds with :func:`rnnlab.experiments.sweep.run_sweep` (skips finished ones).
 
     With ``vary_data_seed`` each seed run also sets ``data.gen_seed`` to its seed: a generated
     dataset drawn anew per seed (the trials used the config's own ``gen_seed``), so the spread
     over seeds covers the data as well as the initialisation and the reported numbers come
     from data that played no part in the selection.
+
+    A seed run that another worker trains (it holds the workdir) is left to it: this worker
+    waits until the workdir is free (``poll`` seconds apart), then goes over the seed runs again,
+    which finds it finished (or resumes it, if that worker was killed).
+
+    Returns:
+      :func:`sweep.run_sweep`'s ``{"skipped", "finished", "failed", "interrupted"}`` of the last pass.
     """
     inner = train_fn or sweep._default_train_fn
+    busy: list[str] = []
 
     def train_with_overrides(config, workdir):
-        with config.unlocked():
-            for field, value in overrides.items():
-                section, _, name = field.partition(".")
-                config[section][name] = value
-            if vary_data_seed:
+        with_overrides(config, overrides)
+        if vary_data_seed:
+            with config.unlocked():
                 config.data.gen_seed = int(config.train.seed)
-        inner(config, workdir)
+        try:
+            inner(config, workdir)
+        except Exception:
+            if is_held(workdir) or is_finished(workdir):  # another worker won the race for this run
+                busy.append(workdir)
+            raise
 
-    return sweep.run_sweep(seed_runs(spec, overrides, num_seeds), spec.out, train_with_overrides)
+    while True:
+        busy.clear()
+        status = sweep.run_sweep(seed_runs(spec, overrides, num_seeds), spec.out, train_with_overrides)
+        if status["interrupted"] or not busy:
+            status["failed"] = [w for w in status["failed"] if w not in busy]
+            return status
+        logging.info("search %s: another worker trains %s; waiting for it", spec.out, ", ".join(busy))
+        while any(is_held(w) for w in busy):
+            time.sleep(poll)
 
 
 def _trial_record(out: str, trial: Any) -> dict[str, Any]:
     return {
         "number": trial.number,
+        "point": point_of(trial) if POINT in trial.system_attrs or "skipped" not in trial.user_attrs else None,
         "repeats": original_number(trial) if "failed_trial" in trial.system_attrs else None,
         "state": trial.state.name,
         "params": trial.params,
         "value": trial.value,
         "last_reported": (trial.intermediate_values[max(trial.intermediate_values)]
                           if trial.intermediate_values else None),
-        **{k: trial.user_attrs[k] for k in ("workdir", "seconds", "step", "diverged", "over_budget")
+        **{k: trial.user_attrs[k] for k in ("workdir", "seconds", "step", "diverged", "over_budget", "skipped",
+                                            "status", "error")
            if k in trial.user_attrs},
     }
 
@@ -329,24 +453,176 @@ def summarize(spec: SearchSpec, study: Any, num_seeds: int = 0) -> dict[str, Any
     return summary
 
 
-def search_and_rerun(spec: SearchSpec, num_seeds: int, vary_data_seed: bool = False,
-                     **search_options) -> dict[str, Any]:
-    """:func:`run_search`, then :func:`run_seeds` of the best trial's values, then :func:`summarize`.
+def search_and_rerun(spec: SearchSpec, num_seeds: int, vary_data_seed: bool = False, *, seed: int = 0,
+                     retries: int = 2, new_study: bool = False, allow_test_metric: bool = False,
+                     study_name: str = "search", storage: str = "", **search_options) -> dict[str, Any]:
+    """:func:`check_search`, :func:`run_search`, then :func:`run_seeds` of the best trial's values, then :func:`summarize`.
 
-    ``vary_data_seed`` as :func:`run_seeds` takes it.
+    Args:
+      spec, num_seeds: the search and its seed runs.
+      vary_data_seed: as :func:`run_seeds` takes it.
+      seed, retries, study_name, storage: as :func:`run_search` takes them.
+      new_study: when ``spec.out`` holds a study of another spec, work in ``OUT-2``
+        (``OUT-3``, ...: the first that is free or holds this spec) instead of refusing.
+      allow_test_metric: see :func:`check_search`.
+      search_options: more :func:`run_search` options.
 
     Raises:
-      RuntimeError: no trial completed (all pruned, diverged or failed).
+      SearchError: a bad spec (:func:`check_search`) or a study of another spec in ``spec.out``.
+      SearchFailed: no trial completed (all pruned or diverged), a point's training failed
+        ``retries + 1`` times (no seed runs then: it might have been the best), or a seed run failed.
     """
-    study = run_search(spec, **search_options)
-    best = best_trial(spec, study)
+    check_search(spec, num_seeds, seed, allow_test_metric=allow_test_metric)
+    record = spec_record(spec, num_seeds, seed, vary_data_seed)
+    if new_study:
+        spec, study_name = beside(spec, record, study_name, storage)
+    study = run_search(spec, seed=seed, retries=retries, record=record, study_name=study_name, storage=storage,
+                       **search_options)
+    failed_points = given_up(study, retries)
+    best = best_trial(spec, study) if not failed_points else None
     status = (run_seeds(spec, dict(best.params), num_seeds, vary_data_seed=vary_data_seed)
               if num_seeds and best is not None else {"failed": [], "interrupted": []})
-    summary = summarize(spec, study, num_seeds)  # also when a seed run failed: the others are recorded
+    summary = summarize(spec, study, num_seeds if best is not None else 0)  # also when a seed run failed
+    if failed_points:
+        point, error = next(iter(failed_points.items()))
+        raise SearchFailed(f"{spec.out}: the training of point(s) {sorted(failed_points)} failed {retries + 1} "
+                           f"times (point {point}: {error}); no best is chosen without them. Fix the cause and "
+                           f"run again with a larger --retries")
     if status["interrupted"]:
         raise Interrupted(f"seed run {status['interrupted'][0]} stopped by a signal; it resumes on a rerun")
-    if status["failed"]:  # e.g. another worker trains that seed now (its workdir is locked): rerun later
-        raise RuntimeError(f"seed runs failed: {', '.join(status['failed'])} (see {spec.out}/sweep.jsonl)")
-    if best is None and budget_left(study, spec.trials) <= 0:
-        raise RuntimeError(f"no trial of {spec.out} completed: all were pruned or diverged")
+    if status["failed"]:
+        raise SearchFailed(f"seed runs failed: {', '.join(status['failed'])} (see {spec.out}/sweep.jsonl)")
+    if best is None:
+        raise SearchFailed(f"no trial of {spec.out} completed: all were pruned or diverged")
     return summary
+
+
+def stored_spec(out: str, storage: str = "", study_name: str = "search") -> Optional[dict[str, Any]]:
+    """The spec stored with the study ``study_name`` of ``out`` (``{}`` for a study without one); None if none."""
+    import optuna
+
+    if not storage and not os.path.isfile(os.path.join(out, STUDY_FILE)):
+        return None
+    url = storage_url(out, storage)
+    try:
+        if study_name not in optuna.study.get_all_study_names(url):
+            return None
+        return optuna.load_study(study_name=study_name, storage=url).user_attrs.get(SPEC_ATTR, {})
+    except Exception as e:
+        problem = storage_problem(e, url)
+        if problem is None:
+            raise
+        raise StudyError(problem) from e
+
+
+def beside(spec: SearchSpec, record: dict[str, Any], study_name: str,
+           storage: str = "") -> tuple[SearchSpec, str]:
+    """``(spec, study name)`` of the first of ``OUT``, ``OUT-2``, ``OUT-3``, ... that is free or holds ``record``.
+
+    With a shared ``storage`` the study name gets the same suffix (``search-2``).
+    """
+    for k in itertools.count(1):
+        out = spec.out.rstrip(os.sep) + (f"-{k}" if k > 1 else "")
+        name = f"{study_name}-{k}" if storage and k > 1 else study_name
+        stored = stored_spec(out, storage, name)
+        if stored is None or not spec_changes(stored, record):
+            if k > 1:
+                logging.info("search %s holds a study of another spec: this one is in %s", spec.out, out)
+            return dataclasses.replace(spec, out=out), name
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------------------
+# Checks before any work
+
+
+def check_out(out: str) -> None:
+    """Refuses an ``--out`` that is no plain folder path (a URL, or a file).
+
+    Raises:
+      SearchError: naming ``--out``.
+    """
+    if not out or "\0" in out:
+        raise SearchError(f"--out={out!r}: give a folder path")
+    if "://" in out or out.startswith("sqlite:"):
+        raise SearchError(f"--out={out!r} is a folder path, not a database URL: give a URL with --storage")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise SearchError(f"--out={out!r} exists and is not a folder")
+
+
+def check_search(spec: SearchSpec, num_seeds: int, seed: int = 0, allow_test_metric: bool = False) -> None:
+    """Checks a search before any work: counts, ``--out``, the space's fields and points, the metric.
+
+    Every point's config (the config with the point's values) must pass the training
+    stack's own checks (:func:`rnnlab.training.train.check_config`), and the metric
+    must be one that runs of the config write (:func:`metric_names`) on a split they
+    evaluate. A metric on the config's test split selects on the test set: refused
+    unless ``allow_test_metric``.
+
+    Raises:
+      SearchError: what is wrong, in one line naming the flag or field.
+    """
+    from rnnlab.training import train
+
+    if spec.trials < 1:
+        raise SearchError(f"--trials={spec.trials}: give a positive number of trials")
+    if num_seeds < 0:
+        raise SearchError(f"--seeds={num_seeds}: give 0 or more seed runs")
+    if not spec.space:
+        raise SearchError("give at least one --space")
+    check_out(spec.out)
+    path, _, arg = spec.config.partition(":")
+    try:
+        config = sweep.load_config(path, arg)
+        train.check_config(config)
+    except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError) as e:
+        raise SearchError(f"config {spec.config!r}: {e}") from None
+    tc = config.train
+    splits = [tc.eval_split, tc.test_split, *tc.get("final_splits", ())]
+    if spec.metric.split not in splits:
+        raise SearchError(f"--metric={spec.metric.key}: runs of this config write the splits "
+                          f"{', '.join(dict.fromkeys(splits))}, not {spec.metric.split!r}")
+    if spec.metric.split in (tc.test_split, "test") and not allow_test_metric:
+        raise SearchError(f"--metric={spec.metric.key} chooses trials on the test split: use the validation "
+                          f"split ({tc.eval_split}/...), or add --allow_test_metric if you mean it")
+    for k in range(num_points(spec.space, spec.trials)):
+        point = draw_point(spec.space, seed, k)
+        try:
+            train.check_config(with_overrides(copy.deepcopy(config), point))
+        except (ValueError, TypeError) as e:
+            raise SearchError(f"--space point {k} {point}: {e}") from None
+    names = metric_names(config)
+    if spec.metric.name not in names:
+        raise SearchError(f"--metric={spec.metric.key}: runs of this config ({config.data.name}) write "
+                          f"{', '.join(sorted(names))} per split, not {spec.metric.name!r}")
+
+
+def metric_names(config: Any) -> set[str]:
+    """The metric names a run of ``config`` writes per split (``results.json[split]``), found without training.
+
+    The dataset is prepared (as the trials would prepare it) for its task and subset
+    accuracies; the names are the keys of the task's ``stats`` (:mod:`rnnlab.training.tasks`),
+    evaluated abstractly (``jax.eval_shape``) on an example batch of two sequences of three steps.
+    """
+    import jax
+    import numpy as np
+
+    import rnnlab.data
+    from rnnlab.data.registry import TARGET_DTYPES
+    from rnnlab.training import tasks
+
+    spec = rnnlab.data.prepare(config.data)
+    b, t, c = 2, 3, max(int(spec.num_outputs), 1)
+    per_step = (b, t) if spec.task in tasks.PER_STEP_TASKS else (b,)
+    outputs = {"classify": (b, c), "tag": (b, t, c), "density": (b, t, c), "regress": (b,)}[spec.task]
+    targets = {"classify": (b,), "tag": (b, t), "density": (b, t, c), "regress": (b,)}[spec.task]
+    batch = {
+        "targets": jax.ShapeDtypeStruct(targets, TARGET_DTYPES[spec.task]),
+        "lengths": jax.ShapeDtypeStruct((b,), np.int32),
+        "weights": jax.ShapeDtypeStruct((b,), np.float32),
+        **{key: jax.ShapeDtypeStruct(per_step, np.float32) for key in spec.extras},
+    }
+    if config.train.loss_mask:
+        batch[config.train.loss_mask] = jax.ShapeDtypeStruct((b, t), np.float32)
+    stats_fn = tasks.get_task(spec.task, config.train.loss_mask, spec.accuracies)
+    return set(jax.eval_shape(stats_fn, jax.ShapeDtypeStruct(outputs, np.float32), batch))

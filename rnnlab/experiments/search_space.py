@@ -1,10 +1,11 @@
 """The search space of :mod:`rnnlab.experiments.search`: parameters and the metric parsed from flag text,
-and the Optuna samplers and pruner that draw from them.
+the points a study draws from them (:func:`draw_point`), and its pruner.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import zlib
 from typing import Any, Optional, Sequence
@@ -121,44 +122,49 @@ def grid_of(space: Sequence[Param]) -> Optional[dict[str, list[Any]]]:
     return {p.field: list(p.args) for p in space} if kinds == {True} else None
 
 
-def make_sampler(seed: int, space: Sequence[Param] = ()):
-    """The study's sampler: Optuna's ``GridSampler`` for a grid space, else :func:`random_sampler`.
+def distribution(param: Param):
+    """The Optuna distribution of ``param`` (what a trial records for its field)."""
+    import optuna
 
-    A grid runs every combination once (in a seeded order, so several workers split it);
-    a search of ``--trials`` larger than the grid stops when the grid is done.
+    if param.kind in ("choice", "grid"):
+        return optuna.distributions.CategoricalDistribution(list(param.args))
+    if param.kind == "intuniform":
+        return optuna.distributions.IntDistribution(*param.args)
+    return optuna.distributions.FloatDistribution(*param.args, log=param.kind == "loguniform")
+
+
+def draw_point(space: Sequence[Param], seed: int, index: int) -> dict[str, Any]:
+    """Point ``index`` of the study's sample sequence: ``{field: value}``.
+
+    A random field's value depends on (seed, index, field) only (a
+    ``RandomSampler`` seeded with them draws it), never on how many trials the
+    study holds, so the point keeps its values however often it is retried and
+    whichever worker runs it; the same ``--sampler_seed`` gives every cell the
+    same points. A grid's point ``index`` is its ``index``-th combination (the
+    first field varies slowest).
+
+    Raises:
+      IndexError: ``index`` past the end of a grid.
     """
+    import itertools
+
     import optuna
 
     grid = grid_of(space)
     if grid is not None:
-        return optuna.samplers.GridSampler(grid, seed=seed)
-    return random_sampler(seed)
+        return dict(zip(grid, list(itertools.product(*grid.values()))[index]))
+    point = {}
+    for param in space:
+        draw_seed = (seed * 1_000_003 + index * 7919 + zlib.crc32(param.field.encode())) % 2**32
+        sampler = optuna.samplers.RandomSampler(seed=draw_seed)
+        point[param.field] = sampler.sample_independent(None, None, param.field, distribution(param))
+    return point
 
 
-def random_sampler(seed: int):
-    """A random sampler whose draws depend on (seed, trial number, field) only.
-
-    One seeded ``optuna.samplers.RandomSampler`` per process would draw the
-    same values in every worker; seeding per trial makes the search the same
-    whatever the number of workers and whichever worker runs a trial.
-    """
-    import optuna
-
-    class PerTrialRandomSampler(optuna.samplers.BaseSampler):
-        """``RandomSampler(seed=f(seed, trial.number, name))`` for each draw."""
-
-        def infer_relative_search_space(self, study, trial):
-            return {}
-
-        def sample_relative(self, study, trial, search_space):
-            return {}
-
-        def sample_independent(self, study, trial, param_name, param_distribution):
-            draw_seed = (seed * 1_000_003 + trial.number * 7919 + zlib.crc32(param_name.encode())) % 2**32
-            sampler = optuna.samplers.RandomSampler(seed=draw_seed)
-            return sampler.sample_independent(study, trial, param_name, param_distribution)
-
-    return PerTrialRandomSampler()
+def num_points(space: Sequence[Param], trials: int) -> int:
+    """How many points a study of ``trials`` trials runs: ``trials``, or fewer for a smaller grid."""
+    grid = grid_of(space)
+    return trials if grid is None else min(trials, math.prod(len(v) for v in grid.values()))
 
 
 def make_pruner(startup_trials: int, warmup_steps: int):
