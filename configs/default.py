@@ -112,10 +112,13 @@ def _train() -> ml_collections.ConfigDict:
 def get_config() -> ml_collections.ConfigDict:
     """The default configuration: sections ``data``, ``model``, ``optim``, ``train``."""
     config = ml_collections.ConfigDict()
+    config.plugins = ""  # your modules, imported first by every command: "my_cells.py,my_pkg.data" (names or .py paths)
     config.data, config.model, config.optim, config.train = _data(), _model(), _optim(), _train()
     return config
 
 
+# Top-level fields a variant may set as ``key=value`` (``plugins=my_cells.py``).
+TOP_LEVEL = ("plugins",)
 # Short names for the config fields that variants set most often.
 SHORTCUTS = {
     "cell": "model.cell",
@@ -170,8 +173,9 @@ def apply_variants(config: ml_collections.ConfigDict, arg: str | None, named: di
 
     Each comma-separated item is ``smoke``, the name of a function in ``named``
     (a variant of that experiment), a flag of :data:`SHORTCUTS` (``bidirectional``
-    sets it True), or ``key=value`` where key is a shortcut or a dotted field
-    (``model.dropout=0.2``). Items apply left to right; an unknown one is an error.
+    sets it True), or ``key=value`` where key is a shortcut, a dotted field
+    (``model.dropout=0.2``) or ``plugins`` (one module or ``.py`` path, e.g.
+    ``plugins=my_cells.py,cell=my_janet``). Items apply left to right; an unknown one is an error.
     """
     named = {"smoke": smoke, **(named or {})}
     for item in filter(None, (arg or "").split(",")):
@@ -181,6 +185,9 @@ def apply_variants(config: ml_collections.ConfigDict, arg: str | None, named: di
             named[key](config)
             continue
         path = SHORTCUTS.get(key, key)
+        if path in TOP_LEVEL and value:
+            config[path] = value
+            continue
         section, _, field = path.partition(".")
         if section not in config or field not in config[section]:
             raise ValueError(

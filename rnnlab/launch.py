@@ -3,17 +3,19 @@
     python launch.py --config=configs/negation.py --workdir=runs/negation [--config.model.cell=gru]
 
 It parses flags and calls :func:`rnnlab.training.launch.launch`, which logs the
-config and runs :func:`rnnlab.training.train.train_and_evaluate`.
+config and runs :func:`rnnlab.training.train.train_and_evaluate`. The config
+file may be given by any path, from any working directory
+(:mod:`rnnlab.training.config_files`). An error of the config, the data or the
+flags prints one line, ``rnnlab.launch: <what is wrong>``, and exits with
+status 1; ``--verbosity=1`` shows its traceback.
 """
 
 from absl import app, flags
-from ml_collections import config_flags
 
+from rnnlab.training.command import config_flag, parse_flags_or_exit, run_command
 from rnnlab.training.launch import launch
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file, e.g. configs/negation.py[:variants].", lock_config=True
-)
+_CONFIG = config_flag("config", "Experiment config file, e.g. configs/negation.py[:variants].")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and results.")
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -21,12 +23,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    launch(_CONFIG.value, _WORKDIR.value)
+    run_command("rnnlab.launch", lambda: launch(_CONFIG.value, _WORKDIR.value))
 
 
 def run() -> None:
-    """Console entry point (``rnnlab-launch``)."""
-    app.run(main)
+    """Console entry point (``rnnlab-launch``); a user's own launcher calls it after registering their cells."""
+    app.run(main, flags_parser=parse_flags_or_exit("rnnlab.launch"))
 
 
 if __name__ == "__main__":

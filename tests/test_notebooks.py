@@ -1,6 +1,9 @@
 """Executes every notebook in notebooks/ end to end (nbclient), so they never rot.
 
-The notebooks use tiny sizes; each runs in seconds on a CPU, on generated data
+Each runs as Jupyter runs it: the kernel's working directory is ``notebooks/``
+and nothing puts the repository on ``PYTHONPATH`` (the notebooks load the
+repository's configs by path, ``../configs/...``). The notebooks use tiny
+sizes; each runs in seconds on a CPU, on generated data
 (``RNNLAB_DATA`` points at an empty folder, so the real datasets are never
 read). A notebook that raises fails its test with the failing cell's
 traceback. Each declares in its metadata (``"rnnlab": {"images": N}``) the
@@ -11,6 +14,8 @@ without outputs, which is checked too.
 
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -42,18 +47,18 @@ def test_notebook_stored_without_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, tmp_path_factory, monkeypatch):
-    # Given a notebook, run in a scratch folder (anything it writes lands there), with generated
-    # datasets in a folder shared by the notebooks (and pytest-xdist workers: data prep is locked)
+    # Given a notebook, run from notebooks/ with no PYTHONPATH, as Jupyter runs it; its runs go to a
+    # scratch folder, its generated datasets to a folder shared by the notebooks (and pytest-xdist
+    # workers: data prep is locked)
     notebook = nbformat.read(path, as_version=4)
     monkeypatch.setenv("RNNLAB_NOTEBOOK_DATA", str(tmp_path_factory.getbasetemp().parent / "notebook_data"))
-    env_root = os.environ.get("PYTHONPATH", "")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), env_root])))
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # as Jupyter runs it: nothing puts the repository on the path
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend shows figures
     (tmp_path / "no_real_data").mkdir()
     monkeypatch.setenv("RNNLAB_DATA", str(tmp_path / "no_real_data"))
     monkeypatch.setenv("RNNLAB_NOTEBOOK_WORKDIR", str(tmp_path))
-    client = nbclient.NotebookClient(
-        notebook, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    client = nbclient.NotebookClient(  # the kernel's working directory is the notebook's folder, as in Jupyter
+        notebook, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
     # When it is executed, Then no cell raises
     client.execute()
@@ -69,3 +74,21 @@ def test_notebook_runs(path, tmp_path, tmp_path_factory, monkeypatch):
     printed = "".join(o.text for o in outputs if o.output_type == "stream")
     assert "%|" not in printed and "Shuffling" not in printed
     assert "Downloading and preparing" not in printed and "downloaded and prepared" not in printed
+
+
+def test_notebook_runs_with_jupyter_nbconvert(tmp_path, monkeypatch):
+    # Given the command a user types, from the repository root, with no PYTHONPATH
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    monkeypatch.setenv("RNNLAB_NOTEBOOK_WORKDIR", str(tmp_path))
+    (tmp_path / "no_real_data").mkdir()
+    monkeypatch.setenv("RNNLAB_DATA", str(tmp_path / "no_real_data"))
+    path = ROOT / "notebooks" / "04_your_own_cell.ipynb"  # loads a repository config by its relative path
+    command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+               "--output-dir", str(tmp_path), str(path)]
+    # When nbconvert executes it (the kernel starts in notebooks/)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    # Then it succeeds and writes the executed notebook, with no error output in it
+    assert done.returncode == 0, done.stderr[-2000:]
+    executed = nbformat.read(tmp_path / path.name, as_version=4)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    assert outputs and not [o for o in outputs if o.output_type == "error"]

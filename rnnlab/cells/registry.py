@@ -49,13 +49,29 @@ def register_cell(name: str, constructor: Callable[..., Cell], *, replace: bool 
       replace: allow replacing a registered name.
 
     Raises:
-      ValueError: the name is taken (and ``replace`` is False) or not a string.
+      ValueError: the name is taken by another constructor (and ``replace`` is
+        False) or not a string. The same constructor again (:func:`same_definition`)
+        replaces it silently.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"a cell name must be a non-empty string, got {name!r}")
-    if name in _REGISTRY and not replace:
-        raise ValueError(f"cell {name!r} is already registered (pass replace=True to replace it)")
+    if name in _REGISTRY and not replace and not same_definition(_REGISTRY[name], constructor):
+        raise ValueError(f"cell {name!r} is already registered by {_REGISTRY[name].__module__}."
+                         f"{getattr(_REGISTRY[name], '__qualname__', '?')} (pass replace=True to replace it)")
     _REGISTRY[name] = constructor
+
+
+def same_definition(old: Any, new: Any) -> bool:
+    """Whether ``new`` is ``old`` or the same definition run again (same module and qualified name, not a lambda).
+
+    Registering it again is then no error: a notebook cell re-run, a plugin
+    imported both by a user's launcher and by ``config.plugins``.
+    """
+    if old is new:
+        return True
+    name = getattr(new, "__qualname__", "<lambda>")
+    return "<lambda>" not in name and (getattr(old, "__module__", None), getattr(old, "__qualname__", None)) == (
+        getattr(new, "__module__", None), name)
 
 
 for _name, _constructor_fn in {

@@ -23,6 +23,8 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, NamedTuple, Optio
 import numpy as np
 import tensorflow_datasets as tfds
 
+from rnnlab.cells.registry import same_definition
+
 # The dtype of a batch's inputs per input kind, and of its targets per task.
 INPUT_DTYPES = {"tokens": np.int32, "features": np.float32}
 TARGET_DTYPES = {"classify": np.int32, "tag": np.int32, "density": np.float32, "regress": np.float32}
@@ -361,9 +363,17 @@ _REGISTRY: dict[str, Dataset] = {}
 
 
 def register(cls: type) -> type:
-    """Class decorator: registers one instance of a :class:`Dataset` subclass by its ``name``."""
-    if not cls.name or cls.name in _REGISTRY:
-        raise ValueError(f"dataset name {cls.name!r} is empty or already registered")
+    """Class decorator: registers one instance of a :class:`Dataset` subclass by its ``name``.
+
+    The same class again (same module and qualified name: a notebook cell
+    re-run, a plugin imported twice) replaces the registration; another class
+    under a taken name is an error.
+    """
+    if not cls.name:
+        raise ValueError(f"dataset class {cls.__qualname__} has an empty name")
+    if cls.name in _REGISTRY and not same_definition(type(_REGISTRY[cls.name]), cls):
+        taken = type(_REGISTRY[cls.name])
+        raise ValueError(f"dataset name {cls.name!r} is already registered by {taken.__module__}.{taken.__qualname__}")
     if cls.task not in TASKS or cls.input_kind not in INPUT_KINDS:
         raise ValueError(f"dataset {cls.name!r}: bad task {cls.task!r} or input kind {cls.input_kind!r}")
     _REGISTRY[cls.name] = cls()

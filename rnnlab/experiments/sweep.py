@@ -20,7 +20,6 @@ line per run attempt: name, seed, status, wall seconds.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 from absl import logging
 
+from rnnlab.training.config_files import load_config, load_module, split_spec
 from rnnlab.training.workdir import RESULTS_FILE, is_finished
 
 LOG_FILE = "sweep.jsonl"
@@ -57,48 +57,6 @@ class Run:
     def workdir(self, out: str) -> str:
         """``out/NAME__seedS``."""
         return os.path.join(out, f"{self.name}__seed{self.seed}")
-
-
-def load_module(path: str) -> Any:
-    """Imports a config file by path.
-
-    Config files import ``configs.default``, so the folder above the outermost
-    ``configs/`` in the path (else the file's grandparent) goes on
-    ``sys.path``, as it is for ``launch.py`` run from the repository.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file not found: {path!r}")
-    parts = os.path.abspath(path).split(os.sep)
-    top = parts.index("configs") if "configs" in parts else len(parts) - 2  # the outermost configs/
-    root = os.sep.join(parts[:top]) or os.sep
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    module_name = "_rnnlab_config_" + re.sub(r"\W", "_", os.path.abspath(path))
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_config(path: str, arg: str = "", seed: Optional[int] = None):
-    """``get_config(arg)`` of a config file, with ``train.seed`` set if given.
-
-    Args:
-      path: a config file defining ``get_config(arg)``.
-      arg: its variant argument ("" for the default).
-      seed: overrides ``config.train.seed``.
-
-    Returns:
-      The ``ml_collections.ConfigDict``.
-    """
-    module = load_module(path)
-    if not hasattr(module, "get_config"):
-        raise ValueError(f"config file {path!r} defines no get_config(arg)")
-    config = module.get_config(arg) if arg else module.get_config()
-    if seed is not None:
-        with config.unlocked():
-            config.train.seed = int(seed)
-    return config
 
 
 def _join_args(*args: str) -> str:
@@ -131,7 +89,7 @@ def expand(specs: Sequence[str], seeds: Iterable[int], also: str = "") -> list[R
         raise ValueError("no seeds given")
     runs, seen = [], set()
     for spec in specs:
-        path, _, arg = spec.partition(":")
+        path, arg = split_spec(spec)
         if arg:
             args = [arg]
         else:

@@ -294,8 +294,10 @@ def restore(workdir: str, step: Optional[int] = None, params: str = "final") -> 
     """
     import rnnlab.data
     from rnnlab.training import models
+    from rnnlab.training.config_files import import_plugins
 
     config = read_config(workdir)
+    import_plugins(config.get("plugins", ""))  # the user's cells and datasets the run was trained with
     if step != 0 and not os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR)):
         raise ValueError(f"run {workdir!r} has no checkpoint: no folder {os.path.join(workdir, CHECKPOINT_DIR)}")
     spec = rnnlab.data.prepare(config.data)

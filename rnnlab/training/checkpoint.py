@@ -46,6 +46,8 @@ RESUMABLE_FIELDS = {
     "train.final_splits": "which more splits are evaluated once at the end",
     "data.num_threads": "read-ahead threads; the batch order does not depend on them",
     "data.data_dir": "where prepared datasets live; the data fingerprint checks their source",
+    "plugins": "the user's modules imported first (a path may be written another way; the data and cell "
+               "names they register are checked with the rest of the config)",
     "train.coordinator_address": "per launch (several hosts)",
     "train.process_id": "per process (several hosts)",
 }

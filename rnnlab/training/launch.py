@@ -1,6 +1,6 @@
 """One training run, as ``python -m rnnlab.launch`` starts it.
 
-:func:`launch` quiets orbax's logging, logs the config and calls
+:func:`launch` quiets orbax's logging and calls
 :func:`rnnlab.training.train.train_and_evaluate`, which locks the workdir, writes
 ``workdir/config.json`` once every check has passed, resumes from the workdir's
 checkpoints, and returns the results of a finished run without training.
@@ -18,6 +18,13 @@ def _quiet_orbax(record) -> bool:
     return record.levelno > logging.converter.STANDARD_INFO or "/orbax/" not in record.pathname
 
 
+def quiet_orbax() -> None:
+    """Drops orbax's INFO lines from absl's log handler (once per process)."""
+    handler = logging.get_absl_handler()
+    if _quiet_orbax not in handler.filters:
+        handler.addFilter(_quiet_orbax)
+
+
 def launch(config: Any, workdir: str) -> Optional[dict[str, Any]]:
     """Trains (or resumes, or returns the results of) the run of ``config`` in ``workdir``.
 
@@ -25,6 +32,5 @@ def launch(config: Any, workdir: str) -> Optional[dict[str, Any]]:
       What :func:`rnnlab.training.train.train_and_evaluate` returns: the results
       dict, or ``None`` when stopped by a signal.
     """
-    logging.get_absl_handler().addFilter(_quiet_orbax)
-    logging.info("config:\n%s", config)
+    quiet_orbax()
     return train.train_and_evaluate(config, workdir)

@@ -37,7 +37,8 @@ from absl import logging
 import rnnlab.data
 from rnnlab.training import checkpoint as ckpt
 from rnnlab.training import models, tasks
-from rnnlab.training.checks import is_int, require
+from rnnlab.training.checks import SetupPhase, is_int, require
+from rnnlab.training.config_files import import_plugins, with_resolved_plugins
 from rnnlab.training.lock import WorkdirLock
 from rnnlab.training.loop import StopSignal, check_train_config, final_results, train_loop
 from rnnlab.training.metrics import Recorder, format_duration
@@ -188,6 +189,7 @@ def _start(run: Run, position: Position, workdir: str, previous: Optional[Mappin
     if position.step >= tc.num_steps or position.stopped_early:
         logging.info("the checkpoint of step %d ends the run (%s): evaluating it, no training", position.step,
                      "stopped early" if position.stopped_early else f"num_steps {tc.num_steps}")
+    logging.info("config:\n%s", config)
     logging.info("model %s on %s (%s task), %d parameters, %d device(s) in %d process(es); starting at step %d",
                  config.model.kind, run.spec.name, run.spec.task, count_params(position.state.params, exclude=()),
                  run.mesh.size, jax.process_count(), position.step)
@@ -201,6 +203,11 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
     ``checkpoint_every`` steps, and at the end evaluates ``test_split`` with the
     best parameters (the last ones without early stopping) into
     ``workdir/results.json``. SIGTERM / SIGINT save a checkpoint and return None.
+
+    ``config.plugins`` (the user's cells and datasets) are imported first and
+    recorded in ``config.json`` with their ``.py`` paths made absolute. Errors
+    of the setup, before the first step trains, are marked as the user's to fix
+    (:class:`rnnlab.training.checks.SetupPhase`): commands print them as one line.
 
     A finished run (it reached ``num_steps`` or stopped early) trains no further
     step: with its ``results.json`` the results are returned as they are,
@@ -221,7 +228,15 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
         the step and the last good checkpoint).
     """
     start_time = time.time()
-    check_config(config)
+    with SetupPhase() as setup:
+        config = with_resolved_plugins(config)
+        import_plugins(config.get("plugins", ""))
+        check_config(config)
+        return _train_checked(config, workdir, setup, start_time)
+
+
+def _train_checked(config: Any, workdir: str, setup: SetupPhase, start_time: float) -> Optional[dict[str, Any]]:
+    """:func:`train_and_evaluate` of a checked config; ``setup.done()`` once the run is built and restored."""
     tc = config.train
     with WorkdirLock(workdir, process=tc.process_id if tc.num_processes > 1 else 0):
         if tc.num_processes > 1:
@@ -236,6 +251,7 @@ def train_and_evaluate(config: Any, workdir: str) -> Optional[dict[str, Any]]:
         with run.checkpoints, CompileCounter() as compiles, StopSignal() as stop:
             position = restore_or_init(run, jax.device_get(jax.jit(init_fn)(jax.random.PRNGKey(tc.seed), example)))
             _start(run, position, workdir, previous)
+            setup.done()
             position.state = replicate(position.state, run.mesh)
             with Recorder(workdir, position.step, tc.num_steps, enabled=jax.process_index() == 0) as recorder:
                 if not train_loop(run, position, recorder, stop):
