@@ -101,6 +101,29 @@ def test_resume_after_stop_is_bitwise_identical_to_an_uninterrupted_run(data_dir
     assert evals(str(tmp_path / "straight")) == evals(resumed_dir)
 
 
+def _without_wall_clock(records):
+    return [{k: v for k, v in r.items() if not k.endswith("_per_sec")} for r in records]
+
+
+def test_metrics_after_a_resume_mid_window_equal_the_uninterrupted_runs(data_dir, tmp_path):
+    # Given: an uninterrupted run logging every 2 steps and checkpointing every 3 (steps 3 and 6)
+    config = smoke_config(data_dir, "bow,smoke")
+    straight, killed = str(tmp_path / "straight"), tmp_path / "killed"
+    train.train_and_evaluate(config, straight)
+    # When: the same run dies after step 6's metrics row but before its checkpoint (step 6 and
+    # results.json removed), so the relaunch resumes from step 3, inside the window of steps 3-4
+    train.train_and_evaluate(config, str(killed))
+    import shutil
+
+    shutil.rmtree(killed / CHECKPOINT_DIR / "6")
+    os.remove(killed / RESULTS_FILE)
+    train.train_and_evaluate(config, str(killed))
+    # Then: every row equals the uninterrupted run's (row 4 averages steps 3 and 4 in both), but wall-clock rates
+    rows = _without_wall_clock(read_metrics(straight))
+    assert [r["step"] for r in rows if "train/loss" in r] == [2, 4, 6]
+    assert _without_wall_clock(read_metrics(str(killed))) == rows
+
+
 def test_corrupt_latest_checkpoint_and_empty_step_folder_fall_back_to_the_previous(data_dir, tmp_path, caplog):
     config = smoke_config(data_dir, "bow,smoke")
     workdir = tmp_path / "run"

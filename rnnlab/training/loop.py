@@ -13,7 +13,6 @@ builds both and calls these.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import signal
 import threading
@@ -28,7 +27,7 @@ import rnnlab.data
 from rnnlab.training import tasks
 from rnnlab.training.checks import is_int, require
 from rnnlab.training.metrics import Recorder
-from rnnlab.training.position import Position, Run, save
+from rnnlab.training.position import Position, Run, Window, save  # noqa: F401  (loop.Window)
 from rnnlab.training.sharding import replicate, shard_batch
 from rnnlab.training.steps import TrainState, count_params, evaluate
 from rnnlab.types import PyTree
@@ -111,32 +110,6 @@ def next_boundary(step: int, tc: Any) -> int:
     ends = [tc.num_steps, _next_multiple(step, tc.log_every)]
     ends += [_next_multiple(step, every) for every in (tc.eval_every, tc.checkpoint_every) if every]
     return min(ends)
-
-
-@dataclasses.dataclass
-class Window:
-    """The training since the last log line: summed stats, tokens read and seconds spent in steps.
-
-    Attributes:
-      start: the step before the window's first.
-      stats: the summed :data:`rnnlab.training.tasks.Stats` (device arrays), ``None`` before a step.
-      tokens: valid steps of the batches read.
-      seconds: time spent training (evaluations and checkpoints left out).
-    """
-
-    start: int
-    stats: Optional[tasks.Stats] = None
-    tokens: int = 0
-    seconds: float = 0.0
-
-    def metrics(self, step: int, learning_rate: float) -> dict[str, float]:
-        """``{"train/<stat>": mean, "train/steps_per_sec", "train/tokens_per_sec", "train/learning_rate"}``."""
-        seconds = max(self.seconds, 1e-9)
-        numbers = {f"train/{k}": v for k, v in tasks.finalize(jax.device_get(self.stats)).items()}
-        numbers["train/steps_per_sec"] = (step - self.start) / seconds
-        numbers["train/tokens_per_sec"] = self.tokens / seconds
-        numbers["train/learning_rate"] = float(learning_rate)
-        return numbers
 
 
 Check = tuple[int, tuple[Any, Any], tuple[Any, Any]]  # (step, stats["loss"], stats["grad_norm"])
@@ -242,10 +215,10 @@ def train_loop(run: Run, position: Position, recorder: Recorder, stop: StopSigna
       FloatingPointError: a loss or gradient norm was not finite (:func:`check_finite`).
     """
     tc = run.config.train
-    window = Window(position.step)
     put = lambda batch: shard_batch(batch, run.mesh)
     while position.step < tc.num_steps and not position.stopped_early and stop.received is None:
         started = time.time()
+        window = position.window  # restored with the checkpoint: a resumed row sums the same steps
         position.state, position.step, checks = train_steps(run.train_fn, position.state, run.loader, put,
                                                             position.step, next_boundary(position.step, tc),
                                                             window, stop)
@@ -256,7 +229,7 @@ def train_loop(run: Run, position: Position, recorder: Recorder, stop: StopSigna
             numbers = window.metrics(step, run.schedule(step - 1))
             eta = (tc.num_steps - step) / max(numbers["train/steps_per_sec"], 1e-9)
             recorder.record(step, numbers, eta=eta)
-            window = Window(step)
+            position.window = Window(step)
         if (tc.eval_every and step % tc.eval_every == 0) or step == tc.num_steps:
             evaluate_and_track(run, position, recorder)
         if (tc.checkpoint_every and step % tc.checkpoint_every == 0) or step == tc.num_steps or position.stopped_early:

@@ -11,9 +11,59 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, NamedTuple, Optional
 
+import jax
+import numpy as np
+
 from rnnlab.training import checkpoint as ckpt
+from rnnlab.training import tasks
 from rnnlab.training.steps import TrainState
 from rnnlab.types import PyTree
+
+
+@dataclasses.dataclass
+class Window:
+    """The training since the last log line: summed stats, tokens read and seconds spent in steps.
+
+    Saved in every checkpoint (:meth:`to_json`), so the first log line after a
+    resume averages the same steps as an uninterrupted run's.
+
+    Attributes:
+      start: the step before the window's first.
+      stats: the summed :data:`rnnlab.training.tasks.Stats` (device arrays), ``None`` before a step.
+      tokens: valid steps of the batches read.
+      seconds: time spent training (evaluations and checkpoints left out).
+    """
+
+    start: int
+    stats: Optional[tasks.Stats] = None
+    tokens: int = 0
+    seconds: float = 0.0
+
+    def metrics(self, step: int, learning_rate: float) -> dict[str, float]:
+        """``{"train/<stat>": mean, "train/steps_per_sec", "train/tokens_per_sec", "train/learning_rate"}``."""
+        seconds = max(self.seconds, 1e-9)
+        numbers = {f"train/{k}": v for k, v in tasks.finalize(jax.device_get(self.stats)).items()}
+        numbers["train/steps_per_sec"] = (step - self.start) / seconds
+        numbers["train/tokens_per_sec"] = self.tokens / seconds
+        numbers["train/learning_rate"] = float(learning_rate)
+        return numbers
+
+    def to_json(self) -> dict[str, Any]:
+        """The window as JSON: every sum exact, with its dtype (``{"stats": {name: [[value, dtype], ...]}}``)."""
+        stats = None if self.stats is None else {
+            name: [[np.asarray(v).item(), np.asarray(v).dtype.name] for v in pair]
+            for name, pair in jax.device_get(self.stats).items()}
+        return {"start": self.start, "stats": stats, "tokens": self.tokens, "seconds": self.seconds}
+
+    @classmethod
+    def from_json(cls, saved: Optional[Mapping[str, Any]], step: int) -> "Window":
+        """The window :meth:`to_json` saved; an empty one starting at ``step`` when there is none (older checkpoints)."""
+        if saved is None:
+            return cls(step)
+        stats = None if saved["stats"] is None else {
+            name: tuple(np.asarray(value, dtype) for value, dtype in pair) for name, pair in saved["stats"].items()}
+        return cls(int(saved["start"]), stats, int(saved["tokens"]), float(saved["seconds"]))
+
 
 class EarlyStopping(NamedTuple):
     """The early-stopping counters (saved in every checkpoint as a list).
@@ -81,6 +131,7 @@ class Position:
       stopped_early: early stopping ended the run.
       last_saved: the step of the newest checkpoint written or restored (``None``: none).
       last_eval: ``(step, metrics)`` of the newest evaluation of ``eval_split`` (``(None, None)``: none).
+      window: the training since the last log line (saved with the checkpoint; ``None``: empty, from ``step``).
     """
 
     state: TrainState
@@ -90,6 +141,11 @@ class Position:
     stopped_early: bool = False
     last_saved: Optional[int] = None
     last_eval: tuple[Optional[int], Optional[dict[str, float]]] = (None, None)
+    window: Optional[Window] = None
+
+    def __post_init__(self):
+        if self.window is None:
+            self.window = Window(self.step)
 
 
 # ---------------------------------------------------------------------------
@@ -163,12 +219,14 @@ def restore_or_init(run: Run, fresh: TrainState) -> Position:
                          "a new --workdir.") from e
     state = arrays["state"]
     step = int(state.step)
-    return Position(state, step, arrays["best_params"], early, stopped_early, last_saved=step)
+    return Position(state, step, arrays["best_params"], early, stopped_early, last_saved=step,
+                    window=Window.from_json(info.get("window"), step))
 
 
 def save(run: Run, position: Position) -> None:
     """Checkpoints ``position`` at its step with the loader's data position; notes it as ``last_saved``."""
     info = {"data": run.loader.get_state(), "early_stopping": list(position.early),
-            "stopped_early": position.stopped_early, "config": run.pinned, "data_fingerprint": run.fingerprint}
+            "stopped_early": position.stopped_early, "config": run.pinned, "data_fingerprint": run.fingerprint,
+            "window": position.window.to_json()}
     run.checkpoints.save(position.step, {"state": position.state, "best_params": position.best_params}, info)
     position.last_saved = position.step
