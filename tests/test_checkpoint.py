@@ -197,3 +197,17 @@ def test_config_saved_before_a_model_field_existed_resumes_at_its_off_value(tmp_
     assert checkpoint.check_config(str(tmp_path), smoke_config(tmp_path / "tfds", **{field: 0.0})) == saved
     with pytest.raises(ValueError, match=rf"{field}: saved 0.0, requested 0.1"):
         checkpoint.check_config(str(tmp_path), smoke_config(tmp_path / "tfds", **{field: 0.1}))
+
+
+def test_a_checkpoint_saved_before_the_added_fields_existed_resumes():
+    # Given: the pinned config of a checkpoint written before model.word_dropout, recurrent_dropout, zoneout
+    # and train.weight_noise existed
+    from rnnlab.training import position
+
+    pinned = checkpoint.pinned_config(smoke_config("tfds"))
+    old = {k: v for k, v in pinned.items() if k not in checkpoint.ADDED_FIELDS}
+    assert len(old) == len(pinned) - len(checkpoint.ADDED_FIELDS)
+    # When / Then: its own config check fills them as config.json's does, and still refuses a real change
+    position.check_restored({"config": old}, 3, "/ck", pinned, {})
+    with pytest.raises(ValueError, match=r"(?s)saved by another run.*model.zoneout: saved 0.1, requested 0.0"):
+        position.check_restored({"config": {**old, "model.zoneout": 0.1}}, 3, "/ck", pinned, {})

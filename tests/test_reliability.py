@@ -323,6 +323,36 @@ def test_a_second_lock_names_the_holder_and_a_released_lock_leaves_nothing(tmp_p
     assert not workdir.exists()  # created by the lock, empty again: removed
 
 
+def test_locks_racing_to_create_the_workdir_never_raise_file_exists(tmp_path, monkeypatch):
+    import threading
+
+    # Given: a workdir made by another process between the check and the creation (the race, made certain)
+    made = tmp_path / "made"
+    os.makedirs(made)
+    monkeypatch.setattr(lock.os.path, "isdir", lambda path: False)
+    with lock.WorkdirLock(str(made)):
+        pass
+    monkeypatch.undo()
+    # And: 8 threads locking one workdir that does not exist yet, all at once
+    workdir, barrier, errors = str(tmp_path / "new"), threading.Barrier(8), []
+
+    def take():
+        barrier.wait()
+        try:
+            with lock.WorkdirLock(workdir):
+                time.sleep(0.05)
+        except Exception as e:  # noqa: BLE001 - collected and checked below
+            errors.append(e)
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then: no FileExistsError; a thread that lost the race is refused naming the holder
+    assert all(isinstance(e, RuntimeError) and "is in use by" in str(e) for e in errors), errors
+
+
 def test_a_stale_lock_is_taken_over_and_another_hosts_lock_is_refused(tmp_path, caplog):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -91,13 +91,25 @@ def pinned_config(config: Any) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k not in RESUMABLE_FIELDS}
 
 
+def pinned_diff(saved: Any, requested: Any) -> list[str]:
+    """The :func:`config_diff` lines of the pinned fields (:func:`pinned_config` of both sides).
+
+    The one comparison of a saved config with a requested one: ``config.json``'s
+    (:func:`refused_changes`) and a checkpoint's own
+    (:func:`rnnlab.training.position.check_restored`). Either side may be nested
+    or already flat and pinned; fields of :data:`ADDED_FIELDS` that a side
+    lacks (saved before they existed) count as their stated value.
+    """
+    return config_diff(pinned_config(saved), pinned_config(requested))
+
+
 def refused_changes(saved: Mapping[str, Any], requested: Mapping[str, Any]) -> list[str]:
     """The :func:`config_diff` lines a resume may not make (``saved`` is the workdir's config).
 
     Fields outside :data:`RESUMABLE_FIELDS` must be equal; ``train.num_steps``
     may only grow, and only with a constant learning-rate schedule.
     """
-    diff = config_diff(pinned_config(saved), pinned_config(requested))
+    diff = pinned_diff(saved, requested)
     old, new = flatten(saved, "."), flatten(requested, ".")
     steps_old, steps_new = old.get("train.num_steps"), new.get("train.num_steps")
     if steps_old != steps_new and steps_old is not None:

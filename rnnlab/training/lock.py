@@ -62,9 +62,11 @@ class WorkdirLock:
                             f"at a time; wait for it or use another --workdir.")
 
     def __enter__(self) -> "WorkdirLock":
-        if not os.path.isdir(self.workdir):
+        try:
             os.makedirs(self.workdir)
             self._created_workdir = True
+        except FileExistsError:  # made already, or by another process at this very moment
+            pass
         host = socket.gethostname()
         while True:
             f = open(self.path, "a+")

@@ -181,7 +181,7 @@ def check_restored(info: Mapping[str, Any], step: int, directory: str, pinned: M
       ValueError: the saved config or data differ (the message lists what differs).
     """
     where = f"checkpoint step {step} in {directory}"
-    diff = ckpt.config_diff(info["config"], pinned) if "config" in info else []
+    diff = ckpt.pinned_diff(info["config"], pinned) if "config" in info else []
     if diff:
         raise ValueError(f"{where} was saved by another run; its config differs from this one:\n  "
                          + "\n  ".join(diff) + f"\nMove {directory} away to start afresh, or use a new --workdir.")
