@@ -8,8 +8,8 @@
 
 Task variants (``--config=configs/arrays.py:tag``, combined with commas): ``classify`` (the default:
 ``int[N]`` targets, a classifier), ``tag`` (``int[N, T]``, a tagger), ``regress`` (``float[N]``, a
-classifier with one output, MSE), ``regress_steps`` (``float[N, T]``, a tagger with one output per
-step), ``density`` (``float[N, T, F]`` in [0, 1], Bernoulli NLL); cell variants ``lstm`` (the
+classifier with one output, MSE), ``regress_steps`` (``float[N, T]``, a ``step_regressor``: one output
+per step), ``density`` (``float[N, T, F]`` in [0, 1], Bernoulli NLL); cell variants ``lstm`` (the
 default), ``gru``, ``bilstm``; ``smoke``. E.g. ``configs/arrays.py:tag,bilstm``. Predict on new
 inputs: ``python -m rnnlab.predict --workdir=runs/myarrays --input=new.npz``.
 """
@@ -40,8 +40,9 @@ def regress(config: ml_collections.ConfigDict) -> None:
 
 
 def regress_steps(config: ml_collections.ConfigDict) -> None:
-    """One value per step (``targets float[N, T]``): a tagger with one output, best validation MSE kept."""
-    _task(config, "regress", "tagger", "mse", "min")
+    """One value per step (``targets float[N, T]``): a step regressor (a tagger's body, one output), best
+    validation MSE kept."""
+    _task(config, "regress", "step_regressor", "mse", "min")
 
 
 def density(config: ml_collections.ConfigDict) -> None:

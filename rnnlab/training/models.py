@@ -7,7 +7,8 @@ deterministic=...)`` with ``inputs int32[B, T]`` (token ids, 0 = padding) or
 
     bag_of_words  f32[B, C]     mean of the embeddings of the valid steps -> MLP
     classifier    f32[B, C]     embedding -> stacked (bi)RNN -> pooling -> MLP
-    tagger        f32[B, T, C]  embedding -> stacked (bi)RNN -> MLP at every step (C = 1: per-step regress)
+    tagger        f32[B, T, C]  embedding -> stacked (bi)RNN -> MLP at every step
+    step_regressor f32[B, T, 1] the tagger's body with one output: a ``regress`` target per step
     density       f32[B, T, F]  frames -> stacked RNN -> F Bernoulli logits per step
 
 C (or F) is ``spec.num_outputs`` of the dataset; a ``regress`` task uses a
@@ -277,7 +278,8 @@ MODELS: dict[str, tuple[Callable[[Any, Any], nn.Module], tuple[str, ...]]] = {
     # kind: (builder(model_config, spec), the tasks it serves)
     "bag_of_words": (_bag_of_words, ("classify", "regress")),
     "classifier": (_classifier, ("classify", "regress")),
-    "tagger": (functools.partial(_per_step, SequenceTagger), ("tag", "regress")),  # regress: per step
+    "tagger": (functools.partial(_per_step, SequenceTagger), ("tag",)),
+    "step_regressor": (functools.partial(_per_step, SequenceTagger), ("regress",)),  # one value per step
     "density": (functools.partial(_per_step, SequenceDensityModel), ("density",)),
 }
 

@@ -11,7 +11,7 @@ of them; training minimises ``loss_sum / loss_count``. Example weights come from
     density   outputs f32[B, T, F] (logits), targets f32[B, T, F] in {0, 1}
               -> loss = nll: the sum of F Bernoulli NLLs of a frame, per valid step
     regress   outputs f32[B] (or [B, 1]), targets f32[B] -> loss = mse
-              per step: outputs f32[B, T, 1] (a tagger), targets f32[B, T] -> mse per valid step
+              per step: outputs f32[B, T, 1] (a step_regressor), targets f32[B, T] -> mse per valid step
 
 The per-step tasks (``tag``, ``density``) take ``loss_mask``, the name of a
 batch key ``f32[B, T]`` (``"target_mask"``): the loss is then a mean over the
@@ -218,7 +218,7 @@ def regress_stats(outputs: Array, batch: Mapping[str, Array]) -> Stats:
     targets = batch["targets"]
     per_step = jnp.ndim(targets) == 2
     if jnp.size(outputs) != jnp.size(targets):
-        need = "a per-step model (config.model.kind = 'tagger')" if per_step else \
+        need = "one output per step (config.model.kind = 'step_regressor')" if per_step else \
             "one output per sequence (config.model.kind = 'classifier' or 'bag_of_words')"
         raise ValueError(f"regress: outputs of shape {jnp.shape(outputs)} for targets of shape "
                          f"{jnp.shape(targets)}; these targets need {need}")
