@@ -192,7 +192,7 @@ def apply_variants(config: ml_collections.ConfigDict, arg: str | None, named: di
         if section not in config or field not in config[section]:
             raise ValueError(
                 f"unknown config variant {item!r}; variants: {', '.join(sorted(named))}, "
-                f"shortcuts {', '.join(sorted(SHORTCUTS))}=..., or section.field=value"
+                f"shortcuts {', '.join(sorted(SHORTCUTS))}=..., section.field=value, or plugins=MODULE"
             )
         config[section][field] = _parse(value) if value else True
     return config

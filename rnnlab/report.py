@@ -16,6 +16,7 @@ from absl import app, flags
 
 from rnnlab.experiments.report import write_report
 from rnnlab.experiments.tuned import write_tuned_report
+from rnnlab.training.command import parse_flags_or_exit, run_command
 
 
 def main(argv: Sequence[str]) -> None:
@@ -24,14 +25,14 @@ def main(argv: Sequence[str]) -> None:
     if f.plan:
         if argv[1:] or not f.runs:
             raise app.UsageError("--plan takes --runs (the plan's output folder) and no run directories")
-        result = write_tuned_report(f.plan, f.runs, f.out)
+        result = run_command("rnnlab.report", lambda: write_tuned_report(f.plan, f.runs, f.out), all_setup=True)
         sys.stdout.write(result["markdown"])
         return
     workdirs = [w for w in argv[1:] if os.path.isdir(w)]
     if not workdirs:
         raise app.UsageError("give run directories, or --plan and --runs")
-    result = write_report(workdirs, f.out, split=f.split, curve_key=f.curve or None, gates=f.gates,
-                          targets=f.target)
+    result = run_command("rnnlab.report", lambda: write_report(workdirs, f.out, split=f.split, curve_key=f.curve or None,
+                                                               gates=f.gates, targets=f.target), all_setup=True)
     sys.stdout.write(result["table"])
 
 
@@ -47,4 +48,4 @@ def _define_flags() -> None:
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    app.run(main, flags_parser=parse_flags_or_exit("rnnlab.report"))

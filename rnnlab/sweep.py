@@ -12,6 +12,7 @@ from typing import Sequence
 from absl import app, flags
 
 from rnnlab.experiments.sweep import sweep
+from rnnlab.training.command import parse_flags_or_exit, run_command
 
 
 def main(argv: Sequence[str]) -> None:
@@ -19,7 +20,8 @@ def main(argv: Sequence[str]) -> None:
     if len(argv) < 2:
         raise app.UsageError("give at least one config file")
     f = flags.FLAGS
-    if not sweep(list(argv[1:]), f.out, seeds=f.seeds, also=f.also, dry_run=f.dry_run):
+    work = lambda: sweep(list(argv[1:]), f.out, seeds=f.seeds, also=f.also, dry_run=f.dry_run)  # noqa: E731
+    if not run_command("rnnlab.sweep", work, all_setup=True):
         sys.exit(1)
 
 
@@ -32,4 +34,4 @@ def _define_flags() -> None:
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    app.run(main, flags_parser=parse_flags_or_exit("rnnlab.sweep"))

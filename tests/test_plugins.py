@@ -199,9 +199,12 @@ def test_config_loads_from_any_working_directory(tmp_path, monkeypatch):
         config_files.load_config(str(tmp_path / "nope.py"))
 
 
-def test_variant_sets_plugins():
-    config = config_files.load_config(NEGATION, "plugins=my_cells.py,cell=gru")
-    assert config.plugins == "my_cells.py" and config.model.cell == "gru"
+def test_variant_sets_plugins_and_loading_imports_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_variant_plugin.py").write_text("LOADED = True\n")
+    config = config_files.load_config(NEGATION, "plugins=my_variant_plugin.py,cell=gru")
+    assert config.plugins == "my_variant_plugin.py" and config.model.cell == "gru"
+    assert sys.modules["my_variant_plugin"].LOADED
 
 
 def test_setup_errors_are_marked_only_before_done():
@@ -254,3 +257,19 @@ def test_user_launcher_in_its_own_folder_runs_a_repository_config(tmp_path):
     # Then the config loads (its `from configs import default` resolves)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "cell gru steps 6" in done.stdout
+
+
+def test_error_lines_in_docs_are_what_launch_prints(tmp_path):
+    # Given the one-line errors that docs/training.md quotes, each with the flag that causes it
+    with open(os.path.join(ROOT, "docs", "training.md")) as f:
+        quoted = [line.rstrip("\n") for line in f if line.startswith("rnnlab.launch: ")]
+    causes = {"config.model.cell:": ["--config=configs/negation.py:smoke", "--config.model.cell=lstmm"],
+              "--config.model.cel:": ["--config=configs/negation.py:smoke", "--config.model.cel=gru"],
+              "flag --config=": ["--config=configs/negation.py:cel=gru"]}
+    assert len(quoted) == len(causes)
+    for line in quoted:
+        flags = next(v for k, v in causes.items() if line.startswith(f"rnnlab.launch: {k}"))
+        # When launch.py runs with it from the repository root
+        done = _run(["launch.py", *flags, f"--workdir={tmp_path / 'run'}"], cwd=ROOT)
+        # Then its last line is exactly the quoted one
+        assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == line

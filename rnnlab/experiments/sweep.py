@@ -176,10 +176,26 @@ def run_sweep(
 
 
 def _parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` -> the seeds. Raises ``ValueError`` naming ``--seeds`` otherwise."""
     if re.fullmatch(r"\d+-\d+", text):
         lo, hi = map(int, text.split("-"))
         return list(range(lo, hi + 1))
+    if not re.fullmatch(r"\d+(,\d+)*,?", text):
+        raise ValueError(f"--seeds must be a comma list of seeds (0,1,2) or a range (0-4), got {text!r}")
     return [int(s) for s in text.split(",") if s]
+
+
+def check_runs(runs: Sequence[Run]) -> None:
+    """Loads every run's config once, so a bad file or variant fails before any run trains.
+
+    Raises:
+      ValueError, FileNotFoundError: naming the run's config spec and what is wrong.
+    """
+    for spec in dict.fromkeys(f"{run.config_path}:{run.arg}" if run.arg else run.config_path for run in runs):
+        try:
+            load_config(*split_spec(spec))
+        except (ValueError, FileNotFoundError, KeyError, TypeError) as e:
+            raise type(e)(f"{spec}: {e}") from e
 
 
 def sweep(specs: Sequence[str], out: str, seeds: str = "0,1,2", also: str = "",
@@ -197,6 +213,7 @@ def sweep(specs: Sequence[str], out: str, seeds: str = "0,1,2", also: str = "",
       Whether no run failed and none was interrupted.
     """
     runs = expand(specs, _parse_seeds(seeds), also)
+    check_runs(runs)
     if dry_run:
         for run in runs:
             done = "done" if is_finished(run.workdir(out)) else "todo"

@@ -21,7 +21,7 @@ from typing import Any, Callable, NoReturn, Sequence
 from absl import flags, logging
 from ml_collections.config_flags import config_flags
 
-from rnnlab.training.checks import SETUP_ERRORS, error_line, is_setup_error
+from rnnlab.training.checks import SETUP_ERRORS, SetupPhase, error_line, is_setup_error
 from rnnlab.training.config_files import load_config, split_spec
 
 
@@ -82,12 +82,21 @@ def _override_error(argv: Sequence[str], error: Exception) -> str:
     return f"{named[0] if named else '--config.<field>'}: {message}"
 
 
-def run_command(command: str, work: Callable[[], Any]) -> Any:
+def run_command(command: str, work: Callable[[], Any], all_setup: bool = False) -> Any:
     """``work()``; a setup error (:func:`is_setup_error`) is one line on stderr and exit status 1.
+
+    Args:
+      command: the name the line starts with (``rnnlab.sweep``).
+      work: the command's one call into the layer that does the work.
+      all_setup: every :data:`SETUP_ERRORS` exception escaping ``work`` is the
+        user's (a sweep: its runs' own failures are caught and logged inside).
 
     With ``--verbosity=1`` (or higher) the error is raised with its traceback.
     """
     try:
+        if all_setup:
+            with SetupPhase():
+                return work()
         return work()
     except Exception as e:
         if not is_setup_error(e) or logging.get_verbosity() >= 1:
