@@ -20,6 +20,7 @@ import scipy.io
 
 import rnnlab.data
 from rnnlab.training import models, tasks, train
+from tests.test_user_data import write_sample_folder
 from tests.train_fixtures import compile_cache  # noqa: F401  (fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,7 +74,12 @@ def _fake_trees(folder):
 
 def _point_at_fake_files(config, tmp_path):
     """Sets data.path to generated stand-ins for datasets read from files."""
-    if "path" not in config.data or config.data.path is None:
+    if "path" not in config.data:
+        return
+    if write_sample_folder(config.data.name, str(tmp_path), config.data.get("task")):  # users' own files
+        config.data.path = str(tmp_path)
+        return
+    if config.data.path is None:
         return
     dataset = rnnlab.data.get_dataset(config.data.name)
     filename = getattr(dataset, "filename", "")
