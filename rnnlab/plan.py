@@ -21,7 +21,10 @@ def main(argv: Sequence[str]) -> None:
     if len(argv) != 2:
         raise app.UsageError("give one plan file, e.g. configs/claims/tuned.py")
     f = flags.FLAGS
-    full = load_plan(argv[1])
+    try:
+        full = load_plan(argv[1])
+    except (ValueError, FileNotFoundError) as e:  # no get_plan(), duplicate names, unknown or cyclic `after`
+        sys.exit(f"rnnlab.plan: {e}")
     chosen = {item.name for item in full if re.search(f.only, item.name)}
     chosen |= {dep for item in full if item.name in chosen for dep in item.after}  # what they need
     plan = [item for item in full if item.name in chosen]

@@ -90,3 +90,20 @@ def test_plan_errors(tmp_path):
     assert [item.name for item in plan.load_plan(_plan_file(tmp_path / "one.py", search.format("")))] == ["a"]
     with pytest.raises(ValueError, match="lane"):
         plan.run_lane([], str(tmp_path), lane=2, lanes=2)
+
+
+def test_a_plan_whose_searches_wait_for_each_other_is_refused_at_load(tmp_path):
+    # Given plans whose `after` lists form a cycle, or name the search itself
+    search = "Search('{}', 'x.py', 'valid/mse:min', 'optim.learning_rate=grid(1.0)', trials=1, after={})"
+    cyclic = _plan_file(tmp_path / "cycle.py", search.format("a", "('b',)"), search.format("b", "('c',)"),
+                        search.format("c", "('a',)"), search.format("d", "('a',)"))
+    itself = _plan_file(tmp_path / "self.py", search.format("a", "('a',)"))
+    # Then loading them fails at once, naming the cycle (they used to wait for ever without a log line)
+    with pytest.raises(ValueError, match="cycle, a -> b -> c -> a"):
+        plan.load_plan(cyclic)
+    with pytest.raises(ValueError, match="cycle, a -> a"):
+        plan.load_plan(itself)
+    # and the command says so in one line
+    run = subprocess.run([sys.executable, "-m", "rnnlab.plan", itself, f"--out={tmp_path / 'out'}"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and run.stderr.strip().splitlines()[-1].startswith("rnnlab.plan: plan")

@@ -35,6 +35,8 @@ FAKE_TRAINER = textwrap.dedent('''
         f.write(f"{os.path.basename(workdir)} {start}\\n")
     if lr > 1e-2:
         sys.exit("FloatingPointError: training stopped at step 10: loss nan")
+    if os.environ.get("FAKE_FAIL"):  # a deterministic crash, e.g. a bug the config triggers
+        sys.exit("ValueError: something the trainer cannot do")
     value = None
     for step in range(start + 10, 70, 10):
         if stop:
@@ -42,6 +44,10 @@ FAKE_TRAINER = textwrap.dedent('''
         value = 1.0 + (math.log(lr) - math.log(1e-4)) ** 2 + 10.0 / step
         with open(path, "a") as f:
             f.write(json.dumps({"step": step, "valid/nll": value}) + "\\n")
+        marker = os.path.join(os.path.dirname(os.path.dirname(workdir)), "killed")  # once per search
+        if step == int(os.environ.get("FAKE_KILL_AT", "0")) and not os.path.exists(marker):
+            open(marker, "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or `kill -9` would
         time.sleep(delay)
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump({"step": 60, "valid": {"nll": value}}, f)
@@ -56,6 +62,22 @@ WORKER = textwrap.dedent('''
     search.run_search(spec, command=lambda c, w, o: [sys.executable, fake, w, repr(o["optim.learning_rate"])],
                       poll=0.02, startup_trials=100, grace_period=int(os.environ.get("GRACE", "3")), heartbeat=1)
 ''')
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def negation_data(tmp_path_factory):
+    """A tfds data dir holding the negation smoke corpus (prepared once for the module's real searches)."""
+    import rnnlab.data
+    from configs import negation
+
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    config = negation.get_config("smoke")
+    config.data.data_dir = data_dir
+    rnnlab.data.prepare(config.data)
+    return data_dir
 
 
 @pytest.fixture
@@ -196,6 +218,10 @@ def test_interrupted_search_resumes_the_trial(tmp_path, fake):
     assert len(counted) == 2 and all(t.state == optuna.trial.TrialState.COMPLETE for t in counted)
     retried = [t for t in counted if t.system_attrs.get("failed_trial") == 0]
     assert len(retried) == 1 and retried[0].params == study.trials[0].params
+    # and the points are those of an uninterrupted search: point k's values, k = 0, 1 (issue 26.1)
+    space = _spec(out, 2).space
+    assert sorted(t.params["optim.learning_rate"] for t in counted) == sorted(
+        search.draw_point(space, 0, k)["optim.learning_rate"] for k in range(2))
     starts = [int(start) for name, start in _calls(out) if name == "trial_000"]
     assert starts[0] == 0 and len(starts) == 2 and starts[1] >= 20  # resumed, not restarted
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
@@ -344,3 +370,207 @@ def test_search_and_rerun_real_smoke(tmp_path):
     assert config["optim"]["learning_rate"] == pytest.approx(best["params"]["optim.learning_rate"])
     assert config["train"]["seed"] == 1
     assert summary["seeds"][0]["results"]["test"]["nll"] > 0
+
+
+# ---------------------------------------------------------------------------
+# Issue 26: the same answer after any interruption; errors that name what is wrong
+
+
+def _counted(study):
+    return [t for t in study.get_trials() if t.state in (optuna.trial.TrialState.COMPLETE,
+                                                         optuna.trial.TrialState.PRUNED)]
+
+
+def test_a_trial_whose_child_is_killed_is_retried_from_its_checkpoint(tmp_path, fake, monkeypatch):
+    # Given a search whose first child is killed (SIGKILL) after its evaluation at step 30
+    monkeypatch.setenv("FAKE_KILL_AT", "30")
+    out = tmp_path / "c"
+    # When the search runs
+    study = search.run_search(_spec(out, 2), command=_fake_command(fake), poll=0.02, startup_trials=100)
+    # Then each point completed once, with its own values, point 0 after one retry that resumed its workdir
+    counted = _counted(study)
+    assert sorted(search.point_of(t) for t in counted) == [0, 1]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in counted)
+    failed = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
+    assert [(search.point_of(t), t.user_attrs["status"]) for t in failed] == [(0, "failed")]
+    assert "-9" in failed[0].user_attrs["error"]
+    assert [int(start) for name, start in _calls(out) if name == "trial_000"] == [0, 30]
+    assert {search.point_of(t): t.params for t in counted} == {k: search.draw_point(_spec(out, 2).space, 0, k)
+                                                             for k in (0, 1)}
+
+
+def test_a_point_that_always_fails_is_given_up_after_its_retries(tmp_path, fake, monkeypatch):
+    # Given a trainer that crashes at once, every time
+    monkeypatch.setenv("FAKE_FAIL", "1")
+    monkeypatch.setattr(search, "check_search", lambda *args, **options: None)
+    out = tmp_path / "f"
+    # When a search of 1 point with 1 retry runs (and is run again)
+    for _ in range(2):
+        with pytest.raises(search.SearchFailed, match=r"point\(s\) \[0\] failed 2 times .*cannot do"):
+            search.search_and_rerun(_spec(out, 1), 1, retries=1, command=_fake_command(fake), poll=0.02)
+    # Then it tried twice, not for ever, and ran no seed run
+    assert [name for name, _ in _calls(out)] == ["trial_000", "trial_000"]
+    assert not list(out.glob("best__seed*"))
+
+
+def test_a_rerun_with_another_spec_is_refused_or_starts_a_new_study_beside(tmp_path, fake):
+    out = tmp_path / "m"
+    spec = _spec(out, 2)
+    search.run_search(spec, command=_fake_command(fake), poll=0.02, startup_trials=100)
+    # When the same folder is searched on another metric (or space, or sampler seed)
+    other = dataclasses.replace(spec, metric=search.parse_metric("valid/nll:max"))
+    with pytest.raises(search.SearchError, match=r"metric valid/nll:min -> valid/nll:max.*--new_study"):
+        search.run_search(other, command=_fake_command(fake), poll=0.02)
+    with pytest.raises(search.SearchError, match="sampler_seed 0 -> 1"):
+        search.run_search(spec, seed=1, command=_fake_command(fake), poll=0.02)
+    # Then nothing ran; more trials extend the study (its first points stay), fewer are refused
+    assert len(_calls(out)) == 2
+    with pytest.raises(search.SearchError, match="trials 2 -> 1"):
+        search.run_search(dataclasses.replace(spec, trials=1), command=_fake_command(fake), poll=0.02)
+    study = search.run_search(dataclasses.replace(spec, trials=3), command=_fake_command(fake), poll=0.02,
+                              startup_trials=100)
+    assert sorted(search.point_of(t) for t in _counted(study)) == [0, 1, 2]
+    # and with --new_study the other spec gets its own study in OUT-2, again on a rerun
+    record = search.spec_record(other, 0, 0)
+    assert search.beside(other, record, "search")[0].out == str(out) + "-2"
+    search.run_search(dataclasses.replace(other, out=str(out) + "-2"), record=record,
+                      command=_fake_command(fake), poll=0.02)
+    assert search.beside(other, record, "search")[0].out == str(out) + "-2"
+
+
+@pytest.mark.parametrize("name", ["s/q?mode=ro", "50%", "a#b"])
+def test_out_with_url_characters_keeps_the_study_in_the_folder(tmp_path, fake, name):
+    out = tmp_path / name
+    search.run_search(_spec(out, 1), command=_fake_command(fake), poll=0.02)
+    assert (out / "study.db").is_file() and (out / "trials" / "trial_000" / "results.json").is_file()
+
+
+def test_out_must_be_a_folder_path(tmp_path):
+    (tmp_path / "file").write_text("")
+    for out, message in [("sqlite:///x.db", "not a database URL"), (str(tmp_path / "file"), "not a folder")]:
+        with pytest.raises(search.SearchError, match=f"--out=.*{message}"):
+            search.check_out(out)
+
+
+def test_a_damaged_study_database_is_named(tmp_path, fake):
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "study.db").write_bytes(b"not a database" * 100)
+    with pytest.raises(search.StudyError, match=f"{out}/study.db.*damaged"):
+        search.run_search(_spec(out, 1), command=_fake_command(fake), poll=0.02)
+
+
+def test_a_full_disk_is_named(tmp_path, fake, monkeypatch):
+    import sqlite3
+
+    import sqlalchemy
+
+    out = tmp_path / "full"
+
+    def full(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError("UPDATE trials", {}, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_state_values", full)
+    with pytest.raises(search.StudyError, match=f"the disk of {out}/study.db is full"):
+        search.run_search(_spec(out, 1), command=_fake_command(fake), poll=0.02)
+
+
+LOCKER = textwrap.dedent('''
+    import sqlite3, sys, time
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    open(sys.argv[1] + ".held", "w").close()
+    time.sleep(float(sys.argv[2]))
+''')
+
+
+def test_a_locked_study_database_is_waited_for_then_named(tmp_path, fake):
+    out = tmp_path / "l"
+    spec = _spec(out, 1)
+    search.run_search(spec, command=_fake_command(fake), poll=0.02, startup_trials=100)  # makes the database
+    db = out / "study.db"
+
+    def hold(seconds):
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(db), str(seconds)])
+        while not (out / "study.db.held").exists():
+            time.sleep(0.02)
+        (out / "study.db.held").unlink()
+        return locker
+
+    # When another process holds the database shorter than the timeout, the search waits and goes on
+    locker = hold(1.5)
+    more = dataclasses.replace(spec, trials=2)
+    study = search.run_search(more, command=_fake_command(fake), poll=0.02, startup_trials=100, db_timeout=10)
+    locker.wait()
+    assert len(_counted(study)) == 2
+    # and when it holds it longer, the error names the file, not Optuna's UnboundLocalError
+    locker = hold(4)
+    with pytest.raises(search.StudyError, match=f"{db} stayed locked"):
+        search.run_search(more, command=_fake_command(fake), poll=0.02, db_timeout=0.5)
+    locker.wait()
+
+
+SEEDS_WORKER = textwrap.dedent('''
+    import json, os, sys, time
+    from rnnlab.experiments import search
+    from rnnlab.training.lock import WorkdirLock
+    spec = search.SearchSpec("configs/claims/long_memory.py:smoke", (), search.parse_metric("valid/mse:min"),
+                             1, sys.argv[1])
+
+    def train(config, workdir):
+        with WorkdirLock(workdir):
+            if not os.path.exists(os.path.join(workdir, "results.json")):
+                time.sleep(1.0)
+                with open(os.path.join(workdir, "results.json"), "w") as f:
+                    json.dump({"step": 1}, f)
+
+    status = search.run_seeds(spec, {"optim.learning_rate": 0.01}, 2, train_fn=train, poll=0.2)
+    sys.exit(1 if status["failed"] or status["interrupted"] else 0)
+''')
+
+
+def test_workers_that_lose_the_race_for_a_seed_run_wait_for_it(tmp_path):
+    # Given three workers that reach the seed runs together
+    workers = [subprocess.Popen([sys.executable, "-c", SEEDS_WORKER, str(tmp_path / "race")], cwd=ROOT,
+                                stderr=subprocess.PIPE) for _ in range(3)]
+    # Then every one ends well (those that lost a run waited for it) and each seed run trained once
+    logs = [w.communicate(timeout=120)[1].decode() for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], logs[-1][-2000:]
+    assert sorted(os.listdir(tmp_path / "race")) == ["best__seed1", "best__seed2", "sweep.jsonl"]
+
+
+def test_check_search_refuses_before_any_work(tmp_path, negation_data):
+    config = f"configs/negation.py:smoke,data.data_dir={negation_data}"
+    good = search.SearchSpec(config, (search.parse_param("optim.learning_rate=loguniform(1e-3,1e-2)"),),
+                             search.parse_metric("valid/accuracy:max"), 2, str(tmp_path / "o"))
+    search.check_search(good, 1)
+    assert search.metric_names(search.sweep.load_config("configs/negation.py", "smoke,data.data_dir="
+                                                        + negation_data)) == {"loss", "accuracy", "negated_accuracy"}
+    for change, message in [
+        (dict(metric=search.parse_metric("valid/nll:min")), "write accuracy, loss, negated_accuracy per split, not 'nll'"),
+        (dict(metric=search.parse_metric("test/accuracy:max")), "test split.*--allow_test_metric"),
+        (dict(metric=search.parse_metric("train/accuracy:max")), "splits valid, test, not 'train'"),
+        (dict(space=(search.parse_param("optim.lr=loguniform(1e-3,1e-2)"),)), "'optim.lr': the config has no such"),
+        (dict(space=(search.parse_param("model.cell=choice(lstm,lstmm)"),)), "point 1 .*unknown cell 'lstmm'"),
+        (dict(trials=0), "--trials=0: give a positive"),
+        (dict(out="sqlite:///s.db"), "--out=.*not a database URL"),
+    ]:
+        with pytest.raises(search.SearchError, match=message):
+            search.check_search(dataclasses.replace(good, **change), 1)
+    with pytest.raises(search.SearchError, match="--seeds=-1"):
+        search.check_search(good, -1)
+    search.check_search(dataclasses.replace(good, metric=search.parse_metric("test/accuracy:max")), 1,
+                        allow_test_metric=True)
+    assert not os.path.exists(good.out)
+
+
+def test_the_command_says_what_is_wrong_in_one_line(tmp_path, negation_data):
+    # Given the default --metric (valid/nll) on a classification config
+    out = tmp_path / "cli"
+    run = subprocess.run([sys.executable, "-m", "rnnlab.search", f"configs/negation.py:smoke,data.data_dir={negation_data}",
+                          "--space=optim.learning_rate=loguniform(1e-3,1e-2)", f"--out={out}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # Then it exits 1 at once with one line naming the metric, having trained nothing
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[-1].startswith("rnnlab.search: --metric=valid/nll")
+    assert "Traceback" not in run.stderr and not out.exists()

@@ -101,7 +101,12 @@ def spec_of(out: str, item: Search) -> search.SearchSpec:
 
 
 def load_plan(path: str) -> list[Search]:
-    """``get_plan()`` of a plan file; names must be unique and dependencies must exist."""
+    """``get_plan()`` of a plan file; names must be unique, dependencies must exist and form no cycle.
+
+    Raises:
+      ValueError: a file without ``get_plan()``, duplicate names, unknown dependencies, or a cycle
+        of ``after`` (the message names it, e.g. ``a -> b -> a``).
+    """
     module = sweep.load_module(path)
     if not hasattr(module, "get_plan"):
         raise ValueError(f"plan file {path!r} defines no get_plan()")
@@ -112,7 +117,38 @@ def load_plan(path: str) -> list[Search]:
     missing = {dep for item in plan for dep in item.after} - set(names)
     if missing:
         raise ValueError(f"plan {path!r}: unknown dependencies {sorted(missing)}")
+    cycle = find_cycle({item.name: item.after for item in plan})
+    if cycle:
+        raise ValueError(f"plan {path!r}: the searches wait for each other in a cycle, "
+                         f"{' -> '.join(cycle)} (their `after` lists): none could ever start")
     return plan
+
+
+def find_cycle(after: dict[str, Sequence[str]]) -> list[str]:
+    """A cycle of the dependency graph ``{name: names it waits for}`` as ``[a, b, ..., a]``; ``[]`` if none.
+
+    A search that waits for itself is a cycle ``[a, a]``.
+    """
+    state: dict[str, str] = {}  # "open" while on the current path, "done" after
+
+    def visit(name: str, path: list[str]) -> list[str]:
+        state[name] = "open"
+        for dep in after.get(name, ()):
+            if state.get(dep) == "open":
+                return path[path.index(dep):] + [name, dep] if dep != name else [name, name]
+            if dep not in state:
+                found = visit(dep, path + [name])
+                if found:
+                    return found
+        state[name] = "done"
+        return []
+
+    for name in after:
+        if name not in state:
+            found = visit(name, [])
+            if found:
+                return found
+    return []
 
 
 def run_item(out: str, item: Search, **search_options) -> bool:
@@ -123,7 +159,7 @@ def run_item(out: str, item: Search, **search_options) -> bool:
         search.search_and_rerun(spec, item.seeds, vary_data_seed=item.vary_data_seed,
                                 startup_trials=item.startup_trials, warmup_steps=item.warmup_steps,
                                 **search_options)
-    except RuntimeError as e:  # every trial pruned or diverged, or a seed run failed
+    except (RuntimeError, search.SearchError, search.StudyError) as e:  # no answer, a bad spec, a bad study
         logging.error("plan: search %s failed: %s", item.name, e)
         with open(os.path.join(out, item.name, FAILED_FILE), "w") as f:  # dependants in other lanes give up
             f.write(f"{e}\n")

@@ -171,6 +171,7 @@ def objective(spec: SearchSpec, study: Any, *, command: Command = launch_command
             raise Interrupted(f"trial {trial.number} stopped by a signal; it resumes from {workdir}")
         if outcome.status == "failed":
             trial.set_user_attr("error", outcome.message)
+            logging.warning("trial %d, point %d failed: %s", trial.number, point, outcome.message)
             raise TrialFailed(f"trial {trial.number}, point {point}: {outcome.message}")
         if outcome.status == "diverged":
             trial.set_user_attr("diverged", True)
@@ -258,7 +259,7 @@ def _run_search(spec: SearchSpec, *, storage, study_name, seed, startup_trials, 
                 retries, record, db_timeout, heartbeat, command, poll, env):
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is logged here, without Optuna's traceback
     points = [draw_point(spec.space, seed, k) for k in range(num_points(spec.space, spec.trials))]
     study = open_study(spec.out, spec.metric, storage=storage, name=study_name, seed=seed,
                        startup_trials=startup_trials, warmup_steps=warmup_steps, heartbeat=heartbeat,
