@@ -110,7 +110,8 @@ def min_lstm_step(params, h, x):
 
 def step_fn(kind, **options):
     """The reference step for a cell kind with rnnlab's constructor options."""
-    options = {k: v for k, v in options.items() if k != "dtype"}
+    options = {k: v for k, v in options.items()
+               if k not in ("dtype", "kernel_init", "recurrent_init", "param_dtype")}  # not the equations
     steps = {"tanh": tanh_step, "lstm": lstm_step, "gru": gru_step,
              "layer_norm_lstm": layer_norm_lstm_step, "min_gru": min_gru_step,
              "min_lstm": min_lstm_step}

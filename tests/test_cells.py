@@ -304,3 +304,99 @@ def test_min_gru_and_cifg_hand_computed_steps():
     new, y = cifg.step(params, carry, x)
     np.testing.assert_allclose(new.c, [c], rtol=1e-6)
     np.testing.assert_allclose(y, [o * np.tanh(c)], rtol=1e-6)
+
+
+# --- init-side options: kernel_init, recurrent_init, param_dtype ------------------------
+
+CONSTRUCTORS = {
+    "lstm": rnnlab.lstm, "gru": rnnlab.gru, "tanh": rnnlab.tanh_rnn,
+    "get_cell": lambda h, **o: rnnlab.get_cell("lstm_cifg", h, **o),
+    "build_cell": lambda h, **o: rnnlab.build_cell(rnnlab.cells.gru_def(reset_after=True), h, **o),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONSTRUCTORS))
+def test_init_defaults_are_todays_glorot_and_orthogonal_blocks(name):
+    # The defaults draw exactly what init drew before the options existed: glorot_uniform on the
+    # whole [D, G*H] w_x, one orthogonal [H, H] block per gate from split keys, float32.
+    cell = CONSTRUCTORS[name](H)
+    params = cell.init(jax.random.key(5), D)
+    k_x, k_h = jax.random.split(jax.random.key(5))
+    G = cell.num_gates
+    np.testing.assert_array_equal(params["w_x"],
+                                  jax.nn.initializers.glorot_uniform()(k_x, (D, G * H), jnp.float32))
+    blocks = [jax.nn.initializers.orthogonal()(k, (H, H), jnp.float32) for k in jax.random.split(k_h, G)]
+    np.testing.assert_array_equal(params["w_h"], np.concatenate(blocks, axis=1))
+    assert dict(cell.options)["kernel_init"] == "glorot_uniform"
+    assert (cell.option("recurrent_init"), cell.option("param_dtype")) == ("orthogonal", "float32")
+
+
+@pytest.mark.parametrize("name", sorted(CONSTRUCTORS))
+def test_init_options_on_every_constructor(name):
+    # Given kernel_init by name, recurrent_init as a JAX callable and param_dtype bfloat16
+    cell = CONSTRUCTORS[name](H, kernel_init="zeros", recurrent_init=jax.nn.initializers.constant(0.25),
+                              param_dtype=jnp.bfloat16)
+    params = cell.init(jax.random.key(0), D)
+    # Then init honours all three, and the cell still runs (float32 carry and outputs)
+    assert all(v.dtype == jnp.bfloat16 for v in params.values())
+    assert not np.asarray(params["w_x"], np.float32).any()
+    np.testing.assert_array_equal(np.asarray(params["w_h"], np.float32), 0.25)
+    _, ys = rnnlab.unroll(cell, params, jnp.ones((3, D)))
+    assert ys.shape == (3, H) and ys.dtype == jnp.float32
+
+
+def test_orthogonal_recurrent_init_is_orthogonal_per_gate_block_as_flax_draws_it():
+    # Flax's LSTMCell has one Dense per gate (hi, hf, hg, ho), each [H, H] kernel drawn by
+    # orthogonal(): every block is orthogonal. orthogonal() on the fused [H, 4H] matrix instead gives
+    # orthonormal rows only, blocks that are not orthogonal; rnnlab draws per block, like Flax.
+    import flax.linen as fnn
+
+    H8 = 8
+    flax_cell = fnn.LSTMCell(features=H8)
+    flax_params = flax_cell.init(jax.random.key(0), flax_cell.initialize_carry(jax.random.key(0), (D,)),
+                                 jnp.zeros(D))["params"]
+    fused = jax.nn.initializers.orthogonal()(jax.random.key(0), (H8, 4 * H8))
+    w_h = rnnlab.lstm(H8, kernel_init="lecun_normal", recurrent_init="orthogonal").init(jax.random.key(1), D)["w_h"]
+    for k, gate in enumerate("ifgo"):
+        eye = np.eye(H8)
+        np.testing.assert_allclose(flax_params["h" + gate]["kernel"].T @ flax_params["h" + gate]["kernel"], eye,
+                                   atol=1e-5)
+        block = np.asarray(w_h[:, k * H8:(k + 1) * H8])
+        np.testing.assert_allclose(block.T @ block, eye, atol=1e-5)
+        fused_block = np.asarray(fused[:, k * H8:(k + 1) * H8])
+        assert not np.allclose(fused_block.T @ fused_block, eye, atol=1e-2)
+
+
+def test_kernel_init_by_name_draws_that_distribution():
+    w_x = rnnlab.gru(64, kernel_init="lecun_normal").init(jax.random.key(2), 400)["w_x"]
+    assert abs(float(jnp.std(w_x)) - 1 / math.sqrt(400)) < 0.002  # fan_in only: per gate or fused alike
+    w_x = rnnlab.gru(64, kernel_init="he_uniform").init(jax.random.key(2), 400)["w_x"]
+    assert 0.9 * math.sqrt(6 / 400) < float(jnp.max(jnp.abs(w_x))) <= math.sqrt(6 / 400)
+
+
+def test_param_dtype_float64_under_x64():
+    with jax.enable_x64(True):
+        params = rnnlab.lstm(H, param_dtype="float64", peephole=True).init(jax.random.key(0), D)
+        assert all(v.dtype == jnp.float64 for v in params.values())
+
+
+def test_init_options_rebuild_from_recorded_options_and_stay_out_of_cell_option_names():
+    cell = rnnlab.get_cell("gru", H, reset_after=True, kernel_init="lecun_normal", param_dtype="bfloat16")
+    again = rnnlab.build_cell(cell.definition, H, dtype=cell.dtype, options=dict(cell.options))
+    assert again.options == cell.options
+    for name, value in again.init(jax.random.key(3), D).items():
+        np.testing.assert_array_equal(value, cell.init(jax.random.key(3), D)[name])
+    assert not {"kernel_init", "recurrent_init", "param_dtype"} & set(rnnlab.cells.cell_option_names("gru"))
+
+
+@pytest.mark.parametrize("option", ["kernel_init", "recurrent_init"])
+def test_unknown_initializer_name_lists_the_known_ones(option):
+    with pytest.raises(ValueError, match=rf"{option} must be one of glorot_normal, glorot_uniform, he_normal, "
+                                         r"he_uniform, lecun_normal, lecun_uniform, orthogonal, zeros or a JAX "
+                                         r"initializer callable .*got 'orthogonl'"):
+        rnnlab.get_cell("lstm", H, **{option: "orthogonl"})
+
+
+def test_bad_param_dtype_is_refused():
+    with pytest.raises(ValueError, match="param_dtype must be one of float32, bfloat16, float64, got int32"):
+        rnnlab.tanh_rnn(H, param_dtype=jnp.int32)

@@ -4,7 +4,7 @@ One module per family, the framework in :mod:`rnnlab.cells.core` (read its
 docstring for the contract of a definition):
 
     core        CellDef, Cell, build_cell, linear_cell, matmul, split_blocks, hidden, carry_dtype,
-                abstract_step, vector_shape
+                abstract_step, vector_shape, initializer, INITIALIZERS, INIT_OPTIONS
     simple      tanh_rnn_def, tanh_rnn: the plain (Elman) RNN
     lstm        lstm_def, lstm, LSTMState, FGRState: the LSTM and its gate variants
     gru         gru_def, gru: the GRU (both reset placements) and its gate ablations
@@ -16,8 +16,9 @@ docstring for the contract of a definition):
 Every public name is importable from ``rnnlab.cells`` itself.
 """
 
-from rnnlab.cells.core import (Cell, CellDef, Vector, abstract_step, build_cell, carry_dtype, hidden, linear_cell,
-                               matmul, reference_dot, sigmoid_grad, split_blocks, vector_shape, vectors_of)
+from rnnlab.cells.core import (INIT_OPTIONS, INITIALIZERS, Cell, CellDef, Vector, abstract_step, build_cell,
+                               carry_dtype, hidden, initializer, linear_cell, matmul, reference_dot, sigmoid_grad,
+                               split_blocks, vector_shape, vectors_of)
 from rnnlab.cells.gru import gru, gru_def
 from rnnlab.cells.layer_norm import layer_norm_lstm_def
 from rnnlab.cells.lstm import FGRState, LSTMState, lstm, lstm_def
@@ -27,6 +28,7 @@ from rnnlab.cells.regularize import Regularized, regularized, regularizer_seeds
 from rnnlab.cells.simple import tanh_rnn, tanh_rnn_def
 
 __all__ = [
+    "INITIALIZERS", "INIT_OPTIONS", "initializer",
     "Cell", "CellDef", "FGRState", "LSTMState", "Regularized", "Vector", "abstract_step", "build_cell",
     "carry_dtype", "cell_names",
     "cell_option_names", "get_cell", "gru", "gru_def", "hidden", "layer_norm_lstm_def", "linear_cell", "lstm",

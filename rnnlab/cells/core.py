@@ -27,7 +27,14 @@ Parameters are a flat dict: ``w_x f32[D, G*H]``, ``w_h f32[H, G*H]`` (absent
 when ``recurrent=False``), ``b f32[G*H]`` and the definition's vectors. Gate
 blocks are laid out along the last axis in the order of ``blocks``.
 
-Numerics: parameters are float32; ``dtype`` picks the dtype of the matrix
+Initialisation (:func:`build_cell`'s ``kernel_init``, ``recurrent_init``,
+``param_dtype``): ``w_x`` is one ``[D, G*H]`` matrix drawn by ``kernel_init``
+(default ``"glorot_uniform"``), ``w_h`` G independent ``[H, H]`` blocks drawn by
+``recurrent_init`` (default ``"orthogonal"``, one orthogonal matrix per gate, as
+Flax's one ``Dense`` per gate does), biases zero, vectors at their ``init``, all
+in ``param_dtype`` (default float32).
+
+Numerics: parameters are float32 unless ``param_dtype`` says otherwise; ``dtype`` picks the dtype of the matrix
 products (float32 or bfloat16, accumulated in float32; float64 under
 ``jax.enable_x64`` for gradient checks); gate arithmetic and carry are in
 :func:`carry_dtype` (float32, or float64 for a float64 cell), and
@@ -183,15 +190,13 @@ def _check_size(name: str, value: int) -> int:
 _DTYPES = ("float32", "bfloat16", "float64")
 
 
-def _check_dtype(dtype: Any) -> jnp.dtype:
+def _check_dtype(dtype: Any, what: str = "dtype (of the matrix products)") -> jnp.dtype:
     try:
         dtype = jnp.dtype(dtype)
     except TypeError:
         dtype = None
     if dtype is None or dtype.name not in _DTYPES:
-        raise ValueError(
-            f"dtype (of the matrix products) must be one of {', '.join(_DTYPES)}, got {dtype}"
-        )
+        raise ValueError(f"{what} must be one of {', '.join(_DTYPES)}, got {dtype}")
     return dtype
 
 
@@ -224,26 +229,54 @@ def hidden(carry: Carry) -> Array:
     return carry
 
 
-def _orthogonal_blocks(key: Array, hidden_size: int, num_blocks: int) -> Array:
-    """``f32[H, G*H]``: G independent orthogonal ``[H, H]`` blocks side by side."""
-    keys = jax.random.split(key, num_blocks)
-    init = jax.nn.initializers.orthogonal()
-    return jnp.concatenate([init(k, (hidden_size, hidden_size), jnp.float32) for k in keys], axis=1)
+_INIT = jax.nn.initializers
+INITIALIZERS: dict[str, Callable[..., Array]] = {
+    "glorot_uniform": _INIT.glorot_uniform(), "glorot_normal": _INIT.glorot_normal(),
+    "lecun_normal": _INIT.lecun_normal(), "lecun_uniform": _INIT.lecun_uniform(),
+    "he_normal": _INIT.he_normal(), "he_uniform": _INIT.he_uniform(),
+    "orthogonal": _INIT.orthogonal(), "zeros": _INIT.zeros,
+}
+"""The initializers named by ``kernel_init`` / ``recurrent_init``: ``init(key, shape, dtype) -> array``."""
+
+INIT_OPTIONS = {"kernel_init": "glorot_uniform", "recurrent_init": "orthogonal", "param_dtype": "float32"}
+"""The init-side options of every cell constructor, with their defaults."""
 
 
-def _init(definition: CellDef, hidden_size: int, key: Array, input_size: int) -> dict[str, Array]:
-    """Glorot-uniform ``w_x``, orthogonal blocks ``w_h``, zero ``b``, vectors at their ``init``."""
+def initializer(init: Any, what: str = "initializer") -> Callable[..., Array]:
+    """``init(key, shape, dtype) -> array`` for a name of :data:`INITIALIZERS` or a JAX initializer callable.
+
+    Raises:
+      ValueError: an unknown name (the message lists the known ones) or neither a name nor a callable.
+    """
+    if callable(init):
+        return init
+    if isinstance(init, str) and init in INITIALIZERS:
+        return INITIALIZERS[init]
+    raise ValueError(f"{what} must be one of {', '.join(sorted(INITIALIZERS))} or a JAX initializer "
+                     f"callable init(key, shape, dtype), got {init!r}")
+
+
+def _draw(init: Callable, key: Array, shape: tuple[int, ...], param_dtype: jnp.dtype) -> Array:
+    """``init(key, shape)`` drawn in at least float32 (QR and the like), then cast to ``param_dtype``."""
+    return init(key, shape, jnp.promote_types(param_dtype, jnp.float32)).astype(param_dtype)
+
+
+def _init(definition: CellDef, hidden_size: int, kernel_init: Callable, recurrent_init: Callable,
+          param_dtype: jnp.dtype, key: Array, input_size: int) -> dict[str, Array]:
+    """``w_x [D, G*H]`` drawn whole by ``kernel_init``; ``w_h [H, G*H]`` as G ``[H, H]`` blocks, each drawn
+    by ``recurrent_init`` with its own key; zero ``b``; vectors at their ``init``; all in ``param_dtype``."""
     _check_size("input_size", input_size)
     k_x, k_h = jax.random.split(key)
-    width = definition.num_gates * hidden_size
+    H, G = hidden_size, definition.num_gates
     params = {
-        "w_x": jax.nn.initializers.glorot_uniform()(k_x, (input_size, width), jnp.float32),
-        "b": jnp.zeros((width,), jnp.float32),
+        "w_x": _draw(kernel_init, k_x, (input_size, G * H), param_dtype),
+        "b": jnp.zeros((G * H,), param_dtype),
     }
     if definition.recurrent:
-        params["w_h"] = _orthogonal_blocks(k_h, hidden_size, definition.num_gates)
+        blocks = [_draw(recurrent_init, k, (H, H), param_dtype) for k in jax.random.split(k_h, G)]
+        params["w_h"] = jnp.concatenate(blocks, axis=1)
     for vector in definition.vectors:
-        params[vector.name] = jnp.full(vector_shape(vector, hidden_size), vector.init, jnp.float32)
+        params[vector.name] = jnp.full(vector_shape(vector, H), vector.init, param_dtype)
     return params
 
 
@@ -314,7 +347,8 @@ def abstract_step(definition: CellDef, hidden_size: int, dtype: Any = jnp.float3
 
 
 def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float32,
-               options: Optional[Mapping[str, Any]] = None) -> Cell:
+               options: Optional[Mapping[str, Any]] = None, kernel_init: Any = None,
+               recurrent_init: Any = None, param_dtype: Any = None) -> Cell:
     """The :class:`Cell` of pure functions derived from ``definition``.
 
     Args:
@@ -323,15 +357,30 @@ def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float3
       dtype: dtype of the matrix products (float32 or bfloat16; float64 for checks).
       options: the options the definition was made with (recorded in
         ``Cell.options`` for configs and weight import).
+      kernel_init: ``w_x f32[D, G*H]``'s initializer, drawn on the whole
+        matrix: a name of :data:`INITIALIZERS` or ``init(key, shape, dtype)``.
+      recurrent_init: the initializer of each ``[H, H]`` gate block of ``w_h``
+        (drawn per block with its own key, as Flax's one ``Dense`` per gate).
+      param_dtype: the dtype of the params ``init`` returns (float32, bfloat16, float64).
+      (Each of the three: ``None`` takes the value in ``options``, else the default
+      of :data:`INIT_OPTIONS`, so ``build_cell(cell.definition, H, dtype=cell.dtype,
+      options=dict(cell.options))`` rebuilds the same cell. All three are recorded
+      in ``Cell.options``.)
 
     Returns:
       the Cell; its ``definition`` is what every backend runs.
 
     Raises:
-      ValueError: a bad ``hidden_size`` or ``dtype``, or a definition without blocks.
+      ValueError: a bad ``hidden_size``, ``dtype`` or ``param_dtype``, an unknown
+        initializer name (listing the known ones), or a definition without blocks.
     """
     _check_size("hidden_size", hidden_size)
     dtype = _check_dtype(dtype)
+    given = {"kernel_init": kernel_init, "recurrent_init": recurrent_init, "param_dtype": param_dtype}
+    init_options = {name: next(v for v in (given[name], (options or {}).get(name), default) if v is not None)
+                    for name, default in INIT_OPTIONS.items()}
+    init_options["param_dtype"] = _check_dtype(init_options["param_dtype"], "param_dtype").name
+    init_fns = [initializer(init_options[name], name) for name in ("kernel_init", "recurrent_init")]
     default_carry_dtype = carry_dtype(dtype)
     if not definition.blocks:
         raise ValueError(f"cell definition {definition.name!r} has no blocks")
@@ -360,10 +409,9 @@ def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float3
     def initial_carry(dtype=None):
         return definition.zero_carry(H, default_carry_dtype if dtype is None else dtype)
 
-    recorded = dict(options or {})
-    recorded["dtype"] = dtype.name
+    recorded = {**(options or {}), **init_options, "dtype": dtype.name}
     return Cell(
-        init=functools.partial(_init, definition, H),
+        init=functools.partial(_init, definition, H, *init_fns, jnp.dtype(init_options["param_dtype"])),
         initial_carry=initial_carry,
         project=project,
         recur=recur,

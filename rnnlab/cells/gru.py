@@ -83,8 +83,12 @@ def gru_def(reset_after: bool = False, reset_gate: bool = True, update_gate: boo
                    backward=backward if fused_product else None)
 
 
-def gru(hidden_size: int, *, reset_after: bool = False, dtype: Any = jnp.float32,
-        **variant: bool) -> Cell:
-    """The GRU (:func:`gru_def`), H = ``hidden_size``; ``variant``: ``reset_gate``, ``update_gate``."""
+def gru(hidden_size: int, *, reset_after: bool = False, dtype: Any = jnp.float32, kernel_init: Any = None,
+        recurrent_init: Any = None, param_dtype: Any = None, **variant: bool) -> Cell:
+    """The GRU (:func:`gru_def`), H = ``hidden_size``; ``variant``: ``reset_gate``, ``update_gate``.
+
+    ``kernel_init``, ``recurrent_init``, ``param_dtype``: as for :func:`rnnlab.lstm`.
+    """
     options = {"reset_after": bool(reset_after), **variant}
-    return build_cell(gru_def(**options), hidden_size, dtype=dtype, options=options)
+    return build_cell(gru_def(**options), hidden_size, dtype=dtype, options=options, kernel_init=kernel_init,
+                      recurrent_init=recurrent_init, param_dtype=param_dtype)

@@ -169,7 +169,8 @@ def lstm_def(
 
 
 def lstm(hidden_size: int, *, forget_bias: float = 1.0, peephole: bool = False,
-         dtype: Any = jnp.float32, **variant: bool) -> Cell:
+         dtype: Any = jnp.float32, kernel_init: Any = None, recurrent_init: Any = None,
+         param_dtype: Any = None, **variant: bool) -> Cell:
     """The LSTM (:func:`lstm_def`), H = ``hidden_size``.
 
     Args:
@@ -177,9 +178,13 @@ def lstm(hidden_size: int, *, forget_bias: float = 1.0, peephole: bool = False,
       forget_bias: constant added to the forget gate's pre-activation.
       peephole: diagonal peepholes from the cell state.
       dtype: dtype of the matrix products.
+      kernel_init, recurrent_init, param_dtype: initialisation of the params
+        (:func:`rnnlab.build_cell`; ``None``: ``"glorot_uniform"``,
+        ``"orthogonal"`` per gate block, float32).
       **variant: gate ablations of :func:`lstm_def` (``input_gate``,
         ``forget_gate``, ``output_gate``, ``input_activation``,
         ``output_activation``, ``coupled``).
     """
     options = {"forget_bias": float(forget_bias), "peephole": bool(peephole), **variant}
-    return build_cell(lstm_def(**options), hidden_size, dtype=dtype, options=options)
+    return build_cell(lstm_def(**options), hidden_size, dtype=dtype, options=options, kernel_init=kernel_init,
+                      recurrent_init=recurrent_init, param_dtype=param_dtype)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import jax.numpy as jnp
 
-from rnnlab.cells.core import Cell, CellDef, build_cell
+from rnnlab.cells.core import INIT_OPTIONS, Cell, CellDef, build_cell
 from rnnlab.cells.gru import gru, gru_def
 from rnnlab.cells.layer_norm import layer_norm_lstm_def
 from rnnlab.cells.lstm import lstm, lstm_def
@@ -18,18 +18,23 @@ from rnnlab.cells.simple import tanh_rnn
 def _constructor(make_def: Callable[..., CellDef], doc_name: str, **fixed: Any) -> Callable[..., Cell]:
     """``constructor(hidden_size, *, dtype, **options) -> Cell`` for a definition factory."""
 
-    def constructor(hidden_size: int, *, dtype: Any = jnp.float32, **options: Any) -> Cell:
+    def constructor(hidden_size: int, *, dtype: Any = jnp.float32, kernel_init: Any = None,
+                    recurrent_init: Any = None, param_dtype: Any = None, **options: Any) -> Cell:
         options = {**fixed, **options}
-        return build_cell(make_def(**options), hidden_size, dtype=dtype, options=options)
+        return build_cell(make_def(**options), hidden_size, dtype=dtype, options=options, kernel_init=kernel_init,
+                          recurrent_init=recurrent_init, param_dtype=param_dtype)
 
     free = [p for name, p in inspect.signature(make_def).parameters.items() if name not in fixed]
+    keyword = inspect.Parameter.KEYWORD_ONLY
     constructor.__signature__ = inspect.Signature(
         [inspect.Parameter("hidden_size", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-         inspect.Parameter("dtype", inspect.Parameter.KEYWORD_ONLY, default=jnp.float32)]
-        + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in free])
+         inspect.Parameter("dtype", keyword, default=jnp.float32)]
+        + [inspect.Parameter(name, keyword, default=None) for name in INIT_OPTIONS]
+        + [p.replace(kind=keyword) for p in free])
     constructor.__name__ = doc_name
     constructor.__doc__ = (
-        f"``{doc_name}(hidden_size, *, dtype=float32, **options) -> Cell``: builds "
+        f"``{doc_name}(hidden_size, *, dtype=float32, kernel_init=None, recurrent_init=None, "
+        f"param_dtype=None, **options) -> Cell``: builds "
         f"``{make_def.__name__}(**options)`` (fixed options: {fixed or 'none'}).\n\n"
         + (make_def.__doc__ or "")
     )
@@ -116,7 +121,8 @@ def get_cell(name: str, hidden_size: int, **options: Any) -> Cell:
 
 
 def cell_option_names(name: str) -> tuple[str, ...]:
-    """The keyword options of a registered cell's constructor (besides ``hidden_size`` and ``dtype``).
+    """The keyword options of a registered cell's constructor (besides ``hidden_size``, ``dtype`` and the
+    init-side options every constructor takes: ``kernel_init``, ``recurrent_init``, ``param_dtype``).
 
     Raises:
       ValueError: the name is unknown.
@@ -124,7 +130,7 @@ def cell_option_names(name: str) -> tuple[str, ...]:
     if name not in _REGISTRY:
         raise ValueError(f"unknown cell {name!r}; known cells: {', '.join(cell_names())}")
     parameters = inspect.signature(_REGISTRY[name]).parameters.values()
-    return tuple(p.name for p in parameters if p.name not in ("hidden_size", "dtype")
+    return tuple(p.name for p in parameters if p.name not in ("hidden_size", "dtype", *INIT_OPTIONS)
                  and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 

@@ -27,6 +27,11 @@ def tanh_rnn_def() -> CellDef:
     return CellDef("tanh", ("candidate",), ("candidate",), step, backward=backward)
 
 
-def tanh_rnn(hidden_size: int, *, dtype: Any = jnp.float32) -> Cell:
-    """The plain tanh RNN (:func:`tanh_rnn_def`), H = ``hidden_size``."""
-    return build_cell(tanh_rnn_def(), hidden_size, dtype=dtype)
+def tanh_rnn(hidden_size: int, *, dtype: Any = jnp.float32, kernel_init: Any = None, recurrent_init: Any = None,
+             param_dtype: Any = None) -> Cell:
+    """The plain tanh RNN (:func:`tanh_rnn_def`), H = ``hidden_size``.
+
+    ``kernel_init``, ``recurrent_init``, ``param_dtype``: as for :func:`rnnlab.lstm`.
+    """
+    return build_cell(tanh_rnn_def(), hidden_size, dtype=dtype, kernel_init=kernel_init,
+                      recurrent_init=recurrent_init, param_dtype=param_dtype)
