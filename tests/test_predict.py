@@ -33,6 +33,12 @@ def run_dir(tmp_path_factory):
     return workdir, config, results
 
 
+@pytest.fixture(scope="module")
+def classifier(run_dir):
+    """The run's predictor, restored once for the tests that only read it."""
+    return predict.load(run_dir[0])
+
+
 def _test_examples(config):
     """``[(inputs, targets)]`` of the test split, each cut to its length (ids or f32[L, D]; per-step targets too)."""
     examples = []
@@ -50,13 +56,13 @@ def _test_sentences(config):
     return [" ".join(rnnlab.data.decode(spec, ids)) for ids, _ in examples], [y for _, y in examples]
 
 
-def test_load_reproduces_the_runs_test_accuracy_from_raw_text(run_dir):
+def test_load_reproduces_the_runs_test_accuracy_from_raw_text(run_dir, classifier):
     # Given a trained run and its test sentences written out as raw text
     workdir, config, results = run_dir
     texts, targets = _test_sentences(config)
     targets = np.asarray(targets)
     # When the predictor restored from the workdir reads them
-    predictor = predict.load(workdir)
+    predictor = classifier
     probs = predictor(texts)
     # Then it gives probabilities, and the accuracy the run reported for its best parameters
     assert probs.shape == (len(texts), 2)
@@ -66,9 +72,9 @@ def test_load_reproduces_the_runs_test_accuracy_from_raw_text(run_dir):
     assert predictor.run.step == results["step"]
 
 
-def test_unknown_tokens_are_marked_and_bad_input_is_refused(run_dir):
+def test_unknown_tokens_are_marked_and_bad_input_is_refused(classifier):
     # Given the classifier of the generated corpus (no tokenize of its own: whitespace)
-    predictor = predict.load(run_dir[0])
+    predictor = classifier
     # When it encodes and predicts text with words outside its vocabulary
     ids, lengths, tokens = predictor.encode(["Zzyzx is n't good", "good"])
     record = predictor.predict("Zzyzx is n't GOOD")
@@ -86,8 +92,8 @@ def test_unknown_tokens_are_marked_and_bad_input_is_refused(run_dir):
         predict.read_inputs(predictor, "new.npz")
 
 
-def test_one_input_gives_what_a_list_of_one_gives(run_dir):
-    predictor = predict.load(run_dir[0])
+def test_one_input_gives_what_a_list_of_one_gives(classifier):
+    predictor = classifier
     text = "the film was not good"
     np.testing.assert_array_equal(predictor(text), predictor([text, "good"])[0])
     assert predictor(text).shape == (2,)
@@ -95,14 +101,14 @@ def test_one_input_gives_what_a_list_of_one_gives(run_dir):
     ids, length, tokens = predictor.encode(text)
     assert ids.shape == (8,) and length == 5 and tokens == text.split()
     assert predictor.predict(text) == predictor.predict([text])[0]
-    one, many = predictor.gates(text), predictor.gates([text, "good"])
-    assert len(many) == 2 and len(many[1][0]["gates"]["forget"]) == 1
-    np.testing.assert_array_equal(one[0]["gates"]["forget"], many[0][0]["gates"]["forget"])
+    one, many = predictor.gates(text), predictor.gates([text])  # the shapes test_gates_... compiles
+    assert len(many) == 1 and len(one) == 4 and one[0]["gates"]["forget"].shape[0] == 5
+    np.testing.assert_array_equal(one[3]["gates"]["forget"], many[0][3]["gates"]["forget"])
 
 
-def test_gates_per_layer_and_direction_match_gate_trace(run_dir):
+def test_gates_per_layer_and_direction_match_gate_trace(classifier):
     # Given the predictor of a 2-layer bidirectional LSTM
-    predictor = predict.load(run_dir[0])
+    predictor = classifier
     sentence = "the film was not good"
     # When it traces the gates of one sentence
     layers = predictor.gates(sentence)
@@ -123,8 +129,8 @@ def test_gates_per_layer_and_direction_match_gate_trace(run_dir):
     assert not np.allclose(layers[2]["gates"]["forget"], layers[0]["gates"]["forget"])
 
 
-def test_predictor_refuses_a_run_it_cannot_read_inputs_for(run_dir, tmp_path):
-    run = predict.restore(run_dir[0])
+def test_predictor_refuses_a_run_it_cannot_read_inputs_for(run_dir, classifier, tmp_path):
+    run = classifier.run
     with pytest.raises(ValueError, match="'rank' task .* serves the tasks classify, tag, density, regress"):
         predict.Predictor(dataclasses.replace(run, spec=dataclasses.replace(run.spec, task="rank")))
     with pytest.raises(ValueError, match="reads tokens, but dataset 'negation' gives no vocabulary"):
@@ -148,8 +154,7 @@ def test_a_damaged_newest_checkpoint_is_skipped_and_the_step_served_is_named(run
     with open(info, "w") as f:
         json.dump(saved, f)
     (tmp_path / "in.txt").write_text("good\n\nnot good\n")
-    # When it is restored and predicts, Then the previous checkpoint is used, logged and in every record
-    assert predict.restore(workdir).step == steps[-2]
+    # When it predicts, Then the previous checkpoint is used, logged and named in every record
     with caplog.at_level(logging.INFO):
         predict.predict_file(workdir, str(tmp_path / "in.txt"))
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -230,10 +235,11 @@ def test_a_run_without_early_stopping_predicts_with_its_last_params(tmp_path):
     results = train.train_and_evaluate(config, workdir)
     # When it is restored, Then the predictor reproduces the run's test accuracy (the last params)
     texts, targets = _test_sentences(config)
-    accuracy = float(np.mean(predict.load(workdir)(texts).argmax(-1) == np.asarray(targets)))
+    predictor = predict.load(workdir)
+    accuracy = float(np.mean(predictor(texts).argmax(-1) == np.asarray(targets)))
     assert accuracy == pytest.approx(results["test"]["accuracy"], abs=1e-6)
     with pytest.raises(ValueError, match="no recurrent layers"):
-        predict.load(workdir).gates("good")
+        predictor.gates("good")
 
 
 def test_gate_report_of_a_trained_lstm_writes_its_table_and_figures(run_dir, tmp_path):
@@ -252,7 +258,9 @@ def test_gate_report_of_a_trained_lstm_writes_its_table_and_figures(run_dir, tmp
 
 
 def _train(config, workdir):
-    return str(workdir), config, train.train_and_evaluate(config, str(workdir))
+    """``(workdir, config, results, predictor)`` of a run trained in ``workdir``."""
+    results = train.train_and_evaluate(config, str(workdir))
+    return str(workdir), config, results, predict.load(str(workdir))
 
 
 def _records(capsys):
@@ -297,10 +305,9 @@ def density_dir(tmp_path_factory):
 
 def test_tagger_reproduces_the_runs_test_accuracy_per_token_from_raw_text(tagger_dir, tmp_path, capsys):
     # Given a tagger and its test sentences as raw text
-    workdir, config, results = tagger_dir
+    workdir, config, results, predictor = tagger_dir
     texts, targets = _test_sentences(config)
     # When the predictor reads them
-    predictor = predict.load(workdir)
     probs = predictor(texts)
     # Then it gives a row of tag probabilities per token, and the run's test accuracy over the tokens
     assert predictor.per_step and [p.shape for p in probs] == [(len(t), 3) for t in targets]
@@ -309,7 +316,7 @@ def test_tagger_reproduces_the_runs_test_accuracy_per_token_from_raw_text(tagger
     np.testing.assert_array_equal(predictor(texts[0]), probs[0])
     # And the command writes a label and probabilities per token
     (tmp_path / "in.txt").write_text(f"{texts[0]}\n\nthe plot was zzyzx\n")
-    predict.predict_file(workdir, str(tmp_path / "in.txt"), batch_size=1)
+    predict.write_records(predictor, predict.read_inputs(predictor, str(tmp_path / "in.txt")))
     first, second = _records(capsys)
     assert first["labels"] == probs[0].argmax(-1).tolist() and len(first["probs"]) == len(first["tokens"])
     assert second["tokens"] == ["the", "plot", "was", "zzyzx"] and second["unknown"] == [3]
@@ -317,7 +324,7 @@ def test_tagger_reproduces_the_runs_test_accuracy_per_token_from_raw_text(tagger
 
 
 def test_tag_names_come_from_the_datasets_labels(tagger_dir):
-    run = predict.restore(tagger_dir[0])
+    run = tagger_dir[3].run
     names = ("none", "negative", "positive")
     predictor = predict.Predictor(dataclasses.replace(run, spec=dataclasses.replace(run.spec, labels=names)))
     record = predictor.predict("the plot was good , but the acting was bad")
@@ -326,10 +333,9 @@ def test_tag_names_come_from_the_datasets_labels(tagger_dir):
 
 def test_regression_reproduces_the_runs_test_mse_from_arrays_and_npz(adding_dir, tmp_path, capsys):
     # Given an adding-problem run and its test sequences as arrays
-    workdir, config, results = adding_dir
+    workdir, config, results, predictor = adding_dir
     xs, ys = zip(*_test_examples(config))
     # When the predictor reads them, Then it gives one value per sequence and the run's test mse
-    predictor = predict.load(workdir)
     values = predictor(list(xs))
     assert not predictor.per_step and values.shape == (len(xs),)
     assert float(np.mean((values - np.asarray(ys)) ** 2)) == pytest.approx(results["test"]["mse"], rel=1e-5)
@@ -340,37 +346,39 @@ def test_regression_reproduces_the_runs_test_mse_from_arrays_and_npz(adding_dir,
         row[: len(x)] = x
     np.savez(tmp_path / "padded.npz", inputs=padded, lengths=np.array([8, 5, 8]))
     np.savez(tmp_path / "ragged.npz", inputs=np.array([xs[0], xs[1][:5], xs[2]], dtype=object))
-    for name in ("padded.npz", "ragged.npz"):
-        predict.predict_file(workdir, str(tmp_path / name), batch_size=2)
-        records = _records(capsys)
-        assert [(r["index"], r["length"], r["step"]) for r in records] == [(0, 8, 6), (1, 5, 6), (2, 8, 6)]
-        assert records[0]["value"] == pytest.approx(values[0], abs=1e-5)
-        assert records[1]["value"] == pytest.approx(float(predictor(xs[1][:5])), abs=1e-5)
+    ragged = predict.read_inputs(predictor, str(tmp_path / "ragged.npz"))
+    assert [x.shape for x in ragged] == [(8, 2), (5, 2), (8, 2)]
+    for got, expected in zip(predict.read_inputs(predictor, str(tmp_path / "padded.npz")), ragged):
+        np.testing.assert_array_equal(got, expected)
+    predict.write_records(predictor, ragged, batch_size=2)
+    records = _records(capsys)
+    assert [(r["index"], r["length"], r["step"]) for r in records] == [(0, 8, 6), (1, 5, 6), (2, 8, 6)]
+    assert records[0]["value"] == pytest.approx(values[0], abs=1e-5)
+    assert records[1]["value"] == pytest.approx(float(predictor(xs[1][:5])), abs=1e-5)
 
 
 def test_a_per_step_regression_model_gives_values_per_step(adding_dir):
     # Given the adding run's spec with a tagger of one output per step (as a user's model might be)
     from rnnlab.training import models
 
-    run = predict.restore(adding_dir[0])
+    run = adding_dir[3].run
     model_config = run.config.model.copy_and_resolve_references()
     model_config.kind = "tagger"
     model = models.build_model(model_config, dataclasses.replace(run.spec, task="tag"))
-    params = model.init(jax.random.PRNGKey(0), np.zeros((1, 4, 2), np.float32), np.array([4]))["params"]
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0), np.zeros((1, 4, 2), np.float32), np.array([4]))
+    params = jax.tree.map(lambda a: np.full(a.shape, 0.1, a.dtype), shapes["params"])
     predictor = predict.Predictor(dataclasses.replace(run, model=model, params=params))
     # When it predicts, Then each input gets a value per step
-    xs = [np.ones((3, 2), np.float32), np.ones((5, 2), np.float32)]
-    assert predictor.per_step and [v.shape for v in predictor(xs)] == [(3,), (5,)]
-    record = predictor.predict(xs[0])
-    assert len(record["values"]) == 3 and "value" not in record
+    records = predictor.predict([np.ones((3, 2), np.float32), np.ones((5, 2), np.float32)])
+    assert predictor.per_step and [len(r["values"]) for r in records] == [3, 5]
+    assert "value" not in records[0] and isinstance(records[0]["values"][0], float)
 
 
 def test_density_reproduces_the_runs_test_nll_from_arrays_and_npz(density_dir, tmp_path, capsys):
     # Given a music run and its test pieces as arrays (inputs[t] = frame t - 1)
-    workdir, config, results = density_dir
+    workdir, config, results, predictor = density_dir
     xs, frames = zip(*_test_examples(config))
     # When the predictor reads them, Then it gives a Bernoulli probability per note and step
-    predictor = predict.load(workdir)
     probs = predictor(list(xs))
     assert [p.shape for p in probs] == [(len(x), 88) for x in xs]
     p, t = np.concatenate(probs).astype(np.float64), np.concatenate(frames)
@@ -378,7 +386,7 @@ def test_density_reproduces_the_runs_test_nll_from_arrays_and_npz(density_dir, t
     assert nll == pytest.approx(results["test"]["nll"], rel=1e-4)
     # And the command reads them from an npz file
     np.savez(tmp_path / "new.npz", inputs=np.array(list(xs), dtype=object))
-    predict.predict_file(workdir, str(tmp_path / "new.npz"))
+    predict.write_records(predictor, predict.read_inputs(predictor, str(tmp_path / "new.npz")))
     records = _records(capsys)
     assert [(r["index"], r["length"]) for r in records] == [(i, len(x)) for i, x in enumerate(xs)]
     np.testing.assert_allclose(records[1]["probs"], probs[1], atol=1e-6)
@@ -388,15 +396,18 @@ def test_density_reproduces_the_runs_test_nll_from_arrays_and_npz(density_dir, t
 def test_feature_runs_refuse_what_they_cannot_read(density_dir, tmp_path):
     workdir = density_dir[0]
     path = tmp_path / "wrong.npz"
-    np.savez(path, inputs=np.array([np.zeros((4, 88)), np.zeros((3, 5))], dtype=object))
+    np.savez(path, inputs=np.array([np.zeros((4, 5)), np.zeros((3, 5))], dtype=object))
     assert _command_error(workdir, str(path), False, 64) == (
-        f"rnnlab.predict: input 1 has shape (3, 5); run {workdir!r} reads f32[T, 88] (T >= 1 steps of 88 features)")
+        f"rnnlab.predict: input 0 has shape (4, 5); run {workdir!r} reads f32[T, 88] (T >= 1 steps of 88 features)")
+    with pytest.raises(ValueError, match=r"input 1 has shape \(3, 5\)"):
+        density_dir[3]([np.zeros((4, 88)), np.zeros((3, 5))])
     np.savez(path, frames=np.zeros((1, 4, 88)))
-    assert _command_error(workdir, str(path), False, 64) == f"rnnlab.predict: {path} holds no 'inputs' array (it holds frames)"
+    assert _command_error(workdir, str(path), False, 64).startswith(
+        f"rnnlab.predict: {path}: no array 'inputs' (arrays: frames)")
     (tmp_path / "in.txt").write_text("good\n")
     assert "in.txt is not an .npz file" in _command_error(workdir, str(tmp_path / "in.txt"), False, 64)
     assert _command_error(workdir, None, False, 64) == (
         f"rnnlab.predict: run {workdir!r} (dataset 'jsb') reads feature vectors f32[T, 88], not text: "
         "give them as --input=FILE.npz holding 'inputs'")
     with pytest.raises(ValueError, match="reads feature vectors"):
-        predict.load(workdir).tokenize("good")
+        density_dir[3].tokenize("good")

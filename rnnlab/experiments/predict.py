@@ -10,10 +10,13 @@ and the line). Each line is tokenized by the dataset's ``tokenize(options,
 text)`` when it has one (SST: the treebank's tokenization, lower-cased), else
 split on whitespace; tokens outside the run's vocabulary are read as
 ``<unk>``, as in training. A run over feature vectors reads an ``.npz`` file
-holding ``inputs``: an object array (or list) of ``f32[T_i, D]``, or a padded
+holding ``inputs`` as the ``arrays`` dataset reads it
+(:func:`rnnlab.data.arrays.read_inputs`): an object array of ``f32[T_i, D]``
+(``np.savez(path, inputs=np.array(seqs, dtype=object))``), or a padded
 ``f32[N, T, D]`` with ``lengths int[N]`` (without ``lengths``: all ``T``
-steps). The inputs are what the model reads, as in the dataset's batches
-(for the music corpora ``inputs[t]`` is frame ``t - 1``, zeros at ``t = 0``).
+steps). Object arrays are stored pickled: read only files you trust. The
+inputs are what the model reads, as in the dataset's batches (for the music
+corpora ``inputs[t]`` is frame ``t - 1``, zeros at ``t = 0``).
 
 **Outputs.** One JSON object per input; every record ends with ``"step"``, the
 checkpoint step whose parameters made it (the newest checkpoint that restores:
@@ -387,52 +390,19 @@ def read_text_lines(path: Optional[str] = None) -> list[str]:
     return lines
 
 
-def read_npz_inputs(path: str) -> list[np.ndarray]:
-    """The sequences ``[f32[T_i, D]]`` of an ``.npz`` file's ``inputs``.
-
-    ``inputs``: an object array of ``[T_i, D]`` arrays (``np.savez(path,
-    inputs=np.array(seqs, dtype=object))``), or a padded ``[N, T, D]`` with
-    an optional ``lengths int[N]`` (absent: every sequence has T steps).
-    Object arrays are stored pickled: read only files you trust.
-
-    Raises:
-      ValueError: not an ``.npz`` file, no ``inputs``, or arrays of the wrong
-        shape (the message names the file).
-      FileNotFoundError: no file at ``path``.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no input file at {path!r}")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is not an .npz file (np.savez(path, inputs=...))")
-    try:
-        with np.load(path, allow_pickle=True) as npz:
-            arrays = {k: npz[k] for k in ("inputs", "lengths") if k in npz.files}
-            names = npz.files
-    except Exception as e:  # zipfile, pickle and numpy raise many kinds for a damaged file
-        raise ValueError(f"{path} is not a readable .npz file ({type(e).__name__}: {e})") from None
-    if "inputs" not in arrays:
-        raise ValueError(f"{path} holds no 'inputs' array (it holds {', '.join(names) or 'nothing'})")
-    inputs = arrays["inputs"]
-    if inputs.dtype == object and inputs.ndim == 1:
-        return [np.asarray(x) for x in inputs]
-    if inputs.ndim != 3:
-        raise ValueError(f"{path}: 'inputs' has shape {inputs.shape}; give an object array of [T_i, D] arrays "
-                         "or a padded [N, T, D] array with 'lengths'")
-    lengths = arrays.get("lengths", np.full(len(inputs), inputs.shape[1]))
-    if lengths.shape != (len(inputs),) or not np.issubdtype(lengths.dtype, np.integer) or \
-            not ((lengths >= 1) & (lengths <= inputs.shape[1])).all():
-        raise ValueError(f"{path}: 'lengths' must be {len(inputs)} integers in [1, {inputs.shape[1]}], "
-                         f"got {lengths.dtype} {lengths.shape}")
-    return [x[:n] for x, n in zip(inputs, lengths)]
-
-
 def read_inputs(predictor: Predictor, input_path: Optional[str]) -> list:
-    """The inputs of ``predictor``'s run from a file (or stdin): text lines or an ``.npz`` file's sequences.
+    """The inputs of ``predictor``'s run from a file (or stdin): text lines, or an ``.npz`` file's sequences.
+
+    Text as :func:`read_text_lines`; an ``.npz`` file as the ``arrays`` dataset
+    reads its ``inputs`` (:func:`rnnlab.data.arrays.read_inputs`: a list of
+    ``f32[T_i, D]``, or a padded ``[N, T, D]`` with ``lengths``).
 
     Raises:
-      ValueError: the file does not hold what the run reads (see :func:`read_text_lines`,
-        :func:`read_npz_inputs`).
+      ValueError: the file does not hold what the run reads (the message names the file).
+      FileNotFoundError: no file at ``input_path``.
     """
+    from rnnlab.data import arrays
+
     if predictor.reads_text:
         if input_path and input_path.endswith(".npz"):
             raise ValueError(f"run {predictor.run.workdir!r} reads text, one input per line; {input_path} "
@@ -440,7 +410,12 @@ def read_inputs(predictor: Predictor, input_path: Optional[str]) -> list:
         return read_text_lines(input_path)
     if not input_path:
         raise ValueError(predictor.not_text("give them as --input=FILE.npz holding 'inputs'"))
-    return read_npz_inputs(input_path)
+    if not os.path.isfile(input_path):
+        raise FileNotFoundError(f"no input file at {input_path!r}")
+    if not zipfile.is_zipfile(input_path):  # np.load would unpickle any other file
+        raise ValueError(f"{input_path} is not an .npz file (np.savez(path, inputs=...)): the run reads "
+                         f"feature vectors f32[T, {predictor.run.spec.input_size}]")
+    return arrays.read_inputs(input_path)
 
 
 # ----------------------------------------------------------------------------- command line
@@ -450,6 +425,15 @@ def check_batch_size(batch_size: Any) -> None:
     """Raises ``ValueError`` naming ``--batch_size`` unless it is a positive integer."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"--batch_size must be a positive integer (inputs per forward pass), got {batch_size!r}")
+
+
+def write_records(predictor: Predictor, inputs: Sequence[Any], gates: bool = False, batch_size: int = 64) -> None:
+    """Writes one JSON line per input to stdout, ``batch_size`` inputs per forward pass (see :meth:`Predictor.predict`)."""
+    check_batch_size(batch_size)
+    for start in range(0, len(inputs), batch_size):
+        for record in predictor.predict(inputs[start:start + batch_size], gates=gates, first_index=start):
+            sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
 
 
 def predict_file(workdir: str, input_path: Optional[str] = None, gates: bool = False,
@@ -465,10 +449,6 @@ def predict_file(workdir: str, input_path: Optional[str] = None, gates: bool = F
     Raises:
       ValueError, FileNotFoundError: as :func:`load` and :func:`read_inputs`; a bad ``batch_size``.
     """
-    check_batch_size(batch_size)
+    check_batch_size(batch_size)  # before the run is restored: a quick answer
     predictor = load(workdir)
-    inputs = read_inputs(predictor, input_path)
-    for start in range(0, len(inputs), batch_size):
-        for record in predictor.predict(inputs[start:start + batch_size], gates=gates, first_index=start):
-            sys.stdout.write(json.dumps(record) + "\n")
-    sys.stdout.flush()
+    write_records(predictor, read_inputs(predictor, input_path), gates=gates, batch_size=batch_size)
