@@ -29,6 +29,7 @@ steps and evaluation interval from the tables below), ``cell=tanh|gru|lstm``
 import ml_collections
 
 from configs import default
+from rnnlab.cells import cell_names, cell_option_names
 
 # Padded lengths per corpus. The largest bucket holds the longest piece of every split (train /
 # valid / test longest: JSB 129/144/160, Nottingham 1788/1473/1793, MuseData 3457/3723/4273,
@@ -92,6 +93,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.early_stopping_mode = "min"
     config.train.patience = 6
     default.apply_variants(config, arg, {"paper": paper, "smoke": smoke})
+    if config.model.cell in cell_names() and "peephole" not in cell_option_names(config.model.cell):
+        config.model.peephole = False  # the LSTM's peepholes; a cell without them refuses the option
     # Fields left at 0 / () by the variants come from the tables of the final dataset and cell.
     if config.model.cell not in HIDDEN and not config.model.hidden_size:
         raise ValueError(f"configs/music.py: cell {config.model.cell!r} has no size in HIDDEN "

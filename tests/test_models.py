@@ -125,3 +125,24 @@ def test_word_dropout_and_recurrent_regularisers_train_only():
     assert 0.35 < is_unk[:, :4].mean() < 0.65 and not is_unk[:, 4:].any()
     with pytest.raises(ValueError, match="config.model.zoneout must lie in"):
         models.check_model_config(_model_config(zoneout=1.0))
+
+
+@pytest.mark.parametrize("cell, field, value", [("gru", "peephole", True), ("tanh", "forget_bias", 0.0),
+                                                ("lstm", "reset_after", True), ("min_gru", "peephole", True)])
+def test_a_cell_option_the_cell_does_not_take_is_refused_naming_field_and_cell(cell, field, value):
+    with pytest.raises(ValueError, match=rf"config.model.{field}={value!r} does not apply to the '{cell}' cell: "
+                                         rf"it has no option '{field}'"):
+        models.check_model_config(_model_config(cell=cell, **{field: value}))
+    models.check_model_config(_model_config(cell=cell))  # at its off value: accepted
+    models.check_model_config(_model_config(cell="lstm", peephole=True, forget_bias=0.0))  # the cell's own options
+
+
+def test_a_config_saved_with_an_option_its_cell_ignores_still_resumes():
+    # A GRU run saved before such options were refused (configs/music.py set peephole=True for every cell)
+    from rnnlab.training import checkpoint
+
+    old = smoke_config("tfds", **{"model.cell": "gru", "model.peephole": True})
+    now = smoke_config("tfds", **{"model.cell": "gru"})
+    assert checkpoint.pinned_diff(checkpoint.config_to_dict(old), now) == []
+    lstm = lambda peephole: smoke_config("tfds", **{"model.cell": "lstm", "model.peephole": peephole})
+    assert checkpoint.pinned_diff(lstm(True), lstm(False)) == ["model.peephole: saved True, requested False"]

@@ -471,6 +471,20 @@ def test_the_quiet_hook_passes_every_other_unraisable_on():
         sys.unraisablehook = previous
 
 
+def test_a_restore_that_does_not_fail_leaves_the_unraisable_hook_alone(tmp_path):
+    mine = lambda unraisable: None
+    previous, sys.unraisablehook = sys.unraisablehook, mine
+    try:
+        checkpoints = checkpoint.Checkpointer(str(tmp_path / "ck"))
+        assert checkpoints.restore({"w": np.zeros(2)}) is None  # nothing saved yet
+        checkpoints.save(1, {"w": np.arange(2.0)}, INFO)
+        assert checkpoints.restore({"w": np.zeros(2)})[0] == 1
+        checkpoints.close()
+        assert sys.unraisablehook is mine
+    finally:
+        sys.unraisablehook = previous
+
+
 def test_a_second_signal_stops_at_once():
     for signum, raised in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)):
         with train.StopSignal() as stop:

@@ -32,6 +32,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from rnnlab.training.models import CELL_OPTION_FIELDS, unused_cell_options
 from rnnlab.training.workdir import CHECKPOINT_DIR, CONFIG_FILE, RESULTS_FILE, flatten, read_json, write_json
 from rnnlab.types import PyTree
 
@@ -83,11 +84,17 @@ def pinned_config(config: Any) -> dict[str, Any]:
     """The fields of ``config`` that a resumed run must keep: all but :data:`RESUMABLE_FIELDS`.
 
     Fields of :data:`ADDED_FIELDS` that ``config`` lacks get their stated value,
-    so a config saved before they existed compares equal to one at that value.
+    so a config saved before they existed compares equal to one at that value;
+    cell options that ``model.cell`` does not take (they change nothing) count as
+    their off value (a config saved before they were refused, e.g. a GRU with
+    ``model.peephole=True``, compares equal to one without).
     """
     flat = flatten(config_to_dict(config), ".")
     for key, value in ADDED_FIELDS.items():
         flat.setdefault(key, value)
+    for name in unused_cell_options(flat.get("model.cell", "")):
+        if f"model.{name}" in flat:
+            flat[f"model.{name}"] = CELL_OPTION_FIELDS[name]
     return {k: v for k, v in flat.items() if k not in RESUMABLE_FIELDS}
 
 
@@ -237,17 +244,22 @@ def _closed_loop_callback(unraisable) -> bool:
     return False
 
 
-def _install_quiet_unraisable_hook() -> None:
+def _install_quiet_unraisable_hook() -> Any:
     """Drops the "Event loop is closed" reports of a failed restore; passes on everything else.
 
     When a damaged checkpoint fails to restore, orbax closes its asyncio loop
     while tensorstore still has reads of the other arrays in flight; each one
     that finishes later reports ``RuntimeError: Event loop is closed`` through
-    ``sys.unraisablehook`` (25-42 tracebacks on stderr, all harmless).
+    ``sys.unraisablehook`` (25-42 tracebacks on stderr, all harmless). Installed
+    by :meth:`Checkpointer.restore` (never at import), which puts the previous
+    hook back unless a restore failed: those late reports outlive the call.
+
+    Returns:
+      the hook it replaced (itself when already installed).
     """
-    if getattr(sys.unraisablehook, "_rnnlab_quiet", False):
-        return
     previous = sys.unraisablehook
+    if getattr(previous, "_rnnlab_quiet", False):
+        return previous
 
     def hook(unraisable):
         if not _closed_loop_callback(unraisable):
@@ -255,6 +267,7 @@ def _install_quiet_unraisable_hook() -> None:
 
     hook._rnnlab_quiet = True
     sys.unraisablehook = hook
+    return previous
 
 
 # ---------------------------------------------------------------------------
@@ -335,26 +348,31 @@ class Checkpointer:
             arrays (e.g. the freshly initialised state); restored leaves are NumPy.
         """
         target = jax.device_get(target)
-        _install_quiet_unraisable_hook()
-        for step in reversed(self.steps()):
-            try:
-                restored = self._manager.restore(
-                    step,
-                    args=ocp.args.Composite(
-                        arrays=ocp.args.StandardRestore(target), info=ocp.args.JsonRestore()
-                    ),
-                )
-                arrays, info = jax.device_get(restored["arrays"]), dict(restored["info"])
-                info = _verify(arrays, info)
-            except Exception as e:  # noqa: BLE001 - any failure means: use the previous one
-                logging.warning(
-                    "checkpoint step %d in %s does not restore (%s: %s); trying the previous one",
-                    step, self.directory, type(e).__name__, str(e).splitlines()[0][:300] if str(e) else "",
-                )
-                continue
-            logging.info("restored checkpoint step %d from %s", step, self.directory)
-            return step, arrays, info
-        return None
+        previous_hook, failed = _install_quiet_unraisable_hook(), False
+        try:
+            for step in reversed(self.steps()):
+                try:
+                    restored = self._manager.restore(
+                        step,
+                        args=ocp.args.Composite(
+                            arrays=ocp.args.StandardRestore(target), info=ocp.args.JsonRestore()
+                        ),
+                    )
+                    arrays, info = jax.device_get(restored["arrays"]), dict(restored["info"])
+                    info = _verify(arrays, info)
+                except Exception as e:  # noqa: BLE001 - any failure means: use the previous one
+                    failed = True
+                    logging.warning(
+                        "checkpoint step %d in %s does not restore (%s: %s); trying the previous one",
+                        step, self.directory, type(e).__name__, str(e).splitlines()[0][:300] if str(e) else "",
+                    )
+                    continue
+                logging.info("restored checkpoint step %d from %s", step, self.directory)
+                return step, arrays, info
+            return None
+        finally:
+            if not failed:  # no read left in flight: the process's own hook again
+                sys.unraisablehook = previous_hook
 
     def close(self) -> None:
         """Waits for pending saves and releases the manager."""

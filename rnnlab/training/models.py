@@ -32,8 +32,10 @@ from rnnlab.lengths import sequence_mask
 from rnnlab.types import Array
 
 PAD_ID, UNK_ID = 0, 1  # the ids of <pad> and <unk> in every vocabulary (rnnlab.data.registry.vocabulary)
-# config.model fields that are cell constructor options, passed to the cells that take them
-CELL_OPTION_FIELDS = ("forget_bias", "peephole", "reset_after")
+# config.model fields that are cell constructor options, passed to the cells that take them, each with
+# the value that leaves it off (the constructors' default): any other value for a cell without that
+# option is refused (check_model_config)
+CELL_OPTION_FIELDS = {"forget_bias": 1.0, "peephole": False, "reset_after": False}
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -225,6 +227,13 @@ class SequenceDensityModel(SequenceTagger):
     """
 
 
+def unused_cell_options(cell: str) -> tuple[str, ...]:
+    """The :data:`CELL_OPTION_FIELDS` that cell ``cell`` does not take (none for an unregistered name)."""
+    if cell not in cell_names():
+        return ()
+    return tuple(name for name in CELL_OPTION_FIELDS if name not in cell_option_names(cell))
+
+
 def _cell_options(config: Any) -> tuple[tuple[str, Any], ...]:
     """The constructor options of ``config.cell`` that the model config sets (those it accepts)."""
     accepted = cell_option_names(config.cell)
@@ -294,6 +303,13 @@ def check_model_config(config: Any) -> None:
         raise ValueError(
             f"config.model.cell: unknown cell {config.cell!r}; known cells: {', '.join(cell_names())}"
         )
+    for field in unused_cell_options(config.cell):
+        if config[field] != CELL_OPTION_FIELDS[field]:
+            takes = ", ".join(cell_option_names(config.cell)) or "none"
+            raise ValueError(
+                f"config.model.{field}={config[field]!r} does not apply to the {config.cell!r} cell: it has no "
+                f"option {field!r} (its options: {takes}); leave config.model.{field} at {CELL_OPTION_FIELDS[field]!r}"
+            )
     if config.pooling not in POOLINGS:
         raise ValueError(
             f"config.model.pooling: unknown pooling {config.pooling!r}; known poolings: "
