@@ -156,10 +156,12 @@ def resolve_plugins(plugins: Any, base: Optional[str] = None) -> str:
     A run records the resolved form in its ``config.json``, so a command
     started from another folder (predict, a search's trial) finds the files.
     """
+    entries = plugin_list(plugins)
+    if not any(_is_path(p) for p in entries):
+        return ",".join(entries)  # no path to resolve (and no working directory needed)
     base = os.getcwd() if base is None else base
-    resolved = [os.path.abspath(os.path.join(base, os.path.expanduser(p))) if _is_path(p) else p
-                for p in plugin_list(plugins)]
-    return ",".join(resolved)
+    return ",".join(os.path.abspath(os.path.join(base, os.path.expanduser(p))) if _is_path(p) else p
+                    for p in entries)
 
 
 def _import_path(path: str) -> ModuleType:
@@ -218,7 +220,7 @@ def with_resolved_plugins(config: Any) -> Any:
     """
     plugins = config.get("plugins", "") if hasattr(config, "get") else ""
     resolved = resolve_plugins(plugins)
-    if resolved == plugins:
+    if resolved == plugins or not plugins:
         return config
     copy = config.copy_and_resolve_references()
     with copy.unlocked():
