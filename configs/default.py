@@ -50,7 +50,7 @@ def data_fields(config: ml_collections.ConfigDict, dataset: str, *names: str) ->
 def _model() -> ml_collections.ConfigDict:
     """``config.model``: built by rnnlab.training.models.build_model from a registry of kinds."""
     model = ml_collections.ConfigDict()
-    model.kind = "classifier"  # bag_of_words | classifier | tagger | density
+    model.kind = "classifier"  # bag_of_words | classifier | tagger | density | step_regressor (per-step regress)
     model.cell = "lstm"  # a registered cell: rnnlab.cell_names() (tanh, lstm, gru, variants, min_gru, ...)
     model.hidden_size = 128  # H per direction and layer
     model.num_layers = 1  # stacked recurrent layers

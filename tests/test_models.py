@@ -89,7 +89,7 @@ def test_classifier_ignores_extra_padding(pooling):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("kind", "cnn", "config.model.kind: unknown model 'cnn'; known kinds: bag_of_words, classifier, density, tagger"),
+    ("kind", "cnn", "config.model.kind: unknown model 'cnn'; known kinds: bag_of_words, classifier, density, step_regressor, tagger"),
     ("cell", "rnn", "config.model.cell: unknown cell 'rnn'; known cells: gru, gru_nrg"),
     ("pooling", "sum", "config.model.pooling: unknown pooling 'sum'"),
     ("hidden_size", 0, "config.model.hidden_size must be a positive integer"),
