@@ -65,7 +65,6 @@ from absl import logging
 from rnnlab.experiments.trained_run import (PARAMS_KINDS, TrainedRun, checkpoint_steps, read_config,  # noqa: F401
                                             restore)
 
-UNK_ID = 1  # rnnlab.data.registry.UNK_ID: every vocabulary's <unk>
 # What turns a model's outputs into what a record shows, per task: a jax.nn function, or none.
 ACTIVATIONS = {"classify": "softmax", "tag": "softmax", "density": "sigmoid", "regress": None}
 DECIMALS = 6  # probabilities and values are rounded to this many decimals in records
@@ -289,11 +288,7 @@ class Predictor:
         layers = self._gates(x, lengths) if gates else None
         records = []
         for i, (item, out) in enumerate(zip(items, outs)):
-            if self.reads_text:
-                record = {"text": item, "tokens": tokens[i],
-                          "unknown": np.flatnonzero(x[i, : lengths[i]] == UNK_ID).tolist()}
-            else:
-                record = {"index": first_index + i, "length": int(lengths[i])}
+            record = self._input_fields(item, x[i, : lengths[i]], tokens and tokens[i], first_index + i)
             record.update(self._task_fields(out))
             if layers is not None:
                 record["gates"] = [{**t, "gates": {k: np.round(v, 4).tolist() for k, v in t["gates"].items()}}
@@ -301,6 +296,15 @@ class Predictor:
             record["step"] = self.run.step
             records.append(record)
         return records[0] if one else records
+
+    def _input_fields(self, item: Any, x: np.ndarray, tokens: Optional[list[str]], index: int) -> dict[str, Any]:
+        """A record's first fields: the text, its tokens and the positions read as ``<unk>`` (ids ``x int32[L]``),
+        or a feature input's index and length (``x f32[L, D]``)."""
+        from rnnlab.data.registry import UNK_ID
+
+        if not self.reads_text:
+            return {"index": index, "length": len(x)}
+        return {"text": item, "tokens": tokens, "unknown": np.flatnonzero(x == UNK_ID).tolist()}
 
     def _task_fields(self, out: np.ndarray) -> dict[str, Any]:
         """The task's part of a record from one input's activated outputs."""
@@ -428,7 +432,7 @@ def check_batch_size(batch_size: Any) -> None:
 
 
 def write_records(predictor: Predictor, inputs: Sequence[Any], gates: bool = False, batch_size: int = 64) -> None:
-    """Writes one JSON line per input to stdout, ``batch_size`` inputs per forward pass (see :meth:`Predictor.predict`)."""
+    """Writes one JSON line per input to stdout (:meth:`Predictor.predict`), ``batch_size`` inputs per forward pass."""
     check_batch_size(batch_size)
     for start in range(0, len(inputs), batch_size):
         for record in predictor.predict(inputs[start:start + batch_size], gates=gates, first_index=start):
