@@ -89,7 +89,7 @@ def test_unknown_tokens_are_marked_and_bad_input_is_refused(classifier):
     with pytest.raises(ValueError, match="no inputs"):
         predictor([])
     with pytest.raises(ValueError, match="reads text"):
-        predict.read_inputs(predictor, "new.npz")
+        predict.read_input_file(predictor, "new.npz")
 
 
 def test_one_input_gives_what_a_list_of_one_gives(classifier):
@@ -316,7 +316,7 @@ def test_tagger_reproduces_the_runs_test_accuracy_per_token_from_raw_text(tagger
     np.testing.assert_array_equal(predictor(texts[0]), probs[0])
     # And the command writes a label and probabilities per token
     (tmp_path / "in.txt").write_text(f"{texts[0]}\n\nthe plot was zzyzx\n")
-    predict.write_records(predictor, predict.read_inputs(predictor, str(tmp_path / "in.txt")))
+    predict.write_records(predictor, predict.read_input_file(predictor, str(tmp_path / "in.txt")))
     first, second = _records(capsys)
     assert first["labels"] == probs[0].argmax(-1).tolist() and len(first["probs"]) == len(first["tokens"])
     assert second["tokens"] == ["the", "plot", "was", "zzyzx"] and second["unknown"] == [3]
@@ -346,9 +346,9 @@ def test_regression_reproduces_the_runs_test_mse_from_arrays_and_npz(adding_dir,
         row[: len(x)] = x
     np.savez(tmp_path / "padded.npz", inputs=padded, lengths=np.array([8, 5, 8]))
     np.savez(tmp_path / "ragged.npz", inputs=np.array([xs[0], xs[1][:5], xs[2]], dtype=object))
-    ragged = predict.read_inputs(predictor, str(tmp_path / "ragged.npz"))
+    ragged = predict.read_input_file(predictor, str(tmp_path / "ragged.npz"))
     assert [x.shape for x in ragged] == [(8, 2), (5, 2), (8, 2)]
-    for got, expected in zip(predict.read_inputs(predictor, str(tmp_path / "padded.npz")), ragged):
+    for got, expected in zip(predict.read_input_file(predictor, str(tmp_path / "padded.npz")), ragged):
         np.testing.assert_array_equal(got, expected)
     predict.write_records(predictor, ragged, batch_size=2)
     records = _records(capsys)
@@ -386,7 +386,7 @@ def test_density_reproduces_the_runs_test_nll_from_arrays_and_npz(density_dir, t
     assert nll == pytest.approx(results["test"]["nll"], rel=1e-4)
     # And the command reads them from an npz file
     np.savez(tmp_path / "new.npz", inputs=np.array(list(xs), dtype=object))
-    predict.write_records(predictor, predict.read_inputs(predictor, str(tmp_path / "new.npz")))
+    predict.write_records(predictor, predict.read_input_file(predictor, str(tmp_path / "new.npz")))
     records = _records(capsys)
     assert [(r["index"], r["length"]) for r in records] == [(i, len(x)) for i, x in enumerate(xs)]
     np.testing.assert_allclose(records[1]["probs"], probs[1], atol=1e-6)
@@ -406,6 +406,8 @@ def test_feature_runs_refuse_what_they_cannot_read(density_dir, tmp_path):
         f"rnnlab.predict: {path}: no array 'inputs' (arrays: frames)")
     (tmp_path / "in.txt").write_text("good\n")
     assert "in.txt is not an .npz file" in _command_error(workdir, str(tmp_path / "in.txt"), False, 64)
+    missing = str(tmp_path / "missing.npz")
+    assert _command_error(workdir, missing, False, 64) == f"rnnlab.predict: no input file at {missing!r}"
     assert _command_error(workdir, None, False, 64) == (
         f"rnnlab.predict: run {workdir!r} (dataset 'jsb') reads feature vectors f32[T, 88], not text: "
         "give them as --input=FILE.npz holding 'inputs'")

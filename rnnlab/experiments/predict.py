@@ -394,7 +394,7 @@ def read_text_lines(path: Optional[str] = None) -> list[str]:
     return lines
 
 
-def read_inputs(predictor: Predictor, input_path: Optional[str]) -> list:
+def read_input_file(predictor: Predictor, input_path: Optional[str]) -> list:
     """The inputs of ``predictor``'s run from a file (or stdin): text lines, or an ``.npz`` file's sequences.
 
     Text as :func:`read_text_lines`; an ``.npz`` file as the ``arrays`` dataset
@@ -407,15 +407,15 @@ def read_inputs(predictor: Predictor, input_path: Optional[str]) -> list:
     """
     from rnnlab.data import arrays
 
+    if predictor.reads_text and input_path and input_path.endswith(".npz"):
+        raise ValueError(f"run {predictor.run.workdir!r} reads text, one input per line; {input_path} "
+                         "is an .npz file")
+    if input_path and not os.path.isfile(input_path):
+        raise FileNotFoundError(f"no input file at {input_path!r}")
     if predictor.reads_text:
-        if input_path and input_path.endswith(".npz"):
-            raise ValueError(f"run {predictor.run.workdir!r} reads text, one input per line; {input_path} "
-                             "is an .npz file")
         return read_text_lines(input_path)
     if not input_path:
         raise ValueError(predictor.not_text("give them as --input=FILE.npz holding 'inputs'"))
-    if not os.path.isfile(input_path):
-        raise FileNotFoundError(f"no input file at {input_path!r}")
     if not zipfile.is_zipfile(input_path):  # np.load would unpickle any other file
         raise ValueError(f"{input_path} is not an .npz file (np.savez(path, inputs=...)): the run reads "
                          f"feature vectors f32[T, {predictor.run.spec.input_size}]")
@@ -451,8 +451,8 @@ def predict_file(workdir: str, input_path: Optional[str] = None, gates: bool = F
       batch_size: inputs per forward pass.
 
     Raises:
-      ValueError, FileNotFoundError: as :func:`load` and :func:`read_inputs`; a bad ``batch_size``.
+      ValueError, FileNotFoundError: as :func:`load` and :func:`read_input_file`; a bad ``batch_size``.
     """
     check_batch_size(batch_size)  # before the run is restored: a quick answer
     predictor = load(workdir)
-    write_records(predictor, read_inputs(predictor, input_path), gates=gates, batch_size=batch_size)
+    write_records(predictor, read_input_file(predictor, input_path), gates=gates, batch_size=batch_size)
