@@ -10,7 +10,9 @@ layout) and ``rnnlab.experiments`` (sweeps, searches, predictions, reports).
 from rnnlab.bidirectional import bidirectional, init_stack, stack
 from rnnlab.cells import (Cell, CellDef, LSTMState, Vector, build_cell, cell_names, get_cell, gru,
                           linear_cell, lstm, register_cell, tanh_rnn)
+from rnnlab.cells import mgu
 from rnnlab.convert import from_flax, from_keras, from_torch
+from rnnlab.convert import to_flax, to_keras, to_torch
 from rnnlab.introspect import gate_trace
 from rnnlab.backends import Backend
 from rnnlab.scan import sequence_mask, unroll, unroll_batch
@@ -41,4 +43,8 @@ __all__ = [
     "unroll",
     "unroll_batch",
     "Vector",
+    "mgu",
+    "to_flax",
+    "to_keras",
+    "to_torch",
 ]

@@ -79,6 +79,20 @@ def gru_step(params, h, x, reset_after=False, reset_gate=True, update_gate=True)
     return h_new, h_new
 
 
+def mgu_step(params, h, x, reset_gate=True):
+    """The MGU in Flax's form: ``f`` resets the candidate's recurrent product and keeps the old state."""
+    w_f, w_n = _blocks(params["w_x"], 2)
+    u_f, u_n = _blocks(params["w_h"], 2)
+    b_f, b_n = _blocks(params["b"], 2)
+    f = sigmoid(x @ w_f + h @ u_f + b_f)
+    if reset_gate:
+        n = np.tanh(x @ w_n + b_n + f * (h @ u_n + np.asarray(params["b_hn"], np.float64)))
+    else:
+        n = np.tanh(x @ w_n + b_n + h @ u_n)
+    h_new = (1.0 - f) * n + f * h
+    return h_new, h_new
+
+
 def _layer_norm(a, gain, eps=1e-5):
     return (a - a.mean()) / np.sqrt(a.var() + eps) * gain
 
@@ -114,7 +128,7 @@ def step_fn(kind, **options):
                if k not in ("dtype", "kernel_init", "recurrent_init", "param_dtype")}  # not the equations
     steps = {"tanh": tanh_step, "lstm": lstm_step, "gru": gru_step,
              "layer_norm_lstm": layer_norm_lstm_step, "min_gru": min_gru_step,
-             "min_lstm": min_lstm_step}
+             "min_lstm": min_lstm_step, "mgu": mgu_step}
     return lambda params, carry, x: steps[kind](params, carry, x, **options)
 
 

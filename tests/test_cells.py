@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -22,6 +23,12 @@ def sigmoid(a):
 
 def make(kind, options, hidden_size=H):
     return rnnlab.get_cell(kind, hidden_size, **options)
+
+
+def step_and_gates(cell, params, h, x):
+    """``(carry, y, gates)`` of one step of a cell with H = D = 1 from scalars ``h`` and ``x``."""
+    carry, y = cell.step(params, jnp.array([h]), jnp.array([x]))
+    return carry, y, cell.gates(params, jnp.array([h]), jnp.array([x]))
 
 
 def to_ref_carry(kind, carry):
@@ -171,8 +178,7 @@ def test_gru_hand_computed_step_pins_gate_order(reset_after):
     if reset_after:
         params["b_hn"] = jnp.array([0.7])
     x, h = 2.0, 0.5
-    carry, y = cell.step(params, jnp.array([h]), jnp.array([x]))
-    gates = cell.gates(params, jnp.array([h]), jnp.array([x]))
+    carry, y, gates = step_and_gates(cell, params, h, x)
     r = sigmoid(0.1 * x - 0.4 * h + 0.01)
     z = sigmoid(0.2 * x + 0.5 * h + 0.02)
     if reset_after:
@@ -400,3 +406,51 @@ def test_unknown_initializer_name_lists_the_known_ones(option):
 def test_bad_param_dtype_is_refused():
     with pytest.raises(ValueError, match="param_dtype must be one of float32, bfloat16, float64, got int32"):
         rnnlab.tanh_rnn(H, param_dtype=jnp.int32)
+
+
+# --- mgu (Minimal Gated Unit, Flax's MGUCell form) --------------------------------------
+
+
+@pytest.mark.parametrize("reset_gate", [True, False])
+def test_mgu_hand_computed_step_pins_block_order(reset_gate):
+    cell = rnnlab.mgu(1, reset_gate=reset_gate)
+    params = {"w_x": jnp.array([[0.1, 0.2]]), "w_h": jnp.array([[-0.4, 0.5]]), "b": jnp.array([0.01, 0.02])}
+    if reset_gate:
+        params["b_hn"] = jnp.array([0.7])
+    x, h = 2.0, 0.5
+    carry, y, gates = step_and_gates(cell, params, h, x)
+    f = sigmoid(0.1 * x - 0.4 * h + 0.01)
+    n = math.tanh(0.2 * x + 0.02 + (f * (0.5 * h + 0.7) if reset_gate else 0.5 * h))
+    h_new = (1 - f) * n + f * h
+    np.testing.assert_allclose([float(carry[0]), float(y[0])], [h_new, h_new], rtol=1e-6)
+    np.testing.assert_allclose([float(gates["forget"][0]), float(gates["candidate"][0])], [f, n], rtol=1e-6)
+    assert cell.gate_names == ("forget", "candidate") and rnnlab.get_cell("mgu", 2).kind == "mgu"
+
+
+@pytest.mark.parametrize("reset_gate", [True, False])
+def test_mgu_equals_numpy_reference_and_fused_equals_reference_with_gradients(reset_gate):
+    # Given an MGU with random params (b_hn too), ragged lengths and both directions
+    cell = rnnlab.mgu(H, reset_gate=reset_gate)
+    params = random_params(cell, seed=7, input_size=D)
+    assert set(params) == {"w_x", "w_h", "b"} | ({"b_hn"} if reset_gate else set())
+    xs = jnp.asarray(np.random.default_rng(8).standard_normal((2, 5, D)), jnp.float32)
+    lengths = jnp.array([5, 3])
+    # Then unroll equals the NumPy loop of tests/reference.py
+    for b, reverse in ((0, False), (1, True)):
+        carry, ys = rnnlab.unroll(cell, params, xs[b], lengths[b], reverse=reverse)
+        ref_carry, ref_ys = reference.unroll("mgu", params, xs[b], int(lengths[b]), reverse=reverse,
+                                             reset_gate=reset_gate)
+        np.testing.assert_allclose(ys, ref_ys, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(carry, ref_carry, rtol=1e-5, atol=1e-6)
+
+    # And the fused backend (hand-written backward) equals the reference scan, outputs and gradients
+    def loss(backend, p, x):
+        carry, ys = rnnlab.unroll_batch(cell, p, x, lengths, backend=backend)
+        return jnp.sum(ys * jnp.sin(jnp.arange(ys.size).reshape(ys.shape))) + jnp.sum(jnp.cos(carry))
+
+    for argnum in (0, 1):
+        fused = jax.grad(functools.partial(loss, rnnlab.Backend.FUSED), argnums=argnum)(params, xs)
+        ref = jax.grad(functools.partial(loss, rnnlab.Backend.REFERENCE), argnums=argnum)(params, xs)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), fused, ref)
+    np.testing.assert_allclose(loss(rnnlab.Backend.FUSED, params, xs), loss(rnnlab.Backend.REFERENCE, params, xs),
+                               rtol=1e-5)

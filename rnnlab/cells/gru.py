@@ -1,4 +1,4 @@
-"""The GRU (both reset placements) and its gate ablations, from one definition."""
+"""The GRU (both reset placements) and its gate ablations, and the Minimal Gated Unit (MGU)."""
 
 from __future__ import annotations
 
@@ -91,4 +91,56 @@ def gru(hidden_size: int, *, reset_after: bool = False, dtype: Any = jnp.float32
     """
     options = {"reset_after": bool(reset_after), **variant}
     return build_cell(gru_def(**options), hidden_size, dtype=dtype, options=options, kernel_init=kernel_init,
+                      recurrent_init=recurrent_init, param_dtype=param_dtype)
+
+
+def mgu_def(reset_gate: bool = True) -> CellDef:
+    r"""The Minimal Gated Unit (Zhou et al. 2016) in Flax's form (``flax.linen.MGUCell``).
+
+    Blocks in layout order: forget ``f``, candidate ``n``. With
+    :math:`a = W_x x_t + b` and :math:`W_h = [U_f, U_n]`:
+
+    .. math::
+        f_t &= \sigma(a_f + U_f h_{t-1}) \\
+        n_t &= \tanh(a_n + f_t \odot (U_n h_{t-1} + b_{hn}))  &&\text{reset\_gate=True (Flax's default)} \\
+        n_t &= \tanh(a_n + U_n h_{t-1})                        &&\text{reset\_gate=False} \\
+        h_t &= (1 - f_t) \odot n_t + f_t \odot h_{t-1}
+
+    One gate does both jobs of the GRU's two: it is the reset (applied after
+    the recurrent product, like the reset-after GRU) and the fraction of the
+    old state kept (the GRU's ``z``). Zhou et al. write the update as
+    :math:`(1 - f) \odot h + f \odot \tilde h` with the reset before the
+    product, :math:`U_h (f \odot h)`; that is another cell, not a relabelling
+    of this one. ``reset_gate=True`` has the recurrent bias ``b_hn f32[H]``.
+    """
+
+    def step(dot, vecs, h, px):
+        z_f, z_n = dot(h, (0, 1))
+        f = jax.nn.sigmoid(px[0] + z_f)
+        zb = z_n + vecs["b_hn"] if reset_gate else z_n
+        n = jnp.tanh(px[1] + f * zb) if reset_gate else jnp.tanh(px[1] + zb)
+        h2 = n + f * (h - n)
+        return h2, h2, {"forget": f, "candidate": n, "recurrent_candidate": zb}
+
+    def backward(vecs, h, acts, dh, dy):
+        f, n, zb = acts["forget"], acts["candidate"], acts["recurrent_candidate"]
+        dh2 = dy + dh
+        dan = dh2 * (1.0 - f) * (1.0 - n * n)
+        df = dh2 * (h - n) + (dan * zb if reset_gate else 0.0)
+        daf = df * sigmoid_grad(f)
+        dzb = dan * f if reset_gate else dan
+        return dh2 * f, (daf, dan), (daf, dzb), ({"b_hn": dzb} if reset_gate else {})
+
+    return CellDef("mgu", ("forget", "candidate"), ("forget", "candidate"), step,
+                   vectors=(Vector("b_hn"),) if reset_gate else (), backward=backward)
+
+
+def mgu(hidden_size: int, *, reset_gate: bool = True, dtype: Any = jnp.float32, kernel_init: Any = None,
+        recurrent_init: Any = None, param_dtype: Any = None) -> Cell:
+    """The Minimal Gated Unit (:func:`mgu_def`, Flax's ``MGUCell``), H = ``hidden_size``.
+
+    ``kernel_init``, ``recurrent_init``, ``param_dtype``: as for :func:`rnnlab.lstm`.
+    """
+    options = {"reset_gate": bool(reset_gate)}
+    return build_cell(mgu_def(**options), hidden_size, dtype=dtype, options=options, kernel_init=kernel_init,
                       recurrent_init=recurrent_init, param_dtype=param_dtype)

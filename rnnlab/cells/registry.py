@@ -8,7 +8,7 @@ from typing import Any, Callable
 import jax.numpy as jnp
 
 from rnnlab.cells.core import INIT_OPTIONS, Cell, CellDef, build_cell
-from rnnlab.cells.gru import gru, gru_def
+from rnnlab.cells.gru import gru, gru_def, mgu
 from rnnlab.cells.layer_norm import layer_norm_lstm_def
 from rnnlab.cells.lstm import lstm, lstm_def
 from rnnlab.cells.minimal import min_gru_def, min_lstm_def
@@ -93,6 +93,7 @@ for _name, _constructor_fn in {
     "lstm_fgr": _constructor(lstm_def, "lstm_fgr", full_gate_recurrence=True),
     "gru_nrg": _constructor(gru_def, "gru_nrg", reset_gate=False),
     "gru_nug": _constructor(gru_def, "gru_nug", update_gate=False),
+    "mgu": mgu,
     "layer_norm_lstm": _constructor(layer_norm_lstm_def, "layer_norm_lstm"),
     "min_gru": _constructor(min_gru_def, "min_gru"),
     "min_lstm": _constructor(min_lstm_def, "min_lstm"),
