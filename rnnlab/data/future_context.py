@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from rnnlab.data import grammar
-from rnnlab.data.negation import VOCAB, WORD_IDS, SentimentOptions, draw_sentence
+from rnnlab.data.negation import VOCAB, WORD_IDS, SentimentOptions, draw_sentence, tokenize_sentence
 from rnnlab.data.registry import TokenTagging, encode, register, vocab_fields
 
 STRUCTURES = ("single", "and", "but", "yet", "although")
@@ -63,6 +63,10 @@ class FutureContext(TokenTagging):
 
     def generate(self, options):
         return generate_future_context(options), {"vocab": list(VOCAB)}
+
+    def tokenize(self, options, sentence: str) -> list[str]:
+        """A typed sentence in the grammar's tokens (as :class:`rnnlab.data.negation.Negation` reads it)."""
+        return tokenize_sentence(sentence)
 
     def describe(self, options, metadata):
         return vocab_fields(metadata["vocab"], num_outputs=3)

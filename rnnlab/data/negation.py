@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from rnnlab.data import grammar
+from rnnlab.data import grammar, text
 from rnnlab.data.registry import (
     Dataset,
     Extra,
@@ -127,3 +127,12 @@ class Negation(Dataset):
 
     def describe(self, options, metadata):
         return vocab_fields(metadata["vocab"], num_outputs=2)
+
+    def tokenize(self, options, sentence: str) -> list[str]:
+        """A typed sentence in the grammar's tokens: treebank-style, lower-cased ("wasn't" -> ``was n't``)."""
+        return tokenize_sentence(sentence)
+
+
+def tokenize_sentence(sentence: str) -> list[str]:
+    """The tokens of a typed sentence as the generated corpora write them (:func:`text.tokenize`, lower-cased)."""
+    return text.tokenize(sentence, lowercase=True)
