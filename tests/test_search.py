@@ -13,7 +13,6 @@ import time
 import numpy as np
 import optuna
 import pytest
-import scipy.io
 
 from rnnlab.experiments import search
 
@@ -255,17 +254,6 @@ def test_a_search_waits_for_the_trial_of_a_killed_worker_and_runs_it_again(tmp_p
     assert [name for name, _ in _calls(out)].count("trial_001") == 2
 
 
-def _write_mat(path, lengths=(5, 7)):
-    rng = np.random.default_rng(0)
-    mat = {}
-    for key in ("traindata", "validdata", "testdata"):
-        cells = np.empty((1, len(lengths)), dtype=object)
-        for i, length in enumerate(lengths):
-            cells[0, i] = (rng.random((length, 88)) < 0.1).astype(np.uint8)
-        mat[key] = cells
-    scipy.io.savemat(path, mat)
-
-
 def test_grid_search_runs_every_point_once(tmp_path, fake):
     # Given a grid of 3 learning rates and a budget larger than the grid
     out = tmp_path / "g"
@@ -350,26 +338,74 @@ def test_vary_data_seed_sets_gen_seed_of_seed_runs(tmp_path):
     assert sorted(seen) == [(1, 1, 0.01), (2, 2, 0.01)]
 
 
-def test_search_and_rerun_real_smoke(tmp_path):
-    # Given a real smoke music config on a tiny generated corpus
-    mat = tmp_path / "tiny.mat"
-    _write_mat(str(mat), lengths=(5, 9, 12, 30))
-    out = tmp_path / "real"
-    spec = search.SearchSpec(
-        f"configs/music.py:smoke,data.path={mat},data.data_dir={tmp_path / 'tfds'}",
-        (search.parse_param("optim.learning_rate=loguniform(1e-4,1e-2)"),),
-        search.parse_metric("valid/nll:min"), 1, str(out))
-    # When it searches 1 trial and reruns the best with 1 seed
-    summary = search.search_and_rerun(spec, 1, poll=0.2)
-    # Then the best trial's value is its run's validation NLL, and the seed run used its learning rate
-    best = summary["best"]
-    results = json.load(open(out / best["workdir"] / "results.json"))
-    assert best["value"] == pytest.approx(results["valid"]["nll"])
-    seed_dir = out / "best__seed1"
-    config = json.load(open(seed_dir / "config.json"))
-    assert config["optim"]["learning_rate"] == pytest.approx(best["params"]["optim.learning_rate"])
-    assert config["train"]["seed"] == 1
-    assert summary["seeds"][0]["results"]["test"]["nll"] > 0
+def _search_command(data_dir, out):
+    """``python -m rnnlab.search`` of 3 points and 1 seed run on the negation smoke config (30 steps)."""
+    return [sys.executable, "-m", "rnnlab.search", f"configs/negation.py:smoke,steps=30,data.data_dir={data_dir}",
+            "--space=optim.learning_rate=loguniform(1e-3,1e-1)", "--metric=valid/accuracy:max", "--trials=3",
+            "--seeds=1", "--startup_trials=100", "--grace_period=3", f"--out={out}"]
+
+
+def _workers(data_dir, out, env, count=2):
+    """``count`` workers of the search, each logging to ``OUT.worker<i>.log`` (a pipe nobody reads would fill up)."""
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    logs = [open(f"{out}.worker{i}.log", "a") for i in range(count)]
+    return [subprocess.Popen(_search_command(data_dir, out), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=log) for log in logs]
+
+
+def _log_tail(out, count=2):
+    return "\n".join(open(f"{out}.worker{i}.log").read()[-2000:] for i in range(count))
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def _outcome(out):
+    """What a search answers: its points' values and states, the best point, the seed runs' results."""
+    summary = json.load(open(os.path.join(out, "search.json")))
+    points = {t["point"]: (t["params"], t["state"], t["value"]) for t in summary["trials"]
+              if t["state"] in ("COMPLETE", "PRUNED")}
+    seeds = [(s["seed"], s["learning_rate"], s["results"]["valid"], s["results"]["test"]) for s in summary["seeds"]]
+    return points, summary["best"]["point"], summary["best"]["params"], seeds
+
+
+@pytest.mark.parametrize("kill_seed", [0])
+def test_a_search_killed_anywhere_gives_the_answer_of_an_uninterrupted_one(tmp_path, negation_data, kill_seed):
+    import random
+
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    # Given the answer of an uninterrupted search by two workers: 3 points, then 1 seed run of the best
+    start = time.time()
+    reference = _workers(negation_data, tmp_path / "ref", env)
+    assert [w.wait(timeout=300) for w in reference] == [0, 0], _log_tail(tmp_path / "ref")
+    duration = time.time() - start
+    expected = _outcome(tmp_path / "ref")
+    assert sorted(expected[0]) == [0, 1, 2]
+    best = json.load(open(tmp_path / "ref" / "search.json"))["best"]
+    assert best["value"] == pytest.approx(json.load(open(tmp_path / "ref" / best["workdir"] / "results.json"))
+                                          ["valid"]["accuracy"])
+    # When the same search is killed (SIGKILL) at a seeded random moment, a worker or a trial's child,
+    rng = random.Random(kill_seed)
+    out = tmp_path / "killed"
+    workers = _workers(negation_data, out, env)
+    time.sleep(rng.uniform(0.2, 0.8) * duration)
+    target = rng.choice(["worker", "child"])
+    victims = [w.pid for w in workers] if target == "worker" else [c for w in workers for c in _children(w.pid)]
+    victim = rng.choice(victims or [w.pid for w in workers])
+    os.kill(victim, signal.SIGKILL)
+    for w in workers:
+        w.wait(timeout=300)
+    # and run again to completion
+    again = _workers(negation_data, out, env, count=1)[0]
+    assert again.wait(timeout=300) == 0, _log_tail(out, 1)
+    # Then it has the same points (values and results), the same best point and the same seed run
+    assert _outcome(out) == expected, f"killed {target} {victim}"
 
 
 # ---------------------------------------------------------------------------
@@ -438,7 +474,7 @@ def test_a_rerun_with_another_spec_is_refused_or_starts_a_new_study_beside(tmp_p
     assert search.beside(other, record, "search")[0].out == str(out) + "-2"
 
 
-@pytest.mark.parametrize("name", ["s/q?mode=ro", "50%", "a#b"])
+@pytest.mark.parametrize("name", ["s/q?mode=ro", "a%20b", "a#b"])
 def test_out_with_url_characters_keeps_the_study_in_the_folder(tmp_path, fake, name):
     out = tmp_path / name
     search.run_search(_spec(out, 1), command=_fake_command(fake), poll=0.02)
