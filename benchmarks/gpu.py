@@ -13,9 +13,6 @@ Implementations:
 
 - ``rnnlab_<backend>``: ``rnnlab.unroll_batch`` with every ``rnnlab.Backend``
   member that runs the cell (members added later are picked up);
-- ``rnnlab_cudnn_fn`` / ``rnnlab_pallas_fn``: :func:`rnnlab.backends.cudnn.cudnn_unroll`
-  (LSTM) and :func:`rnnlab.backends.pallas.pallas_unroll`, called directly
-  until they are ``Backend`` members;
 - ``flax``: ``nn.RNN`` of ``OptimizedLSTMCell`` / ``GRUCell`` with ``dtype``;
 - ``jax_cudnn``: ``jax.experimental.rnn.lstm`` on its own weights (float32 only);
 - in a separate process (JAX preallocates most of the GPU's memory; PyTorch
@@ -51,8 +48,6 @@ import jax.numpy as jnp
 import numpy as np
 
 import rnnlab
-from rnnlab.backends import products_read_hidden
-from rnnlab.backends.pallas import cell_pointwise
 from benchmarks import speed
 
 GPU_POINTS = tuple((B, T, H, H) for H in (128, 512, 1024) for B, T in ((16, 1000), (256, 100)))
@@ -88,18 +83,9 @@ def _rnnlab_cell(kind: str, H: int, dtype: str) -> rnnlab.Cell:
         H, reset_after=True, dtype=dtype)
 
 
-def _pointwise(cell: rnnlab.Cell) -> Callable:
-    """The library's ``pointwise`` of the cell's definition for :mod:`rnnlab.backends.pallas`."""
-    if not products_read_hidden(cell.definition):
-        raise Skip(f"the {cell.kind} definition's products do not all read h")
-    return cell_pointwise(cell.definition)
-
-
 def jax_builders(kind: str, B: int, T: int, D: int, H: int, dtype: str, on_gpu: bool,
                  smoke: bool) -> dict[str, Callable[[], tuple]]:
     """``{name: build}``; ``build() -> (apply(params, xs) -> ys f32[B, T, H], params, xs)``."""
-    from rnnlab.backends import cudnn, pallas
-
     cell = _rnnlab_cell(kind, H, dtype)
     params = cell.init(jax.random.PRNGKey(0), D)
     xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, D))
@@ -121,33 +107,6 @@ def jax_builders(kind: str, B: int, T: int, D: int, H: int, dtype: str, on_gpu: 
 
     for backend in rnnlab.Backend:
         builders[f"rnnlab_{backend.value}"] = backend_entry(backend)
-    members = {b.value for b in rnnlab.Backend}
-
-    if "cudnn" not in members:
-        def build_cudnn():
-            if not cudnn.supports(cell):
-                raise Skip(f"cuDNN runs the plain LSTM only, not {kind}")
-            if not on_gpu:
-                raise Skip("needs a GPU")
-            return (lambda p, x: cudnn.cudnn_unroll(cell, p, x, lengths)[1]), params, xs
-
-        builders["rnnlab_cudnn_fn"] = build_cudnn
-
-    if "pallas" not in members:
-        def build_pallas():
-            if not (on_gpu or smoke):
-                raise Skip("needs a GPU (interpret mode is for tests)")
-            pointwise = _pointwise(cell)
-            carry0 = jax.tree.map(lambda c: jnp.broadcast_to(c, (B, H)), cell.initial_carry())
-
-            def apply(p, x):
-                return pallas.pallas_unroll(pointwise, cell.num_gates, p, x, lengths, carry0,
-                                            interpret=not on_gpu, dtype=cell.dtype,
-                                            project=lambda q, y: cell.project(q, y))[1]
-
-            return apply, params, xs
-
-        builders["rnnlab_pallas_fn"] = build_pallas
 
     def build_flax():
         import flax.linen as nn

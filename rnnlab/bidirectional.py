@@ -1,33 +1,34 @@
-"""Layers built from :func:`~rnnlab.unroll`: the bidirectional wrapper and stacks.
+"""Layers built on the scan: the bidirectional wrapper and stacks, on the same options as ``unroll_batch``.
 
-``bidirectional`` runs one forward and one reverse ``unroll``; ``stack`` runs
-several layers (each one-directional or bidirectional) with dropout between
-them. Both are pure functions that call ``unroll_fn`` for every run, so they
-serve two shape conventions:
-
-- one sequence (the default, ``unroll_fn=rnnlab.unroll``): ``xs f32[T, D]``,
-  ``length int[]``, carry leaves ``[H]``; batch with ``jax.vmap``;
-- a batch (``unroll_fn=rnnlab.unroll_batch``, or
-  ``functools.partial(rnnlab.unroll_batch, backend=..., remat=...)``):
-  ``xs f32[B, T, D]``, ``length int[B]``, carry leaves ``[B, H]``; this is
-  what the Flax adapters in :mod:`rnnlab.nn` do, and the fast path.
-
-``unroll_fn(cell, params, xs, length, reverse=bool) -> (carry, ys)`` is all
-they need of it.
+``bidirectional`` runs one forward and one reverse run (two cells, separate
+params); ``stack`` runs several layers (each one-directional or
+bidirectional) with dropout between them. Both take ``xs [*batch, T, D]``
+with any number of leading batch axes (none: one sequence ``[T, D]``, vmap
+it or pass the batch; ``[T, *batch, D]`` with ``time_major``), call the scan
+directly, and share ONE preparation of the inputs and ONE keep mask between
+all their runs (:func:`rnnlab.scan.prepare`). The options are those of
+:func:`rnnlab.unroll_batch`: ``initial_carry`` (per direction, per layer),
+``time_major``, ``backend``, ``remat``, ``unroll``, ``options``.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
 
+from rnnlab.backends import Backend, ScanOptions, resolve_backend, resolve_options
 from rnnlab.cells import Cell
-from rnnlab.scan import unroll
+from rnnlab.contract import check_unroll_arguments
+from rnnlab.scan import Layout, Sequences, finish, flat_carry, prepare, reenter, run_direction, unflat_carry
 from rnnlab.types import Array, Carry, Params
 
-MERGES = ("concat", "sum")
+Merge = Union[str, Callable[[Array, Array], Array]]
+MERGES: dict[str, Callable[[Array, Array], Array]] = {
+    "concat": lambda ys_fwd, ys_bwd: jnp.concatenate([ys_fwd, ys_bwd], axis=-1),
+    "sum": lambda ys_fwd, ys_bwd: ys_fwd + ys_bwd,
+}
 
 
 def check_num_layers(num_layers: int) -> int:
@@ -41,19 +42,62 @@ def check_num_layers(num_layers: int) -> int:
     return num_layers
 
 
+def merge_function(merge: Merge, fwd: Cell, bwd: Cell) -> Callable[[Array, Array], Array]:
+    """``merge(ys_fwd, ys_bwd) -> ys``: a name of :data:`MERGES` or any function of the two outputs.
+
+    Raises:
+      ValueError: an unknown name, or ``"sum"`` of unequal hidden sizes.
+    """
+    if callable(merge):
+        return merge
+    if merge not in MERGES:
+        raise ValueError(f"unknown merge {merge!r}; known merges: {', '.join(MERGES)} (or a function "
+                         "merge(ys_fwd, ys_bwd))")
+    if merge == "sum" and fwd.hidden_size != bwd.hidden_size:
+        raise ValueError(f"merge='sum' needs equal hidden sizes, got {fwd.hidden_size} and {bwd.hidden_size}")
+    return MERGES[merge]
+
+
+def _options(cell: Cell, batched: bool, layout: Layout, backend: Any, remat: Optional[int], unroll: Optional[int],
+             options: Optional[ScanOptions]) -> tuple[Backend, ScanOptions]:
+    """The backend resolved for ``cell`` and its options, once per cell and call."""
+    resolved = resolve_backend(backend, cell, batched)
+    return resolved, resolve_options(resolved, layout.num_steps, remat, unroll, options)
+
+
+def _both_ways(fwd: Cell, bwd: Cell, params: Params, seqs: Sequences, xs: Array, carries: tuple, merge: Callable,
+               runs: tuple) -> tuple[tuple[Carry, Carry], Array]:
+    """Both directions over prepared inputs; returns flat carries and the merged ``ys`` in the caller's layout."""
+    (backend_f, options_f), (backend_b, options_b) = runs
+    carry_f, ys_f = run_direction(fwd, params["fwd"], seqs, xs, carries[0], False, backend_f, options_f)
+    carry_b, ys_b = run_direction(bwd, params["bwd"], seqs, xs, carries[1], True, backend_b, options_b)
+    return (carry_f, carry_b), merge(finish(ys_f, seqs.layout), finish(ys_b, seqs.layout))
+
+
+def _check_pair(params: Params) -> None:
+    if not isinstance(params, Mapping) or set(params) != {"fwd", "bwd"}:
+        keys = sorted(params) if isinstance(params, Mapping) else type(params).__name__
+        raise ValueError(f"params must be {{'fwd': ..., 'bwd': ...}}, got keys {keys}")
+
+
 def bidirectional(
     fwd: Cell,
     bwd: Cell,
     params: Params,
     xs: Array,
-    length: Optional[Array] = None,
-    merge: str = "concat",
+    lengths: Optional[Array] = None,
+    merge: Merge = "concat",
     *,
-    unroll_fn: Callable[..., tuple[Carry, Array]] = unroll,
+    initial_carry: Optional[tuple[Optional[Carry], Optional[Carry]]] = None,
+    time_major: bool = False,
+    backend: Optional[Backend] = None,
+    remat: Optional[int] = None,
+    unroll: Optional[int] = None,
+    options: Optional[ScanOptions] = None,
 ) -> tuple[tuple[Carry, Carry], Array]:
-    """Reads one sequence in both directions with separate parameters.
+    """Reads sequences in both directions with separate parameters (and cells, which may differ).
 
-    The backward half is ``unroll(bwd, ..., reverse=True)``: it starts at
+    The backward half runs ``bwd`` with ``reverse=True``: it starts at
     ``length-1``, so at every valid ``t`` the output has seen the whole
     sequence, ``xs[:t+1]`` through ``fwd`` and ``xs[t:length]`` through ``bwd``.
 
@@ -61,37 +105,43 @@ def bidirectional(
       fwd: the forward cell.
       bwd: the backward cell (may equal ``fwd``; parameters are still separate).
       params: ``{"fwd": fwd params, "bwd": bwd params}``.
-      xs: ``f32[T, D]`` (``f32[B, T, D]`` with a batched ``unroll_fn``).
-      length: ``int[]`` valid steps (``int[B]`` batched; ``None``: all T).
-      merge: ``"concat"`` -> ``ys f32[T, H_fwd + H_bwd]`` (forward first);
-        ``"sum"`` -> ``ys f32[T, H]`` (needs equal hidden sizes); ``[B, T, ...]``
-        when batched.
-      unroll_fn: runs one direction, ``unroll_fn(cell, params, xs, length,
-        reverse=...)``: :func:`rnnlab.unroll` (one sequence) or
-        :func:`rnnlab.unroll_batch` (a batch, see the module docstring).
+      xs: ``f32[*batch, T, D]``, any number of leading batch axes (none: one
+        sequence ``[T, D]``); ``[T, *batch, D]`` with ``time_major``.
+      lengths: ``int[*batch]`` valid steps (``None``: all T).
+      merge: ``"concat"`` -> ``ys [..., H_fwd + H_bwd]`` (forward first);
+        ``"sum"`` -> ``ys [..., H]`` (equal hidden sizes); or any function
+        ``merge(ys_fwd, ys_bwd)`` of the two outputs in the caller's layout.
+      initial_carry: ``(carry_fwd, carry_bwd)`` with leaves ``[*batch, H]``
+        (either may be ``None``: zeros).
+      time_major, backend, remat, unroll, options: as in :func:`rnnlab.unroll_batch`
+        (default backend: REFERENCE for one sequence, else the batched default).
 
     Returns:
       ``((carry_fwd, carry_bwd), ys)``: the forward carry after step
       ``length-1``, the backward carry after step 0, and the merged outputs,
-      zero at ``t >= length``.
+      zero at ``t >= length`` (for the library's merges), in input order.
     """
-    if merge not in MERGES:
-        raise ValueError(f"unknown merge {merge!r}; known merges: {', '.join(MERGES)}")
-    if merge == "sum" and fwd.hidden_size != bwd.hidden_size:
-        raise ValueError(
-            f"merge='sum' needs equal hidden sizes, got {fwd.hidden_size} and {bwd.hidden_size}"
-        )
-    if set(params) != {"fwd", "bwd"}:
-        raise ValueError(f"params must be {{'fwd': ..., 'bwd': ...}}, got keys {sorted(params)}")
-    carry_f, ys_f = unroll_fn(fwd, params["fwd"], xs, length, reverse=False)
-    carry_b, ys_b = unroll_fn(bwd, params["bwd"], xs, length, reverse=True)
-    ys = jnp.concatenate([ys_f, ys_b], axis=-1) if merge == "concat" else ys_f + ys_b
-    return (carry_f, carry_b), ys
+    _check_pair(params)
+    merge = merge_function(merge, fwd, bwd)
+    batched = jnp.ndim(xs) > 2
+    initial_carry = (None, None) if initial_carry is None else initial_carry
+    carries = [check_unroll_arguments(cell, params[name], xs, carry, batched, time_major, f"initial_carry[{i}]")
+               for i, (cell, name, carry) in enumerate(zip((fwd, bwd), ("fwd", "bwd"), initial_carry))]
+    layout = Layout.of(xs, batched, time_major)
+    runs = tuple(_options(cell, batched, layout, backend, remat, unroll, options) for cell in (fwd, bwd))
+    seqs = prepare(xs, lengths, layout, runs[0][1].remat)
+    flat = tuple(flat_carry(c, layout) for c in carries)
+    (carry_f, carry_b), ys = _both_ways(fwd, bwd, params, seqs, seqs.xs, flat, merge, runs)
+    return (unflat_carry(carry_f, layout), unflat_carry(carry_b, layout)), ys
 
 
-def layer_output_size(cell: Cell, bidirectional: bool = False, merge: str = "concat") -> int:
-    """The feature size of one layer's outputs: H, or 2H for a concatenated bidirectional layer."""
-    return 2 * cell.hidden_size if bidirectional and merge == "concat" else cell.hidden_size
+def layer_output_size(cell: Cell, bidirectional: bool = False, merge: Merge = "concat") -> int:
+    """The feature size of one layer's outputs: H, or for a bidirectional layer the width of ``merge``'s
+    output (2H for ``"concat"``; a function's by ``jax.eval_shape``)."""
+    if not bidirectional:
+        return cell.hidden_size
+    ys = jax.ShapeDtypeStruct((1, 1, cell.hidden_size), jnp.float32)
+    return int(jax.eval_shape(merge_function(merge, cell, cell), ys, ys).shape[-1])
 
 
 def init_layer(cell: Cell, key: Array, input_size: int, bidirectional: bool = False) -> Params:
@@ -108,7 +158,7 @@ def init_stack(
     input_size: int,
     num_layers: int,
     bidirectional: bool = False,
-    merge: str = "concat",
+    merge: Merge = "concat",
 ) -> dict[str, Params]:
     """Params of a stack: ``{"layer_0": ..., "layer_1": ...}`` (see :func:`init_layer`).
 
@@ -123,25 +173,36 @@ def init_stack(
     }
 
 
-def _run_layer(cell: Cell, params: Params, xs: Array, length: Optional[Array], both: bool,
-               merge: str, unroll_fn: Callable[..., tuple[Carry, Array]]) -> tuple[Carry, Array]:
-    """One layer of :func:`stack`: ``unroll_fn`` forward, or :func:`bidirectional` when ``both``."""
-    if both:
-        return bidirectional(cell, cell, params, xs, length, merge, unroll_fn=unroll_fn)
-    return unroll_fn(cell, params, xs, length, reverse=False)
+def _layer_names(params: Mapping[str, Params]) -> list[str]:
+    names = [f"layer_{i}" for i in range(len(params))]
+    if not names or sorted(params) != sorted(names):
+        raise ValueError(f"params must be {{'layer_0': ..., 'layer_{{L-1}}': ...}} (see init_stack), got keys "
+                         f"{sorted(params)}")
+    return names
+
+
+def _user_shaped(xs: Array, layout: Layout) -> jax.ShapeDtypeStruct:
+    """The shape a layer's internal inputs ``[T', B, F]`` have in the caller's layout (for the checks)."""
+    shape = (layout.num_steps,) + layout.batch_shape if layout.time_major else layout.batch_shape + (layout.num_steps,)
+    return jax.ShapeDtypeStruct(shape + xs.shape[-1:], xs.dtype)
 
 
 def stack(
     cell: Cell,
     params: Mapping[str, Params],
     xs: Array,
-    length: Optional[Array] = None,
+    lengths: Optional[Array] = None,
     *,
     bidirectional: bool = False,
-    merge: str = "concat",
+    merge: Merge = "concat",
     dropout: float = 0.0,
     key: Optional[Array] = None,
-    unroll_fn: Callable[..., tuple[Carry, Array]] = unroll,
+    initial_carry: Optional[Sequence[Any]] = None,
+    time_major: bool = False,
+    backend: Optional[Backend] = None,
+    remat: Optional[int] = None,
+    unroll: Optional[int] = None,
+    options: Optional[ScanOptions] = None,
 ) -> tuple[tuple[Carry, ...], Array]:
     """Runs several layers of ``cell``, each reading the previous layer's outputs.
 
@@ -149,36 +210,54 @@ def stack(
       cell: the cell of every layer.
       params: ``{"layer_0": ..., "layer_{L-1}": ...}`` as made by
         :func:`init_stack` (each a cell's params, or ``{"fwd", "bwd"}``).
-      xs: ``f32[T, D]`` (``f32[B, T, D]`` with a batched ``unroll_fn``).
-      length: ``int[]`` valid steps (``int[B]`` batched; ``None``: all T).
-      bidirectional: every layer reads both directions (:func:`bidirectional`).
-      merge: how a bidirectional layer merges its directions.
+      xs: ``f32[*batch, T, D]`` (any number of batch axes; ``[T, *batch, D]`` time-major).
+      lengths: ``int[*batch]`` valid steps (``None``: all T).
+      bidirectional: every layer is bidirectional (:func:`bidirectional`).
+      merge: how a bidirectional layer merges its directions (as in :func:`bidirectional`).
       dropout: rate of (inverted) dropout on the outputs of every layer but
         the last; applied only when ``key`` is given. The mask has the shape
         of the outputs, so every example of a batch gets its own.
       key: PRNG key for dropout (``None``: no dropout, deterministic).
-      unroll_fn: runs one layer in one direction: :func:`rnnlab.unroll` or
-        :func:`rnnlab.unroll_batch` (see the module docstring).
+      initial_carry: one entry per layer (a carry with leaves ``[*batch, H]``, a
+        ``(fwd, bwd)`` pair for bidirectional layers, or ``None``: zeros); ``None``: all zeros.
+      time_major, backend, remat, unroll, options: as in :func:`rnnlab.unroll_batch`.
 
     Returns:
       ``(carries, ys)``: one final carry per layer (a ``(fwd, bwd)`` pair for a
-      bidirectional layer) and the last layer's ``ys f32[T, H or 2H]``
-      (``[B, T, ...]`` batched), zero at ``t >= length``.
+      bidirectional layer) and the last layer's ``ys f32[*batch, T, H or 2H]``,
+      zero at ``t >= length``.
     """
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
-    names = [f"layer_{i}" for i in range(len(params))]
-    if not names or sorted(params) != sorted(names):
-        raise ValueError(
-            f"params must be {{'layer_0': ..., 'layer_{{L-1}}': ...}} (see init_stack), got keys "
-            f"{sorted(params)}"
-        )
-    carries = []
+    names = _layer_names(params)
+    initial_carry = [None] * len(names) if initial_carry is None else list(initial_carry)
+    if len(initial_carry) != len(names):
+        raise ValueError(f"initial_carry must hold one entry per layer ({len(names)}), got {len(initial_carry)}")
+    merge = merge_function(merge, cell, cell)
+    batched = jnp.ndim(xs) > 2
+    layout = Layout.of(xs, batched, time_major)
+    run = _options(cell, batched, layout, backend, remat, unroll, options)
+    seqs = prepare(xs, lengths, layout, run[1].remat)
+    inputs, ys, carries = seqs.xs, None, []
     for i, name in enumerate(names):
         if i > 0 and key is not None and dropout > 0.0:
             key, sub = jax.random.split(key)
-            keep = jax.random.bernoulli(sub, 1.0 - dropout, xs.shape)
-            xs = jnp.where(keep, xs / (1.0 - dropout), 0.0).astype(xs.dtype)
-        carry, xs = _run_layer(cell, params[name], xs, length, bidirectional, merge, unroll_fn)
+            keep = jax.random.bernoulli(sub, 1.0 - dropout, inputs.shape)
+            inputs = jnp.where(keep, inputs / (1.0 - dropout), 0.0).astype(inputs.dtype)
+        like = xs if i == 0 else _user_shaped(inputs, layout)
+        if bidirectional:
+            _check_pair(params[name])
+            given = (None, None) if initial_carry[i] is None else initial_carry[i]
+            flat = tuple(flat_carry(check_unroll_arguments(cell, params[name][d], like, c, batched, time_major,
+                                                           f"initial_carry[{i}][{j}]"), layout)
+                         for j, (d, c) in enumerate(zip(("fwd", "bwd"), given)))
+            carry, ys = _both_ways(cell, cell, params[name], seqs, inputs, flat, merge, (run, run))
+            carry = tuple(unflat_carry(c, layout) for c in carry)
+            inputs = reenter(ys, seqs) if i + 1 < len(names) else inputs
+        else:
+            carry0 = check_unroll_arguments(cell, params[name], like, initial_carry[i], batched, time_major,
+                                            f"initial_carry[{i}]")
+            carry, inputs = run_direction(cell, params[name], seqs, inputs, flat_carry(carry0, layout), False, *run)
+            carry, ys = unflat_carry(carry, layout), None
         carries.append(carry)
-    return tuple(carries), xs
+    return tuple(carries), finish(inputs, layout) if ys is None else ys

@@ -7,18 +7,18 @@ with what the cell says it takes, and raises a ``ValueError`` that names the
 argument (``xs``, ``params["w_h"]``, ``carry0``), the cell and the expected
 and given shapes, instead of an error from deep inside a scan:
 
-- ``xs``: ``[T, D]`` (``[B, T, D]`` batched) with the cell's D;
+- ``xs``: ``[T, D]`` (``[*batch, T, D]`` batched, ``[T, *batch, D]`` time-major) with the cell's D;
 - ``params``: every array of ``jax.eval_shape(cell.init, key, D)`` present,
   with its shape (dtypes are free: float64 params for gradient checks);
-- ``carry0``: the structure, leaf shapes (``[H]``, ``[B, H]`` batched) and
+- ``carry0``: the structure, leaf shapes (``[H]``, ``[*batch, H]`` batched) and
   dtypes of ``cell.initial_carry()``;
-- the cell's step (:func:`check_cell_step`, once per definition, size and
-  dtype): traced abstractly on one example, it must return ``(carry, y,
-  acts)`` with the carry it was given (structure, shapes, dtypes), ``y [H]``
-  and every gate of ``gate_names`` in ``acts`` as ``[H]``.
+- the cell's equations (:func:`check_cell_step`): traced abstractly on one
+  example once, when the cell was built (``cell.facts``), they must return
+  ``(carry, y, acts)`` with the carry they were given (structure, shapes,
+  dtypes), ``y [H]`` and every gate of ``gate_names`` in ``acts`` as ``[H]``.
 
 Nothing here runs per step: shapes are static, so every check happens while
-JAX traces, and the results of the abstract traces are cached.
+JAX traces, and nothing here traces a cell's equations again.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import jax
 import jax.numpy as jnp
 
 from rnnlab.cells import Cell, CellDef
-from rnnlab.cells.core import abstract_step
 from rnnlab.types import Array, Carry, Params
 
 
@@ -60,22 +59,21 @@ def _same_layout(given: Any, expected: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------
-# The step of a cell
+# The equations of a cell
 
 
-def _step_name(definition: CellDef) -> str:
-    step = definition.step
-    return f"{getattr(step, '__module__', '?')}.{getattr(step, '__qualname__', repr(step))}"
+def _equations_name(definition: CellDef) -> str:
+    equations = definition.equations
+    return f"{getattr(equations, '__module__', '?')}.{getattr(equations, '__qualname__', repr(equations))}"
 
 
-@functools.lru_cache(maxsize=256)
-def _step_problem(definition: CellDef, hidden_size: int, dtype_name: str) -> Optional[str]:
-    """What is wrong with ``definition.step`` at this size and dtype (``None``: nothing)."""
-    try:
-        carry, out = abstract_step(definition, hidden_size, jnp.dtype(dtype_name))
-    except Exception as e:  # noqa: BLE001 - any failure of the user's step is reported with its cause
+def _step_problem(cell: Cell) -> Optional[str]:
+    """What is wrong with the cell's equations (``None``: nothing), from the trace stored when it was built."""
+    definition, hidden_size, facts = cell.definition, cell.hidden_size, cell.facts
+    if facts.error is not None:
         return f"fails when traced on one example (carry of zeros, px {definition.num_gates} arrays " \
-               f"float32[{hidden_size}]): {type(e).__name__}: {e}"
+               f"float32[{hidden_size}]): {facts.error}"
+    carry, out = facts.carry, facts.out
     if not isinstance(out, tuple) or len(out) != 3:
         count = f"{len(out)} values" if isinstance(out, (tuple, list)) else f"one value {describe(out)}"
         return f"returned {count}; a step returns three: (new_carry, y, acts)"
@@ -98,17 +96,17 @@ def _step_problem(definition: CellDef, hidden_size: int, dtype_name: str) -> Opt
 
 
 def check_cell_step(cell: Cell) -> None:
-    """Checks the cell's step once (cached per definition, H and dtype) by an abstract trace.
+    """Checks the cell's equations by the abstract trace :func:`rnnlab.build_cell` stored (``cell.facts``).
 
     Raises:
-      ValueError: the step fails when traced, returns other than ``(carry, y,
-        acts)``, a carry that differs from the one it was given, ``y`` not
+      ValueError: the equations fail when traced, return other than ``(carry, y,
+        acts)``, a carry that differs from the one they were given, ``y`` not
         ``[H]``, or a gate of ``gate_names`` missing or not ``[H]`` (the
-        message names the cell, its step function and what it returned).
+        message names the cell, its equations function and what it returned).
     """
-    problem = _step_problem(cell.definition, cell.hidden_size, cell.dtype.name)
+    problem = _step_problem(cell)
     if problem:
-        raise ValueError(f"the {cell.kind!r} cell's step ({_step_name(cell.definition)}, H={cell.hidden_size}) "
+        raise ValueError(f"the {cell.kind!r} cell's step ({_equations_name(cell.definition)}, H={cell.hidden_size}) "
                          f"{problem}")
 
 
@@ -116,22 +114,30 @@ def check_cell_step(cell: Cell) -> None:
 # The arguments of an unroll call
 
 
-@functools.lru_cache(maxsize=256)
 def _param_shapes(cell: Cell, input_size: int) -> dict[str, tuple[int, ...]]:
-    """``{name: shape}`` of ``cell.init(key, input_size)``, by ``jax.eval_shape``."""
+    """``{name: shape}`` of ``cell.init(key, input_size)``, by ``jax.eval_shape`` (trace time only)."""
     shapes = jax.eval_shape(functools.partial(cell.init, input_size=input_size), jax.random.key(0))
     return {name: tuple(s.shape) for name, s in shapes.items()}
 
 
-def check_xs(cell: Cell, params: Params, xs: Array, batched: bool = False) -> None:
-    """Raises ``ValueError`` unless ``xs`` is ``[T, D]`` (``[B, T, D]`` when ``batched``) with the D of ``params["w_x"]``."""
+def _layout(batched: bool, time_major: bool) -> str:
+    """The layout of ``xs`` a call takes, for messages: ``[T, D]``, ``[*batch, T, D]`` or ``[T, *batch, D]``."""
+    if not batched:
+        return "[T, D]"
+    return "[T, *batch, D]" if time_major else "[*batch, T, D]"
+
+
+def check_xs(cell: Cell, params: Params, xs: Array, batched: bool = False, time_major: bool = False) -> None:
+    """Raises ``ValueError`` unless ``xs`` is ``[T, D]`` (batched: ``[*batch, T, D]`` with at least one batch
+    axis, ``[T, *batch, D]`` time-major) with the D of ``params["w_x"]``."""
     if not batched and jnp.ndim(xs) != 2:
         raise ValueError(
             f"xs must have shape [T, D] (one sequence), got shape {jnp.shape(xs)}; "
             "for a batch [B, T, D], use unroll_batch or jax.vmap over xs and lengths"
         )
-    if batched and jnp.ndim(xs) != 3:
-        raise ValueError(f"xs must have shape [B, T, D] (a batch), got shape {jnp.shape(xs)}")
+    if batched and jnp.ndim(xs) < 3:
+        raise ValueError(f"xs must have shape {_layout(batched, time_major)} with at least one batch axis "
+                         f"(e.g. [B, T, D]), got shape {jnp.shape(xs)}; for one sequence [T, D], use unroll")
     if not isinstance(params, Mapping) or "w_x" not in params or jnp.ndim(params["w_x"]) != 2:
         given = describe(params["w_x"]) if isinstance(params, Mapping) and "w_x" in params else "missing"
         raise ValueError(f'params["w_x"] must have shape [D, G*H={cell.num_gates * cell.hidden_size}] for the '
@@ -145,7 +151,7 @@ def check_xs(cell: Cell, params: Params, xs: Array, batched: bool = False) -> No
         )
     if jnp.shape(xs)[-1] != input_size:
         raise ValueError(
-            f"xs must have shape [{'B, ' if batched else ''}T, D={input_size}] to match w_x, "
+            f"xs must have shape {_layout(batched, time_major)[:-2]}D={input_size}] to match w_x, "
             f"got shape {jnp.shape(xs)}"
         )
 
@@ -167,54 +173,62 @@ def check_params(cell: Cell, params: Params) -> None:
                              f"for {where}")
 
 
-def initial_carry0(cell: Cell, batch_size: Optional[int] = None) -> Carry:
-    """``cell.initial_carry()`` (in the cell's carry dtype), with leaves ``[B, H]`` when ``batch_size`` is given."""
-    carry = cell.initial_carry()
-    if batch_size is None:
-        return carry
-    return jax.tree.map(lambda c: jnp.broadcast_to(c, (batch_size,) + c.shape), carry)
+def batch_shape_of(xs: Array, batched: bool, time_major: bool = False) -> tuple[int, ...]:
+    """The batch axes of ``xs``: ``()`` for one sequence ``[T, D]``, else those of ``[*batch, T, D]`` (``[T, *batch, D]``)."""
+    shape = tuple(jnp.shape(xs))
+    if not batched:
+        return ()
+    return shape[1:-1] if time_major else shape[:-2]
 
 
-def check_carry0(cell: Cell, carry0: Optional[Carry], batch_size: Optional[int] = None) -> Carry:
+def initial_carry0(cell: Cell, batch_shape: tuple[int, ...] = ()) -> Carry:
+    """``cell.initial_carry()`` (in the cell's carry dtype) with leaves ``[*batch_shape, H]``."""
+    return jax.tree.map(lambda c: jnp.broadcast_to(c, tuple(batch_shape) + c.shape), cell.initial_carry())
+
+
+def check_carry0(cell: Cell, carry0: Optional[Carry], batch_shape: tuple[int, ...] = (), name: str = "carry0") -> Carry:
     """``carry0``, or the cell's zero carry when it is ``None``, once it fits the cell.
 
     Args:
-      batch_size: B for ``unroll_batch`` (leaves ``[B, H]``); ``None`` for one sequence (``[H]``).
+      batch_shape: the batch axes of the call (``()`` for one sequence: leaves ``[H]``).
+      name: the argument's name in messages (``initial_carry[1]`` for a stack's second layer).
 
     Raises:
       ValueError: ``carry0`` differs from ``cell.initial_carry()`` (batched) in
         structure, leaf shapes or dtypes (the message shows both).
     """
     if carry0 is None:
-        return initial_carry0(cell, batch_size)
-    expected = jax.eval_shape(functools.partial(initial_carry0, cell, batch_size))
+        return initial_carry0(cell, batch_shape)
+    expected = jax.eval_shape(functools.partial(initial_carry0, cell, tuple(batch_shape)))
     if not _same_layout(carry0, expected):
-        leaves = f"[B={batch_size}, H={cell.hidden_size}]" if batch_size is not None else f"[H={cell.hidden_size}]"
-        raise ValueError(f"carry0 must be {describe(expected)} for the {cell.kind!r} cell (leaves {leaves}, "
-                         f"like cell.initial_carry()), got {describe(carry0)}")
+        dims = (f"B={batch_shape[0]}, " if len(batch_shape) == 1
+                else "".join(f"{n}, " for n in batch_shape))
+        raise ValueError(f"{name} must be {describe(expected)} for the {cell.kind!r} cell (leaves "
+                         f"[{dims}H={cell.hidden_size}], like cell.initial_carry()), got {describe(carry0)}")
     return carry0
 
 
 def check_unroll_arguments(cell: Cell, params: Params, xs: Array, carry0: Optional[Carry],
-                           batched: bool = False) -> Carry:
+                           batched: bool = False, time_major: bool = False, name: str = "carry0") -> Carry:
     """All the checks of an unroll call (module docstring); returns the carry to start from.
 
     Args:
       cell, params: the cell and its params.
-      xs: ``f32[T, D]``, or ``f32[B, T, D]`` when ``batched``.
+      xs: ``f32[T, D]``, or batched ``f32[*batch, T, D]`` (``[T, *batch, D]`` when ``time_major``).
       carry0: the initial carry, or ``None`` (the cell's zeros, in its carry dtype).
-      batched: the call is ``unroll_batch``.
+      batched: the call takes a batch (``unroll_batch``, a module).
+      name: the name of ``carry0`` in messages.
 
     Returns:
-      ``carry0``, leaves ``[H]`` (``[B, H]`` batched).
+      ``carry0``, leaves ``[H]`` (``[*batch, H]`` batched).
 
     Raises:
       ValueError: the first check that fails, naming the argument, the cell and the shapes.
     """
     if not isinstance(cell, Cell):
         raise TypeError(f"cell must be an rnnlab.Cell (e.g. rnnlab.lstm(H)), got {type(cell).__name__}")
-    check_xs(cell, params, xs, batched)
+    check_xs(cell, params, xs, batched, time_major)
     check_params(cell, params)
-    carry0 = check_carry0(cell, carry0, jnp.shape(xs)[0] if batched else None)
+    carry0 = check_carry0(cell, carry0, batch_shape_of(xs, batched, time_major), name)
     check_cell_step(cell)
     return carry0

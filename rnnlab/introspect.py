@@ -6,10 +6,10 @@ from typing import Optional
 
 import jax
 
-from rnnlab.backends import Backend
+from rnnlab.backends import Backend, resolve_options
 from rnnlab.cells import Cell, CellDef, build_cell
 from rnnlab.contract import check_unroll_arguments
-from rnnlab.scan import unroll_checked
+from rnnlab.scan import Layout, run_checked
 from rnnlab.types import Array, Params
 
 
@@ -50,13 +50,13 @@ def tracing_definition(definition: CellDef) -> CellDef:
     Derived from the definition, so a cell's gates are traced by the same
     equations that every backend runs.
     """
-    step = definition.step
+    step = definition.equations
 
     def traced(dot, vecs, carry, px):
         new_carry, _, acts = step(dot, vecs, carry, px)
         return new_carry, {name: acts[name] for name in definition.gate_names}, acts
 
-    return definition._replace(step=traced, backward=None)
+    return definition._replace(equations=traced, backward=None)
 
 
 def gate_trace(
@@ -87,5 +87,7 @@ def gate_trace(
     carry0 = check_unroll_arguments(cell, params, xs, None)
     tracer = build_cell(tracing_definition(cell.definition), cell.hidden_size,
                         dtype=cell.dtype, options=dict(cell.options))
-    _, traces = unroll_checked(tracer, params, xs, length, carry0, reverse=reverse, backend=Backend.REFERENCE)
+    layout = Layout.of(xs, batched=False)
+    _, traces = run_checked(tracer, params, xs, length, carry0, reverse, Backend.REFERENCE,
+                            resolve_options(Backend.REFERENCE, layout.num_steps), layout)
     return _traces(cell.kind, {name: traces[name] for name in cell.gate_names})

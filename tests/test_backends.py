@@ -34,7 +34,7 @@ def _setup(name):
     return cell, params, xs, carry0
 
 
-def _outputs_and_grads(cell, backend, remat, params, xs, carry0, lengths):
+def _outputs_and_grads(cell, backend, remat, params, xs, carry0, lengths, unroll=None):
     """Both directions in one compiled call: outputs, final carries, gradients.
 
     The loss weights every output and final-carry entry of the forward and
@@ -44,7 +44,7 @@ def _outputs_and_grads(cell, backend, remat, params, xs, carry0, lengths):
 
     def runs(p, x, c):
         return tuple(
-            rnnlab.unroll_batch(cell, p, x, lengths, c, reverse=rev, backend=backend, remat=remat)
+            rnnlab.unroll_batch(cell, p, x, lengths, c, reverse=rev, backend=backend, remat=remat, unroll=unroll)
             for rev in (False, True)
         )
 
@@ -95,6 +95,23 @@ def test_fused_equals_reference_forward_and_gradients(name, remat, hand):
     _assert_trees_close(got, _reference(name))
 
 
+@pytest.mark.parametrize("backend, name, unroll, remat, hand", [
+    (Backend.REFERENCE, "lstm_peephole", 3, None, True),
+    (Backend.REFERENCE, "gru", 4, 2, True),
+    (Backend.FUSED, "lstm", 3, None, True),  # the hand-written backward, unrolled
+    (Backend.FUSED, "gru_reset_after", 2, None, True),
+    (Backend.FUSED, "gru", 4, None, True),  # the generic backward (jax.vjp of the equations)
+    (Backend.FUSED, "lstm_peephole", 5, 3, False),
+])
+def test_unroll_changes_nothing_forward_and_gradients(backend, name, unroll, remat, hand):
+    # Given a ragged batch (an empty sequence), a non-zero carry0 and both directions,
+    # when a sequential backend runs U steps per loop iteration (T=7: U does not divide T),
+    # then outputs, final carries and gradients equal the reference scan at unroll 1.
+    cell, params, xs, carry0 = _setup(name)
+    got = _outputs_and_grads(cell if hand else _generic(cell), backend, remat, params, xs, carry0, LENGTHS, unroll)
+    _assert_trees_close(got, _reference(name))
+
+
 @pytest.mark.parametrize("name, remat, hand", [("lstm_peephole", None, True), ("gru", None, True),
                                                ("lstm_peephole", 3, True), ("gru_reset_after", None, False)])
 def test_fused_without_lengths_runs_unmasked_loops_equal_to_whole_lengths(name, remat, hand):
@@ -142,7 +159,7 @@ def test_pallas_backend_runs_cell_definitions_equal_to_reference():
         got = _outputs_and_grads(cell, Backend.PALLAS, None, params, xs, carry0, LENGTHS)
         _assert_trees_close(got, _reference(name))
     gru, params, xs, _ = _setup("gru")
-    assert not backends.products_read_hidden(gru.definition)
+    assert not gru.facts.reads_hidden  # found once, when the cell was built
     with pytest.raises(ValueError, match="PALLAS cannot run the 'gru' cell.*read the previous h"):
         rnnlab.unroll_batch(gru, params, xs, backend="pallas")
 
@@ -220,10 +237,10 @@ def test_unroll_batch_keeps_unroll_semantics():
 
 def test_backend_choice_and_errors():
     cell, params, xs, _ = _setup("lstm")
-    assert backends.get_backend(None, cell, batched=True) is Backend.FUSED
-    assert backends.get_backend(None, cell, batched=False) is Backend.REFERENCE
-    assert backends.get_backend("reference", cell, batched=True) is Backend.REFERENCE
-    assert backends.get_backend(None, rnnlab.get_cell("min_gru", 3), batched=True) is Backend.PARALLEL
+    assert backends.resolve_backend(None, cell, batched=True) is Backend.FUSED
+    assert backends.resolve_backend(None, cell, batched=False) is Backend.REFERENCE
+    assert backends.resolve_backend("reference", cell, batched=True) is Backend.REFERENCE
+    assert backends.resolve_backend(None, rnnlab.get_cell("min_gru", 3), batched=True) is Backend.PARALLEL
     with pytest.raises(ValueError, match="known backends: reference, fused, parallel, cudnn, pallas"):
         rnnlab.unroll_batch(cell, params, xs, backend="cudnm")
     # What runs a cell is read from its definition, not from names.
@@ -234,7 +251,7 @@ def test_backend_choice_and_errors():
         rnnlab.unroll_batch(min_gru, min_gru.init(jax.random.PRNGKey(0), D), xs, backend="fused")
     with pytest.raises(ValueError, match="lengths must lie in"):
         rnnlab.unroll_batch(cell, params, xs, np.array([1, 2, T + 1]))
-    with pytest.raises(ValueError, match=r"\[B, T, D\]"):
+    with pytest.raises(ValueError, match=r"\[\*batch, T, D\] with at least one batch axis"):
         rnnlab.unroll_batch(cell, params, xs[0])
     with pytest.raises(ValueError, match="remat"):
         rnnlab.unroll_batch(cell, params, xs, remat=0)

@@ -134,22 +134,21 @@ def test_stack_errors():
         rnnlab.init_stack(cell, jax.random.key(0), D, 0)
 
 
-def test_bidirectional_and_stack_take_a_batch_through_unroll_fn():
+def test_bidirectional_and_stack_take_a_batch_directly():
     # Given a batch with lengths T, 0 and in between
     cell = rnnlab.lstm(H)
     params = {"fwd": random_params(cell, 8, D), "bwd": random_params(cell, 9, D)}
     xs = inputs(10, (3, T, D))
     lengths = jnp.array([T, 0, 2])
     stacked = layer_params(cell, 2, [D, 2 * H], True)
-    batched = functools.partial(rnnlab.unroll_batch, backend=rnnlab.Backend.FUSED)
 
-    def run(x, n, unroll_fn=rnnlab.unroll):
-        return (rnnlab.bidirectional(cell, cell, params, x, n, unroll_fn=unroll_fn),
-                rnnlab.stack(cell, stacked, x, n, bidirectional=True, unroll_fn=unroll_fn))
+    def run(x, n, backend=None):
+        return (rnnlab.bidirectional(cell, cell, params, x, n, backend=backend),
+                rnnlab.stack(cell, stacked, x, n, bidirectional=True, backend=backend))
 
-    # When it runs vmapped one sequence at a time, and as a batch through unroll_batch
+    # When it runs vmapped one sequence at a time, and as a batch (leading axes: the fused backend)
     per_example = jax.jit(jax.vmap(run))(xs, lengths)
-    whole = jax.jit(functools.partial(run, unroll_fn=batched))(xs, lengths)
+    whole = jax.jit(functools.partial(run, backend=rnnlab.Backend.FUSED))(xs, lengths)
     # Then both equal each sequence run alone
     close(whole, per_example)
     one = jax.jit(run)
@@ -157,6 +156,6 @@ def test_bidirectional_and_stack_take_a_batch_through_unroll_fn():
         close(jax.tree.map(lambda a: a[i], per_example), one(xs[i], lengths[i]))
     # and batched dropout draws one mask per example: twin sequences come out different
     drop = jax.jit(lambda x, key: rnnlab.stack(cell, stacked, x, None, bidirectional=True,
-                                               dropout=0.5, key=key, unroll_fn=batched)[1])
+                                               dropout=0.5, key=key)[1])
     twins = drop(jnp.stack([xs[0], xs[0]]), jax.random.key(0))
     assert twins.shape == (2, T, 2 * H) and not np.allclose(twins[0], twins[1])

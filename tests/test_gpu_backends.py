@@ -1,5 +1,6 @@
 """The GPU backends, tested on CPU: cuDNN weight packing (against jax.experimental.rnn.lstm_ref)
-and the Pallas recurrence kernel in interpret mode (against the reference backend).
+and the Pallas recurrence kernel in interpret mode (against the reference backend), both called
+through the backend contract (rnnlab.backends) with ScanOptions(interpret=True).
 
 Tests marked ``gpu`` run the compiled paths and are skipped without a GPU.
 """
@@ -12,7 +13,9 @@ from jax.experimental import rnn as jax_rnn
 
 import rnnlab
 from rnnlab import Backend
-from rnnlab.backends import cudnn, pallas
+from rnnlab.backends import ScanOptions, cudnn
+from rnnlab.cells import lstm_def
+from rnnlab.lengths import flip_within_lengths
 
 ON_GPU = jax.default_backend() == "gpu"
 gpu = pytest.mark.skipif(not ON_GPU, reason="needs a GPU")
@@ -102,15 +105,25 @@ def test_lstm_ref_with_packed_weights_equals_reference_backend():
     np.testing.assert_allclose(c_n[0], carry.c, atol=1e-5)
 
 
+def _cudnn(cell, lengths, reverse, interpret=True):
+    """The cuDNN backend through the contract: ``(params, xs [B, T, D], carry0) -> (carry, ys [B, T, H])``."""
+
+    def run(p, x, c):
+        keep = rnnlab.sequence_mask(lengths, x.shape[1]).T
+        carry, ys = cudnn.cudnn_unroll(cell, p, jnp.swapaxes(x, 0, 1), keep, c, reverse,
+                                       ScanOptions(interpret=interpret))
+        return carry, jnp.swapaxes(ys, 0, 1)
+
+    return run
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 def test_cudnn_unroll_reference_mode_equals_unroll_batch(reverse):
     # lengths include 0 and T; reverse flips within each length; gradients through the packing
     cell = rnnlab.lstm(H, forget_bias=1.0)
     params, xs, carry0 = _inputs(cell)
     lengths = jnp.asarray(LENGTHS)
-
-    def ours(p, x, c):
-        return cudnn.cudnn_unroll(cell, p, x, lengths, c, reverse, reference=True)
+    ours = _cudnn(cell, lengths, reverse)
 
     def ref(p, x, c):
         return rnnlab.unroll_batch(cell, p, x, lengths, c, reverse, backend=Backend.REFERENCE)
@@ -124,12 +137,30 @@ def test_cudnn_unroll_reference_mode_equals_unroll_batch(reverse):
     assert _max_diff(*grads) < 1e-4
 
 
+def test_cudnn_packing_reads_the_forget_bias_from_the_definition():
+    # Given the documented own-cell path: a built lstm_def with a non-default forget bias, whose
+    # options record no forget_bias (the bias lives in the definition's equations only)
+    cell = rnnlab.build_cell(lstm_def(forget_bias=2.5), H)
+    assert cell.option("forget_bias") is None and cudnn.supports(cell)
+    assert abs(cudnn.forget_bias(cell.definition) - 2.5) < 1e-12
+    params, xs, carry0 = _inputs(cell)
+    lengths = jnp.asarray(LENGTHS)
+    # When the cuDNN backend runs it through jax.experimental.rnn.lstm_ref on the packed weights
+    got = _cudnn(cell, lengths, False)(params, xs, carry0)
+    # Then it equals the reference scan of the same definition (packed with 0, it would not)
+    want = rnnlab.unroll_batch(cell, params, xs, lengths, carry0, backend=Backend.REFERENCE)
+    assert _max_diff(got, want) < 1e-5
+    zero_bias = rnnlab.unroll_batch(rnnlab.build_cell(lstm_def(forget_bias=0.0), H), params, xs, lengths, carry0,
+                                    backend=Backend.REFERENCE)
+    assert _max_diff(got, zero_bias) > 1e-2
+
+
 def test_flip_within_lengths_is_its_own_inverse():
-    xs = jnp.arange(2 * 4, dtype=jnp.float32).reshape(2, 4)[..., None]
-    flipped = cudnn.flip_within_lengths(xs, jnp.array([3, 0], jnp.int32))
-    np.testing.assert_array_equal(flipped[0, :, 0], [2, 1, 0, 3])
-    np.testing.assert_array_equal(flipped[1], xs[1])
-    np.testing.assert_array_equal(cudnn.flip_within_lengths(flipped, jnp.array([3, 0])), xs)
+    xs = jnp.arange(2 * 4, dtype=jnp.float32).reshape(2, 4).T[..., None]  # time-major [T, B, 1]
+    flipped = flip_within_lengths(xs, jnp.array([3, 0], jnp.int32))
+    np.testing.assert_array_equal(flipped[:, 0, 0], [2, 1, 0, 3])
+    np.testing.assert_array_equal(flipped[:, 1], xs[:, 1])
+    np.testing.assert_array_equal(flip_within_lengths(flipped, jnp.array([3, 0])), xs)
 
 
 def test_cudnn_supports_plain_lstm_only():
@@ -139,25 +170,21 @@ def test_cudnn_supports_plain_lstm_only():
     assert not cudnn.supports(rnnlab.gru(H, reset_after=True))
     assert not cudnn.supports(rnnlab.tanh_rnn(H))
     peephole = rnnlab.lstm(H, peephole=True)
-    params, xs, _ = _inputs(peephole)
+    params, xs, carry0 = _inputs(peephole)
     with pytest.raises(ValueError, match="not a plain LSTM"):
-        cudnn.cudnn_unroll(peephole, params, xs, reference=True)
+        _cudnn(peephole, jnp.asarray(LENGTHS), False)(params, xs, carry0)
     with pytest.raises(ValueError, match="peephole"):
         cudnn.pack_lstm(params)
-    cell = rnnlab.lstm(H)
-    params, xs, _ = _inputs(cell)
-    with pytest.raises(ValueError, match=r"\[B, T, D=3\]"):
-        cudnn.cudnn_unroll(cell, params, xs[0], reference=True)
-    with pytest.raises(ValueError, match="lengths"):
-        cudnn.cudnn_unroll(cell, params, xs, jnp.full((B,), T + 1, jnp.int32), reference=True)
 
 
 @pytest.mark.skipif(ON_GPU, reason="checks the error off GPU")
 def test_cudnn_unroll_without_gpu_raises_clearly():
     cell = rnnlab.lstm(H)
-    params, xs, _ = _inputs(cell)
+    params, xs, carry0 = _inputs(cell)
     with pytest.raises(RuntimeError, match="needs a GPU"):
-        cudnn.cudnn_unroll(cell, params, xs)
+        _cudnn(cell, jnp.asarray(LENGTHS), False, interpret=False)(params, xs, carry0)
+    with pytest.raises(ValueError, match="CUDNN cannot run the 'lstm' cell"):
+        rnnlab.unroll_batch(cell, params, xs, backend="cudnn")
 
 
 @gpu
@@ -167,65 +194,35 @@ def test_cudnn_unroll_on_gpu_equals_reference(reverse):
     params, xs, carry0 = _inputs(cell)
     lengths = jnp.asarray(LENGTHS)
     with jax.default_matmul_precision("highest"):
-        got = jax.jit(lambda p, x, c: cudnn.cudnn_unroll(cell, p, x, lengths, c, reverse))(
-            params, xs, carry0)
+        got = jax.jit(_cudnn(cell, lengths, reverse, interpret=False))(params, xs, carry0)
         want = rnnlab.unroll_batch(cell, params, xs, lengths, carry0, reverse,
                                    backend=Backend.REFERENCE)
         assert _max_diff(got, want) < 1e-4
         grads = [jax.grad(_loss(f), argnums=(0, 1, 2))(params, xs, carry0) for f in (
-            lambda p, x, c: cudnn.cudnn_unroll(cell, p, x, lengths, c, reverse),
+            _cudnn(cell, lengths, reverse, interpret=False),
             lambda p, x, c: rnnlab.unroll_batch(cell, p, x, lengths, c, reverse,
                                                 backend=Backend.REFERENCE))]
         assert _max_diff(*grads) < 1e-3
 
 
 # ---------------------------------------------------------------------------
-# Pallas: pointwise functions written here (the library derives its own from the cell definitions)
-
-
-def lstm_pointwise(forget_bias):
-    """LSTM, gate blocks i, f, g, o (rnnlab's layout)."""
-
-    def pointwise(zs, pxs, carry, vecs):
-        a_i, a_f, a_g, a_o = (p + z for p, z in zip(pxs, zs))
-        i, f = jax.nn.sigmoid(a_i), jax.nn.sigmoid(a_f + forget_bias)
-        g, o = jnp.tanh(a_g), jax.nn.sigmoid(a_o)
-        c = f * carry.c + i * g
-        h = o * jnp.tanh(c)
-        return rnnlab.LSTMState(h, c), h
-
-    return pointwise
-
-
-def tanh_pointwise(zs, pxs, h, vecs):
-    h = jnp.tanh(pxs[0] + zs[0])
-    return h, h
-
-
-def gru_reset_after_pointwise(zs, pxs, h, vecs):
-    """GRU, reset after the product, blocks r, z, n, with the vector ``b_hn`` (tests ``vecs``)."""
-    r = jax.nn.sigmoid(pxs[0] + zs[0])
-    u = jax.nn.sigmoid(pxs[1] + zs[1])
-    n = jnp.tanh(pxs[2] + r * (zs[2] + vecs["b_hn"]))
-    h = n + u * (h - n)
-    return h, h
+# Pallas: the library's cells through the contract (the kernel runs each definition's own equations)
 
 
 CASES = {
-    "lstm": (lambda: rnnlab.lstm(H, forget_bias=1.0), lstm_pointwise(1.0)),
-    "tanh": (lambda: rnnlab.tanh_rnn(H), tanh_pointwise),
-    "gru": (lambda: rnnlab.gru(H, reset_after=True), gru_reset_after_pointwise),
+    "lstm": lambda: rnnlab.lstm(H, forget_bias=1.0),
+    "tanh": lambda: rnnlab.tanh_rnn(H),
+    "gru": lambda: rnnlab.gru(H, reset_after=True),  # with the vector b_hn (tests vecs)
 }
 
 
 def _pallas_and_reference(name, reverse, **options):
-    make_cell, pointwise = CASES[name]
-    cell = make_cell()
+    cell = CASES[name]()
     lengths = jnp.asarray(LENGTHS)
 
     def ours(p, x, c):
-        return pallas.pallas_unroll(pointwise, cell.num_gates, p, x, lengths, c, reverse,
-                                    interpret=True, **options)
+        return rnnlab.unroll_batch(cell, p, x, lengths, c, reverse, backend=Backend.PALLAS,
+                                   options=ScanOptions(interpret=True, **options))
 
     def ref(p, x, c):
         return rnnlab.unroll_batch(cell, p, x, lengths, c, reverse, backend=Backend.REFERENCE)
@@ -241,6 +238,7 @@ def _pallas_and_reference(name, reverse, **options):
     ("lstm", True, {"block_b": 3}),  # B=4 padded to 6: two programs, padded rows dropped
     ("tanh", True, {"hold_weights": False}),  # W_h read every step
     ("gru", False, {}),
+    ("lstm", True, {"unroll": 4}),  # T=6: one loop iteration of 4 steps, then 2 written out
 ])
 def test_pallas_unroll_forward_equals_reference(name, reverse, options):
     ours, ref, args = _pallas_and_reference(name, reverse, **options)
@@ -251,29 +249,22 @@ def test_pallas_unroll_forward_equals_reference(name, reverse, options):
     assert not np.any(np.asarray(got[1])[2])  # length 0: no outputs
 
 
-@pytest.mark.parametrize("name, reverse", [("lstm", True), ("gru", False)])
-def test_pallas_unroll_gradients_equal_reference(name, reverse):
-    # w.r.t. params (b_hn of the GRU: a vector passed to pointwise), xs and carry0
-    ours, ref, args = _pallas_and_reference(name, reverse)
+@pytest.mark.parametrize("name, reverse, options", [("lstm", True, {}), ("gru", False, {}),
+                                                    ("gru", True, {"unroll": 4})])
+def test_pallas_unroll_gradients_equal_reference(name, reverse, options):
+    # w.r.t. params (b_hn of the GRU: a vector passed to the kernel), xs and carry0
+    ours, ref, args = _pallas_and_reference(name, reverse, **options)
     grads = [jax.grad(_loss(f), argnums=(0, 1, 2))(*args) for f in (ours, ref)]
     assert jax.tree.structure(grads[0]) == jax.tree.structure(grads[1])
     assert _max_diff(*grads) < 1e-4
     np.testing.assert_array_equal(grads[0][1][2], 0.0)  # the empty row's inputs get nothing
 
 
-def test_pallas_unroll_rejects_bad_inputs():
-    params, xs, carry0 = _inputs(rnnlab.lstm(H))
-    run = lambda **kw: pallas.pallas_unroll(  # noqa: E731
-        lstm_pointwise(1.0), kw.pop("G", 4), params, kw.pop("xs", xs), None,
-        kw.pop("carry0", carry0), interpret=kw.pop("interpret", True), **kw)
-    with pytest.raises(ValueError, match="num_gates=3"):
-        run(G=3)
-    with pytest.raises(ValueError, match="carry0"):
-        run(carry0=carry0.h[:, :2])
-    with pytest.raises(ValueError, match=r"\[B, T, D=3\]"):
-        run(xs=xs[..., :2])
-    with pytest.raises(ValueError, match="powers of two"):  # H = 5, compiled
-        run(interpret=False)
+def test_pallas_compiled_kernel_needs_powers_of_two():
+    cell = rnnlab.lstm(H)  # H = 5
+    params, xs, carry0 = _inputs(cell)
+    with pytest.raises(ValueError, match="powers of two"):
+        rnnlab.unroll_batch(cell, params, xs, None, carry0, backend="pallas", options=ScanOptions(interpret=False))
 
 
 @gpu
@@ -287,15 +278,15 @@ def test_pallas_unroll_compiled_on_gpu(dtype, atol):
     zeros = jnp.zeros((20, 16))
     carry0 = rnnlab.LSTMState(zeros, zeros)
     with jax.default_matmul_precision("highest"):
-        got = jax.jit(lambda p, x: pallas.pallas_unroll(lstm_pointwise(1.0), 4, p, x, lengths,
-                                                        carry0, True, dtype=dtype))(params, xs)
+        got = jax.jit(lambda p, x: rnnlab.unroll_batch(cell, p, x, lengths, carry0, True, backend="pallas",
+                                                       options=ScanOptions(interpret=False)))(params, xs)
         want = rnnlab.unroll_batch(cell, params, xs, lengths, carry0, True,
                                    backend=Backend.REFERENCE)
     assert _max_diff(got, want) < atol
 
 
-@pytest.mark.parametrize("dtype, hold_weights", [(jnp.float32, True), (jnp.bfloat16, False)])
-def test_pallas_kernel_lowers_for_triton_without_a_gpu(dtype, hold_weights):
+@pytest.mark.parametrize("dtype, hold_weights, unroll", [(jnp.float32, True, 1), (jnp.bfloat16, False, 3)])
+def test_pallas_kernel_lowers_for_triton_without_a_gpu(dtype, hold_weights, unroll):
     # Lowering to Triton IR runs in Python on any machine: it catches unsupported operations
     # (non-power-of-two loads, slicing) before a GPU is ever available. B=20 pads to 2 tiles.
     cell = rnnlab.lstm(16, forget_bias=1.0, dtype=dtype)
@@ -305,8 +296,8 @@ def test_pallas_kernel_lowers_for_triton_without_a_gpu(dtype, hold_weights):
     carry0 = rnnlab.LSTMState(jnp.zeros((20, 16)), jnp.zeros((20, 16)))
 
     def loss(p, x):
-        carry, ys = pallas.pallas_unroll(lstm_pointwise(1.0), 4, p, x, lengths, carry0,
-                                         reverse=True, dtype=dtype, hold_weights=hold_weights)
+        carry, ys = rnnlab.unroll_batch(cell, p, x, lengths, carry0, reverse=True, backend="pallas", unroll=unroll,
+                                        options=ScanOptions(interpret=False, hold_weights=hold_weights))
         return jnp.sum(ys) + jnp.sum(carry.c)
 
     lowered = jax.jit(jax.value_and_grad(loss)).trace(params, xs).lower(

@@ -224,7 +224,7 @@ def test_adapter_errors():
         rnn.RNN(rnnlab.lstm(H), hidden_size=H + 1).init(jax.random.key(0), xs, LENGTHS)
     with pytest.raises(ValueError, match="hidden_size must be a positive integer, got 0"):
         rnn.RNN("gru", 0).init(jax.random.key(0), xs, LENGTHS)
-    with pytest.raises(ValueError, match=r"inputs must have shape \[B, T, D\], got shape \(6, 3\)"):
+    with pytest.raises(ValueError, match=r"inputs must have shape \[\*batch, T, D\] \(e.g. \[B, T, D\]\), got shape \(6, 3\)"):
         rnn.RNN("gru", H).init(jax.random.key(0), xs[0], LENGTHS)
     with pytest.raises(ValueError, match=r"lengths must be an integer vector of shape \[B=3\]"):
         rnn.RNN("gru", H).init(jax.random.key(0), xs, jnp.array([1.0, 2.0, 3.0]))

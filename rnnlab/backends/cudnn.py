@@ -3,9 +3,10 @@
 ``jax.experimental.rnn.lstm`` calls cuDNN's fused LSTM (forward and
 backward) on one flat weight vector in cuDNN's layout. This module packs
 rnnlab's LSTM params into that vector and back, and wraps the call with
-rnnlab's masking and ``reverse`` semantics (see :mod:`rnnlab.scan`)::
+rnnlab's masking and ``reverse`` semantics (see :mod:`rnnlab.scan`), under
+the contract of every backend (:mod:`rnnlab.backends`)::
 
-    carry, ys = cudnn_unroll(cell, params, xs, lengths)          # xs f32[B, T, D], batch-major
+    carry, ys = cudnn_unroll(cell, params, xs, keep, carry0, reverse, options)   # xs f32[T, B, D]
 
 Layouts. rnnlab: ``w_x f32[D, 4H]``, ``w_h f32[H, 4H]``, ``b f32[4H]``, gate
 blocks ``i, f, g, o``, and a constant ``forget_bias`` added to the forget
@@ -13,7 +14,9 @@ pre-activation. cuDNN (one layer, one direction, "double bias", as PyTorch):
 ``W_ih f32[4H, D]``, ``W_hh f32[4H, H]``, ``b_ih f32[4H]``, ``b_hh f32[4H]``,
 the same gate order, flattened as ``(W_ih, W_hh, b_ih, b_hh)``. So
 ``W_ih = w_x.T``, ``W_hh = w_h.T``, ``b_ih = b`` with ``forget_bias`` added to
-its ``f`` block, ``b_hh = 0``.
+its ``f`` block, ``b_hh = 0``. The forget bias is read from the cell's
+definition itself (:func:`forget_bias`: its equations at zero inputs), its one
+home, never from the constructor's recorded options.
 
 Semantics kept from rnnlab: ``ys[:, t] = 0`` for ``t >= lengths[b]``; the
 final carry is the carry after the last valid step (``carry0`` when the length
@@ -27,21 +30,23 @@ are bfloat16 runs in float32 here with cuDNN's TF32 tensor-core products
 ``jax_default_matmul_precision`` as the rest of JAX on GPU does (TF32 unless
 set to ``"highest"``).
 
-CPU: the cuDNN call raises a clear error; ``reference=True`` runs
+CPU: the cuDNN call raises a clear error; ``ScanOptions(interpret=True)`` runs
 ``jax.experimental.rnn.lstm_ref`` (its pure-JAX reference) on the same packed
 weights, so the packing and every wrapper step above are tested on CPU.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import rnn as jax_rnn
 
-from rnnlab.cells import Cell, LSTMState
-from rnnlab.lengths import check_lengths
+from rnnlab.backends import ScanOptions
+from rnnlab.cells import Cell, CellDef, LSTMState
+from rnnlab.lengths import flip_within_lengths, lengths_of, zero_unkept
 from rnnlab.types import Array, Params
 
 _KEYS = frozenset({"w_x", "w_h", "b"})
@@ -158,85 +163,67 @@ def unpack_lstm(weights: Array, input_size: int, hidden_size: int,
     return {"w_x": W_ih.T, "w_h": W_hh.T, "b": b_ih + b_hh - _forget_block(H, forget_bias)}
 
 
-def flip_within_lengths(xs: Array, lengths: Array) -> Array:
-    """Reverses each sequence's first ``lengths[b]`` steps, padding stays at the end.
+def forget_bias(definition: CellDef) -> float:
+    """The constant a plain LSTM definition adds to its forget pre-activation, read from its equations.
 
-    Args:
-      xs: ``[B, T, ...]``, batch-major.
-      lengths: ``int32[B]`` in ``[0, T]``.
-
-    Returns:
-      ``[B, T, ...]`` with ``out[b, t] = xs[b, lengths[b]-1-t]`` for
-      ``t < lengths[b]`` and ``xs[b, t]`` elsewhere. Its own inverse.
+    With zero inputs, products and carry the forget gate is ``σ(forget_bias)``,
+    so ``forget_bias = logit(acts["forget"])``, evaluated once in float64 (exact
+    to ~1e-16) while JAX traces: whatever built the definition (``rnnlab.lstm``,
+    ``build_cell(lstm_def(forget_bias=...), H)``), the bias cuDNN gets is the one
+    the equations add.
     """
-    T = xs.shape[1]
-    t = jnp.arange(T)
-    source = jnp.where(t[None] < lengths[:, None], lengths[:, None] - 1 - t[None], t[None])
-    return jnp.take_along_axis(xs, source.reshape(source.shape + (1,) * (xs.ndim - 2)), axis=1)
+    with jax.ensure_compile_time_eval(), jax.enable_x64(True):
+        zeros = jnp.zeros((1,), jnp.float64)
+        px = tuple(zeros for _ in definition.blocks)
+        _, _, acts = definition.equations(lambda a, blocks: tuple(zeros for _ in blocks), {},
+                                          definition.zero_carry(1, jnp.float64), px)
+        forget = float(acts["forget"][0])
+    return math.log(forget / (1.0 - forget))
 
 
-def cudnn_unroll(
-    cell: Cell,
-    params: Params,
-    xs: Array,
-    lengths: Optional[Array] = None,
-    carry0: Optional[LSTMState] = None,
-    reverse: bool = False,
-    *,
-    reference: bool = False,
-) -> tuple[LSTMState, Array]:
-    """A plain LSTM over a batch on cuDNN: :func:`rnnlab.unroll_batch` semantics.
+def cudnn_unroll(cell: Cell, params: Params, xs: Array, keep: Optional[Array], carry0: LSTMState,
+                 reverse: bool, options: ScanOptions) -> tuple[LSTMState, Array]:
+    """``Backend.CUDNN`` (the contract of :mod:`rnnlab.backends`): a plain LSTM, ``xs f32[T, B, D]`` -> ``ys [T, B, H]``.
 
     Args:
       cell: a cell for which :func:`supports` is true.
       params: its params (``w_x``, ``w_h``, ``b``).
-      xs: ``f32[B, T, D]``, batch-major (cuDNN's layout), padded past each length.
-      lengths: ``int32[B]`` valid steps in ``[0, T]`` (``None``: all T).
-      carry0: ``LSTMState(h=f32[B, H], c=f32[B, H])`` (default zeros).
+      xs: ``f32[T, B, D]`` time-major (transposed to cuDNN's batch-major here), zero where not kept.
+      keep: ``bool[T, B]`` or ``None``; cuDNN takes the lengths it stands for.
+      carry0: ``LSTMState(h=f32[B, H], c=f32[B, H])``.
       reverse: run ``t = lengths[b]-1, ..., 0``; ``ys`` stays in input order.
-      reference: run ``jax.experimental.rnn.lstm_ref`` on the same packed
-        weights instead of cuDNN (any platform; for tests).
+      options: ``interpret=True`` runs ``jax.experimental.rnn.lstm_ref`` on the
+        same packed weights instead of cuDNN (any platform; for tests).
 
     Returns:
-      ``(carry, ys)``: ``LSTMState`` with ``f32[B, H]`` leaves, the carry after
-      each sequence's last valid step, and ``ys f32[B, T, H]``, zero at
-      ``t >= lengths[b]``. Differentiable (cuDNN's own backward).
+      ``(carry, ys)``: the carry after each sequence's last valid step and
+      ``ys f32[T, B, H]``, zero where not kept. Differentiable (cuDNN's own backward).
 
     Raises:
-      ValueError: a cell cuDNN cannot run, or inputs of the wrong shape.
-      RuntimeError: ``reference=False`` and JAX's default backend is not a GPU.
+      ValueError: a cell cuDNN cannot run.
+      RuntimeError: ``interpret=False`` and JAX's default backend is not a GPU.
     """
     if not supports(cell):
-        raise ValueError(f"cudnn_unroll cannot run this cell: {_why_not(cell)}")
-    D, H = _check_params(params)
-    if H != cell.hidden_size:
-        raise ValueError(f"params have H={H}, the cell H={cell.hidden_size}")
-    if jnp.ndim(xs) != 3 or jnp.shape(xs)[-1] != D:
-        raise ValueError(f"xs must have shape [B, T, D={D}] (batch-major), got {jnp.shape(xs)}")
-    if not reference and jax.default_backend() != "gpu":
+        raise ValueError(f"the cuDNN backend cannot run this cell: {_why_not(cell)}")
+    if not options.interpret and jax.default_backend() != "gpu":
         raise RuntimeError(
-            "cudnn_unroll calls cuDNN through jax.experimental.rnn.lstm, which needs a GPU; "
-            f"JAX's default backend is {jax.default_backend()!r}. Use Backend.FUSED here "
-            "(or reference=True to run jax.experimental.rnn.lstm_ref with the same packing)."
+            "the cuDNN backend calls jax.experimental.rnn.lstm, which needs a GPU; JAX's default backend is "
+            f"{jax.default_backend()!r}. Use Backend.FUSED here (or ScanOptions(interpret=True) to run "
+            "jax.experimental.rnn.lstm_ref with the same packing)."
         )
-    B, T, _ = jnp.shape(xs)
-    lengths = check_lengths(lengths, B, T)
-    if carry0 is None:
-        zeros = jnp.zeros((B, H), jnp.float32)
-        carry0 = LSTMState(zeros, zeros)
-    if tuple(jnp.shape(carry0.h)) != (B, H) or tuple(jnp.shape(carry0.c)) != (B, H):
-        raise ValueError(f"carry0 must be LSTMState(h, c) with [B={B}, H={H}] leaves, got "
-                         f"{jnp.shape(carry0.h)}, {jnp.shape(carry0.c)}")
-
-    weights = pack_lstm(params, float(cell.option("forget_bias", 0.0)))
+    D, H = _check_params(params)
+    T, B, _ = jnp.shape(xs)
+    lengths = lengths_of(keep, T, B)
+    weights = pack_lstm(params, forget_bias(cell.definition))
     x = xs.astype(jnp.float32)
     if reverse:
         x = flip_within_lengths(x, lengths)
+    x = jnp.swapaxes(x, 0, 1)  # cuDNN's batch-major layout
     # cuDNN wants 1 <= length: rows of length 0 run one step, then get carry0 and zeros back.
     run_lengths = jnp.maximum(lengths, 1).astype(jnp.int32)
     h0 = carry0.h.astype(jnp.float32)[None]
     c0 = carry0.c.astype(jnp.float32)[None]
-    if reference:
+    if options.interpret:
         W_ih, W_hh, b_ih, b_hh = jax_rnn.unpack_lstm_weights(weights, D, H, 1, False)
         ys, h_n, c_n = jax_rnn.lstm_ref(x, h0, c0, W_ih, W_hh, b_ih, b_hh, run_lengths,
                                         D, H, 1, 0.0, False)
@@ -244,10 +231,9 @@ def cudnn_unroll(
         ys, h_n, c_n = jax_rnn.lstm(x, h0, c0, weights, run_lengths, input_size=D,
                                     hidden_size=H, num_layers=1, dropout=0.0,
                                     bidirectional=False)
+    ys = jnp.swapaxes(ys, 0, 1)
     if reverse:
         ys = flip_within_lengths(ys, lengths)
-    valid = jnp.arange(T)[None] < lengths[:, None]
-    ys = jnp.where(valid[..., None], ys, 0.0)
     empty = (lengths == 0)[:, None]
     carry = LSTMState(h=jnp.where(empty, carry0.h, h_n[0]), c=jnp.where(empty, carry0.c, c_n[0]))
-    return carry, ys
+    return carry, zero_unkept(keep, ys)

@@ -24,8 +24,9 @@ recurrent products:
   loop (as cuDNN does); the standard projection's gradients are three flat
   products, a definition's own ``project`` is differentiated by ``jax.vjp``.
 
-``lengths=None`` (every sequence whole) leaves the masks of padded steps
-out of the loops (no select ops).
+``keep=None`` (every sequence whole) leaves the masks of padded steps out
+of the loops (no select ops). ``unroll=U`` runs U steps per iteration of the
+forward loop and of either backward loop.
 
 Rematerialisation (``remat=K``): the forward pass keeps only the carry at
 the start of every chunk of K steps; the backward pass recomputes each
@@ -41,8 +42,11 @@ from typing import Any, Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
+from rnnlab.backends import ScanOptions
+from rnnlab.backends.reference import chunked
 from rnnlab.cells import Cell, CellDef, hidden, split_blocks, vectors_of
 from rnnlab.cells import matmul as _mm
+from rnnlab.lengths import where_kept, zero_unkept
 from rnnlab.types import Array, Carry, Params
 
 
@@ -53,12 +57,13 @@ class _Spec(NamedTuple):
     hidden_size: int
     dtype: Any
     hand: bool  # the definition's hand-written backward is used
+    unroll: int  # steps per loop iteration, forward and backward
 
 
-def _spec(cell: Cell, hand_backward: bool) -> _Spec:
+def _spec(cell: Cell, options: ScanOptions) -> _Spec:
     definition = cell.definition
     return _Spec(definition, cell.hidden_size, cell.dtype,
-                 hand_backward and definition.backward is not None)
+                 options.hand_backward and definition.backward is not None, options.unroll)
 
 
 # ---------------------------------------------------------------------------
@@ -88,19 +93,9 @@ def _tap_bwd(dtype, w, dzs):
 _tap.defvjp(_tap_fwd, _tap_bwd)
 
 
-def _where_tree(keep: Optional[Array], new: Carry, old: Carry) -> Carry:
-    """``new`` where ``keep``, else ``old``; ``keep=None`` (no padding anywhere): ``new``, no select op."""
-    return new if keep is None else jax.tree.map(lambda n, o: jnp.where(keep, n, o), new, old)
-
-
-def _zero_where_not(keep: Optional[Array], a: Array) -> Array:
-    """``a`` with the padded steps zeroed; ``keep=None``: ``a`` as it is."""
-    return a if keep is None else jnp.where(keep, a, jnp.zeros_like(a))
-
-
 def _masked_step(spec: _Spec, dot: Callable, vecs, carry, px, keep):
-    new_carry, y, _ = spec.definition.step(dot, vecs, carry, px)
-    return _where_tree(keep, new_carry, carry), _zero_where_not(keep, y)
+    new_carry, y, _ = spec.definition.equations(dot, vecs, carry, px)
+    return where_kept(keep, new_carry, carry), zero_unkept(keep, y)
 
 
 # ---------------------------------------------------------------------------
@@ -113,7 +108,7 @@ def _forward(spec: _Spec, w_h: tuple, vecs, px: tuple, keep: Array, carry0, reve
 
     Args:
       w_h: G blocks ``f32[H, H]``; px: G arrays ``f32[K, B, H]``, or with
-        ``project`` the inputs ``f32[K, B, D]``; keep: ``bool[K, B, 1]``,
+        ``project`` the inputs ``f32[K, B, D]``; keep: ``bool[K, B]``,
         or ``None`` when no step is padding (no select ops in the loop).
       project: ``x_t f32[B, D] -> f32[B, G*H]``, run inside the loop (forward
         only: each step's projection stays in cache instead of a ``[K, B, G*H]``
@@ -143,13 +138,11 @@ def _forward(spec: _Spec, w_h: tuple, vecs, px: tuple, keep: Array, carry0, reve
             products.extend(zs)
             return zs
 
-        new_carry, y, acts = spec.definition.step(dot, vecs, carry, px_t)
-        new_carry = _where_tree(keep_t, new_carry, carry)
-        y = _zero_where_not(keep_t, y)
+        new_carry, y, acts = spec.definition.equations(dot, vecs, carry, px_t)
         saved = acts if spec.hand else tuple(products)
-        return new_carry, (y, (carry, saved) if save else None)
+        return where_kept(keep_t, new_carry, carry), (zero_unkept(keep_t, y), (carry, saved) if save else None)
 
-    carry, (ys, res) = jax.lax.scan(body, carry0, (px, keep), reverse=reverse)
+    carry, (ys, res) = jax.lax.scan(body, carry0, (px, keep), reverse=reverse, unroll=spec.unroll)
     return carry, ys, res
 
 
@@ -186,7 +179,7 @@ def _backward(spec: _Spec, w_h: tuple, vecs, px: tuple, keep: Array, res, dys: A
 
     dvecs0 = jax.tree.map(jnp.zeros_like, vecs)
     (dcarry, dvecs), (dpx, dzs, lefts) = jax.lax.scan(
-        body, (dcarry, dvecs0), (px, keep, carries, products, dys), reverse=not reverse
+        body, (dcarry, dvecs0), (px, keep, carries, products, dys), reverse=not reverse, unroll=spec.unroll
     )
     flat = lambda a: a.reshape((-1, a.shape[-1]))
     blocks_dw = {}
@@ -222,16 +215,16 @@ def _hand_backward(spec: _Spec, w_h: Array, vecs, keep: Array, res, dys: Array, 
         dcarry, dvecs = acc
         keep_t, carry_t, acts_t, dy_t = inputs
         direct, dpx, dz, dv = backward(vecs, carry_t, acts_t, dcarry, dy_t)
-        dpx = _zero_where_not(keep_t, jnp.concatenate(dpx, axis=-1))
-        dz = dpx if dz is None else _zero_where_not(keep_t, jnp.concatenate(dz, axis=-1))
+        dpx = zero_unkept(keep_t, jnp.concatenate(dpx, axis=-1))
+        dz = dpx if dz is None else zero_unkept(keep_t, jnp.concatenate(dz, axis=-1))
         direct = _add_to_hidden(direct, _mm(dz, w_t, spec.dtype))
-        dvecs = {k: dvecs[k] + jnp.sum(_zero_where_not(keep_t, dv[k]), axis=0) if k in dv else dvecs[k]
+        dvecs = {k: dvecs[k] + jnp.sum(zero_unkept(keep_t, dv[k]), axis=0) if k in dv else dvecs[k]
                  for k in dvecs}
-        return (_where_tree(keep_t, direct, dcarry), dvecs), (dpx, dz)
+        return (where_kept(keep_t, direct, dcarry), dvecs), (dpx, dz)
 
     dvecs0 = jax.tree.map(jnp.zeros_like, vecs)
     (dcarry, dvecs), (dpx, dz) = jax.lax.scan(
-        body, (dcarry, dvecs0), (keep, carries, acts, dys), reverse=not reverse
+        body, (dcarry, dvecs0), (keep, carries, acts, dys), reverse=not reverse, unroll=spec.unroll
     )
     flat = lambda a: a.reshape((-1, a.shape[-1]))
     dw_h = flat(hidden(carries)).T @ flat(dz)
@@ -283,15 +276,10 @@ def _blocks(cell: Cell, params: Params) -> tuple:
     return split_blocks(params["w_h"], cell.num_gates)
 
 
-def _chunked(a: Optional[Array], chunk: int) -> Optional[Array]:
-    return None if a is None else a.reshape((a.shape[0] // chunk, chunk) + a.shape[1:])
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 5, 6, 7))
-def _fused(cell: Cell, params: Params, xs: Array, keep: Array, carry0, reverse: bool,
-           remat: Optional[int], hand_backward: bool):
-    carry, ys, _ = _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, remat, hand_backward,
-                                   save=False)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 5, 6))
+def _fused(cell: Cell, params: Params, xs: Array, keep: Optional[Array], carry0, reverse: bool,
+           options: ScanOptions):
+    carry, ys, _ = _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, options, save=False)
     return carry, ys
 
 
@@ -315,10 +303,10 @@ def _run_chunk(spec: _Spec, cell: Cell, params: Params, vecs, xs: Array, keep, c
     return carry, ys, None, res
 
 
-def _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, remat, hand_backward, save):
-    spec = _spec(cell, hand_backward)
+def _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, options, save):
+    spec = _spec(cell, options)
     vecs = vectors_of(spec.definition, params)
-    if remat is None:
+    if options.remat is None:
         carry, ys, px, res = _run_chunk(spec, cell, params, vecs, xs, keep, carry0, reverse, save)
         return carry, ys, (px, res)
 
@@ -327,23 +315,20 @@ def _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, remat, hand_backwar
         new_carry, ys_c, _, _ = _run_chunk(spec, cell, params, vecs, xs_c, keep_c, carry, reverse, save=False)
         return new_carry, (ys_c, carry)
 
-    carry, (ys, starts) = jax.lax.scan(
-        chunk_body, carry0, (_chunked(xs, remat), _chunked(keep, remat)), reverse=reverse
-    )
+    carry, (ys, starts) = jax.lax.scan(chunk_body, carry0, chunked((xs, keep), options.remat), reverse=reverse)
     return carry, ys.reshape((-1,) + ys.shape[2:]), starts
 
 
-def _fused_fwd(cell, params, xs, keep, carry0, reverse, remat, hand_backward):
-    carry, ys, res = _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, remat,
-                                     hand_backward, save=True)
+def _fused_fwd(cell, params, xs, keep, carry0, reverse, options):
+    carry, ys, res = _fused_fwd_impl(cell, params, xs, keep, carry0, reverse, options, save=True)
     return (carry, ys), (params, xs, keep, res)
 
 
-def _fused_bwd(cell, reverse, remat, hand_backward, residuals, cotangents):
+def _fused_bwd(cell, reverse, options, residuals, cotangents):
     params, xs, keep, res = residuals
     dcarry, dys = cotangents
-    spec = _spec(cell, hand_backward)
-    if remat is None:
+    spec = _spec(cell, options)
+    if options.remat is None:
         px, fwd_res = res
         dcarry0, grads, dxs = _chunk_grads(spec, cell, params, xs, px, keep, fwd_res, dys, dcarry,
                                            reverse)
@@ -361,9 +346,7 @@ def _fused_bwd(cell, reverse, remat, hand_backward, residuals, cotangents):
 
     grads0 = jax.tree.map(jnp.zeros_like, dict(params))
     (dcarry0, grads), dxs = jax.lax.scan(
-        chunk_body,
-        (dcarry, grads0),
-        (_chunked(xs, remat), _chunked(keep, remat), res, _chunked(dys, remat)),
+        chunk_body, (dcarry, grads0), (*chunked((xs, keep), options.remat), res, chunked(dys, options.remat)),
         reverse=not reverse,
     )
     return grads, dxs.reshape(xs.shape), None, dcarry0
@@ -372,44 +355,15 @@ def _fused_bwd(cell, reverse, remat, hand_backward, residuals, cotangents):
 _fused.defvjp(_fused_fwd, _fused_bwd)
 
 
-def fused_unroll(
-    cell: Cell,
-    params: Params,
-    xs: Array,
-    lengths: Optional[Array],
-    carry0: Carry,
-    reverse: bool = False,
-    remat: Optional[int] = None,
-    hand_backward: bool = True,
-) -> tuple[Carry, Array]:
-    """``Backend.FUSED``: the batched, time-major unroll with a custom VJP.
+def fused_unroll(cell: Cell, params: Params, xs: Array, keep: Optional[Array], carry0: Carry,
+                 reverse: bool, options: ScanOptions) -> tuple[Carry, Array]:
+    """``Backend.FUSED`` (the contract of :mod:`rnnlab.backends`): ``xs f32[T, B, D]`` -> ``ys f32[T, B, H]``.
 
-    Inputs are already validated (see :func:`rnnlab.unroll_batch`).
-
-    Args:
-      cell: a cell whose definition has recurrent products.
-      params: its parameters.
-      xs: ``f32[T, B, D]``, time-major.
-      lengths: ``int32[B]`` in ``[0, T]``, or ``None``: every sequence is whole, and
-        the loops have no select ops (the masks of padded steps are left out).
-      carry0: the initial carry, leaves ``f32[B, H]``.
-      reverse: run from ``length-1`` down to 0.
-      remat: ``None`` or K: keep only every K-th carry and recompute the rest
-        in the backward pass (T is padded to a multiple of K with masked steps).
-      hand_backward: use the definition's hand-written backward step when it
-        has one (False: ``jax.vjp`` of the step, for measurements).
-
-    Returns:
-      ``(carry_T, ys f32[T, B, H])``.
+    ``keep=None`` runs the loops without select ops; ``options.remat=K`` (T a
+    multiple of K) keeps only every K-th carry and recomputes the rest in the
+    backward pass; ``options.unroll`` steps per loop iteration, forward and
+    backward; ``options.hand_backward=False`` uses ``jax.vjp`` of the equations
+    even where the definition has a hand-written backward (for measurements).
     """
-    num_steps = xs.shape[0]
-    if remat is not None:
-        remat = min(int(remat), max(num_steps, 1))
-        padded = -(-num_steps // remat) * remat
-        if padded != num_steps and lengths is None:
-            lengths = jnp.full(xs.shape[1:2], num_steps, jnp.int32)  # the padding of the chunks is masked
-        xs = jnp.pad(xs, ((0, padded - num_steps),) + ((0, 0),) * (xs.ndim - 1))
-    keep = None if lengths is None else (jnp.arange(xs.shape[0])[:, None] < lengths[None, :])[..., None]
     params = {k: jnp.asarray(v) for k, v in params.items()}
-    carry, ys = _fused(cell, params, xs, keep, carry0, reverse, remat, bool(hand_backward))
-    return carry, ys[:num_steps]
+    return _fused(cell, params, xs, keep, carry0, reverse, options)

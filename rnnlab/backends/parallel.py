@@ -20,10 +20,14 @@ so products shrink towards 0 (forgetting) without overflow, and signed
 
 from __future__ import annotations
 
+from typing import Optional
+
 import jax
 import jax.numpy as jnp
 
+from rnnlab.backends import ScanOptions
 from rnnlab.cells import Cell, split_blocks, vectors_of
+from rnnlab.lengths import where_kept, zero_unkept
 from rnnlab.types import Array, Params
 
 
@@ -33,32 +37,20 @@ def _compose(earlier: tuple, later: tuple) -> tuple:
     return a1 * a2, a2 * b1 + b2
 
 
-def parallel_unroll(cell: Cell, params: Params, xs: Array, lengths: Array, carry0: Array,
-                    reverse: bool = False) -> tuple[Array, Array]:
-    """``Backend.PARALLEL``: the batched, time-major unroll of a cell linear in ``h``.
+def parallel_unroll(cell: Cell, params: Params, xs: Array, keep: Optional[Array], carry0: Array,
+                    reverse: bool, options: ScanOptions) -> tuple[Array, Array]:
+    """``Backend.PARALLEL`` (the contract of :mod:`rnnlab.backends`): ``xs f32[T, B, D]`` -> ``ys f32[T, B, H]``.
 
-    Inputs are already validated (see :func:`rnnlab.unroll_batch`).
-
-    Args:
-      cell: a cell whose definition gives ``linear``.
-      params: its parameters.
-      xs: ``f32[T, B, D]``, time-major.
-      lengths: ``int32[B]`` in ``[0, T]``.
-      carry0: ``f32[B, H]``.
-      reverse: run from ``length-1`` down to 0.
-
-    Returns:
-      ``(carry_T f32[B, H], ys f32[T, B, H])``, ``ys`` zero past each length.
+    Not a loop: ``options`` (remat, unroll) has nothing to set here. Steps that
+    are not kept are the identity ``(1, 0)``; ``carry0 f32[B, H]``.
     """
     definition = cell.definition
     if xs.shape[0] == 0:
         return carry0, jnp.zeros(xs.shape[:2] + (cell.hidden_size,), carry0.dtype)
-    keep = (jnp.arange(xs.shape[0])[:, None] < lengths[None, :])[..., None]
     px = split_blocks(cell.project(params, xs), cell.num_gates)
     a, b, _ = definition.linear(vectors_of(definition, params), px)
-    a = jnp.where(keep, a, 1.0)
-    b = jnp.where(keep, b, 0.0)
+    a, b = where_kept(keep, a, jnp.ones_like(a)), zero_unkept(keep, b)
     prod_a, acc_b = jax.lax.associative_scan(_compose, (a, b), reverse=reverse, axis=0)
     hs = prod_a * carry0[None] + acc_b
     carry = hs[0] if reverse else hs[-1]
-    return carry, jnp.where(keep, hs, 0.0)
+    return carry, zero_unkept(keep, hs)

@@ -1,9 +1,9 @@
 """The form every cell takes: one definition (:class:`CellDef`), and the :class:`Cell` built from it.
 
-A cell's equations live in ONE function, its *step*, written against a
-``dot`` callback that returns the recurrent matrix products::
+A cell's equations live in ONE function, ``CellDef.equations``, written
+against a ``dot`` callback that returns the recurrent matrix products::
 
-    step(dot, vecs, carry, px) -> (new_carry, y, acts)
+    equations(dot, vecs, carry, px) -> (new_carry, y, acts)
 
     px    tuple of G arrays [..., H]: the input part of every gate block
           (``x @ w_x + b``, hoisted out of the time loop)
@@ -15,8 +15,8 @@ A cell's equations live in ONE function, its *step*, written against a
 From that definition :func:`build_cell` derives the :class:`Cell` bundle of
 pure functions (``init``, ``project``, ``recur``, ``step``, ``gates``), and
 the backends derive their loops: ``Backend.REFERENCE`` scans ``recur``;
-``Backend.FUSED`` runs the same ``step`` with per-gate products, batched and
-time-major, with a custom backward (``jax.vjp`` of ``step``, or the
+``Backend.FUSED`` runs the same equations with per-gate products, batched and
+time-major, with a custom backward (``jax.vjp`` of the equations, or the
 definition's optional hand-written ``backward``); ``Backend.PARALLEL`` runs
 cells whose definition gives ``linear`` (``h_t = a_t * h_{t-1} + b_t``, gates
 reading the input only) as an associative scan. Which backends run a cell is
@@ -62,7 +62,7 @@ class Vector(NamedTuple):
     rows: int = 0
 
 
-class CellDef(NamedTuple):
+class _CellDefFields(NamedTuple):
     """One definition of a cell's equations, from which every backend derives what it runs.
 
     Attributes:
@@ -70,7 +70,11 @@ class CellDef(NamedTuple):
       blocks: the names of the G H-wide blocks of ``w_x``/``w_h``/``b``, in
         layout order (G = ``len(blocks)``).
       gate_names: the keys of ``acts`` that are gates (reported by ``gate_trace``).
-      step: ``step(dot, vecs, carry, px) -> (carry, y, acts)`` (module docstring).
+      equations: ``equations(dot, vecs, carry, px) -> (carry, y, acts)`` (module
+        docstring): one time step of the recurrent half, given the products. Not
+        named ``step``: that is ``Cell.step(params, carry, x)``, the whole step
+        from a raw input, derived from it (the constructor still takes the
+        keyword ``step=`` of definitions written before the rename).
         Shapes: ``px`` G arrays ``[..., H]``, carry leaves and ``y`` ``[..., H]``.
         Every call of ``dot`` must read the previous hidden state ``h`` or a
         function of it and the step's own activations.
@@ -101,7 +105,7 @@ class CellDef(NamedTuple):
     name: str
     blocks: tuple[str, ...]
     gate_names: tuple[str, ...]
-    step: Callable[..., tuple[Carry, Array, dict]]
+    equations: Callable[..., tuple[Carry, Array, dict]]
     carry_type: Optional[type] = None
     vectors: tuple[Vector, ...] = ()
     recurrent: bool = True
@@ -126,6 +130,39 @@ class CellDef(NamedTuple):
         return self.carry_type(*(zeros for _ in self.carry_type._fields))
 
 
+class CellDef(_CellDefFields):
+    __doc__ = _CellDefFields.__doc__
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, step: Optional[Callable[..., tuple]] = None, **fields: Any) -> "CellDef":
+        # ``step=``: the keyword of definitions written before ``equations`` was renamed (no attribute ``step``)
+        if step is not None:
+            fields["equations"] = step
+        return super().__new__(cls, *args, **fields)
+
+
+class StepFacts(NamedTuple):
+    """What one abstract trace of a definition's equations shows, found once by :func:`build_cell`.
+
+    Attributes:
+      carry: the carry they were given (``jax.ShapeDtypeStruct`` leaves ``[H]``).
+      out: what they returned (``ShapeDtypeStruct`` leaves), ``None`` when the trace failed.
+      error: why the trace failed (``"TypeError: ..."``), or ``None``.
+      reads_hidden: every ``dot`` call read the previous hidden state itself (what
+        ``Backend.PALLAS`` needs; False for the reset-before GRU, whose candidate
+        product reads ``r * h``).
+    """
+
+    carry: Any
+    out: Any
+    error: Optional[str]
+    reads_hidden: bool
+
+    def __hash__(self) -> int:  # ``out`` may hold a dict (``acts``): hash its structure and leaves
+        trees = (self.carry, self.out)
+        return hash((jax.tree.structure(trees), tuple(jax.tree.leaves(trees)), self.error, self.reads_hidden))
+
+
 class Cell(NamedTuple):
     """A recurrent cell as pure functions (one example per call), built from a :class:`CellDef`.
 
@@ -144,6 +181,10 @@ class Cell(NamedTuple):
       definition: the :class:`CellDef` everything above is derived from; the
         backends run it (replacing a function with ``_replace`` does not
         change what they run: write a definition instead).
+      facts: the :class:`StepFacts` of one abstract trace of the equations at
+        this H and dtype, made when the cell was built: which backends run it
+        and whether its step keeps the contract are read from here, never by
+        tracing again.
     """
 
     init: Callable[..., Params]
@@ -156,6 +197,7 @@ class Cell(NamedTuple):
     kind: str
     options: tuple[tuple[str, Any], ...]
     definition: CellDef
+    facts: StepFacts
 
     @property
     def num_gates(self) -> int:
@@ -316,7 +358,7 @@ def _no_dot(a, blocks):
 
 def abstract_step(definition: CellDef, hidden_size: int, dtype: Any = jnp.float32,
                   make_dot: Optional[Callable[[Carry], Callable]] = None) -> tuple[Carry, Any]:
-    """``definition.step`` traced abstractly (``jax.eval_shape``) on one example of zeros.
+    """``definition.equations`` traced abstractly (``jax.eval_shape``) on one example of zeros.
 
     The step gets the zero carry in :func:`carry_dtype`, G arrays ``px [H]``,
     float32 vectors and ``make_dot(carry)`` (default: the reference ``dot`` of a
@@ -341,9 +383,37 @@ def abstract_step(definition: CellDef, hidden_size: int, dtype: Any = jnp.float3
             dot = reference_dot(jnp.zeros((H, G * H), jnp.float32), H, dtype)
         else:
             dot = _no_dot
-        return definition.step(dot, vecs, carry, px)
+        return definition.equations(dot, vecs, carry, px)
 
     return carry, jax.eval_shape(run, carry, vecs, px)
+
+
+def trace_equations(definition: CellDef, hidden_size: int, dtype: Any = jnp.float32) -> StepFacts:
+    """:func:`abstract_step` once, with a ``dot`` that records whether it reads the previous ``h``.
+
+    Any failure of the equations is recorded (``StepFacts.error``), not raised:
+    :func:`rnnlab.contract.check_cell_step` names it when the cell is run.
+    """
+    reads = []
+
+    def make_dot(carry):
+        h = hidden(carry)
+        if not definition.recurrent:
+            return _no_dot
+        products = reference_dot(jnp.zeros((hidden_size, definition.num_gates * hidden_size), jnp.float32),
+                                 hidden_size, dtype)
+
+        def dot(a, blocks):
+            reads.append(a is h)
+            return products(a, blocks)
+
+        return dot
+
+    try:
+        carry, out = abstract_step(definition, hidden_size, dtype, make_dot=make_dot)
+    except Exception as e:  # noqa: BLE001 - a user's equations may fail in any way; contract.py reports it
+        return StepFacts(None, None, f"{type(e).__name__}: {e}", False)
+    return StepFacts(carry, out, None, definition.recurrent and bool(reads) and all(reads))
 
 
 def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float32,
@@ -393,7 +463,7 @@ def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float3
 
     def activations(params, carry, px):
         dot = reference_dot(params["w_h"], H, dtype) if definition.recurrent else _no_dot
-        return definition.step(dot, vectors_of(definition, params), carry, split_blocks(px, G))
+        return definition.equations(dot, vectors_of(definition, params), carry, split_blocks(px, G))
 
     def recur(params, carry, px):
         new_carry, y, _ = activations(params, carry, px)
@@ -421,6 +491,7 @@ def build_cell(definition: CellDef, hidden_size: int, *, dtype: Any = jnp.float3
         kind=definition.name,
         options=tuple(sorted(recorded.items())),
         definition=definition,
+        facts=trace_equations(definition, H, dtype),
     )
 
 
@@ -439,7 +510,7 @@ def linear_cell(name: str, blocks: tuple[str, ...], gate_names: tuple[str, ...],
         h = a * h + b
         return h, h, acts
 
-    return CellDef(name=name, blocks=blocks, gate_names=gate_names, step=step, vectors=vectors,
+    return CellDef(name=name, blocks=blocks, gate_names=gate_names, equations=step, vectors=vectors,
                    recurrent=False, project=project, linear=linear)
 
 

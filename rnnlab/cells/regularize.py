@@ -66,7 +66,7 @@ def regularized(definition: CellDef, recurrent_dropout: float = 0.0, zoneout: fl
     for name, rate in (("recurrent_dropout", recurrent_dropout), ("zoneout", zoneout)):
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"{name} must lie in [0, 1), got {rate!r}")
-    inner_step = definition.step
+    inner_step = definition.equations
 
     def step(dot, vecs, carry, px):
         if train and recurrent_dropout > 0.0:
@@ -89,5 +89,5 @@ def regularized(definition: CellDef, recurrent_dropout: float = 0.0, zoneout: fl
         return Regularized(definition.zero_carry(hidden_size, dtype), zeros, zeros)
 
     # No hand backward, cuDNN or parallel form: they do not know the masks.
-    return definition._replace(step=step, backward=None, cudnn=None, linear=None, carry_type=None,
+    return definition._replace(equations=step, backward=None, cudnn=None, linear=None, carry_type=None,
                                initial_carry=initial_carry)
