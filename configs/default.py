@@ -71,6 +71,10 @@ def _model() -> ml_collections.ConfigDict:
     return model
 
 
+    model.dtype = "float32"  # recurrent matrix products: float32 | bfloat16 (params and carries stay float32)
+    model.param_dtype = "float32"  # recurrent params: float32 | bfloat16
+    model.kernel_init = "glorot_uniform"  # w_x initializer: a name of rnnlab.cells.INITIALIZERS
+    model.recurrent_init = "orthogonal"  # each [H, H] gate block of w_h: a name of rnnlab.cells.INITIALIZERS
 def _optim() -> ml_collections.ConfigDict:
     """``config.optim``: optax optimiser, schedule, clipping, weight decay."""
     optim = ml_collections.ConfigDict()

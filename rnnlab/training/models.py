@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from rnnlab import nn as rnn_layers
 from rnnlab.backends import parse_backend
-from rnnlab.cells import cell_names, cell_option_names
+from rnnlab.cells import INIT_OPTIONS, INITIALIZERS, cell_names, cell_option_names
 from rnnlab.lengths import sequence_mask
 from rnnlab.types import Array
 
@@ -38,6 +38,8 @@ PAD_ID, UNK_ID = 0, 1  # the ids of <pad> and <unk> in every vocabulary (rnnlab.
 CELL_OPTION_FIELDS = {"forget_bias": 1.0, "peephole": False, "reset_after": False}
 
 POOLINGS = ("last", "mean", "max", "attention")
+INIT_FIELDS = ("kernel_init", "recurrent_init")  # config.model fields every cell constructor takes
+DTYPES = ("float32", "bfloat16")  # config.model.dtype / param_dtype
 
 
 def _masked_mean(ys: Array, mask: Array) -> Array:
@@ -136,10 +138,12 @@ class Encoder(nn.Module):
     cell_options: tuple[tuple[str, Any], ...] = ()
     embed_dropout: float = 0.0
     dropout: float = 0.0
-    backend: Any = None  # rnnlab.Backend (or its name) of the recurrence; None: the library default
+    backend: Any = None  # rnnlab.Backend or its name ("fused"), resolved once by the scan; None: the default
     word_dropout: float = 0.0
     recurrent_dropout: float = 0.0
     zoneout: float = 0.0
+    dtype: Any = None  # dtype of the recurrent matrix products (bfloat16 on accelerators); None: float32
+    param_dtype: Any = None  # dtype of the recurrent params; None: float32
 
     @nn.compact
     def __call__(self, inputs: Array, lengths: Array, *, deterministic: bool) -> Array:
@@ -155,6 +159,8 @@ class Encoder(nn.Module):
             backend=self.backend,
             recurrent_dropout=self.recurrent_dropout,
             zoneout=self.zoneout,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
             name="rnn",
         )
         return layers(xs, lengths, deterministic=deterministic)
@@ -235,9 +241,13 @@ def unused_cell_options(cell: str) -> tuple[str, ...]:
 
 
 def _cell_options(config: Any) -> tuple[tuple[str, Any], ...]:
-    """The constructor options of ``config.cell`` that the model config sets (those it accepts)."""
+    """The constructor options of ``config.cell`` that the model config sets (those it accepts), and the
+    init-side options every library constructor takes (``kernel_init``, ``recurrent_init``) set to other than
+    their defaults."""
     accepted = cell_option_names(config.cell)
     options = {name: config[name] for name in CELL_OPTION_FIELDS if name in accepted}
+    # init-side options only where they differ from the defaults: a user's registered constructor may not take them
+    options.update({name: config[name] for name in INIT_FIELDS if config[name] != INIT_OPTIONS[name]})
     return tuple(sorted(options.items()))
 
 
@@ -263,10 +273,12 @@ def _encoder(config: Any, spec: Any) -> Encoder:
         cell_options=_cell_options(config),
         embed_dropout=config.embed_dropout,
         dropout=config.dropout,
-        backend=parse_backend(config.backend or None),
+        backend=config.backend or None,
         word_dropout=config.word_dropout,
         recurrent_dropout=config.recurrent_dropout,
         zoneout=config.zoneout,
+        dtype=config.dtype,
+        param_dtype=None if config.param_dtype == INIT_OPTIONS["param_dtype"] else config.param_dtype,
     )
 
 
@@ -320,6 +332,13 @@ def check_model_config(config: Any) -> None:
             parse_backend(config.backend)
         except ValueError as e:
             raise ValueError(f"config.model.backend: {e} (or '' for the library default)") from None
+    for field in ("dtype", "param_dtype"):
+        if config[field] not in DTYPES:
+            raise ValueError(f"config.model.{field} must be one of {', '.join(DTYPES)}, got {config[field]!r}")
+    for field in INIT_FIELDS:
+        if config[field] not in INITIALIZERS:
+            raise ValueError(f"config.model.{field}: unknown initializer {config[field]!r}; known: "
+                             f"{', '.join(sorted(INITIALIZERS))}")
     for field in ("hidden_size", "num_layers", "embed_size"):
         value = config[field]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
