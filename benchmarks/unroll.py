@@ -1,7 +1,7 @@
 """The issue-22 speed targets, and the grid that picks ``DEFAULT_UNROLL`` per backend, in one run.
 
-    python -m benchmarks.unroll --before 3506ca0      # the targets: LSTM and GRU, fwd and fwd+bwd at
-                                                      # (64, 200, 256, 256), rnnlab before (commit 3506ca0)
+    python -m benchmarks.unroll --before f49ee4d      # the targets: LSTM and GRU, fwd and fwd+bwd at
+                                                      # (64, 200, 256, 256), rnnlab before (commit f49ee4d)
                                                       # and after, unroll 1/2/4/8, beside Flax and PyTorch
     python -m benchmarks.unroll --quick               # a tiny grid, seconds (sanity check)
 
@@ -117,6 +117,7 @@ def run(point=POINT, repeats: int = 7, before_revision: str | None = None, out_d
         f" --before {before_revision}" if before_revision else "")
     results = {**speed.provenance(command), "repeats": repeats, "rows": rows}
     name = "unroll_quick" if quick else f"unroll_{jax.default_backend()}"
+    pathlib.Path(out_dir).mkdir(parents=True, exist_ok=True)
     speed.write_results(out_dir, name, results, markdown(results))
     return results
 
