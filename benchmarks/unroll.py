@@ -1,7 +1,7 @@
 """The issue-22 speed targets, and the grid that picks ``DEFAULT_UNROLL`` per backend, in one run.
 
-    python -m benchmarks.unroll --before f49ee4d      # the targets: LSTM and GRU, fwd and fwd+bwd at
-                                                      # (64, 200, 256, 256), rnnlab before (commit f49ee4d)
+    python -m benchmarks.unroll --before 2343b09      # the targets: LSTM and GRU, fwd and fwd+bwd at
+                                                      # (64, 200, 256, 256), rnnlab before (commit 2343b09)
                                                       # and after, unroll 1/2/4/8, beside Flax and PyTorch
     python -m benchmarks.unroll --quick               # a tiny grid, seconds (sanity check)
 
