@@ -51,7 +51,7 @@ PLUGIN = textwrap.dedent('''
 
 
     JANET = rnnlab.CellDef(name="my_janet", blocks=("forget", "candidate"), gate_names=("forget",),
-                           step=janet_step, carry_type=rnnlab.LSTMState)
+                           equations=janet_step, carry_type=rnnlab.LSTMState)
 
 
     def my_janet(hidden_size, dtype=jnp.float32):

@@ -58,6 +58,10 @@ ADDED_FIELDS = {
     "model.word_dropout": 0.0,
     "model.recurrent_dropout": 0.0,
     "model.zoneout": 0.0,
+    "model.dtype": "float32",
+    "model.param_dtype": "float32",
+    "model.kernel_init": "glorot_uniform",
+    "model.recurrent_init": "orthogonal",
 }
 
 

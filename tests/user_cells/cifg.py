@@ -26,7 +26,7 @@ CIFG = rnnlab.CellDef(
     name="my_cifg",
     blocks=("forget", "candidate", "output"),
     gate_names=("forget", "candidate", "output"),
-    step=cifg_step,
+    equations=cifg_step,
     carry_type=rnnlab.LSTMState,
 )
 
