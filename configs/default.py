@@ -18,6 +18,7 @@ def _data() -> ml_collections.ConfigDict:
     that reads the field (``LoaderOptions``, ``GeneratedOptions``, the default dataset's ``Options``):
     the one place it is defined. A dataset's own further fields: :func:`data_fields`."""
     loader, generated = rnnlab.data.LoaderOptions(), rnnlab.data.GeneratedOptions()
+    chunks = rnnlab.data.chunking.ChunkOptions()
     data = ml_collections.ConfigDict()
     data.name = "negation"  # registered dataset name (rnnlab.data.dataset_names())
     data.data_dir = ml_collections.config_dict.placeholder(str)  # tfds data dir; None -> ~/tensorflow_datasets
@@ -26,6 +27,8 @@ def _data() -> ml_collections.ConfigDict:
     data.buckets = loader.buckets  # padded lengths T; a batch uses the smallest that fits
     data.crop = loader.crop  # crop examples longer than the largest bucket instead of failing
     data.num_threads = loader.num_threads  # grain threads preparing batches ahead of training (0 = inline)
+    data.chunk_len = chunks.chunk_len  # truncated BPTT: train on chunks of this many steps, carry passed on (0 = off)
+    data.chunk_eval = chunks.chunk_eval  # with chunk_len: evaluate in chunks too (same metrics), else whole sequences
     data.num_train = generated.num_train  # generated datasets: training examples
     data.num_valid = generated.num_valid  # generated datasets: validation examples
     data.num_test = generated.num_test  # generated datasets: test examples

@@ -19,6 +19,12 @@ The paper's learning-rate search (best of 10 samples log-uniform in
       --space='optim.learning_rate=loguniform(6e-6,2.5e-3)' --metric=valid/nll:min \\
       --seeds=3 --out=runs/music/jsb-gru-paper
 
+Long pieces train faster in chunks with the state carried over (truncated BPTT, evaluation
+still on whole pieces; docs/training.md)::
+
+  python launch.py --config=configs/music.py:dataset=nottingham,cell=gru,data.chunk_len=100 \
+      --workdir=runs/music-nottingham-gru-c100
+
 Variants: ``dataset=jsb|nottingham|musedata|piano`` (each sets its buckets,
 steps and evaluation interval from the tables below), ``cell=tanh|gru|lstm``
 (each sets its size from :data:`HIDDEN`; any other registered cell, e.g. a gate variant, with

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 
 import jax
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 import rnnlab.data
 from rnnlab.training import checkpoint, steps, train
 from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_metrics
-from tests.train_fixtures import compile_cache, smoke_config
+from tests.train_fixtures import compile_cache, smoke_config, stop_after
 
 pytestmark = pytest.mark.usefixtures("compile_cache")
 
@@ -30,22 +29,6 @@ def _final_arrays(workdir, config):
     return step, checkpoints._manager.restore(step)["arrays"]
 
 
-class _StopAfter:
-    """Stands in for train.StopSignal: 'receives' SIGTERM once the train loader gave ``n`` batches."""
-
-    n = 0
-
-    def __init__(self):
-        self.received = None
-
-    def __enter__(self):
-        _StopAfter.current = self
-        return self
-
-    def __exit__(self, *exc):
-        pass
-
-
 def test_resume_after_stop_is_bitwise_identical_to_an_uninterrupted_run(data_dir, tmp_path, monkeypatch):
     # Given: one uninterrupted run of 2N steps with dropout and weight noise (RNG use) and
     # early-stopping state
@@ -54,36 +37,12 @@ def test_resume_after_stop_is_bitwise_identical_to_an_uninterrupted_run(data_dir
     straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
 
     # When: the same run stops after N = 2 steps (as on SIGTERM) and is launched again
-    make_loader = rnnlab.data.make_loader
-
-    def stopping_loader(data_config, split, **kwargs):
-        loader = make_loader(data_config, split, **kwargs)
-        if split != "train":
-            return loader
-        count = {"n": 0}
-
-        class Wrapped:
-            def __iter__(self):
-                return self
-
-            def __next__(self):
-                count["n"] += 1
-                if count["n"] == 2:
-                    _StopAfter.current.received = signal.SIGTERM
-                return next(loader)
-
-            get_state, set_state = loader.get_state, loader.set_state
-
-        return Wrapped()
-
-    monkeypatch.setattr(rnnlab.data, "make_loader", stopping_loader)
-    monkeypatch.setattr(train, "StopSignal", _StopAfter)
+    stop_after(monkeypatch, 2)
     resumed_dir = str(tmp_path / "resumed")
     assert train.train_and_evaluate(config, resumed_dir) is None
     assert not os.path.exists(os.path.join(resumed_dir, RESULTS_FILE))
     assert checkpoint.Checkpointer(os.path.join(resumed_dir, "checkpoints")).steps() == [2]
-    monkeypatch.setattr(rnnlab.data, "make_loader", make_loader)
-    monkeypatch.setattr(train, "StopSignal", train.StopSignal)
+    monkeypatch.undo()
     resumed = train.train_and_evaluate(config, resumed_dir)
 
     # Then: params, optimizer state, step and rng are bitwise equal, and so are the metrics

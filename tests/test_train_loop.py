@@ -118,14 +118,14 @@ def _run(tmp_path, tc, evaluate_split=None):
 def test_evaluate_and_track_copies_the_best_params_and_stops_after_patience(tmp_path, monkeypatch):
     # Given: evaluations that improve once, then stay flat
     values = iter([0.5, 0.8, 0.7, 0.7])
-    monkeypatch.setattr(loop, "evaluate_split", lambda run, split, params: {"accuracy": next(values)})
+    monkeypatch.setattr(loop, "evaluate_split", lambda run, split, params, carry: {"accuracy": next(values)})
     run = _run(tmp_path, _tc(early_stopping_metric="accuracy", patience=2))
     recorded = []
     recorder = types.SimpleNamespace(record=lambda step, numbers, **kw: recorded.append((step, numbers)))
-    at = position.Position(state=types.SimpleNamespace(params={"w": np.zeros(1)}), step=0, best_params=None)
+    at = position.Position(state=types.SimpleNamespace(params={"w": np.zeros(1)}, carry=None), step=0, best_params=None)
     # When: four evaluations, the params changing before each
     for step in (1, 2, 3, 4):
-        at.step, at.state = step, types.SimpleNamespace(params={"w": np.full(1, step)})
+        at.step, at.state = step, types.SimpleNamespace(params={"w": np.full(1, step)}, carry=None)
         loop.evaluate_and_track(run, at, recorder)
     # Then: the best is step 2's, and two flat evaluations ended the run
     assert at.early.best_step == 2 and at.best_params["w"][0] == 2 and at.stopped_early
@@ -136,14 +136,14 @@ def test_evaluate_and_track_copies_the_best_params_and_stops_after_patience(tmp_
 def test_final_results_evaluate_the_best_params_again(tmp_path, monkeypatch):
     evaluated = []
 
-    def evaluate_split(run, split, params):
+    def evaluate_split(run, split, params, carry):
         evaluated.append((split, float(np.asarray(params["w"])[0])))
         return {"accuracy": float(np.asarray(params["w"])[0])}
 
     monkeypatch.setattr(loop, "evaluate_split", evaluate_split)
     run = _run(tmp_path, _tc(early_stopping_metric="accuracy"))
     recorder = types.SimpleNamespace(record=lambda *a, **kw: None)
-    at = position.Position(state=types.SimpleNamespace(params={"w": np.full(1, 9.0)}), step=9,
+    at = position.Position(state=types.SimpleNamespace(params={"w": np.full(1, 9.0)}, carry=None), step=9,
                            best_params={"w": np.full(1, 4.0)}, early=position.EarlyStopping(0.4, 4, 5),
                            last_eval=(9, {"accuracy": 9.0}))
     results = loop.final_results(run, at, recorder)

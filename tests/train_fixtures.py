@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+
 import jax
 import numpy as np
 import pytest
 
+import rnnlab.data
 from configs import negation
 from rnnlab.data import DatasetSpec
+from rnnlab.training import train
 
 
 def smoke_config(data_dir, arg: str = "smoke", **fields):
@@ -67,3 +71,48 @@ def compile_cache(tmp_path_factory):
     for name, value in previous.items():
         jax.config.update(name, value)
     compilation_cache.reset_cache()
+
+
+def stop_after(monkeypatch, n: int) -> None:
+    """Makes ``train.train_and_evaluate`` stop as on SIGTERM once its train loader gave ``n`` batches.
+
+    The run saves a checkpoint and returns None; ``monkeypatch.undo()`` puts the loader and the
+    signal handler back for the relaunch.
+    """
+    make_loader, received = rnnlab.data.make_loader, {}
+
+    class StopAfter:
+        """Stands in for train.StopSignal."""
+
+        def __init__(self):
+            self.received = None
+            received["signal"] = self
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    def stopping_loader(data_config, split, **kwargs):
+        loader = make_loader(data_config, split, **kwargs)
+        if split != "train":
+            return loader
+        count = {"n": 0}
+
+        class Wrapped:
+            def __iter__(self):
+                return self
+
+            def __next__(self):
+                count["n"] += 1
+                if count["n"] == n:
+                    received["signal"].received = signal.SIGTERM
+                return next(loader)
+
+            get_state, set_state = loader.get_state, loader.set_state
+
+        return Wrapped()
+
+    monkeypatch.setattr(rnnlab.data, "make_loader", stopping_loader)
+    monkeypatch.setattr(train, "StopSignal", StopAfter)

@@ -22,6 +22,7 @@ import numpy as np
 
 from rnnlab.data.batching import batch_plan, collate
 from rnnlab.data.builder import prepared_builder
+from rnnlab.data.chunking import ChunkLoader, ChunkOptions, chunk_options
 from rnnlab.data.registry import (
     Dataset,
     DatasetSpec,
@@ -38,8 +39,11 @@ def _resolve(data_config: Any) -> tuple[Dataset, Any, LoaderOptions]:
     return dataset, dataset.options(data_config), read_options(LoaderOptions, data_config)
 
 
-def _check_lengths(name: str, lengths: Mapping[str, Sequence[int]], common: LoaderOptions) -> None:
-    """Refuses examples longer than the largest bucket unless ``crop``."""
+def _check_lengths(name: str, lengths: Mapping[str, Sequence[int]], common: LoaderOptions,
+                   chunks: ChunkOptions) -> None:
+    """Refuses examples longer than the largest bucket unless ``crop``, or every split is read in chunks."""
+    if chunks.chunk_eval:
+        return
     longest = max(common.buckets)
     for split, ls in lengths.items():
         too_long = [i for i, n in enumerate(ls) if n > longest]
@@ -48,7 +52,7 @@ def _check_lengths(name: str, lengths: Mapping[str, Sequence[int]], common: Load
                 f"dataset {name!r} split {split!r}: {len(too_long)} examples are longer than "
                 f"the largest bucket (data.buckets max = {longest}; the longest has "
                 f"{max(ls)} steps, e.g. example {too_long[0]}). Add a larger bucket to "
-                "data.buckets or set data.crop = True."
+                "data.buckets, set data.crop = True, or read in chunks (data.chunk_len with data.chunk_eval)."
             )
 
 
@@ -57,7 +61,7 @@ def _prepare(data_config: Any) -> tuple[Dataset, LoaderOptions, Any, DatasetSpec
     dataset, options, common = _resolve(data_config)
     builder = prepared_builder(dataset, options, common.data_dir)
     metadata = builder.info.metadata
-    _check_lengths(dataset.name, metadata["lengths"], common)
+    _check_lengths(dataset.name, metadata["lengths"], common, chunk_options(data_config))
     described = {"task": dataset.task, "per_step": tuple(dataset.per_step), **dataset.describe(options, metadata)}
     spec = DatasetSpec(
         name=dataset.name,
@@ -235,7 +239,8 @@ def make_loader(
     num_epochs: Optional[int],
     process_index: int = 0,
     process_count: int = 1,
-) -> Loader:
+    chunked: bool = False,
+) -> Loader | ChunkLoader:
     """Bucketed, padded batches of ``split``; see the module docstring for the order.
 
     Each batch is a dict of NumPy arrays with ``B = data_config.batch_size`` rows:
@@ -259,6 +264,10 @@ def make_loader(
       process_index: this process's index i (``jax.process_index()``).
       process_count: n processes sharing each global batch (``jax.process_count()``);
         must divide ``data_config.batch_size``.
+      chunked: consecutive chunks of ``data_config.chunk_len`` steps instead of
+        whole sequences, each row reading one sequence after another (truncated
+        BPTT: :mod:`rnnlab.data.chunking`; batches add ``reset bool[B]``, T is
+        the chunk length).
 
     Raises:
       ValueError: unknown split, bad ``num_epochs`` or process arguments, or any
@@ -277,6 +286,16 @@ def make_loader(
             f"and count dividing data.batch_size = {common.batch_size}"
         )
     per_process = common.batch_size // process_count
+    rows = slice(process_index * per_process, (process_index + 1) * per_process)
+    identity = {"dataset": spec.name, "split": split, "seed": int(seed), "shuffle": bool(shuffle),
+                "num_epochs": num_epochs, "process_count": process_count}
+    if chunked:
+        chunk_len = chunk_options(data_config).chunk_len
+        if not chunk_len:
+            raise ValueError("a chunked loader needs data.chunk_len > 0")
+        return ChunkLoader(_split_source(builder, split), builder.info.metadata["lengths"][split], dataset, spec,
+                           chunk_len, split, seed, shuffle, num_epochs, rows, common.batch_size, common.buckets,
+                           identity)
     batches = _Batches(
         _split_source(builder, split),
         builder.info.metadata["lengths"][split],
@@ -287,8 +306,6 @@ def make_loader(
         seed,
         shuffle,
         fill=num_epochs is None,
-        rows=slice(process_index * per_process, (process_index + 1) * per_process),
+        rows=rows,
     )
-    identity = {"dataset": spec.name, "split": split, "seed": int(seed), "shuffle": bool(shuffle),
-                "num_epochs": num_epochs, "process_count": process_count}
     return Loader(batches, spec, num_epochs, common.num_threads, identity)

@@ -62,6 +62,8 @@ ADDED_FIELDS = {
     "model.param_dtype": "float32",
     "model.kernel_init": "glorot_uniform",
     "model.recurrent_init": "orthogonal",
+    "data.chunk_len": 0,
+    "data.chunk_eval": False,
 }
 
 

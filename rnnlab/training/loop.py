@@ -24,6 +24,7 @@ import numpy as np
 from absl import logging
 
 import rnnlab.data
+from rnnlab.data.chunking import chunk_options
 from rnnlab.training import tasks
 from rnnlab.training.checks import is_int, require
 from rnnlab.training.metrics import Recorder
@@ -171,11 +172,18 @@ def check_finite(checks: list[Check], last_saved: Optional[int], directory: str)
 # Evaluation with early stopping
 
 
-def evaluate_split(run: Run, split: str, params: PyTree) -> dict[str, float]:
-    """``{metric: value}`` of ``params`` over one pass of ``split`` (padding rows weigh 0)."""
+def evaluate_split(run: Run, split: str, params: PyTree, carry: PyTree = None) -> dict[str, float]:
+    """``{metric: value}`` of ``params`` over one pass of ``split`` (padding rows weigh 0).
+
+    Args:
+      carry: the train state's carries: evaluates in chunks when ``data.chunk_eval``
+        (the carry passed on from chunk to chunk), else whole sequences.
+    """
     tc = run.config.train
-    batches = rnnlab.data.make_loader(run.config.data, split, seed=tc.seed, shuffle=False, num_epochs=1, **run.shard)
-    return evaluate(run.eval_fn, params, (shard_batch(b, run.mesh) for b in batches))
+    chunked = chunk_options(run.config.data).chunk_eval
+    batches = rnnlab.data.make_loader(run.config.data, split, seed=tc.seed, shuffle=False, num_epochs=1,
+                                      chunked=chunked, **run.shard)
+    return evaluate(run.eval_fn, params, (shard_batch(b, run.mesh) for b in batches), carry if chunked else None)
 
 
 def evaluate_and_track(run: Run, position: Position, recorder: Recorder) -> None:
@@ -185,7 +193,7 @@ def evaluate_and_track(run: Run, position: Position, recorder: Recorder) -> None
     evaluations without one set ``position.stopped_early``.
     """
     tc, step = run.config.train, position.step
-    results = evaluate_split(run, tc.eval_split, position.state.params)
+    results = evaluate_split(run, tc.eval_split, position.state.params, position.state.carry)
     position.last_eval = (step, results)
     recorder.record(step, {f"{tc.eval_split}/{k}": v for k, v in results.items()})
     if not tc.early_stopping_metric:
@@ -265,7 +273,7 @@ def final_results(run: Run, position: Position, recorder: Recorder) -> dict[str,
     if has_best:
         results["best_step"] = position.early.best_step
     if final is not params or position.last_eval[0] != step:
-        position.last_eval = (step, evaluate_split(run, tc.eval_split, final))
+        position.last_eval = (step, evaluate_split(run, tc.eval_split, final, position.state.carry))
     results[tc.eval_split] = position.last_eval[1]
     # metrics.jsonl names: test as "test/...", a final split as "final/<split>/..." (apart from the
     # running "train/..." metrics of training)
@@ -273,6 +281,6 @@ def final_results(run: Run, position: Position, recorder: Recorder) -> dict[str,
     once.update({split: f"final/{split}" for split in tc.get("final_splits", ())
                  if split not in (tc.eval_split, tc.test_split)})
     for split, prefix in once.items():
-        results[split] = evaluate_split(run, split, final)
+        results[split] = evaluate_split(run, split, final, position.state.carry)
         recorder.record(step, {f"{prefix}/{k}": v for k, v in results[split].items()}, once=True)
     return results

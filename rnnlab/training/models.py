@@ -11,6 +11,10 @@ deterministic=...)`` with ``inputs int32[B, T]`` (token ids, 0 = padding) or
     step_regressor f32[B, T, 1] the tagger's body with one output: a ``regress`` target per step
     density       f32[B, T, F]  frames -> stacked RNN -> F Bernoulli logits per step
 
+The recurrent kinds also take ``initial_carry=`` (one carry per layer) and
+``return_carry=True``, then returning ``(final carries, outputs)``: truncated
+BPTT (:func:`rnnlab.training.steps.apply_model`).
+
 C (or F) is ``spec.num_outputs`` of the dataset; a ``regress`` task uses a
 classifier or bag-of-words with one output. The recurrent layers are
 ``rnnlab.nn.StackedRNN``, whose parameters are exactly the pure cells' params.
@@ -146,7 +150,9 @@ class Encoder(nn.Module):
     param_dtype: Any = None  # dtype of the recurrent params; None: float32
 
     @nn.compact
-    def __call__(self, inputs: Array, lengths: Array, *, deterministic: bool) -> Array:
+    def __call__(self, inputs: Array, lengths: Array, *, deterministic: bool, initial_carry: Any = None,
+                 return_carry: bool = False) -> Any:
+        """``ys``; with ``return_carry``, ``(carries, ys)`` (one carry per layer, as ``initial_carry`` takes them)."""
         xs = Inputs(self.vocab_size, self.embed_size, self.embed_dropout, self.word_dropout,
                     name="inputs")(inputs, deterministic=deterministic)
         layers = rnn_layers.StackedRNN(
@@ -163,7 +169,7 @@ class Encoder(nn.Module):
             param_dtype=self.param_dtype,
             name="rnn",
         )
-        return layers(xs, lengths, deterministic=deterministic)
+        return layers(xs, lengths, deterministic=deterministic, initial_carry=initial_carry, return_carry=return_carry)
 
 
 class BagOfWords(nn.Module):
@@ -202,15 +208,20 @@ class SequenceModel(nn.Module):
     pooling: str = ""
 
     @nn.compact
-    def __call__(self, inputs: Array, lengths: Array, *, deterministic: bool = True) -> Array:
-        ys = self.encoder(inputs, lengths, deterministic=deterministic)
+    def __call__(self, inputs: Array, lengths: Array, *, deterministic: bool = True, initial_carry: Any = None,
+                 return_carry: bool = False) -> Any:
+        """The outputs; with ``return_carry``, ``(the encoder's final carries, outputs)``, starting from
+        ``initial_carry`` (``None``: the initial one): truncated BPTT."""
+        carry, ys = self.encoder(inputs, lengths, deterministic=deterministic, initial_carry=initial_carry,
+                                 return_carry=True)
         if self.pooling == "attention":
             ys = AttentionPool(name="attention")(ys, lengths)
         elif self.pooling:
             ys = pool(ys, lengths, self.pooling, self.encoder.hidden_size)
-        return MLP(self.mlp_sizes, self.num_outputs, self.head_dropout, name="head")(
+        outputs = MLP(self.mlp_sizes, self.num_outputs, self.head_dropout, name="head")(
             ys, deterministic=deterministic
         )
+        return (carry, outputs) if return_carry else outputs
 
 
 class SequenceClassifier(SequenceModel):

@@ -16,6 +16,7 @@ import numpy as np
 
 from rnnlab.training import checkpoint as ckpt
 from rnnlab.training import tasks
+from rnnlab.training.sharding import host_rows
 from rnnlab.training.steps import TrainState
 from rnnlab.types import PyTree
 
@@ -98,7 +99,7 @@ class Run(NamedTuple):
       spec: the dataset's :class:`rnnlab.data.DatasetSpec`.
       mesh: the devices (:func:`rnnlab.training.sharding.make_mesh`).
       shard: ``{"process_index", "process_count"}`` for the loaders.
-      loader: the training split's endless, shuffled loader.
+      loader: the training split's endless, shuffled loader (of chunks with ``data.chunk_len``).
       train_fn, eval_fn: the compiled steps (:func:`rnnlab.training.steps.compile_steps`).
       schedule: the learning rate per step (logged).
       checkpoints: the run's :class:`rnnlab.training.checkpoint.Checkpointer`.
@@ -224,9 +225,14 @@ def restore_or_init(run: Run, fresh: TrainState) -> Position:
 
 
 def save(run: Run, position: Position) -> None:
-    """Checkpoints ``position`` at its step with the loader's data position; notes it as ``last_saved``."""
+    """Checkpoints ``position`` at its step with the loader's data position; notes it as ``last_saved``.
+
+    With truncated BPTT the state's carries (every process's rows) are saved with
+    it, and the loader's position holds each row's place in its sequence.
+    """
+    state = position.state._replace(carry=host_rows(position.state.carry))
     info = {"data": run.loader.get_state(), "early_stopping": list(position.early),
             "stopped_early": position.stopped_early, "config": run.pinned, "data_fingerprint": run.fingerprint,
             "window": position.window.to_json()}
-    run.checkpoints.save(position.step, {"state": position.state, "best_params": position.best_params}, info)
+    run.checkpoints.save(position.step, {"state": state, "best_params": position.best_params}, info)
     position.last_saved = position.step

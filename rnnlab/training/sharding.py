@@ -43,6 +43,15 @@ def shard_batch(batch: Mapping[str, np.ndarray], mesh: jax.sharding.Mesh) -> dic
     return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in numeric(batch).items()}
 
 
+def host_rows(tree: PyTree) -> PyTree:
+    """Host NumPy copies of ``tree``'s leaves split along the batch, every process's rows (``[B, ...]`` each)."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
 def replicate(tree: PyTree, mesh: jax.sharding.Mesh) -> PyTree:
     """Copies every leaf of ``tree`` to all devices of ``mesh``."""
     return jax.device_put(tree, replicated(mesh))

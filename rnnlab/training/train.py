@@ -35,6 +35,7 @@ import numpy as np
 from absl import logging
 
 import rnnlab.data
+from rnnlab.data.chunking import chunk_options
 from rnnlab.training import checkpoint as ckpt
 from rnnlab.training import models, tasks
 from rnnlab.training.checks import SetupPhase, is_int, require
@@ -47,13 +48,13 @@ from rnnlab.training.optim import OPTIMIZERS, SCHEDULES, check_optim_config, mak
 from rnnlab.training.sharding import DATA_AXIS, make_mesh, numeric, replicate, shard_batch
 from rnnlab.training.steps import (WEIGHT_NOISE_STREAM, CompileCounter, TrainState, add_weight_noise,
                                    compile_steps, count_params, eval_step, evaluate, example_batch, init_state,
-                                   train_step)
+                                   place_state, train_step)
 from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_json, write_json
 
 __all__ = [  # the training API (defined in the modules named above)
     "DATA_AXIS", "OPTIMIZERS", "SCHEDULES", "WEIGHT_NOISE_STREAM", "CompileCounter", "EarlyStopping",
     "StopSignal", "TrainState", "add_weight_noise", "check_config", "compile_steps", "count_params",
-    "eval_step", "evaluate", "init_state", "make_mesh", "make_optimizer", "make_schedule", "prepare_run",
+    "eval_step", "evaluate", "init_state", "make_mesh", "make_optimizer", "make_schedule", "place_state", "prepare_run",
     "replicate", "shard_batch", "train_and_evaluate", "train_step",
 ]
 
@@ -74,8 +75,35 @@ def check_config(config: Any) -> None:
     require(is_int(config.data.batch_size) and config.data.batch_size > 0, "data.batch_size",
             "must be a positive integer", config.data.batch_size)
     models.check_model_config(config.model)
+    check_chunking(config, dataset.task)
     check_optim_config(config.optim)
     check_train_config(config.train)
+
+
+def check_chunking(config: Any, task: str) -> None:
+    """Refuses truncated BPTT (``data.chunk_len``) for a model that cannot carry a state across chunks.
+
+    Raises:
+      ValueError: a bad chunk field, or ``chunk_len`` with a bidirectional model,
+        a bag of words, or a classifier pooling other than ``last`` (a chunk sees
+        only its own steps); one line naming both fields.
+    """
+    chunk_len = chunk_options(config.data).chunk_len
+    if not chunk_len:
+        return
+    model = config.model
+    refused = []
+    if model.bidirectional:
+        refused.append(("config.model.bidirectional = True", "a backward pass cannot carry a state across chunks"))
+    if model.kind == "bag_of_words":
+        refused.append(("config.model.kind = 'bag_of_words'", "it has no recurrent state to carry"))
+    if task in ("classify", "regress") and model.kind == "classifier" and model.pooling != "last":
+        refused.append((f"config.model.pooling = {model.pooling!r}", "it would pool over the last chunk only; "
+                        "use 'last'"))
+    if refused:
+        field, why = refused[0]
+        raise ValueError(f"config.data.chunk_len = {chunk_len} (truncated BPTT) does not work with {field}: "
+                         f"{why}; set config.data.chunk_len = 0 or change the model")
 
 
 def _check_splits(spec: Any, tc: Any) -> None:
@@ -97,10 +125,14 @@ def _check_metric_name(config: Any, model: nn.Module, task: Callable, init_fn: C
     tc = config.train
     if not tc.early_stopping_metric:
         return
-    batches = rnnlab.data.make_loader(config.data, tc.eval_split, seed=tc.seed, shuffle=False, num_epochs=1, **shard)
+    chunked = chunk_options(config.data).chunk_eval
+    batches = rnnlab.data.make_loader(config.data, tc.eval_split, seed=tc.seed, shuffle=False, num_epochs=1,
+                                      chunked=chunked, **shard)
     batch = numeric(next(iter(batches)))
     abstract = jax.eval_shape(init_fn, jax.ShapeDtypeStruct((2,), jnp.uint32), example)
-    names = jax.eval_shape(functools.partial(eval_step, model=model, task=task), abstract.params, batch)
+    carry = abstract.carry if chunked else None
+    names = jax.eval_shape(functools.partial(eval_step, model=model, task=task), abstract.params, batch, carry)
+    names = names[0] if chunked else names
     if tc.early_stopping_metric not in names:
         raise ValueError(
             f"config.train.early_stopping_metric {tc.early_stopping_metric!r} is not among the "
@@ -140,11 +172,14 @@ def prepare_run(config: Any, workdir: str, traces: collections.Counter) -> tuple
     task = tasks.get_task(spec.task, tc.loss_mask, spec.accuracies, spec.labels)
     tx = make_optimizer(config.optim, tc.num_steps)
     shard = {"process_index": jax.process_index(), "process_count": jax.process_count()}
-    loader = rnnlab.data.make_loader(config.data, "train", seed=tc.seed, shuffle=True, num_epochs=None, **shard)
-    init_fn = functools.partial(init_state, model, tx)
+    chunks = chunk_options(config.data)
+    loader = rnnlab.data.make_loader(config.data, "train", seed=tc.seed, shuffle=True, num_epochs=None,
+                                     chunked=bool(chunks.chunk_len), **shard)
+    init_fn = functools.partial(init_state, model, tx, carry=bool(chunks.chunk_len))
     example = example_batch(spec, config.data.batch_size, min(config.data.buckets))
     _check_metric_name(config, model, task, init_fn, example, shard)
-    train_fn, eval_fn = compile_steps(model, tx, task, mesh, weight_noise=float(tc.weight_noise), traces=traces)
+    train_fn, eval_fn = compile_steps(model, tx, task, mesh, weight_noise=float(tc.weight_noise), traces=traces,
+                                      chunk_eval=chunks.chunk_eval)
     run = Run(config=config, spec=spec, mesh=mesh, shard=shard, loader=loader, train_fn=train_fn, eval_fn=eval_fn,
               schedule=make_schedule(config.optim, tc.num_steps),
               checkpoints=ckpt.Checkpointer(os.path.join(workdir, CHECKPOINT_DIR), tc.max_to_keep),
@@ -252,7 +287,7 @@ def _train_checked(config: Any, workdir: str, setup: SetupPhase, start_time: flo
             position = restore_or_init(run, jax.device_get(jax.jit(init_fn)(jax.random.PRNGKey(tc.seed), example)))
             _start(run, position, workdir, previous)
             setup.done()
-            position.state = replicate(position.state, run.mesh)
+            position.state = place_state(position.state, run.mesh)
             with Recorder(workdir, position.step, tc.num_steps, enabled=jax.process_index() == 0) as recorder:
                 if not train_loop(run, position, recorder, stop):
                     return None
