@@ -71,13 +71,13 @@ def _model() -> ml_collections.ConfigDict:
     model.reset_after = False  # gru: False = Cho et al. 2014 form, True = cuDNN/PyTorch form
     model.peephole = False  # lstm: peephole connections
     model.backend = ""  # recurrence: "" (library default) | reference | fused | parallel | cudnn | pallas
-    return model
-
-
     model.dtype = "float32"  # recurrent matrix products: float32 | bfloat16 (params and carries stay float32)
     model.param_dtype = "float32"  # recurrent params: float32 | bfloat16
     model.kernel_init = "glorot_uniform"  # w_x initializer: a name of rnnlab.cells.INITIALIZERS
     model.recurrent_init = "orthogonal"  # each [H, H] gate block of w_h: a name of rnnlab.cells.INITIALIZERS
+    return model
+
+
 def _optim() -> ml_collections.ConfigDict:
     """``config.optim``: optax optimiser, schedule, clipping, weight decay."""
     optim = ml_collections.ConfigDict()
