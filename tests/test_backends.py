@@ -286,3 +286,27 @@ def test_train_step_benchmark_sets_the_backend():
         for b in (Backend.REFERENCE, Backend.FUSED)
     }
     assert "custom_vjp" in jaxprs[Backend.FUSED] and "custom_vjp" not in jaxprs[Backend.REFERENCE]
+
+
+@pytest.mark.parametrize("name, options", [("lstm", {}), ("lstm", {"peephole": True}), ("gru", {}), ("mgu", {})],
+                         ids=["lstm", "lstm-peephole", "gru", "mgu"])
+@pytest.mark.parametrize("remat", [None, 2])
+def test_fused_gradients_keep_bfloat16_params_dtypes(name, options, remat):
+    # Given a cell whose params are bfloat16 (per-unit vectors included), batched with padding
+    cell = rnnlab.get_cell(name, 6, param_dtype="bfloat16", **options)
+    params = cell.init(jax.random.key(3), 4)
+    xs = jax.random.normal(jax.random.key(4), (3, 6, 4))
+    lengths = jnp.array([6, 2, 0])
+
+    def loss(p, backend):
+        _, ys = rnnlab.unroll_batch(cell, p, xs, lengths, backend=backend, remat=remat)
+        return jnp.sum(jnp.sin(ys.astype(jnp.float32)))
+
+    # When the fused backend differentiates it (float32 accumulation inside)
+    fused = jax.grad(loss)(params, "fused")
+    reference_grads = jax.grad(loss)(params, "reference")
+    # Then every gradient has its param's dtype, and agrees with the reference to bfloat16 precision
+    for key in params:
+        assert fused[key].dtype == params[key].dtype == jnp.bfloat16, key
+        np.testing.assert_allclose(np.asarray(fused[key], np.float32), np.asarray(reference_grads[key], np.float32),
+                                   rtol=0.05, atol=0.05, err_msg=key)

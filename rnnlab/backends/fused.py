@@ -177,7 +177,7 @@ def _backward(spec: _Spec, w_h: tuple, vecs, px: tuple, keep: Array, res, dys: A
         dcarry, dpx, dv, dzs = vjp((dcarry, dy_t))
         return (dcarry, jax.tree.map(jnp.add, dvecs, dv)), (dpx, dzs, lefts)
 
-    dvecs0 = jax.tree.map(jnp.zeros_like, vecs)
+    dvecs0 = _float32_zeros(vecs)
     (dcarry, dvecs), (dpx, dzs, lefts) = jax.lax.scan(
         body, (dcarry, dvecs0), (px, keep, carries, products, dys), reverse=not reverse, unroll=spec.unroll
     )
@@ -191,6 +191,11 @@ def _backward(spec: _Spec, w_h: tuple, vecs, px: tuple, keep: Array, res, dys: A
         position += len(blocks)
     dw_h = jnp.concatenate([blocks_dw[g] for g in range(len(w_h))], axis=-1)
     return dcarry, dvecs, dpx, dw_h
+
+
+def _float32_zeros(tree):
+    """Zeros shaped like ``tree``'s leaves, in float32: gradients accumulate in float32 whatever the params' dtype."""
+    return jax.tree.map(lambda v: jnp.zeros(jnp.shape(v), jnp.float32), tree)
 
 
 def _add_to_hidden(direct: Carry, dh: Array) -> Carry:
@@ -222,7 +227,7 @@ def _hand_backward(spec: _Spec, w_h: Array, vecs, keep: Array, res, dys: Array, 
                  for k in dvecs}
         return (where_kept(keep_t, direct, dcarry), dvecs), (dpx, dz)
 
-    dvecs0 = jax.tree.map(jnp.zeros_like, vecs)
+    dvecs0 = _float32_zeros(vecs)
     (dcarry, dvecs), (dpx, dz) = jax.lax.scan(
         body, (dcarry, dvecs0), (keep, carries, acts, dys), reverse=not reverse, unroll=spec.unroll
     )
@@ -332,7 +337,7 @@ def _fused_bwd(cell, reverse, options, residuals, cotangents):
         px, fwd_res = res
         dcarry0, grads, dxs = _chunk_grads(spec, cell, params, xs, px, keep, fwd_res, dys, dcarry,
                                            reverse)
-        return grads, dxs, None, dcarry0
+        return _like(grads, params), dxs, None, dcarry0
 
     vecs = vectors_of(spec.definition, params)
 
@@ -342,14 +347,18 @@ def _fused_bwd(cell, reverse, options, residuals, cotangents):
         _, _, px_c, fwd_res = _run_chunk(spec, cell, params, vecs, xs_c, keep_c, start_c, reverse, save=True)
         dcarry, grads_c, dxs_c = _chunk_grads(spec, cell, params, xs_c, px_c, keep_c, fwd_res,
                                               dys_c, dcarry, reverse)
-        return (dcarry, jax.tree.map(jnp.add, grads, grads_c)), dxs_c
+        return (dcarry, jax.tree.map(lambda g, c: g + c.astype(jnp.float32), grads, grads_c)), dxs_c
 
-    grads0 = jax.tree.map(jnp.zeros_like, dict(params))
     (dcarry0, grads), dxs = jax.lax.scan(
-        chunk_body, (dcarry, grads0), (*chunked((xs, keep), options.remat), res, chunked(dys, options.remat)),
-        reverse=not reverse,
+        chunk_body, (dcarry, _float32_zeros(dict(params))),
+        (*chunked((xs, keep), options.remat), res, chunked(dys, options.remat)), reverse=not reverse,
     )
-    return grads, dxs.reshape(xs.shape), None, dcarry0
+    return _like(grads, params), dxs.reshape(xs.shape), None, dcarry0
+
+
+def _like(grads: Params, params: Params) -> Params:
+    """``grads`` in the dtypes of ``params`` (a custom VJP returns cotangents of its primals' dtypes)."""
+    return {k: grads[k].astype(params[k].dtype) for k in params}
 
 
 _fused.defvjp(_fused_fwd, _fused_bwd)
