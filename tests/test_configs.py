@@ -144,6 +144,7 @@ def test_default_data_fields_are_the_defaults_of_the_datasets_options():
 
     data = default.get_config().data
     dataset = rnnlab.data.get_dataset(data.name)
-    defaults = {**vars(read_options(rnnlab.data.LoaderOptions, {})), **vars(dataset.options({}))}
+    defaults = {**vars(read_options(rnnlab.data.LoaderOptions, {})), **vars(dataset.options({})),
+                **vars(read_options(rnnlab.data.chunking.ChunkOptions, {}))}
     fields = [f for f in data if f not in ("name", "path")]
     assert fields and {f: data[f] for f in fields} == {f: defaults[f] for f in fields}
