@@ -73,16 +73,17 @@ def test_load_reproduces_the_runs_test_accuracy_from_raw_text(run_dir, classifie
 
 
 def test_unknown_tokens_are_marked_and_bad_input_is_refused(classifier):
-    # Given the classifier of the generated corpus (no tokenize of its own: whitespace)
+    # Given the classifier of the generated corpus (its tokenize: treebank-style, lower-cased)
     predictor = classifier
     # When it encodes and predicts text with words outside its vocabulary
-    ids, lengths, tokens = predictor.encode(["Zzyzx is n't good", "good"])
-    record = predictor.predict("Zzyzx is n't GOOD")
-    # Then the tokens are as written, read as <unk> (id 1), and the record names their positions
-    assert tokens[0] == ["Zzyzx", "is", "n't", "good"] and lengths.tolist() == [4, 1]
+    ids, lengths, tokens = predictor.encode(["Zzyzx isn't good", "good"])
+    record = predictor.predict("Zzyzx isn't GOOD")
+    # Then the tokens are the dataset's ("isn't" -> is n't), unknown ones read as <unk> (id 1), and
+    # the record names their positions
+    assert tokens[0] == ["zzyzx", "is", "n't", "good"] and lengths.tolist() == [4, 1]
     vocab = predictor.run.spec.vocab
-    assert ids[0, 0] == 1 and vocab[ids[0, 3]] == "good" and ids.shape == (2, 4)
-    assert record["tokens"] == ["Zzyzx", "is", "n't", "GOOD"] and record["unknown"] == [0, 3]
+    assert ids[0, 0] == 1 and vocab[ids[0, 2]] == "n't" and vocab[ids[0, 3]] == "good" and ids.shape == (2, 4)
+    assert record["tokens"] == ["zzyzx", "is", "n't", "good"] and record["unknown"] == [0]
     assert predictor.predict("not good")["unknown"] == []
     with pytest.raises(ValueError, match=r"input 1 \('  '\) has no tokens"):
         predictor(["good", "  "])
