@@ -150,6 +150,35 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Issue 22's targets: (cell, mode, peer, wanted speed-up of rnnlab_fused_u1 over the peer).
+TARGETS = (("lstm", "fwdbwd", "torch", 1.0), ("lstm", "fwdbwd", "flax", 1.3), ("lstm", "fwd", "flax", 1.0),
+           ("gru", "fwdbwd", "torch", 1.3), ("gru", "fwdbwd", "flax", 1.3), ("gru", "fwd", "torch", 1.3),
+           ("gru", "fwd", "flax", 1.3))
+
+
+def targets_markdown(results: dict) -> str:
+    """The issue-22 targets table: speed-up = peer median / ``rnnlab_fused_u1`` median (> 1: rnnlab faster).
+
+    Also the FUSED backend after the backend contract against ``rnnlab_before`` (the same backend before).
+    """
+    rows = results["rows"]
+
+    def median(cell, mode, impl):
+        return next(r["median_s"] for r in rows if (r["cell"], r["mode"], r["impl"]) == (cell, mode, impl))
+
+    lines = ["| cell, mode | peer | speed-up of rnnlab (fused, unroll 1) | target | met |", "|---|---|---|---|---|"]
+    for cell, mode, peer, want in TARGETS:
+        ratio = median(cell, mode, peer) / median(cell, mode, "rnnlab_fused_u1")
+        lines.append(f"| {cell}, {mode} | {peer} | {ratio:.2f}x | >= {want:.1f}x | {'yes' if ratio >= want else 'no'} |")
+    if any(r["impl"] == "rnnlab_before" for r in rows):
+        lines += ["", "| cell, mode | fused after / before the backend contract |", "|---|---|"]
+        for cell in speed.CELLS:
+            for mode in speed.MODES:
+                lines.append(f"| {cell}, {mode} | "
+                             f"{median(cell, mode, 'rnnlab_fused_u1') / median(cell, mode, 'rnnlab_before'):.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny shapes, 2 repeats")

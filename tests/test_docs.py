@@ -36,3 +36,14 @@ def test_example_runs_as_written(name, heading, printed):
     with contextlib.redirect_stdout(out):
         exec(compile(code, name, "exec"), {"__name__": "__example__"})
     assert out.getvalue().strip() == printed
+
+
+def test_unroll_targets_table_in_performance_md_is_made_from_the_committed_json():
+    # The issue-22 targets table of docs/performance.md equals what benchmarks.unroll makes of its JSON
+    from benchmarks import unroll
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    results = json.loads((root / "benchmarks" / "results" / "unroll_cpu.json").read_text())
+    page = (root / "docs" / "performance.md").read_text()
+    block = page.split("<!-- targets:", 1)[1].split("-->", 1)[1].split("<!-- /targets -->", 1)[0]
+    assert block.strip() == unroll.targets_markdown(results).strip()
