@@ -177,7 +177,7 @@ def _backward(spec: _Spec, w_h: tuple, vecs, px: tuple, keep: Array, res, dys: A
         dcarry, dpx, dv, dzs = vjp((dcarry, dy_t))
         return (dcarry, jax.tree.map(jnp.add, dvecs, dv)), (dpx, dzs, lefts)
 
-    dvecs0 = _float32_zeros(vecs)
+    dvecs0 = _accumulator_zeros(vecs)
     (dcarry, dvecs), (dpx, dzs, lefts) = jax.lax.scan(
         body, (dcarry, dvecs0), (px, keep, carries, products, dys), reverse=not reverse, unroll=spec.unroll
     )
@@ -193,9 +193,10 @@ def _backward(spec: _Spec, w_h: tuple, vecs, px: tuple, keep: Array, res, dys: A
     return dcarry, dvecs, dpx, dw_h
 
 
-def _float32_zeros(tree):
-    """Zeros shaped like ``tree``'s leaves, in float32: gradients accumulate in float32 whatever the params' dtype."""
-    return jax.tree.map(lambda v: jnp.zeros(jnp.shape(v), jnp.float32), tree)
+def _accumulator_zeros(tree):
+    """Zeros shaped like ``tree``'s leaves, at least float32 (bfloat16 params' gradients accumulate in float32)."""
+    return jax.tree.map(lambda v: jnp.zeros(jnp.shape(v), jnp.promote_types(jnp.result_type(v), jnp.float32)),
+                        tree)
 
 
 def _add_to_hidden(direct: Carry, dh: Array) -> Carry:
@@ -227,7 +228,7 @@ def _hand_backward(spec: _Spec, w_h: Array, vecs, keep: Array, res, dys: Array, 
                  for k in dvecs}
         return (where_kept(keep_t, direct, dcarry), dvecs), (dpx, dz)
 
-    dvecs0 = _float32_zeros(vecs)
+    dvecs0 = _accumulator_zeros(vecs)
     (dcarry, dvecs), (dpx, dz) = jax.lax.scan(
         body, (dcarry, dvecs0), (keep, carries, acts, dys), reverse=not reverse, unroll=spec.unroll
     )
@@ -347,10 +348,10 @@ def _fused_bwd(cell, reverse, options, residuals, cotangents):
         _, _, px_c, fwd_res = _run_chunk(spec, cell, params, vecs, xs_c, keep_c, start_c, reverse, save=True)
         dcarry, grads_c, dxs_c = _chunk_grads(spec, cell, params, xs_c, px_c, keep_c, fwd_res,
                                               dys_c, dcarry, reverse)
-        return (dcarry, jax.tree.map(lambda g, c: g + c.astype(jnp.float32), grads, grads_c)), dxs_c
+        return (dcarry, jax.tree.map(lambda g, c: g + c.astype(g.dtype), grads, grads_c)), dxs_c
 
     (dcarry0, grads), dxs = jax.lax.scan(
-        chunk_body, (dcarry, _float32_zeros(dict(params))),
+        chunk_body, (dcarry, _accumulator_zeros(dict(params))),
         (*chunked((xs, keep), options.remat), res, chunked(dys, options.remat)), reverse=not reverse,
     )
     return _like(grads, params), dxs.reshape(xs.shape), None, dcarry0
