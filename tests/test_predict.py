@@ -407,7 +407,7 @@ def test_feature_runs_refuse_what_they_cannot_read(density_dir, tmp_path):
     assert _command_error(workdir, str(path), False, 64).startswith(
         f"rnnlab.predict: {path}: no array 'inputs' (arrays: frames)")
     (tmp_path / "in.txt").write_text("good\n")
-    assert "in.txt is not an .npz file" in _command_error(workdir, str(tmp_path / "in.txt"), False, 64)
+    assert "in.txt: not an .npz file" in _command_error(workdir, str(tmp_path / "in.txt"), False, 64)
     missing = str(tmp_path / "missing.npz")
     assert _command_error(workdir, missing, False, 64) == f"rnnlab.predict: no input file at {missing!r}"
     assert _command_error(workdir, None, False, 64) == (

@@ -463,3 +463,17 @@ def test_arrays_learn_the_sign_of_a_feature_sum(tmp_path):
     records = predictor.predict(arrays.read_inputs(str(tmp_path / "new.npz")))
     assert [r["index"] for r in records] == list(range(40))
     assert np.mean([r["label"] == y for r, y in zip(records, ys)]) > 0.75
+
+
+def test_npz_inputs_of_equal_lengths_as_an_object_array_read_as_padded(tmp_path):
+    # np.array(list of equal-shaped arrays, dtype=object) is a 3-d object array, not a list of sequences
+    xs = [np.full((4, 3), i, np.float32) for i in range(3)]
+    np.savez(tmp_path / "same.npz", inputs=np.array(xs, dtype=object))
+    read = arrays.read_inputs(str(tmp_path / "same.npz"))
+    assert [x.shape for x in read] == [(4, 3)] * 3 and all(np.array_equal(a, b) for a, b in zip(read, xs))
+
+
+def test_a_file_that_is_not_an_npz_archive_is_refused_unread(tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"\x80\x04not a zip")  # a pickle-looking file is never unpickled
+    with pytest.raises(ValueError, match=r"bad.npz: not an .npz file"):
+        arrays.read_inputs(str(tmp_path / "bad.npz"))

@@ -57,6 +57,8 @@ class ArraysOptions:
 
 def _load(path: str) -> Mapping[str, np.ndarray]:
     """The arrays of an ``.npz`` file, ``{key: array}`` (object arrays unpickled)."""
+    if not zipfile.is_zipfile(path):  # np.load would unpickle any other file
+        raise ValueError(f"{path}: not an .npz file (a zip archive of arrays, as np.savez writes)")
     try:
         with np.load(path, allow_pickle=True) as data:
             return {key: data[key] for key in data.files}
@@ -86,6 +88,8 @@ def _sequences(path: str, key: str, value: np.ndarray, ndim: int, kind: str,
                lengths: Optional[np.ndarray]) -> list[np.ndarray]:
     """The examples of ``value``: a list (object array) of ``ndim``-dim arrays, or one padded
     ``[N, T, ...]`` array cut to ``lengths`` (``None``: the whole T)."""
+    if value.dtype == object and value.ndim == ndim + 1:  # np.array(equal-shaped arrays, dtype=object): padded
+        value = np.asarray(value.tolist())
     if value.dtype == object:
         items = [_numeric(path, f"{key}[{i}]", item, kind) for i, item in enumerate(value.reshape(-1))]
         for i, item in enumerate(items):
