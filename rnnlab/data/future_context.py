@@ -69,4 +69,4 @@ class FutureContext(TokenTagging):
         return tokenize_sentence(sentence)
 
     def describe(self, options, metadata):
-        return vocab_fields(metadata["vocab"], num_outputs=3)
+        return {**vocab_fields(metadata["vocab"], num_outputs=3), "labels": ("other", "negative", "positive")}

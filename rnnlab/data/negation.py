@@ -126,7 +126,7 @@ class Negation(Dataset):
         return generate_negation(options), {"vocab": list(VOCAB)}
 
     def describe(self, options, metadata):
-        return vocab_fields(metadata["vocab"], num_outputs=2)
+        return {**vocab_fields(metadata["vocab"], num_outputs=2), "labels": ("negative", "positive")}
 
     def tokenize(self, options, sentence: str) -> list[str]:
         """A typed sentence in the grammar's tokens: treebank-style, lower-cased ("wasn't" -> ``was n't``)."""
