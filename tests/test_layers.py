@@ -105,8 +105,8 @@ def test_layers_every_folder_is_a_layer():
     assert folders == ["backends", "cells", "data", "experiments", "training"]
     top = sorted(n[:-3] for n in os.listdir(PACKAGE) if n.endswith(".py"))
     entries = {m.split(".")[1] for m in ENTRY_MODULES}
-    assert set(top) - entries == {"__init__", "bidirectional", "contract", "convert", "introspect", "lengths", "nn", "scan",
-                                  "types"}
+    assert set(top) - entries == {"__init__", "bidirectional", "contract", "convert", "extras", "introspect", "lengths",
+                                  "nn", "scan", "types"}
 
 
 @pytest.mark.parametrize("folder", ["rnnlab", "tests", "benchmarks", "configs"])

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 import rnnlab.data
+from rnnlab.extras import optional_import
 from rnnlab.data import grammar
 from rnnlab.experiments.stats import format_mean_std, markdown_table, mean_std
 from rnnlab.experiments.sweep import group_name
@@ -244,7 +245,7 @@ def plot_by_tail(summary: Mapping[str, Mapping[str, Any]], path: Optional[str]):
     Returns:
       The ``matplotlib.figure.Figure`` (written as a PNG to ``path`` when given).
     """
-    from matplotlib.figure import Figure
+    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure
 
     fig = Figure(figsize=(6, 3.6))
     ax = fig.subplots()

@@ -14,12 +14,12 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from rnnlab.experiments.stats import saturation, t_interval
+from rnnlab.extras import optional_import
 
 
 def _figure(figsize: tuple[float, float]):
     """A new ``matplotlib.figure.Figure`` outside pyplot (nothing to close, no backend forced)."""
-    from matplotlib.figure import Figure
-
+    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure
     return Figure(figsize=figsize)
 
 
@@ -49,7 +49,7 @@ def plot_learning_curves(
     Returns:
       The ``matplotlib.figure.Figure``.
     """
-    import matplotlib
+    matplotlib = optional_import("matplotlib", "experiments", "figures")
 
     fig = _figure((6, 3.6))
     ax = fig.subplots()
@@ -251,7 +251,7 @@ def plot_trials_vs_param(
     Returns:
       The ``matplotlib.figure.Figure``.
     """
-    import matplotlib
+    matplotlib = optional_import("matplotlib", "experiments", "figures")
 
     ylabels, logy = ylabels or {}, logy or {}
     fig, axes = _panels(len(panels), 4.2, 3.4)

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from rnnlab.extras import optional_import
 from rnnlab.experiments.saturation import CHECKPOINTS, KEEP_GATES, _LAYER_KEYS, keep_gate, run_saturation
 from rnnlab.experiments.stats import format_mean_std, markdown_table, mean_std
 from rnnlab.experiments.sweep import group_name
@@ -94,7 +95,7 @@ def plot_keep_histograms(groups: Mapping[str, Sequence[Mapping[str, Any]]], path
     Returns:
       The ``matplotlib.figure.Figure``.
     """
-    from matplotlib.figure import Figure
+    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure
 
     labels = list(groups)
     cols = min(4, max(1, len(labels)))

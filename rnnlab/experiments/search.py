@@ -52,6 +52,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from absl import logging
 
+from rnnlab.extras import optional_import
 from rnnlab.experiments import sweep
 from rnnlab.experiments.search_space import (KINDS, Metric, Param, draw_point, grid_of, make_pruner,  # noqa: F401
                                              num_points, parse_metric, parse_param, suggest)
@@ -145,7 +146,7 @@ def objective(spec: SearchSpec, study: Any, *, command: Command = launch_command
       poll: seconds between reads of the child's ``metrics.jsonl``.
       env: the child's environment.
     """
-    import optuna
+    optuna = optional_import("optuna", "experiments", "searches")
 
     def fn(trial):
         frozen = study._storage.get_trial(trial._trial_id)
@@ -257,7 +258,7 @@ def run_search(spec: SearchSpec, *, storage: str = "", study_name: str = "search
 
 def _run_search(spec: SearchSpec, *, storage, study_name, seed, startup_trials, warmup_steps, grace_period,
                 retries, record, db_timeout, heartbeat, command, poll, env):
-    import optuna
+    optuna = optional_import("optuna", "experiments", "searches")
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is logged here, without Optuna's traceback
     points = [draw_point(spec.space, seed, k) for k in range(num_points(spec.space, spec.trials))]
@@ -302,7 +303,7 @@ def best_trial(spec: SearchSpec, study: Any) -> Optional[Any]:
     loss there comes after those with one; a tie on both goes to the earlier point
     (not trial: a retried point's trial number depends on when it ran).
     """
-    import optuna
+    optuna = optional_import("optuna", "experiments", "searches")
 
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not trials:
@@ -500,7 +501,7 @@ def search_and_rerun(spec: SearchSpec, num_seeds: int, vary_data_seed: bool = Fa
 
 def stored_spec(out: str, storage: str = "", study_name: str = "search") -> Optional[dict[str, Any]]:
     """The spec stored with the study ``study_name`` of ``out`` (``{}`` for a study without one); None if none."""
-    import optuna
+    optuna = optional_import("optuna", "experiments", "searches")
 
     if not storage and not os.path.isfile(os.path.join(out, STUDY_FILE)):
         return None

@@ -10,6 +10,8 @@ import re
 import zlib
 from typing import Any, Optional, Sequence
 
+from rnnlab.extras import optional_import
+
 # ---------------------------------------------------------------------------
 # The search space
 
@@ -124,7 +126,7 @@ def grid_of(space: Sequence[Param]) -> Optional[dict[str, list[Any]]]:
 
 def distribution(param: Param):
     """The Optuna distribution of ``param`` (what a trial records for its field)."""
-    import optuna
+    optuna = optional_import("optuna", "experiments", "searches")
 
     if param.kind in ("choice", "grid"):
         return optuna.distributions.CategoricalDistribution(list(param.args))
@@ -148,7 +150,7 @@ def draw_point(space: Sequence[Param], seed: int, index: int) -> dict[str, Any]:
     """
     import itertools
 
-    import optuna
+    optuna = optional_import("optuna", "experiments", "searches")
 
     grid = grid_of(space)
     if grid is not None:
@@ -174,6 +176,6 @@ def make_pruner(startup_trials: int, warmup_steps: int):
       startup_trials: trials that finish before any pruning.
       warmup_steps: training steps before a trial can be pruned.
     """
-    import optuna
+    optuna = optional_import("optuna", "experiments", "searches")
 
     return optuna.pruners.MedianPruner(n_startup_trials=startup_trials, n_warmup_steps=warmup_steps)

@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Any, Callable, Optional, Sequence
 
+from rnnlab.extras import optional_import
 from rnnlab.experiments.search_space import Metric, make_pruner
 from rnnlab.training.workdir import LOCK_FILE, METRICS_FILE, RESULTS_FILE, read_json
 
@@ -68,7 +69,7 @@ def open_study(out: str, metric: Metric, *, storage: str = "", name: str = "sear
     """
     import warnings
 
-    import optuna
+    optuna = optional_import("optuna", "experiments", "searches")
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats
     os.makedirs(out, exist_ok=True)
@@ -197,7 +198,7 @@ def queue_points(study: Any, points: Sequence[dict[str, Any]], retries: int) -> 
       points: ``{field: value}`` of points ``0 .. n-1`` (:func:`draw_point`).
       retries: failed trials a point may have before it is given up.
     """
-    import optuna
+    optuna = optional_import("optuna", "experiments", "searches")
 
     trials = by_point(study)
     for index, params in enumerate(points):
