@@ -32,7 +32,10 @@ def main(argv: Sequence[str]) -> None:
         for name, state in status(plan, f.out):
             print(f"{state:8s} {name}")
         return
-    failed = run_lane(plan, f.out, lane=f.lane, lanes=f.lanes, poll=f.poll)
+    try:
+        failed = run_lane(plan, f.out, lane=f.lane, lanes=f.lanes, poll=f.poll)
+    except ImportError as e:  # Optuna: the experiments extra
+        sys.exit(f"rnnlab.plan: {e}")
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)
         sys.exit(1)

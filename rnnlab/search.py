@@ -36,7 +36,7 @@ def main(argv: Sequence[str]) -> None:
     except Interrupted as e:
         logging.warning("%s; run the same command again to continue the search", e)
         sys.exit(130)
-    except (SearchError, StudyError, SearchFailed) as e:
+    except (SearchError, StudyError, SearchFailed, ImportError) as e:  # ImportError: the experiments extra
         sys.exit(f"rnnlab.search: {' '.join(str(e).split())}")
     except OSError as e:
         if e.errno != errno.ENOSPC:
