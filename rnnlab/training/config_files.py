@@ -6,7 +6,7 @@ ml_collections.ConfigDict``; it is named as ``path[:variants]``
 ``configs.default``, so whoever loads one must put the folder above the
 ``configs`` package on ``sys.path``: :func:`config_root` finds it from the
 file's own path (the parent of the outermost folder holding an
-``__init__.py``), so ``python /abs/launch.py --config=/abs/configs/negation.py``
+``__init__.py``), so ``python ../rnnlab/launch.py --config=../rnnlab/configs/negation.py``
 works from any working directory, a user's launcher in their own folder can
 run the repository's configs, and a notebook in ``notebooks/`` can load
 ``../configs/claims/negation.py``. A user's own config file outside any package
@@ -14,7 +14,7 @@ may still ``from configs import default``: the checkout that rnnlab is installed
 from (``pip install -e .``) is added after the file's own root.
 
 ``config.plugins`` names the user's modules, a comma-separated string of module
-names (``my_pkg.cells``) or ``.py`` paths (``~/work/my_cells.py``), that
+names (``my_pkg.cells``) or ``.py`` paths (``my_project/my_cells.py``), that
 register their own cells (:func:`rnnlab.register_cell`) and datasets
 (``@rnnlab.data.register``). :func:`import_plugins` imports them once per
 process; every command calls it before it builds anything (the training entry
