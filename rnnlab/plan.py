@@ -14,6 +14,7 @@ from typing import Sequence
 from absl import app, flags
 
 from rnnlab.experiments.plan import load_plan, run_lane, status
+from rnnlab.training.command import fail
 
 
 def main(argv: Sequence[str]) -> None:
@@ -24,7 +25,7 @@ def main(argv: Sequence[str]) -> None:
     try:
         full = load_plan(argv[1])
     except (ValueError, FileNotFoundError) as e:  # no get_plan(), duplicate names, unknown or cyclic `after`
-        sys.exit(f"rnnlab.plan: {e}")
+        fail("rnnlab.plan", e)
     chosen = {item.name for item in full if re.search(f.only, item.name)}
     chosen |= {dep for item in full if item.name in chosen for dep in item.after}  # what they need
     plan = [item for item in full if item.name in chosen]
@@ -35,7 +36,7 @@ def main(argv: Sequence[str]) -> None:
     try:
         failed = run_lane(plan, f.out, lane=f.lane, lanes=f.lanes, poll=f.poll)
     except ImportError as e:  # Optuna: the experiments extra
-        sys.exit(f"rnnlab.plan: {e}")
+        fail("rnnlab.plan", e)
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)
         sys.exit(1)

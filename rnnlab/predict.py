@@ -19,6 +19,7 @@ import sys
 from typing import Optional, Sequence
 
 from rnnlab.experiments.predict import Predictor, TrainedRun, load, predict_file, read_config, restore
+from rnnlab.training.command import fail
 
 __all__ = ["Predictor", "TrainedRun", "load", "read_config", "restore"]
 
@@ -31,7 +32,7 @@ def run(workdir: str, input_path: Optional[str], gates: bool, batch_size: int) -
         if isinstance(e, BrokenPipeError):  # stdout closed early (`| head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
-        sys.exit(f"rnnlab.predict: {e}")
+        fail("rnnlab.predict", e)
 
 
 def main(argv: Sequence[str]) -> None:

@@ -16,6 +16,7 @@ from absl import app, flags, logging
 
 from rnnlab.experiments.search import (KINDS, Interrupted, SearchError, SearchFailed, SearchSpec, StudyError, parse_metric,
                                        parse_param, search_and_rerun)
+from rnnlab.training.command import fail
 
 
 def main(argv: Sequence[str]) -> None:
@@ -26,7 +27,7 @@ def main(argv: Sequence[str]) -> None:
     try:
         spec = SearchSpec(argv[1], tuple(parse_param(s) for s in f.space), parse_metric(f.metric), f.trials, f.out)
     except ValueError as e:  # a --space or --metric that does not parse
-        sys.exit(f"rnnlab.search: {e}")
+        fail("rnnlab.search", e)
     try:
         summary = search_and_rerun(
             spec, f.seeds, seed=f.sampler_seed, storage=f.storage, study_name=f.study, retries=f.retries,
@@ -37,12 +38,12 @@ def main(argv: Sequence[str]) -> None:
         logging.warning("%s; run the same command again to continue the search", e)
         sys.exit(130)
     except (SearchError, StudyError, SearchFailed, ImportError) as e:  # ImportError: the experiments extra
-        sys.exit(f"rnnlab.search: {' '.join(str(e).split())}")
+        fail("rnnlab.search", e)
     except OSError as e:
         if e.errno != errno.ENOSPC:
             raise
-        sys.exit(f"rnnlab.search: no space left on the disk of {e.filename or spec.out}: free some space and "
-                 "run the same command again (the search resumes)")
+        fail("rnnlab.search", f"no space left on the disk of {e.filename or spec.out}: free some space and "
+             "run the same command again (the search resumes)")
     best = summary["best"]
     logging.info("search %s: best trial %s (point %s), %s = %s, params %s", spec.out, best["number"],
                  best["point"], spec.metric.key, best["value"], best["params"])

@@ -50,10 +50,9 @@ def config_flag(name: str, help_string: str) -> flags.FlagHolder:
 
 
 def fail(command: str, error: BaseException | str) -> NoReturn:
-    """Writes ``<command>: <one line>`` to stderr and exits with status 1."""
+    """Exits with ``<command>: <one line>`` (``sys.exit`` writes it to stderr; status 1)."""
     message = error if isinstance(error, str) else error_line(error)
-    sys.stderr.write(f"{command}: {message}\n")
-    sys.exit(1)
+    sys.exit(f"{command}: {message}")
 
 
 def parse_flags_or_exit(command: str) -> Callable[[Sequence[str]], list[str]]:
