@@ -4,7 +4,7 @@ Override config fields with flags, e.g. ``--config.model.cell=gru``; rerunning
 the same command on the same workdir resumes from its latest checkpoint.
 """
 
-from rnnlab.launch import run
+from rnnlab.commands.launch import run
 
 if __name__ == "__main__":
     run()

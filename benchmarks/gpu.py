@@ -24,7 +24,7 @@ Implementations:
 Every JAX implementation is compiled first (in parallel threads; compile time
 recorded), its forward outputs checked against ``rnnlab_fused`` where the
 params are shared, then all are timed round-robin
-(``benchmarks.speed.time_round_robin``). A time budget (``--budget``, default
+(``benchmarks.common.time_round_robin``). A time budget (``--budget``, default
 450 s for everything) orders the work float32 first, the new GPU points
 first, and records what it had to skip. Results: median, min, max, tokens/s,
 GFLOP/s and ratios to ``rnnlab_fused``; the fastest implementation per row.
@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rnnlab
-from benchmarks import speed
+from benchmarks import common, speed
 
 GPU_POINTS = tuple((B, T, H, H) for H in (128, 512, 1024) for B, T in ((16, 1000), (256, 100)))
 SMOKE_POINTS = ((4, 8, 8, 8),)
@@ -198,7 +198,7 @@ def run_jax_group(kind: str, point: tuple, mode: str, dtype: str, on_gpu: bool, 
 
     per_round = sum(first_s[name] for name in calls) or 1e-9
     repeats = int(np.clip(seconds / per_round - 2, 1, max_repeats))  # 2 warm-up rounds
-    times = speed.time_round_robin(calls, repeats) if calls else {}
+    times = common.time_round_robin(calls, repeats) if calls else {}
     rows = []
     for name, ts in times.items():
         rows.append(_row(kind, mode, dtype, point, name, ts, compile_s.get(name),
@@ -358,7 +358,7 @@ def _torch_group(torch, report, spec, phase, kind, point, mode, dtype, device) -
             report["skipped"].append({**where, "impl": name, "reason": _first_line(e)})
     per_round = sum(first_s.values()) or 1e-9
     repeats = int(np.clip(spec["group_s"] / per_round - 2, 1, spec["repeats"]))
-    for name, ts in (speed.time_round_robin(calls, repeats) if calls else {}).items():
+    for name, ts in (common.time_round_robin(calls, repeats) if calls else {}).items():
         report["rows"].append(_row(kind, mode, dtype, point, name, ts, compile_s=first_s[name]))
 
 
@@ -404,7 +404,7 @@ def matmul_peaks(size: int, repeats: int) -> dict:
     for dtype in DTYPES:
         a = jnp.ones((size, size), dtype)
         f = jax.jit(lambda a: a @ a)
-        peaks[dtype] = speed._gflops(lambda: f(a).block_until_ready(), 2.0 * size**3,
+        peaks[dtype] = common.gflops(lambda: f(a).block_until_ready(), 2.0 * size**3,
                                      repeats) / 1e3
     return peaks
 
@@ -442,7 +442,7 @@ def run(smoke: bool = False, budget_s: float = 450.0, max_repeats: int = 5,
                 skipped += [{**where, "impl": k, "reason": v} for k, v in group_skipped.items()]
     command = "python -m benchmarks.gpu" + (" --smoke" if smoke else "")
     results = {
-        **speed.provenance(command),
+        **common.provenance(command),
         "gpu_model": gpu_model() if on_gpu else None,
         "repeats": max_repeats, "budget_s": budget_s,
         "wall_s": time.monotonic() - start,
@@ -453,7 +453,7 @@ def run(smoke: bool = False, budget_s: float = 450.0, max_repeats: int = 5,
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = "smoke" if smoke else "gpu"
-    speed.write_results(out_dir, name, results, markdown(results))
+    common.write_results(out_dir, name, results, markdown(results))
     return results
 
 
@@ -481,7 +481,7 @@ def table(results: dict, mode: str, dtype: str, ours: str = "rnnlab_fused") -> l
 def markdown(results: dict) -> str:
     """Ratio tables per (dtype, mode), the fastest per row, what was skipped, every timing."""
     peaks = ", ".join(f"{k} {v:.2f}" for k, v in results["matmul_peak_tflops"].items())
-    lines = speed.header(results, "GPU speed") + [
+    lines = common.header(results, "GPU speed") + [
         f"GPU: {results.get('gpu_model') or 'none (smoke run)'}. "
         f"Measured matmul peak (TFLOP/s): {peaks}; "
         f"PyTorch: {results['torch'] or 'not run'}; wall time {results['wall_s']:.0f} s "

@@ -18,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from benchmarks import speed
+from benchmarks import common, speed
 
 POINTS = ((32, 100, 128, 128), (64, 200, 256, 256))
 
@@ -30,7 +30,7 @@ def measure(kind: str, point: tuple[int, int, int, int], repeats: int) -> dict:
     impls["generic"] = speed.rnnlab_impls(kind, B, T, D, H, "fwdbwd",
                                           hand_backward=False)["rnnlab_fused"]
     impls.update(speed.flax_impl(kind, B, T, D, H, "fwdbwd"))
-    times = speed.time_round_robin(impls, repeats)
+    times = common.time_round_robin(impls, repeats)
     return {name: 1e3 * float(np.median(ts)) for name, ts in times.items()}
 
 

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 import rnnlab
-from benchmarks import speed
+from benchmarks import common
 from rnnlab.backends import Backend
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -62,7 +62,7 @@ def run(steps=STEPS, B: int = 16, H: int = 256, out_dir: pathlib.Path = RESULTS)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = f"memory_{jax.default_backend()}"
-    speed.write_results(out_dir, name, results, markdown(results))
+    common.write_results(out_dir, name, results, markdown(results))
     return results
 
 

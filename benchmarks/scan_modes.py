@@ -26,8 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rnnlab
-from benchmarks import speed
-from rnnlab.backends import Backend
+from benchmarks import common
 
 VMAP_POINTS = ((32, 100, 128, 128), (64, 200, 256, 256))
 PARALLEL_B, PARALLEL_D, PARALLEL_H = 16, 64, 128
@@ -40,7 +39,7 @@ def _fwdbwd(cell: rnnlab.Cell, B: int, T: int, D: int, call) -> callable:
     params = cell.init(jax.random.PRNGKey(0), D)
     xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, D))
     lengths = jnp.full((B,), T, jnp.int32)
-    return speed._jax_callable(lambda p, x: call(cell, p, x, lengths), params, xs, "fwdbwd")
+    return common.jax_callable(lambda p, x: call(cell, p, x, lengths), params, xs, "fwdbwd")
 
 
 def _batch(cell, p, x, lengths, backend=None):
@@ -55,10 +54,10 @@ def vmap_vs_batch(points, repeats: int) -> list[dict]:
     """Rows ``{kind, B, T, D, H, vmap_ms, batch_ms, ratio}`` (ratio = vmap / batch time)."""
     rows = []
     for B, T, D, H in points:
-        for kind in speed.CELLS:
-            cell = speed._rnnlab_cell(kind, H)
+        for kind in common.CELLS:
+            cell = common.rnnlab_cell(kind, H)
             impls = {"vmap": _fwdbwd(cell, B, T, D, _vmapped), "batch": _fwdbwd(cell, B, T, D, _batch)}
-            ms = {k: 1e3 * float(np.median(v)) for k, v in speed.time_round_robin(impls, repeats).items()}
+            ms = {k: 1e3 * float(np.median(v)) for k, v in common.time_round_robin(impls, repeats).items()}
             rows.append({"kind": kind, "B": B, "T": T, "D": D, "H": H, "vmap_ms": ms["vmap"],
                          "batch_ms": ms["batch"], "ratio": ms["vmap"] / ms["batch"]})
             print(rows[-1], flush=True)
@@ -73,7 +72,7 @@ def parallel_vs_sequential(lengths, B: int, D: int, H: int, repeats: int) -> lis
         for par, seq in PAIRS:
             impls[par] = _fwdbwd(rnnlab.get_cell(par, H), B, T, D, _batch)
             impls[seq] = _fwdbwd(rnnlab.get_cell(seq, H), B, T, D, _batch)
-        ms = {k: 1e3 * float(np.median(v)) for k, v in speed.time_round_robin(impls, repeats).items()}
+        ms = {k: 1e3 * float(np.median(v)) for k, v in common.time_round_robin(impls, repeats).items()}
         for par, seq in PAIRS:
             rows.append({"parallel": par, "sequential": seq, "B": B, "T": T, "D": D, "H": H,
                          "parallel_ms": ms[par], "sequential_ms": ms[seq],
@@ -84,7 +83,7 @@ def parallel_vs_sequential(lengths, B: int, D: int, H: int, repeats: int) -> lis
 
 def markdown(results: dict) -> str:
     """The two tables, under the run's header."""
-    return "\n".join(speed.header(results, "Scan modes on CPU: vmap vs batch, parallel vs sequential")) \
+    return "\n".join(common.header(results, "Scan modes on CPU: vmap vs batch, parallel vs sequential")) \
         + "\n" + tables(results)
 
 
@@ -139,15 +138,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=str(speed.RESULTS))
+    parser.add_argument("--out", default=str(common.RESULTS))
     args = parser.parse_args(argv)
     command = "python -m benchmarks.scan_modes" + (" --quick" if args.quick else "")
     results = measure(args.quick, args.repeats)
-    results.update(speed.provenance(command), repeats=args.repeats)
+    results.update(common.provenance(command), repeats=args.repeats)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "scan_modes_quick" if args.quick else "scan_modes_cpu"
-    speed.write_results(out, stem, results, markdown(results))
+    common.write_results(out, stem, results, markdown(results))
     plot(results, out / f"{stem}.png")
 
 

@@ -24,46 +24,27 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import pathlib
-import platform
 import sys
-import time
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import rnnlab
+from benchmarks import common, scan_modes
 from rnnlab.backends import Backend
 
 GRID = ((32, 100, 128, 128), (64, 200, 256, 256), (16, 500, 64, 64), (128, 50, 512, 512))
 QUICK_GRID = ((4, 8, 8, 8),)
-CELLS = ("lstm", "gru")
 MODES = ("fwd", "fwdbwd")
-RESULTS = pathlib.Path(__file__).parent / "results"
 
 
 def flops(kind: str, mode: str, B: int, T: int, D: int, H: int) -> float:
     """Matrix-product FLOPs of one call (see the module docstring)."""
-    forward = 2.0 * B * T * (D + H) * _rnnlab_cell(kind, H).num_gates * H
+    forward = 2.0 * B * T * (D + H) * common.rnnlab_cell(kind, H).num_gates * H
     return forward if mode == "fwd" else 3.0 * forward
-
-
-def _rnnlab_cell(kind: str, H: int) -> rnnlab.Cell:
-    # The GRU every peer computes: reset gate after the recurrent product.
-    return rnnlab.lstm(H) if kind == "lstm" else rnnlab.gru(H, reset_after=True)
-
-
-def _jax_callable(apply: Callable, params, xs, mode: str) -> Callable[[], None]:
-    """Compiles ``apply(params, xs) -> ys`` (or its gradient) and returns a blocking call."""
-    if mode == "fwd":
-        fn = jax.jit(apply)
-    else:
-        fn = jax.jit(jax.grad(lambda p, x: jnp.sum(apply(p, x)), argnums=(0, 1)))
-    return lambda: jax.block_until_ready(fn(params, xs))
 
 
 def rnnlab_impls(kind: str, B: int, T: int, D: int, H: int, mode: str,
@@ -76,7 +57,7 @@ def rnnlab_impls(kind: str, B: int, T: int, D: int, H: int, mode: str,
     ``hand_backward=False`` runs FUSED without the definition's hand-written
     backward step (``jax.vjp`` of the step instead), for comparison.
     """
-    cell = _rnnlab_cell(kind, H)
+    cell = common.rnnlab_cell(kind, H)
     if not hand_backward:
         cell = cell._replace(definition=cell.definition._replace(backward=None))
     params = cell.init(jax.random.PRNGKey(0), D)
@@ -94,9 +75,9 @@ def rnnlab_impls(kind: str, B: int, T: int, D: int, H: int, mode: str,
         return jax.vmap(one)(x, lengths)[1]
 
     return {
-        "rnnlab_fused": _jax_callable(fused, params, xs, mode),
-        "rnnlab_fused_masked": _jax_callable(fused_masked, params, xs, mode),
-        "rnnlab_reference": _jax_callable(reference, params, xs, mode),
+        "rnnlab_fused": common.jax_callable(fused, params, xs, mode),
+        "rnnlab_fused_masked": common.jax_callable(fused_masked, params, xs, mode),
+        "rnnlab_reference": common.jax_callable(reference, params, xs, mode),
     }
 
 
@@ -108,7 +89,7 @@ def flax_impl(kind: str, B: int, T: int, D: int, H: int, mode: str) -> dict:
     model = nn.RNN(cell)
     xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, D))
     params = model.init(jax.random.PRNGKey(0), xs)
-    return {"flax": _jax_callable(model.apply, params, xs, mode)}
+    return {"flax": common.jax_callable(model.apply, params, xs, mode)}
 
 
 def torch_impl(kind: str, B: int, T: int, D: int, H: int, mode: str) -> dict:
@@ -139,56 +120,20 @@ def matmul_peak(size: int = 2048, repeats: int = 10) -> dict:
     peaks = {}
     a = jnp.ones((size, size), jnp.float32)
     f = jax.jit(lambda a: a @ a)
-    peaks["xla"] = _gflops(lambda: f(a).block_until_ready(), 2.0 * size**3, repeats)
+    peaks["xla"] = common.gflops(lambda: f(a).block_until_ready(), 2.0 * size**3, repeats)
     try:
         import torch
 
         torch.set_num_threads(os.cpu_count() or 1)
         t = torch.ones(size, size)
-        peaks["torch"] = _gflops(lambda: t @ t, 2.0 * size**3, repeats)
+        peaks["torch"] = common.gflops(lambda: t @ t, 2.0 * size**3, repeats)
     except ImportError:
         pass
     return peaks
 
 
-def _gflops(call: Callable, num_flops: float, repeats: int) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return num_flops / float(np.median(times)) / 1e9
-
-
-def time_round_robin(impls: dict, repeats: int, seed: int = 0) -> dict:
-    """``{name: [seconds per repeat]}``: two warm-up calls each, then ``repeats`` rounds.
-
-    Each round runs every implementation once, in an order shuffled anew per round
-    (seeded). PyTorch's OpenMP threads spin for a while after each parallel region
-    and take CPU from whichever call comes next. In a fixed order the same
-    implementation always follows PyTorch: it measured 10-15% slower than itself
-    timed first (LSTM (32, 100, 128, 128), fwd and fwd+bwd, 2026-12-01). Shuffled,
-    each implementation follows PyTorch in about one round in n, which the
-    median leaves out. (An untimed pause after each call stops the spinning, but
-    it made every implementation slower, PyTorch 2.6x, by waking cold threads.)
-    """
-    for call in impls.values():
-        call()
-        call()
-    times = {name: [] for name in impls}
-    names = list(impls)
-    rng = np.random.default_rng(seed)
-    for _ in range(repeats):
-        for name in rng.permutation(names):
-            start = time.perf_counter()
-            impls[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def run(grid=GRID, repeats: int = 5, out_dir: pathlib.Path = RESULTS, quick: bool = False,
-        cells=CELLS, modes=MODES) -> dict:
+def run(grid=GRID, repeats: int = 5, out_dir: pathlib.Path = common.RESULTS, quick: bool = False,
+        cells=common.CELLS, modes=MODES) -> dict:
     """Times the grid and writes ``<name>.json``, ``<name>.md`` and ``<name>.png`` to ``out_dir``.
 
     ``name`` is the device platform (``cpu``) or ``quick``. Returns the results dict.
@@ -204,7 +149,7 @@ def run(grid=GRID, repeats: int = 5, out_dir: pathlib.Path = RESULTS, quick: boo
                 impls = {}
                 for build in (rnnlab_impls, flax_impl, torch_impl):
                     impls.update(build(kind, B, T, D, H, mode))
-                times = time_round_robin(impls, repeats)
+                times = common.time_round_robin(impls, repeats)
                 for impl, ts in times.items():
                     median = float(np.median(ts))
                     rows.append({
@@ -213,64 +158,17 @@ def run(grid=GRID, repeats: int = 5, out_dir: pathlib.Path = RESULTS, quick: boo
                         "max_s": float(np.max(ts)), "tokens_per_s": B * T / median,
                         "gflops": flops(kind, mode, B, T, D, H) / median / 1e9,
                     })
-    from benchmarks import scan_modes  # imports this module: imported here, not at the top
-
     results = {
-        **provenance("python -m benchmarks.speed" + (" --quick" if quick else "")),
+        **common.provenance("python -m benchmarks.speed" + (" --quick" if quick else "")),
         "repeats": repeats,
         "matmul_peak_gflops": peak,
         "rows": rows,
         "scan_modes": scan_modes.measure(quick, repeats),  # vmap vs batch, parallel vs sequential
     }
-    write_results(out_dir, name, results, markdown(results))
+    common.write_results(out_dir, name, results, markdown(results))
     plot(results, out_dir / f"{name}.png")
     scan_modes.plot(results["scan_modes"], out_dir / f"{name}_scan_modes.png")
     return results
-
-
-def write_results(out_dir, name: str, results: dict, markdown_text: str) -> None:
-    """Writes ``out_dir/NAME.json`` (the results) and ``out_dir/NAME.md`` (their tables)."""
-    out_dir = pathlib.Path(out_dir)
-    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1))
-    (out_dir / f"{name}.md").write_text(markdown_text)
-
-
-def provenance(command: str) -> dict:
-    """What every results file records: the command, the date, the machine (load now) and versions."""
-    return {
-        "command": command,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {
-            "platform": platform.platform(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "device": str(jax.devices()[0]),
-            "load_average_at_end": os.getloadavg(),
-        },
-        "versions": _versions(),
-    }
-
-
-def header(results: dict, title: str) -> list[str]:
-    """The Markdown heading and provenance line of a results file made with :func:`provenance`."""
-    return [
-        f"# {title}, {results['machine']['device']} ({results['date']})", "",
-        f"Command: `{results['command']}`; repeats: {results['repeats']} (round-robin); "
-        f"versions: {results['versions']}; load average at the end: "
-        f"{tuple(round(x, 2) for x in results['machine']['load_average_at_end'])}.", "",
-    ]
-
-
-def _versions() -> dict:
-    import flax
-
-    versions = {"python": sys.version.split()[0], "jax": jax.__version__,
-                "flax": flax.__version__, "rnnlab": rnnlab.__version__}
-    try:
-        import torch
-
-        versions["torch"] = torch.__version__
-    except ImportError:
-        pass
-    return versions
 
 
 def ratios(results: dict, mode: str = "fwdbwd", ours: str = "rnnlab_fused") -> list:
@@ -291,7 +189,7 @@ def ratios(results: dict, mode: str = "fwdbwd", ours: str = "rnnlab_fused") -> l
 
 def markdown(results: dict) -> str:
     """The results as Markdown: ratio tables (fwd+bwd, fwd), then every timing."""
-    lines = header(results, "Speed") + [
+    lines = common.header(results, "Speed") + [
         f"Measured matmul peak (float32, GFLOP/s): {_fmt_dict(results['matmul_peak_gflops'])}.",
         "FLOPs: matrix products only; fwd = 2*B*T*(D+H)*G*H, fwd+bwd = 3x fwd.", "",
     ]
@@ -304,7 +202,7 @@ def markdown(results: dict) -> str:
         for r in table:
             cells = " | ".join(f"{r[p]:.2f}" if p in r else "-" for p in peers)
             lines.append(f"| {r['cell']} | {r['point']} | {cells} | {r['rnnlab_gflops']:.1f} |")
-        for cell in CELLS:
+        for cell in common.CELLS:
             medians = {p: float(np.median([r[p] for r in table if r["cell"] == cell and p in r]))
                        for p in peers if any(p in r for r in table if r["cell"] == cell)}
             if medians:
@@ -313,8 +211,6 @@ def markdown(results: dict) -> str:
                              + " | |")
         lines.append("")
     if "scan_modes" in results:
-        from benchmarks import scan_modes
-
         lines += [scan_modes.tables(results["scan_modes"]), ""]
     lines += ["## All timings", "", "| cell | mode | B, T, D, H | impl | median ms | min-max ms "
               "| tokens/s | GFLOP/s |", "|---|---|---|---|---|---|---|---|"]
@@ -340,8 +236,8 @@ def plot(results: dict, path: pathlib.Path) -> None:
 
     rows = [r for r in results["rows"] if r["mode"] == "fwdbwd"]
     impls = sorted({r["impl"] for r in rows})
-    fig, axes = plt.subplots(1, len(CELLS), figsize=(6 * len(CELLS), 4), squeeze=False)
-    for ax, cell in zip(axes[0], CELLS):
+    fig, axes = plt.subplots(1, len(common.CELLS), figsize=(6 * len(common.CELLS), 4), squeeze=False)
+    for ax, cell in zip(axes[0], common.CELLS):
         points = sorted({(r["B"], r["T"], r["D"], r["H"]) for r in rows if r["cell"] == cell})
         width = 0.8 / max(len(impls), 1)
         for i, impl in enumerate(impls):
@@ -362,7 +258,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny grid, 2 repeats")
     parser.add_argument("--repeats", type=int, default=None, help="rounds (default 5, quick 2)")
-    parser.add_argument("--out", default=str(RESULTS), help="folder for the results files")
+    parser.add_argument("--out", default=str(common.RESULTS), help="folder for the results files")
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
     results = run(QUICK_GRID if args.quick else GRID, repeats, pathlib.Path(args.out), args.quick)

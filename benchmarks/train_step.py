@@ -9,7 +9,8 @@ Three measurements, all through the library's own functions
 :class:`rnnlab.Backend`:
 
 1. **Steps/s** of the jitted train step of real jobs (``configs/negation.py``,
-   the main job, ``configs/claims/long_memory.py:adding,t200``, and JSB with
+   the main job, the claims study's ``studies/claims/configs/long_memory.py:adding,t200`` (skipped
+   when that study is not in the checkout), and JSB with
    Chung et al.'s recipe, ``configs/music.py:paper``, weight noise included,
    when its data is in the config's ``data.path``; skipped otherwise) on their
    own batches: every backend is compiled and warmed up on the same batches
@@ -43,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import rnnlab.data
-from benchmarks import speed
+from benchmarks import common
 from configs import default
 from rnnlab.training import models, tasks, train
 from rnnlab.backends import Backend
@@ -51,7 +52,7 @@ from rnnlab.data.registry import DatasetSpec
 
 JOBS = {  # name: (config module, variant argument)
     "negation": ("configs.negation", None),
-    "adding_t200": ("configs.claims.long_memory", "adding,t200"),
+    "adding_t200": ("studies.claims.configs.long_memory", "adding,t200"),
     "jsb_paper": ("configs.music", "paper"),  # real data: needs data.path (skipped without it)
 }
 COMPILE_POINT = (128, 50, 512, 512)  # (B, T, D, H): issue 5's largest grid point
@@ -65,7 +66,7 @@ def with_backend(model: Any, backend: Backend) -> Any:
 
 
 def job_label(name: str) -> str:
-    """``"configs.claims.long_memory:adding,t200"``: the job's config module and variant argument."""
+    """``"studies.claims.configs.long_memory:adding,t200"``: the job's config module and variant argument."""
     module, arg = JOBS[name]
     return f"{module}:{arg}" if arg else module
 
@@ -111,7 +112,7 @@ def run_steps(train_fn, state: Any, batches: list) -> Any:
 def time_steps(runs: dict, repeats: int) -> dict:
     """``{name: [seconds per repeat]}`` for ``runs = {name: (train_fn, state, batches)}``, already compiled.
 
-    :func:`benchmarks.speed.time_round_robin` (two warm-up rounds, then
+    :func:`benchmarks.common.time_round_robin` (two warm-up rounds, then
     ``repeats`` rounds) of one call per name that runs :func:`run_steps` over
     all its batches, each call going on from that name's last state.
     """
@@ -120,20 +121,20 @@ def time_steps(runs: dict, repeats: int) -> dict:
     def call(name, train_fn, batches):
         states[name] = run_steps(train_fn, states[name], batches)
 
-    return speed.time_round_robin(
+    return common.time_round_robin(
         {name: functools.partial(call, name, fn, batches) for name, (fn, _, batches) in runs.items()}, repeats)
 
 
 def time_job(name: str, data_dir: str, repeats: int, num_batches: int, quick: bool) -> dict:
     """Steps/s per backend and the compilations of the warm-up and of new lengths.
 
-    A job whose source data is missing (a real corpus without ``data.path``) gives
-    ``{"job", "config", "skipped": reason}``.
+    A job whose source data is missing (a real corpus without ``data.path``) or whose config is
+    not in the checkout (a study's, after a fork deleted it) gives ``{"job", "config", "skipped": reason}``.
     """
-    config = job_config(name, data_dir, quick)
     try:
+        config = job_config(name, data_dir, quick)
         spec, host_batches = job_batches(config, num_batches)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ModuleNotFoundError) as e:
         return {"job": name, "config": job_label(name), "skipped": str(e)}
     shapes = sorted({b["inputs"].shape for b in host_batches})
     runs, compiles = {}, {}
@@ -196,7 +197,7 @@ def compile_time(cell: str, backend: Backend, point: tuple[int, int, int, int]) 
 
 def markdown(results: dict) -> str:
     """The results as Markdown tables."""
-    lines = speed.header(results, "Training step per backend") + [
+    lines = common.header(results, "Training step per backend") + [
         "## Steps/s of the jitted train step (median of "
         f"{results['repeats']} round-robin repeats over {results['num_batches']} batches)", "",
         "| job | cell, H, B | padded T | reference steps/s | fused steps/s | fused / reference "
@@ -226,7 +227,7 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(out_dir: pathlib.Path = speed.RESULTS, repeats: int = 5, num_batches: int = 10,
+def run(out_dir: pathlib.Path = common.RESULTS, repeats: int = 5, num_batches: int = 10,
         data_dir: Optional[str] = None, quick: bool = False, jobs=tuple(JOBS)) -> dict:
     """Runs all three measurements; writes ``train_step_<device>.{json,md}`` (``train_step_quick``)."""
     out_dir = pathlib.Path(out_dir)
@@ -234,14 +235,14 @@ def run(out_dir: pathlib.Path = speed.RESULTS, repeats: int = 5, num_batches: in
     with tempfile.TemporaryDirectory() as tmp:
         rows = [time_job(name, data_dir or tmp, repeats, num_batches, quick) for name in jobs]
     point = QUICK_COMPILE_POINT if quick else COMPILE_POINT
-    compiles = [compile_time(cell, backend, point) for cell in speed.CELLS for backend in BACKENDS]
+    compiles = [compile_time(cell, backend, point) for cell in common.CELLS for backend in BACKENDS]
     command = "python -m benchmarks.train_step" + (" --quick" if quick else "")
     results = {
-        **speed.provenance(command), "repeats": repeats, "num_batches": num_batches,
+        **common.provenance(command), "repeats": repeats, "num_batches": num_batches,
         "jobs": rows, "compile": compiles,
     }
     name = "train_step_" + ("quick" if quick else jax.default_backend())
-    speed.write_results(out_dir, name, results, markdown(results))
+    common.write_results(out_dir, name, results, markdown(results))
     return results
 
 
@@ -251,7 +252,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--num_batches", type=int, default=10, help="batches per timed repeat")
     parser.add_argument("--data_dir", default=None, help="where to generate the data (default: temp)")
-    parser.add_argument("--out", default=str(speed.RESULTS), help="results folder")
+    parser.add_argument("--out", default=str(common.RESULTS), help="results folder")
     args = parser.parse_args(argv)
     import tensorflow_datasets as tfds
 

@@ -6,7 +6,7 @@
     python -m benchmarks.unroll --quick               # a tiny grid, seconds (sanity check)
 
 Every implementation is compiled and warmed up, then timed round-robin
-(:func:`benchmarks.speed.time_round_robin`: each repeat runs every one once,
+(:func:`benchmarks.common.time_round_robin`: each repeat runs every one once,
 in a shuffled order), so that the load of a shared machine falls on all alike.
 Run it on an idle machine.
 
@@ -35,7 +35,7 @@ import jax
 import numpy as np
 
 import rnnlab
-from benchmarks import speed
+from benchmarks import common, speed
 from rnnlab.backends import SEQUENTIAL, Backend
 
 POINT = (64, 200, 256, 256)
@@ -87,15 +87,15 @@ def rnnlab_impls(kind: str, B: int, T: int, D: int, H: int, mode: str, before=No
             continue  # interpreted Pallas is for tests, not timings
         for unroll in UNROLLS:
             apply = lambda p, x, b=backend, u=unroll: rnnlab.unroll_batch(cell, p, x, backend=b, unroll=u)[1]
-            impls[f"rnnlab_{backend.value}_u{unroll}"] = speed._jax_callable(apply, params, xs, mode)
+            impls[f"rnnlab_{backend.value}_u{unroll}"] = common.jax_callable(apply, params, xs, mode)
     if before is not None:
         old = _cell(before, kind, H)
         apply = lambda p, x: before.unroll_batch(old, p, x, backend=before.Backend.FUSED)[1]
-        impls["rnnlab_before"] = speed._jax_callable(apply, params, xs, mode)
+        impls["rnnlab_before"] = common.jax_callable(apply, params, xs, mode)
     return impls
 
 
-def run(point=POINT, repeats: int = 7, before_revision: str | None = None, out_dir=speed.RESULTS,
+def run(point=POINT, repeats: int = 7, before_revision: str | None = None, out_dir=common.RESULTS,
         quick: bool = False) -> dict:
     """Times every implementation at ``point`` for LSTM and GRU, fwd and fwd+bwd; writes the results files."""
     before = None
@@ -104,21 +104,21 @@ def run(point=POINT, repeats: int = 7, before_revision: str | None = None, out_d
             before = load_rnnlab_at(before_revision, pathlib.Path(folder))
         rows = []
         B, T, D, H = point
-        for kind in speed.CELLS:
+        for kind in common.CELLS:
             for mode in speed.MODES:
                 impls = rnnlab_impls(kind, B, T, D, H, mode, before)
                 impls.update(speed.flax_impl(kind, B, T, D, H, mode))
                 impls.update(speed.torch_impl(kind, B, T, D, H, mode))
-                for impl, ts in speed.time_round_robin(impls, repeats).items():
+                for impl, ts in common.time_round_robin(impls, repeats).items():
                     rows.append({"cell": kind, "mode": mode, "B": B, "T": T, "D": D, "H": H, "impl": impl,
                                  "median_s": float(np.median(ts)), "min_s": float(np.min(ts)),
                                  "max_s": float(np.max(ts))})
     command = "python -m benchmarks.unroll" + (" --quick" if quick else "") + (
         f" --before {before_revision}" if before_revision else "")
-    results = {**speed.provenance(command), "repeats": repeats, "rows": rows}
+    results = {**common.provenance(command), "repeats": repeats, "rows": rows}
     name = "unroll_quick" if quick else f"unroll_{jax.default_backend()}"
     pathlib.Path(out_dir).mkdir(parents=True, exist_ok=True)
-    speed.write_results(out_dir, name, results, markdown(results))
+    common.write_results(out_dir, name, results, markdown(results))
     return results
 
 
@@ -131,9 +131,9 @@ def best_unroll(rows: list, cell: str, mode: str, backend: str) -> int | None:
 
 def markdown(results: dict) -> str:
     """Per cell and mode: every implementation's median and time / ``rnnlab_fused_u1``; the best unroll."""
-    lines = speed.header(results, "Unroll and the issue-22 targets")
+    lines = common.header(results, "Unroll and the issue-22 targets")
     rows = results["rows"]
-    for cell in speed.CELLS:
+    for cell in common.CELLS:
         for mode in speed.MODES:
             mine = [r for r in rows if r["cell"] == cell and r["mode"] == mode]
             if not mine:
@@ -172,7 +172,7 @@ def targets_markdown(results: dict) -> str:
         lines.append(f"| {cell}, {mode} | {peer} | {ratio:.2f}x | >= {want:.1f}x | {'yes' if ratio >= want else 'no'} |")
     if any(r["impl"] == "rnnlab_before" for r in rows):
         lines += ["", "| cell, mode | fused after / before the backend contract |", "|---|---|"]
-        for cell in speed.CELLS:
+        for cell in common.CELLS:
             for mode in speed.MODES:
                 lines.append(f"| {cell}, {mode} | "
                              f"{median(cell, mode, 'rnnlab_fused_u1') / median(cell, mode, 'rnnlab_before'):.3f} |")
@@ -184,7 +184,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny shapes, 2 repeats")
     parser.add_argument("--repeats", type=int, default=None, help="rounds (default 7, quick 2)")
     parser.add_argument("--before", default=None, help="git revision of the rnnlab to compare against")
-    parser.add_argument("--out", default=str(speed.RESULTS), help="folder for the results files")
+    parser.add_argument("--out", default=str(common.RESULTS), help="folder for the results files")
     args = parser.parse_args(argv)
     results = run(QUICK_POINT if args.quick else POINT, args.repeats or (2 if args.quick else 7), args.before,
                   pathlib.Path(args.out), args.quick)

@@ -11,7 +11,7 @@ Task variants (``--config=configs/arrays.py:tag``, combined with commas): ``clas
 classifier with one output, MSE), ``regress_steps`` (``float[N, T]``, a ``step_regressor``: one output
 per step), ``density`` (``float[N, T, F]`` in [0, 1], Bernoulli NLL); cell variants ``lstm`` (the
 default), ``gru``, ``bilstm``; ``smoke``. E.g. ``configs/arrays.py:tag,bilstm``. Predict on new
-inputs: ``python -m rnnlab.predict --workdir=runs/myarrays --input=new.npz``.
+inputs: ``python -m rnnlab predict --workdir=runs/myarrays --input=new.npz``.
 """
 
 import ml_collections

@@ -15,7 +15,7 @@ evaluated on test. Without ``paper``: Adam, no weight noise, the rest equal.
 The paper's learning-rate search (best of 10 samples log-uniform in
 [e^-12, e^-6], on validation NLL), then 3 seeds of the best::
 
-  python -m rnnlab.search configs/music.py:dataset=jsb,cell=gru,paper --trials=10 \\
+  python -m rnnlab search configs/music.py:dataset=jsb,cell=gru,paper --trials=10 \\
       --space='optim.learning_rate=loguniform(6e-6,2.5e-3)' --metric=valid/nll:min \\
       --seeds=3 --out=runs/music/jsb-gru-paper
 

@@ -10,7 +10,7 @@ For BIO / BIOES tags the run also reports span precision, recall and F1 (``valid
 seqeval counts them); ``--config.train.early_stopping_metric=span_f1`` keeps the parameters of the
 best validation span F1 instead of the best accuracy. Variants (``:lstm``, combined with commas):
 ``bilstm`` (the default), ``lstm``, ``gru``, ``smoke``. Predict on new sentences, one per line,
-tokens split on whitespace: ``python -m rnnlab.predict --workdir=runs/mytags < new.txt``.
+tokens split on whitespace: ``python -m rnnlab predict --workdir=runs/mytags < new.txt``.
 """
 
 import ml_collections

@@ -9,7 +9,7 @@
 Variants (``--config=configs/text_classification.py:bilstm``, combined with commas): ``lstm`` (the
 default), ``gru``, ``bilstm``, ``bow`` (bag-of-words baseline), ``smoke``. Tokenizer:
 ``--config.data.tokenizer=whitespace`` (or ``treebank``, the default, or ``chars``). Predict on new
-texts, one per line: ``python -m rnnlab.predict --workdir=runs/mytext < new.txt``.
+texts, one per line: ``python -m rnnlab predict --workdir=runs/mytext < new.txt``.
 """
 
 import ml_collections

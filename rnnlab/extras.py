@@ -7,7 +7,7 @@ installs every extra. SciPy stays a core dependency: JAX needs it (jaxlib's
 LAPACK calls, e.g. the orthogonal initializer) and the music datasets read
 ``.mat`` files with it.
 
-    optuna = optional_import("optuna", "experiments", "python -m rnnlab.search")
+    optuna = optional_import("optuna", "experiments", "python -m rnnlab search")
 """
 
 from __future__ import annotations

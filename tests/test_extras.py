@@ -26,13 +26,13 @@ SCRIPT = textwrap.dedent('''
             return None
 
     sys.meta_path.insert(0, Hide())
-    import rnnlab, rnnlab.nn, rnnlab.data, rnnlab.predict
+    import rnnlab, rnnlab.nn, rnnlab.data, rnnlab.inference.predict
     from rnnlab.training import config_files, train
     config = config_files.load_config("configs/negation.py", "smoke")
     config.data.data_dir = sys.argv[1]
     results = train.train_and_evaluate(config, sys.argv[2])
     print("trained", results["step"])
-    from rnnlab.experiments import plots
+    from rnnlab.analysis import plots
     try:
         plots._figure((2, 2))
     except ImportError as e:

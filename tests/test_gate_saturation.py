@@ -1,4 +1,4 @@
-"""Tests of the per-unit keep-gate saturation (rnnlab.experiments.gate_analysis) on smoke runs (seconds).
+"""Tests of the per-unit keep-gate saturation (rnnlab.analysis.gate_analysis) on smoke runs (seconds).
 
 The kept fractions are checked against NumPy loops of the cells (tests/reference.py) over the
 restored params, and the keep convention of each cell family against the cell's own dynamics.
@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.experiments import gate_analysis, predict
+from rnnlab.analysis import saturation_report
+from rnnlab.analysis import saturation
+from rnnlab.inference import trained_run
 from rnnlab.training import train
 from tests import reference
 from tests.train_fixtures import smoke_config
@@ -100,15 +102,15 @@ def _between(values, q):
 
 
 def test_keep_gate_lstm_forget_gru_update_min_gru_complement():
-    assert gate_analysis.keep_gate("lstm").transform == "forget"
-    assert gate_analysis.keep_gate("gru").transform == "update"
-    assert gate_analysis.keep_gate("min_gru").transform == "1 - update"
-    np.testing.assert_allclose(gate_analysis.keep_gate("min_gru").keep(np.array([0.2, 0.9])), [0.8, 0.1])
-    assert set(gate_analysis.KEEP_GATES) <= set(rnnlab.cell_names())
+    assert saturation.keep_gate("lstm").transform == "forget"
+    assert saturation.keep_gate("gru").transform == "update"
+    assert saturation.keep_gate("min_gru").transform == "1 - update"
+    np.testing.assert_allclose(saturation.keep_gate("min_gru").keep(np.array([0.2, 0.9])), [0.8, 0.1])
+    assert set(saturation.KEEP_GATES) <= set(rnnlab.cell_names())
     for cell, why in (("tanh", "has no gate"), ("lstm_nfg", "no forget gate"), ("gru_nug", "no update gate"),
                       ("my_cell", "not an LSTM- or GRU-family")):
         with pytest.raises(ValueError, match=why):
-            gate_analysis.keep_gate(cell)
+            saturation.keep_gate(cell)
 
 
 @pytest.mark.parametrize("cell, num_blocks, biases", [
@@ -132,7 +134,7 @@ def test_keep_near_one_means_the_cell_keeps_its_state(cell, num_blocks, biases):
     # When one step runs and its gates are read
     new, _ = c.step(params, carry, x)
     gates = c.gates(params, carry, x)
-    keep = gate_analysis.keep_gate(cell).keep(np.asarray(gates[gate_analysis.keep_gate(cell).gate]))
+    keep = saturation.keep_gate(cell).keep(np.asarray(gates[saturation.keep_gate(cell).gate]))
     # Then the reported keep is ~1 and the state (c for the LSTM, h for the GRUs) is the old one
     np.testing.assert_allclose(keep, 1.0, atol=1e-4)
     old, kept = (h0 * 2, new.c) if cell == "lstm" else (h0, new)
@@ -142,43 +144,43 @@ def test_keep_near_one_means_the_cell_keeps_its_state(cell, num_blocks, biases):
 def test_unit_statistics_by_hand():
     # Given 4 steps of 3 units
     keep = np.array([[0.95, 0.05, 0.5], [0.91, 0.5, 0.1], [0.2, 0.02, 0.9], [0.99, 0.03, 0.6]])
-    s = gate_analysis.unit_statistics(keep, high=0.9, low=0.1, memory_fraction=0.75)
+    s = saturation.unit_statistics(keep, high=0.9, low=0.1, memory_fraction=0.75)
     np.testing.assert_allclose(s["per_unit"]["near_1"], [0.75, 0.0, 0.25])
     np.testing.assert_allclose(s["per_unit"]["near_0"], [0.0, 0.75, 0.25])
     np.testing.assert_allclose(s["per_unit"]["mean"], keep.mean(0))
     assert (s["memory_units"], s["reset_units"], s["units"], s["steps"]) == (1, 1, 3, 4)
     assert s["near_1"] == pytest.approx(4 / 12) and s["near_0"] == pytest.approx(4 / 12)
     with pytest.raises(ValueError, match="S > 0"):
-        gate_analysis.unit_statistics(np.zeros((0, 3)))
+        saturation.unit_statistics(np.zeros((0, 3)))
 
 
 def test_restore_step_lists_kept_checkpoints_and_refuses_others(runs):
     dirs, results = runs
-    assert predict.checkpoint_steps(dirs["lstm"]) == [9, 12]
-    last = predict.restore(dirs["lstm"], params="state")
+    assert trained_run.checkpoint_steps(dirs["lstm"]) == [9, 12]
+    last = trained_run.restore(dirs["lstm"], params="state")
     assert (last.step, last.params_step, last.best_step) == (12, 12, results["lstm"]["best_step"])
     best = last.at_step(9, "best")
     assert best.step == 9 and best.params_step == best.best_step <= 9
     with pytest.raises(ValueError, match=r"keeps no checkpoint of step 3; it keeps \[9, 12\]"):
-        predict.restore(dirs["lstm"], step=3)
+        trained_run.restore(dirs["lstm"], step=3)
     with pytest.raises(ValueError, match="params must be one of"):
         last.at_step(12, "newest")
     # the default is unchanged: as the training loop ends (best params under early stopping)
-    final = predict.restore(dirs["lstm"])
+    final = trained_run.restore(dirs["lstm"])
     assert final.step == 12 and final.params_step == results["lstm"]["best_step"]
 
 
 def test_init_is_rebuilt_from_the_runs_seed(runs):
     # Given the GRU run whose learning rate of 1e-30 left every param where training started
     dirs, _ = runs
-    trained = predict.restore(dirs["gru"], params="state")
+    trained = trained_run.restore(dirs["gru"], params="state")
     # When its initialisation is rebuilt from the config (no checkpoint holds step 0)
     init = trained.at_step(0)
     # Then it is the params the training loop started from (zero biases moved by ~1e-30 only)
     assert init.step == 0 and init.params_step == 0
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-20), init.params, trained.params)
     # And another seed gives other params
-    config = predict.read_config(dirs["gru"])
+    config = trained_run.read_config(dirs["gru"])
     config.train.seed = 4
     moved = dataclasses.replace(trained, config=config, _tracer=None).at_step(0).params
     assert not np.allclose(moved["encoder"]["rnn"]["layer_0"]["w_h"], init.params["encoder"]["rnn"]["layer_0"]["w_h"])
@@ -187,11 +189,11 @@ def test_init_is_rebuilt_from_the_runs_seed(runs):
 def test_lstm_keep_fractions_match_numpy_per_layer_and_direction(runs):
     # Given the 2-layer bidirectional LSTM at its first kept checkpoint, and 12 test examples
     dirs, _ = runs
-    run = predict.restore(dirs["lstm"], step=9, params="state")
-    batches = gate_analysis.evaluation_batches(run, "test", max_examples=12)
+    run = trained_run.restore(dirs["lstm"], step=9, params="state")
+    batches = saturation.evaluation_batches(run, "test", max_examples=12)
     assert sum(int(v.any(axis=1).sum()) for _, _, v in batches) == 12
     # When the kept fractions are traced, and computed by NumPy loops of the cell
-    traced = gate_analysis.keep_values(run, batches)
+    traced = saturation.keep_values(run, batches)
     expected = _reference_layers(run, batches)
     # Then every layer and direction agrees step by step
     assert [(v["layer"], v["direction"]) for v in traced] == [(0, "fwd"), (0, "bwd"), (1, "fwd"), (1, "bwd")]
@@ -200,7 +202,7 @@ def test_lstm_keep_fractions_match_numpy_per_layer_and_direction(runs):
         np.testing.assert_allclose(v["keep"], ref, atol=2e-5)
         # And so do the per-unit fractions, at thresholds the values straddle
         high, low = _between(ref, 0.7), _between(ref, 0.3)
-        got = gate_analysis.unit_statistics(v["keep"], high, low, memory_fraction=0.5)
+        got = saturation.unit_statistics(v["keep"], high, low, memory_fraction=0.5)
         np.testing.assert_array_equal(got["per_unit"]["near_1"], np.mean(ref >= high, axis=0))
         np.testing.assert_array_equal(got["per_unit"]["near_0"], np.mean(ref <= low, axis=0))
         assert got["memory_units"] == int(np.sum(np.mean(ref >= high, axis=0) >= 0.5))
@@ -209,9 +211,9 @@ def test_lstm_keep_fractions_match_numpy_per_layer_and_direction(runs):
 
 def test_gru_keep_is_the_update_gate_not_its_complement(runs):
     dirs, _ = runs
-    run = predict.restore(dirs["gru"], params="state")
-    batches = gate_analysis.evaluation_batches(run, "test", max_examples=5)
-    (traced,) = gate_analysis.keep_values(run, batches)
+    run = trained_run.restore(dirs["gru"], params="state")
+    batches = saturation.evaluation_batches(run, "test", max_examples=5)
+    (traced,) = saturation.keep_values(run, batches)
     (z,) = _reference_layers(run, batches)
     np.testing.assert_allclose(traced["keep"], z, atol=2e-5)
     assert np.abs((1.0 - z) - z).max() > 1e-2  # the complement would have failed
@@ -233,7 +235,7 @@ def test_saturation_report_checkpoints_groups_and_skips(runs, tmp_path):
     workdirs = [str(root / n) for n in ("lstm__seed0", "lstm__seed1", "gru__seed3", "tanh__seed0", "notes")]
     # When the report is written
     out = str(tmp_path / "out")
-    data = gate_analysis.saturation_report(workdirs, out, max_examples=16, targets=["valid/accuracy>=0.99"])
+    data = saturation_report.saturation_report(workdirs, out, max_examples=16, targets=["valid/accuracy>=0.99"])
     # Then it writes the three files, groups the seeds and skips what it cannot measure
     assert sorted(os.listdir(out)) == ["saturation.json", "saturation.md", "saturation.png"]
     assert list(data["groups"]) == ["gru", "lstm"]
@@ -272,7 +274,7 @@ def test_summarize_group_mean_and_sample_std_over_seeds():
                  "near_1": 0.0, "near_0": 0.0, "mean_keep": keep}
         return {"checkpoints": {"last": {"step": 10, "params_step": 10, "layers": [layer]}}}
 
-    summary = gate_analysis.summarize_group([record(1, 0.5), record(3, 0.7), record(2, 0.9)])
+    summary = saturation_report.summarize_group([record(1, 0.5), record(3, 0.7), record(2, 0.9)])
     mean, std, n = summary["last"]["L0 fwd"]["memory_units"]
     assert (mean, n) == (2.0, 3) and std == pytest.approx(np.std([1, 3, 2], ddof=1))
     assert summary["last"]["L0 fwd"]["mean_keep"][0] == pytest.approx(0.7)
@@ -284,7 +286,7 @@ def test_cli_writes_the_report(runs, tmp_path):
     env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
     out = str(tmp_path / "out")
     proc = subprocess.run(
-        [sys.executable, "-m", "rnnlab.experiments.gate_analysis", dirs["gru"], f"--out={out}",
+        [sys.executable, "-m", "rnnlab", "gates", dirs["gru"], f"--out={out}",
          "--max_examples=4", "--memory_fraction=0.6"],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -301,6 +303,6 @@ def test_read_config_fills_fields_added_after_a_run(runs, tmp_path):
         del config["model"][field]
     json.dump(config, open(tmp_path / "config.json", "w"))
     # Then it reads back with those features off, and builds
-    read = predict.read_config(str(tmp_path))
+    read = trained_run.read_config(str(tmp_path))
     assert (read.model.zoneout, read.model.recurrent_dropout, read.model.word_dropout) == (0.0, 0.0, 0.0)
     assert read.model.cell == "gru" and read.data.buckets == tuple(config["data"]["buckets"])

@@ -77,7 +77,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 
 
 def test_missing_workdir_and_bad_flag_values_are_errors(tmp_path):
-    missing = subprocess.run([sys.executable, "-m", "rnnlab.launch", "--config=configs/negation.py"],
+    missing = subprocess.run([sys.executable, "-m", "rnnlab", "launch", "--config=configs/negation.py"],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and "workdir" in missing.stderr
     bad = _launch(tmp_path / "bad", tmp_path / "tfds", "--config.model.pooling=sum")

@@ -1,8 +1,9 @@
 """The import graph of rnnlab: a folder is a layer, and no lower layer imports a higher one.
 
 library (``rnnlab/*.py``, ``rnnlab/cells/``, ``rnnlab/backends/``) < ``rnnlab/data/`` < ``rnnlab/training/`` <
-``rnnlab/experiments/`` < the command entry modules (``python -m rnnlab.launch`` and the others:
-flags in, one call out). Every ``rnnlab`` import, at module level or inside a function, counts.
+``rnnlab/inference/`` < ``rnnlab/experiments/`` < ``rnnlab/analysis/`` < ``rnnlab/commands/`` (and
+``rnnlab/__main__.py``, which dispatches to them). Every ``rnnlab`` import, at module level or inside a
+function, counts. The package imports no study (``studies/``) and no test.
 """
 
 import ast
@@ -12,8 +13,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "rnnlab")
-ENTRY_MODULES = {"rnnlab.launch", "rnnlab.plan", "rnnlab.predict", "rnnlab.report", "rnnlab.search", "rnnlab.sweep"}
-LAYERS = ["library", "data", "training", "experiments", "entry"]
+FOLDERS = ["data", "training", "inference", "experiments", "analysis", "commands"]
+LAYERS = ["library", *FOLDERS]
 
 
 def _is_module(name: str) -> bool:
@@ -54,6 +55,20 @@ def _defines(package: str, name: str) -> bool:
     return name == "*" or name in bound
 
 
+def _imports(path: str, roots: tuple[str, ...]) -> set[str]:
+    """The modules under the top-level names ``roots`` that the file at ``path`` imports."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names if a.name.split(".")[0] in roots)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
+                and node.module.split(".")[0] in roots:
+            names.add(node.module)
+    return names
+
+
 def _rnnlab_imports(path: str) -> set[str]:
     """The ``rnnlab`` modules that the file at ``path`` imports (``from M import name``: M.name
     when that is a module, else M; ``M.name`` when M is a package that lacks ``name``, so that
@@ -73,10 +88,10 @@ def _rnnlab_imports(path: str) -> set[str]:
 
 
 def _layer(module: str) -> int:
-    if module in ENTRY_MODULES:
-        return LAYERS.index("entry")
     parts = module.split(".")
-    if len(parts) > 1 and parts[1] in ("data", "training", "experiments"):
+    if module == "rnnlab.__main__":
+        return LAYERS.index("commands")
+    if len(parts) > 1 and parts[1] in FOLDERS:
         return LAYERS.index(parts[1])
     return LAYERS.index("library")
 
@@ -102,11 +117,17 @@ def test_layers_cells_import_only_cells_and_types():
 def test_layers_every_folder_is_a_layer():
     folders = sorted(n for n in os.listdir(PACKAGE)
                      if os.path.isfile(os.path.join(PACKAGE, n, "__init__.py")))
-    assert folders == ["backends", "cells", "data", "experiments", "training"]
+    assert folders == sorted(["backends", "cells", *FOLDERS])
     top = sorted(n[:-3] for n in os.listdir(PACKAGE) if n.endswith(".py"))
-    entries = {m.split(".")[1] for m in ENTRY_MODULES}
-    assert set(top) - entries == {"__init__", "bidirectional", "contract", "convert", "extras", "introspect", "lengths",
-                                  "nn", "scan", "types"}
+    # the library's folder holds library modules only (and __main__, the commands' dispatcher)
+    assert set(top) == {"__init__", "__main__", "bidirectional", "contract", "convert", "extras", "introspect",
+                        "lengths", "nn", "scan", "types"}
+
+
+def test_layers_the_package_imports_no_study_and_no_test():
+    outside = [f"{module} imports {target}" for module, path in sorted(_modules(PACKAGE, "rnnlab").items())
+               for target in sorted(_imports(path, ("studies", "tests")))]
+    assert not outside, "\n".join(outside)
 
 
 @pytest.mark.parametrize("folder", ["rnnlab", "tests", "benchmarks", "configs"])
@@ -117,11 +138,24 @@ def test_layers_every_rnnlab_import_names_a_module_that_exists(folder):
     assert not stale, "\n".join(stale)
 
 
+def _entry_modules() -> list[str]:
+    from rnnlab.commands import COMMANDS
+
+    return [f"rnnlab.commands.{name}" for name in COMMANDS]
+
+
+def test_layers_every_command_module_is_listed():
+    folder = os.path.join(PACKAGE, "commands")
+    found = {n[:-3] for n in os.listdir(folder) if n.endswith(".py")} - {"__init__", "common"}
+    assert sorted(found) == sorted(m.rsplit(".", 1)[1] for m in _entry_modules())
+
+
 def test_layers_command_entries_are_thin():
     # An entry module defines only main, run and _define_flags: the work lives in a layer below
-    for name in sorted(ENTRY_MODULES):
+    for name in _entry_modules():
         path = os.path.join(ROOT, *name.split(".")) + ".py"
         with open(path, encoding="utf-8") as f:
             tree = ast.parse(f.read(), path)
         defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
         assert defined <= {"main", "run", "_define_flags"}, (name, sorted(defined))
+        assert "run" in defined, name  # what python -m rnnlab COMMAND calls

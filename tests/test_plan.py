@@ -11,16 +11,16 @@ import pytest
 from rnnlab.experiments import plan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG = os.path.join(ROOT, "configs", "claims", "long_memory.py")
+CONFIG = os.path.join(ROOT, "configs", "negation.py")
 
 PLAN = textwrap.dedent(f'''
     from rnnlab.experiments.plan import Search, around
 
     def get_plan():
         return [
-            Search("family", "{CONFIG}:adding,t50,smoke", "valid/mse:min",
+            Search("family", "{CONFIG}:smoke", "valid/accuracy:max",
                    "optim.learning_rate=grid(0.01)", trials=1, seeds=0),
-            Search("variant", "{CONFIG}:adding,t50,smoke,cell=gru", "valid/mse:min",
+            Search("variant", "{CONFIG}:smoke,cell=gru", "valid/accuracy:max",
                    around("family", factors=(0.5, 2.0)), trials=5, seeds=1, after=("family",)),
         ]
 ''')
@@ -38,7 +38,7 @@ def test_two_lanes_run_a_variant_around_its_family(tmp_path):
     out = str(tmp_path / "out")
     env = {**os.environ, "PYTHONPATH": ROOT}
     # When both lanes run at once
-    lanes = [subprocess.Popen([sys.executable, "-m", "rnnlab.plan", str(path), f"--out={out}", f"--lane={i}",
+    lanes = [subprocess.Popen([sys.executable, "-m", "rnnlab", "plan", str(path), f"--out={out}", f"--lane={i}",
                                "--lanes=2", "--poll=0.5"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in (0, 1)]
     errors = [lane.communicate(timeout=600)[1].decode()[-2000:] for lane in lanes]
@@ -104,6 +104,6 @@ def test_a_plan_whose_searches_wait_for_each_other_is_refused_at_load(tmp_path):
     with pytest.raises(ValueError, match="cycle, a -> a"):
         plan.load_plan(itself)
     # and the command says so in one line
-    run = subprocess.run([sys.executable, "-m", "rnnlab.plan", itself, f"--out={tmp_path / 'out'}"], cwd=ROOT,
+    run = subprocess.run([sys.executable, "-m", "rnnlab", "plan", itself, f"--out={tmp_path / 'out'}"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
-    assert run.returncode == 1 and run.stderr.strip().splitlines()[-1].startswith("rnnlab.plan: plan")
+    assert run.returncode == 1 and run.stderr.strip().splitlines()[-1].startswith("rnnlab plan: plan")

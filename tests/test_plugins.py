@@ -3,8 +3,8 @@
 A plugin file written in a temporary folder outside the repository registers a
 cell (JANET: an LSTM with a forget gate only, van der Westhuizen & Lasenby 2018)
 and a dataset; it then runs through ``launch.py`` started from another working
-directory, ``rnnlab.sweep``, ``rnnlab.search`` (2 trials, 2 worker processes)
-and ``rnnlab.predict``, each importing the plugin from the config alone.
+directory, ``rnnlab sweep``, ``rnnlab search`` (2 trials, 2 worker processes)
+and ``rnnlab predict``, each importing the plugin from the config alone.
 """
 
 from __future__ import annotations
@@ -122,19 +122,19 @@ def test_plugin_runs_through_launch_predict_sweep_and_search(plugin_home, tmp_pa
     assert saved["plugins"] == str(plugin_home / "my_janet.py")
     assert saved["model"]["cell"] == "my_janet" and saved["data"]["name"] == "my_keyword"
     # When predict serves the run from yet another folder, with no flag naming the plugin
-    done = _run(["-m", "rnnlab.predict", f"--workdir={run}"], cwd=tmp_path, input="yes a b\nc d\n")
+    done = _run(["-m", "rnnlab", "predict", f"--workdir={run}"], cwd=tmp_path, input="yes a b\nc d\n")
     # Then it imports the plugin from config.json and answers each line
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert [r["tokens"] for r in records] == [["yes", "a", "b"], ["c", "d"]]
     # When a sweep runs the same spec over a seed
-    done = _run(["-m", "rnnlab.sweep", _spec(plugin_home), "--seeds=1", f"--out={tmp_path / 'sweep'}",
+    done = _run(["-m", "rnnlab", "sweep", _spec(plugin_home), "--seeds=1", f"--out={tmp_path / 'sweep'}",
                  data.replace("--config.data.data_dir", "--also=data.data_dir")], cwd=plugin_home / "elsewhere")
     assert done.returncode == 0, done.stderr[-3000:]
     sweep_runs = [p for p in (tmp_path / "sweep").iterdir() if p.is_dir()]
     assert len(sweep_runs) == 1 and (sweep_runs[0] / "results.json").is_file()
     # When a search runs 2 trials in 2 worker processes, each trial a child process
-    search = ["-m", "rnnlab.search", _spec(plugin_home, f",data.data_dir={tmp_path / 'data'}"),
+    search = ["-m", "rnnlab", "search", _spec(plugin_home, f",data.data_dir={tmp_path / 'data'}"),
               "--space=optim.learning_rate=loguniform(1e-3,1e-2)", "--metric=valid/accuracy:max",
               "--trials=2", "--seeds=0", f"--out={tmp_path / 'search'}"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -186,10 +186,10 @@ def test_resolved_plugins_are_absolute_and_leave_the_config_unchanged(tmp_path, 
 def test_config_loads_from_any_working_directory(tmp_path, monkeypatch):
     # Given a working directory outside the repository
     monkeypatch.chdir(tmp_path)
-    # Then a nested repository config loads by its path, variants applied
-    config = config_files.load_config(os.path.join(ROOT, "configs", "claims", "negation.py"), "cell=gru,smoke")
+    # Then a repository config loads by its path, variants applied
+    config = config_files.load_config(os.path.join(ROOT, "configs", "negation.py"), "cell=gru,smoke")
     assert config.model.cell == "gru" and config.train.num_steps == 6
-    assert config_files.config_root(os.path.join(ROOT, "configs", "claims", "negation.py")) == ROOT
+    assert config_files.config_root(os.path.join(ROOT, "configs", "negation.py")) == ROOT
     # And a user's own config file outside any package may import the checkout's configs.default
     own = tmp_path / "my_config.py"
     own.write_text("from configs import default\n\ndef get_config(arg=None):\n"
@@ -220,10 +220,10 @@ def test_setup_errors_are_marked_only_before_done():
 
 
 @pytest.mark.parametrize("flag, expected", [
-    ("--config.model.cell=lstmm", "rnnlab.launch: config.model.cell: unknown cell 'lstmm'; known cells: "),
-    ("--config.model.cel=gru", "rnnlab.launch: --config.model.cel: no such config field 'cel'; Did you mean"),
-    ("--config.foo.bar=1", "rnnlab.launch: --config.foo.bar: no such config field 'foo'"),
-    ("--config.data.batch_size=-1", "rnnlab.launch: config.data.batch_size must be a positive integer, got -1"),
+    ("--config.model.cell=lstmm", "rnnlab launch: config.model.cell: unknown cell 'lstmm'; known cells: "),
+    ("--config.model.cel=gru", "rnnlab launch: --config.model.cel: no such config field 'cel'; Did you mean"),
+    ("--config.foo.bar=1", "rnnlab launch: --config.foo.bar: no such config field 'foo'"),
+    ("--config.data.batch_size=-1", "rnnlab launch: config.data.batch_size must be a positive integer, got -1"),
 ])
 def test_launch_error_is_one_line_and_creates_no_workdir(tmp_path, flag, expected):
     workdir = tmp_path / "run"
@@ -246,14 +246,14 @@ def test_user_launcher_in_its_own_folder_runs_a_repository_config(tmp_path):
     # Given a launcher of the user's own, in their folder, that parses the repository's config
     (tmp_path / "my_launch.py").write_text(textwrap.dedent("""
         from absl import app
-        from rnnlab.training.command import config_flag, parse_flags_or_exit
+        from rnnlab.commands.common import config_flag, parse_flags_or_exit
         CONFIG = config_flag("config", "config file")
         def main(argv):
             print("cell", CONFIG.value.model.cell, "steps", CONFIG.value.train.num_steps)
         app.run(main, flags_parser=parse_flags_or_exit("my_launch"))
     """))
     # When it runs from there with the repository's nested config
-    done = _run(["my_launch.py", f"--config={ROOT}/configs/claims/negation.py:smoke,cell=gru"], cwd=tmp_path)
+    done = _run(["my_launch.py", f"--config={ROOT}/configs/negation.py:smoke,cell=gru"], cwd=tmp_path)
     # Then the config loads (its `from configs import default` resolves)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "cell gru steps 6" in done.stdout
@@ -262,13 +262,13 @@ def test_user_launcher_in_its_own_folder_runs_a_repository_config(tmp_path):
 def test_error_lines_in_docs_are_what_launch_prints(tmp_path):
     # Given the one-line errors that docs/training.md quotes, each with the flag that causes it
     with open(os.path.join(ROOT, "docs", "training.md")) as f:
-        quoted = [line.rstrip("\n") for line in f if line.startswith("rnnlab.launch: ")]
+        quoted = [line.rstrip("\n") for line in f if line.startswith("rnnlab launch: ")]
     causes = {"config.model.cell:": ["--config=configs/negation.py:smoke", "--config.model.cell=lstmm"],
               "--config.model.cel:": ["--config=configs/negation.py:smoke", "--config.model.cel=gru"],
               "flag --config=": ["--config=configs/negation.py:cel=gru"]}
     assert len(quoted) == len(causes)
     for line in quoted:
-        flags = next(v for k, v in causes.items() if line.startswith(f"rnnlab.launch: {k}"))
+        flags = next(v for k, v in causes.items() if line.startswith(f"rnnlab launch: {k}"))
         # When launch.py runs with it from the repository root
         done = _run(["launch.py", *flags, f"--workdir={tmp_path / 'run'}"], cwd=ROOT)
         # Then its last line is exactly the quoted one

@@ -1,4 +1,4 @@
-"""Tests of rnnlab.experiments.predict on a smoke run of the generated negation corpus (seconds)."""
+"""Tests of rnnlab.inference.predict on a smoke run of the generated negation corpus (seconds)."""
 
 import dataclasses
 import io
@@ -12,12 +12,15 @@ import sys
 import jax
 import numpy as np
 import pytest
+from absl import flags
+from absl.testing import flagsaver
 
 import rnnlab
 import rnnlab.data
-import rnnlab.predict as command
+import rnnlab.commands.predict as command
 from rnnlab.training import train
-from rnnlab.experiments import predict
+from rnnlab.inference import predict
+from rnnlab.inference import trained_run
 from tests.train_fixtures import smoke_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -137,10 +140,10 @@ def test_predictor_refuses_a_run_it_cannot_read_inputs_for(run_dir, classifier, 
     with pytest.raises(ValueError, match="reads tokens, but dataset 'negation' gives no vocabulary"):
         predict.Predictor(dataclasses.replace(run, spec=dataclasses.replace(run.spec, vocab=None)))
     with pytest.raises(FileNotFoundError, match="not a run directory"):
-        predict.restore(str(tmp_path))
+        trained_run.restore(str(tmp_path))
     shutil.copy(os.path.join(run_dir[0], "config.json"), tmp_path / "config.json")
     with pytest.raises(ValueError, match="has no checkpoint"):
-        predict.restore(str(tmp_path))
+        trained_run.restore(str(tmp_path))
 
 
 def test_a_damaged_newest_checkpoint_is_skipped_and_the_step_served_is_named(run_dir, tmp_path, capsys, caplog):
@@ -167,7 +170,7 @@ def test_cli_prints_json_lines_with_gates(run_dir, tmp_path):
     # Given two sentences and a blank line on stdin
     env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run(
-        [sys.executable, "-m", "rnnlab.predict", f"--workdir={run_dir[0]}", "--gates"],
+        [sys.executable, "-m", "rnnlab", "predict", f"--workdir={run_dir[0]}", "--gates"],
         input="the film was good\n\nit was not good\n", capture_output=True, text=True, env=env, cwd=ROOT,
         timeout=120,
     )
@@ -184,8 +187,8 @@ def test_cli_prints_json_lines_with_gates(run_dir, tmp_path):
 
 
 def test_report_gate_analysis_restores_through_predict(run_dir):
-    # Given the report's view of the same run (restored by predict.restore)
-    from rnnlab.experiments import gate_analysis
+    # Given the report's view of the same run (restored by trained_run.restore)
+    from rnnlab.analysis import gate_analysis
 
     model = gate_analysis.load_trained(run_dir[0])
     ids, words = gate_analysis.example_sentences(model, words=("good", "bad", "not"), count=1)[0]
@@ -198,10 +201,14 @@ def test_report_gate_analysis_restores_through_predict(run_dir):
     assert gate_analysis.count_params(run_dir[0]) == run_dir[2]["num_params"]
 
 
-def _command_error(*args) -> str:
-    """The message ``rnnlab.predict`` exits with for ``run(*args)`` (SystemExit, one line)."""
-    with pytest.raises(SystemExit) as exit_info:
-        command.run(*args)
+def _command_error(workdir, input_path, gates, batch_size) -> str:
+    """The message ``rnnlab predict`` exits with for these flags (SystemExit, one line)."""
+    if "batch_size" not in flags.FLAGS:
+        command._define_flags()
+    flags.FLAGS.mark_as_parsed()
+    with flagsaver.flagsaver(workdir=workdir, input=input_path, gates=gates, batch_size=batch_size):
+        with pytest.raises(SystemExit) as exit_info:
+            command.main(["rnnlab predict"])
     message = exit_info.value.code
     assert isinstance(message, str) and "\n" not in message
     return message
@@ -209,13 +216,13 @@ def _command_error(*args) -> str:
 
 def test_command_refuses_a_directory_that_is_not_a_run_with_one_line(tmp_path):
     message = _command_error(str(tmp_path), None, False, 64)
-    assert message == f"rnnlab.predict: {str(tmp_path)!r} is not a run directory: it has no config.json"
+    assert message == f"rnnlab predict: {str(tmp_path)!r} is not a run directory: it has no config.json"
 
 
 @pytest.mark.parametrize("batch_size", [0, -1])
 def test_command_refuses_a_batch_size_below_one(run_dir, batch_size):
     message = _command_error(run_dir[0], None, False, batch_size)
-    assert message == ("rnnlab.predict: --batch_size must be a positive integer (inputs per forward pass), "
+    assert message == ("rnnlab predict: --batch_size must be a positive integer (inputs per forward pass), "
                        f"got {batch_size}")
 
 
@@ -223,10 +230,10 @@ def test_command_refuses_text_that_is_not_utf8_naming_the_file_and_line(run_dir,
     path = tmp_path / "in.txt"
     path.write_bytes("good\n\nnot bad\n".encode() + b"caf\xe9\n")
     assert _command_error(run_dir[0], str(path), False, 64) == (
-        f"rnnlab.predict: {path}, line 4: not UTF-8 text (byte 0xe9 at column 4); save the file as UTF-8")
+        f"rnnlab predict: {path}, line 4: not UTF-8 text (byte 0xe9 at column 4); save the file as UTF-8")
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xffgood\n")))
     assert _command_error(run_dir[0], None, False, 64).startswith(
-        "rnnlab.predict: <stdin>, line 1: not UTF-8 text (byte 0xff at column 1)")
+        "rnnlab predict: <stdin>, line 1: not UTF-8 text (byte 0xff at column 1)")
 
 
 def test_a_run_without_early_stopping_predicts_with_its_last_params(tmp_path):
@@ -245,7 +252,8 @@ def test_a_run_without_early_stopping_predicts_with_its_last_params(tmp_path):
 
 def test_gate_report_of_a_trained_lstm_writes_its_table_and_figures(run_dir, tmp_path):
     # Given the trained LSTM as one group of runs
-    from rnnlab.experiments import gate_analysis, stats
+    from rnnlab.analysis import gate_analysis
+    from rnnlab.analysis import stats
 
     groups = {"lstm": [stats.load_run(run_dir[0])]}
     # When the report's gate section is made
@@ -272,22 +280,26 @@ def _records(capsys):
 @pytest.fixture(scope="module")
 def tagger_dir(tmp_path_factory):
     """A unidirectional LSTM tagger of the generated future_context corpus (3 tags), a few steps."""
-    from configs.claims import future_context
+    from configs import negation
 
     root = tmp_path_factory.mktemp("tagger")
-    config = future_context.get_config("smoke")
-    config.data.data_dir = str(root / "tfds")
+    config = negation.get_config("smoke")
+    config.data.update({"name": "future_context", "data_dir": str(root / "tfds")})
+    config.model.kind = "tagger"
+    config.train.early_stopping_metric = "masked_accuracy"  # on the sentiment words
     return _train(config, root / "run")
 
 
 @pytest.fixture(scope="module")
 def adding_dir(tmp_path_factory):
     """A GRU regressing the adding problem (features D = 2, T = 8), a few steps."""
-    from configs.claims import long_memory
+    from configs import default, negation
 
     root = tmp_path_factory.mktemp("adding")
-    config = long_memory.get_config("adding,smoke,cell=gru")
-    config.data.update({"data_dir": str(root / "tfds"), "seq_len": 8, "max_len": 8, "buckets": (8,)})
+    config = negation.get_config("smoke,cell=gru")
+    default.data_fields(config, "adding", "seq_len")
+    config.data.update({"name": "adding", "data_dir": str(root / "tfds"), "seq_len": 8, "max_len": 8, "buckets": (8,)})
+    config.train.early_stopping_metric, config.train.early_stopping_mode = "mse", "min"
     return _train(config, root / "run")
 
 
@@ -400,18 +412,18 @@ def test_feature_runs_refuse_what_they_cannot_read(density_dir, tmp_path):
     path = tmp_path / "wrong.npz"
     np.savez(path, inputs=np.array([np.zeros((4, 5)), np.zeros((3, 5))], dtype=object))
     assert _command_error(workdir, str(path), False, 64) == (
-        f"rnnlab.predict: input 0 has shape (4, 5); run {workdir!r} reads f32[T, 88] (T >= 1 steps of 88 features)")
+        f"rnnlab predict: input 0 has shape (4, 5); run {workdir!r} reads f32[T, 88] (T >= 1 steps of 88 features)")
     with pytest.raises(ValueError, match=r"input 1 has shape \(3, 5\)"):
         density_dir[3]([np.zeros((4, 88)), np.zeros((3, 5))])
     np.savez(path, frames=np.zeros((1, 4, 88)))
     assert _command_error(workdir, str(path), False, 64).startswith(
-        f"rnnlab.predict: {path}: no array 'inputs' (arrays: frames)")
+        f"rnnlab predict: {path}: no array 'inputs' (arrays: frames)")
     (tmp_path / "in.txt").write_text("good\n")
     assert "in.txt: not an .npz file" in _command_error(workdir, str(tmp_path / "in.txt"), False, 64)
     missing = str(tmp_path / "missing.npz")
-    assert _command_error(workdir, missing, False, 64) == f"rnnlab.predict: no input file at {missing!r}"
+    assert _command_error(workdir, missing, False, 64) == f"rnnlab predict: no input file at {missing!r}"
     assert _command_error(workdir, None, False, 64) == (
-        f"rnnlab.predict: run {workdir!r} (dataset 'jsb') reads feature vectors f32[T, 88], not text: "
+        f"rnnlab predict: run {workdir!r} (dataset 'jsb') reads feature vectors f32[T, 88], not text: "
         "give them as --input=FILE.npz holding 'inputs'")
     with pytest.raises(ValueError, match="reads feature vectors"):
         density_dir[3].tokenize("good")

@@ -1,4 +1,4 @@
-"""Tests of rnnlab.experiments.report on small fake run directories (no training)."""
+"""Tests of rnnlab.analysis.report on small fake run directories (no training)."""
 
 import json
 import os
@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from rnnlab.experiments import plots, report, stats
+from rnnlab.analysis import plots, report, stats
+from rnnlab.analysis import significance
 
 
 def _write_run(root, name, seed, accuracy, curve, finished=True, torn=False):
@@ -58,8 +59,8 @@ def test_summarize_mean_and_sample_std_over_finished_seeds(runs):
 
 
 def test_mean_std_ignores_nan_and_handles_empty():
-    assert stats.mean_std([1.0, float("nan"), 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)), 2)
-    mean, _, n = stats.mean_std([])
+    assert significance.mean_std([1.0, float("nan"), 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)), 2)
+    mean, _, n = significance.mean_std([])
     assert np.isnan(mean) and n == 0
     assert stats.format_mean_std((0.5, 0.01, 3)) == "0.500 +- 0.010"
     assert stats.format_mean_std((float("nan"), float("nan"), 0)) == "-"
@@ -167,48 +168,12 @@ def test_quiet_sets_absl_to_warning_and_turns_tfds_bars_off():
         tqdm_utils.enable_progress_bar()
 
 
-def test_negation_breakdown_other_accuracy_from_counts(tmp_path):
-    # Given a finished run with 10 test sentences, 4 of them negated: 7 right overall, 2 of the negated
-    workdir = str(tmp_path / "bow__seed3")
-    os.makedirs(workdir)
-    json.dump({"train": {"seed": 3}, "optim": {"learning_rate": 0.002}}, open(os.path.join(workdir, "config.json"), "w"))
-    json.dump({"test": {"accuracy": 0.7, "negated_accuracy": 0.5}, "wall_time_sec": 12.0},
-              open(os.path.join(workdir, "results.json"), "w"))
-    unfinished = str(tmp_path / "bow__seed4")
-    os.makedirs(unfinished)
-    # When it is broken down, Then the other 6 sentences hold the other 5 right answers
-    (record,) = stats.negation_breakdown([workdir, unfinished], splits=("test",), counts={"test": (10, 4)})
-    assert (record["group"], record["seed"], record["learning_rate"]) == ("bow", 3, 0.002)
-    assert record["test"]["other_accuracy"] == pytest.approx(5 / 6)
-    assert record["test"]["negated"] == 4 and record["wall_time_sec"] == 12.0
-
-
-def test_negation_markdown_means_over_seeds_in_percent():
-    def record(acc, neg, other, wall):
-        return {"valid": {"accuracy": acc, "negated_accuracy": neg},
-                "test": {"accuracy": acc, "negated_accuracy": neg, "other_accuracy": other}, "wall_time_sec": wall}
-
-    text = stats.negation_markdown({"bilstm": [record(0.84, 0.78, 0.86, 100.0), record(0.86, 0.80, 0.90, 120.0)]})
-    row = text.splitlines()[2]
-    # dev / test 85.0 +- 1.4, negated 79.0 +- 1.4, other 88.0 +- 2.8, gap (8, 10) -> 9.0 +- 1.4, 110 s
-    assert row == ("| bilstm | 2 | 85.0 +- 1.4 | 85.0 +- 1.4 | 79.0 +- 1.4 | 88.0 +- 2.8 | 9.0 +- 1.4 "
-                   "| 79.0 +- 1.4 | 110 |")
-
-
-def test_negated_counts_on_small_sst_trees(tmp_path):
-    from tests.test_data_files import sst_config, write_trees
-
-    write_trees(tmp_path / "trees")
-    assert stats.negated_counts(sst_config(tmp_path), "test") == (2, 1)  # "no fun" holds a negator
-    assert stats.negated_counts(sst_config(tmp_path), "train") == (3, 1)
-
-
 def test_report_cli_with_run_directories(runs, tmp_path):
     import subprocess
 
     out = str(tmp_path / "cli")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-m", "rnnlab.report", *runs, f"--out={out}", "--nogates"],
+    done = subprocess.run([sys.executable, "-m", "rnnlab", "report", *runs, f"--out={out}", "--nogates"],
                           cwd=root, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| lstm | 2 | 0.850 +- 0.071 |" in done.stdout

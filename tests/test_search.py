@@ -15,8 +15,10 @@ import optuna
 import pytest
 
 from rnnlab.experiments import search
+from rnnlab.experiments import search_trials
+from rnnlab.experiments import search_space
 
-# A stand-in for `python -m rnnlab.launch`: evaluations of valid/nll at steps 10, 20, ... 60, whose
+# A stand-in for `python -m rnnlab launch`: evaluations of valid/nll at steps 10, 20, ... 60, whose
 # value is smallest at learning rate 1e-4; resumes after the last step in metrics.jsonl; SIGTERM
 # stops it between steps (exit 0, no results.json), as rnnlab.training.train does; lr > 1e-2 "diverges".
 FAKE_TRAINER = textwrap.dedent('''
@@ -54,10 +56,10 @@ FAKE_TRAINER = textwrap.dedent('''
 
 WORKER = textwrap.dedent('''
     import os, sys
-    from rnnlab.experiments import search
+    from rnnlab.experiments import search, search_space
     fake, out, trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    spec = search.SearchSpec("unused.py", (search.parse_param("optim.learning_rate=loguniform(1e-6,1e-2)"),),
-                             search.parse_metric("valid/nll:min"), trials, out)
+    spec = search.SearchSpec("unused.py", (search_space.parse_param("optim.learning_rate=loguniform(1e-6,1e-2)"),),
+                             search_space.parse_metric("valid/nll:min"), trials, out)
     search.run_search(spec, command=lambda c, w, o: [sys.executable, fake, w, repr(o["optim.learning_rate"])],
                       poll=0.02, startup_trials=100, grace_period=int(os.environ.get("GRACE", "3")), heartbeat=1)
 ''')
@@ -91,7 +93,7 @@ def _fake_command(fake):
 
 
 def _spec(out, trials, space="optim.learning_rate=loguniform(1e-6,1e-2)"):
-    return search.SearchSpec("unused.py", (search.parse_param(space),), search.parse_metric("valid/nll:min"),
+    return search.SearchSpec("unused.py", (search_space.parse_param(space),), search_space.parse_metric("valid/nll:min"),
                              trials, str(out))
 
 
@@ -105,42 +107,42 @@ def _study(out):
 
 
 def test_parse_param_kinds_and_errors():
-    assert search.parse_param("optim.learning_rate=loguniform(6e-6,2.5e-3)") == search.Param(
+    assert search_space.parse_param("optim.learning_rate=loguniform(6e-6,2.5e-3)") == search_space.Param(
         "optim.learning_rate", "loguniform", (6e-6, 2.5e-3))
-    assert search.parse_param("model.cell=choice(gru,lstm)").args == ("gru", "lstm")
-    assert search.parse_param("model.hidden_size=intuniform(8, 64)").args == (8, 64)
+    assert search_space.parse_param("model.cell=choice(gru,lstm)").args == ("gru", "lstm")
+    assert search_space.parse_param("model.hidden_size=intuniform(8, 64)").args == (8, 64)
     for bad, message in [("lr", "FIELD=KIND"), ("a.b=normal(1,2)", "unknown kind"),
                          ("a.b=loguniform(0,1)", "low > 0"), ("a.b=uniform(2,1)", "low < high"),
                          ("a.b=intuniform(1.5,3)", "integer")]:
         with pytest.raises(ValueError, match=message):
-            search.parse_param(bad)
+            search_space.parse_param(bad)
 
 
 def test_parse_metric():
-    metric = search.parse_metric("valid/nll:min")
+    metric = search_space.parse_metric("valid/nll:min")
     assert (metric.key, metric.direction) == ("valid/nll", "minimize")
-    assert search.parse_metric("test/accuracy:max").direction == "maximize"
+    assert search_space.parse_metric("test/accuracy:max").direction == "maximize"
     with pytest.raises(ValueError, match="SPLIT/NAME"):
-        search.parse_metric("valid/nll")
+        search_space.parse_metric("valid/nll")
 
 
 def test_new_evaluations_reads_only_complete_new_lines(tmp_path):
     # Given a metrics file whose last line is still being written
     (tmp_path / "metrics.jsonl").write_text('{"step": 5, "train/loss": 3}\n{"step": 5, "valid/nll": 2.5}\n{"step": 1')
     # When read twice
-    found, seen = search.new_evaluations(str(tmp_path), "valid/nll", 0)
-    again, seen2 = search.new_evaluations(str(tmp_path), "valid/nll", seen)
+    found, seen = search_trials.new_evaluations(str(tmp_path), "valid/nll", 0)
+    again, seen2 = search_trials.new_evaluations(str(tmp_path), "valid/nll", seen)
     # Then each evaluation comes once and the partial line waits
     assert found == [(5, 2.5)] and seen == 2
     assert again == [] and seen2 == 2
 
 
 def test_points_depend_on_seed_and_index_only():
-    space = (search.parse_param("optim.learning_rate=loguniform(1e-6,1e-2)"),
-             search.parse_param("model.cell=choice(gru,lstm)"))
-    points = [search.draw_point(space, 0, k) for k in range(4)]
-    assert points == [search.draw_point(space, 0, k) for k in range(4)]
-    assert points != [search.draw_point(space, 1, k) for k in range(4)]
+    space = (search_space.parse_param("optim.learning_rate=loguniform(1e-6,1e-2)"),
+             search_space.parse_param("model.cell=choice(gru,lstm)"))
+    points = [search_space.draw_point(space, 0, k) for k in range(4)]
+    assert points == [search_space.draw_point(space, 0, k) for k in range(4)]
+    assert points != [search_space.draw_point(space, 1, k) for k in range(4)]
     assert len({p["optim.learning_rate"] for p in points}) == 4 and all(1e-6 <= p["optim.learning_rate"] <= 1e-2
                                                                          for p in points)
     # the values of a search made before points were indexed: RandomSampler seeded per (seed, number, field)
@@ -220,7 +222,7 @@ def test_interrupted_search_resumes_the_trial(tmp_path, fake):
     # and the points are those of an uninterrupted search: point k's values, k = 0, 1 (issue 26.1)
     space = _spec(out, 2).space
     assert sorted(t.params["optim.learning_rate"] for t in counted) == sorted(
-        search.draw_point(space, 0, k)["optim.learning_rate"] for k in range(2))
+        search_space.draw_point(space, 0, k)["optim.learning_rate"] for k in range(2))
     starts = [int(start) for name, start in _calls(out) if name == "trial_000"]
     assert starts[0] == 0 and len(starts) == 2 and starts[1] >= 20  # resumed, not restarted
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
@@ -270,12 +272,12 @@ def test_grid_search_runs_every_point_once(tmp_path, fake):
 
 
 def test_grid_cannot_mix_with_sampled_fields():
-    space = (search.parse_param("optim.learning_rate=grid(1e-3,1e-2)"),
-             search.parse_param("model.hidden_size=intuniform(8,64)"))
+    space = (search_space.parse_param("optim.learning_rate=grid(1e-3,1e-2)"),
+             search_space.parse_param("model.hidden_size=intuniform(8,64)"))
     with pytest.raises(ValueError, match="mixes grid"):
-        search.draw_point(space, 0, 0)
-    assert search.grid_of(space[:1]) == {"optim.learning_rate": [1e-3, 1e-2]}
-    assert search.grid_of(space[1:]) is None
+        search_space.draw_point(space, 0, 0)
+    assert search_space.grid_of(space[:1]) == {"optim.learning_rate": [1e-3, 1e-2]}
+    assert search_space.grid_of(space[1:]) is None
 
 
 def _finished_study(out, trials):
@@ -283,7 +285,7 @@ def _finished_study(out, trials):
     study = optuna.create_study(direction="maximize")
     distribution = optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True)
     for number, (accuracy, loss) in enumerate(trials):
-        workdir = search.trial_workdir(str(out), number)
+        workdir = search_trials.trial_workdir(str(out), number)
         os.makedirs(workdir)
         with open(os.path.join(workdir, "results.json"), "w") as f:
             json.dump({"step": 60, "valid": {"accuracy": accuracy, "loss": loss}}, f)
@@ -297,7 +299,7 @@ def _finished_study(out, trials):
 def test_best_trial_breaks_a_tie_on_accuracy_by_the_lower_validation_loss(tmp_path, monkeypatch):
     # Given trials 0 and 1 tied on validation accuracy, the later one with the lower loss, and a
     # worse-accuracy trial 2 with the lowest loss of all
-    spec = search.SearchSpec("configs/claims/long_memory.py:smoke", (), search.parse_metric("valid/accuracy:max"),
+    spec = search.SearchSpec("configs/negation.py:smoke", (), search_space.parse_metric("valid/accuracy:max"),
                              3, str(tmp_path))
     study = _finished_study(tmp_path, [(0.85, 0.40), (0.85, 0.35), (0.80, 0.10)])
     # When the best trial is chosen, for the summary and for the seed runs
@@ -323,7 +325,7 @@ def test_best_trial_breaks_a_tie_on_accuracy_by_the_lower_validation_loss(tmp_pa
 
 def test_vary_data_seed_sets_gen_seed_of_seed_runs(tmp_path):
     # Given a generated-data smoke config whose trials use gen_seed 0
-    spec = search.SearchSpec("configs/claims/long_memory.py:smoke", (), search.parse_metric("valid/mse:min"),
+    spec = search.SearchSpec("configs/negation.py:smoke", (), search_space.parse_metric("valid/mse:min"),
                              1, str(tmp_path))
     seen = []
 
@@ -339,8 +341,8 @@ def test_vary_data_seed_sets_gen_seed_of_seed_runs(tmp_path):
 
 
 def _search_command(data_dir, out):
-    """``python -m rnnlab.search`` of 3 points and 1 seed run on the negation smoke config (30 steps)."""
-    return [sys.executable, "-m", "rnnlab.search", f"configs/negation.py:smoke,steps=30,data.data_dir={data_dir}",
+    """``python -m rnnlab search`` of 3 points and 1 seed run on the negation smoke config (30 steps)."""
+    return [sys.executable, "-m", "rnnlab", "search", f"configs/negation.py:smoke,steps=30,data.data_dir={data_dir}",
             "--space=optim.learning_rate=loguniform(1e-3,1e-1)", "--metric=valid/accuracy:max", "--trials=3",
             "--seeds=1", "--startup_trials=100", "--grace_period=3", f"--out={out}"]
 
@@ -425,13 +427,13 @@ def test_a_trial_whose_child_is_killed_is_retried_from_its_checkpoint(tmp_path, 
     study = search.run_search(_spec(out, 2), command=_fake_command(fake), poll=0.02, startup_trials=100)
     # Then each point completed once, with its own values, point 0 after one retry that resumed its workdir
     counted = _counted(study)
-    assert sorted(search.point_of(t) for t in counted) == [0, 1]
+    assert sorted(search_trials.point_of(t) for t in counted) == [0, 1]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in counted)
     failed = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.FAIL]
-    assert [(search.point_of(t), t.user_attrs["status"]) for t in failed] == [(0, "failed")]
+    assert [(search_trials.point_of(t), t.user_attrs["status"]) for t in failed] == [(0, "failed")]
     assert "-9" in failed[0].user_attrs["error"]
     assert [int(start) for name, start in _calls(out) if name == "trial_000"] == [0, 30]
-    assert {search.point_of(t): t.params for t in counted} == {k: search.draw_point(_spec(out, 2).space, 0, k)
+    assert {search_trials.point_of(t): t.params for t in counted} == {k: search_space.draw_point(_spec(out, 2).space, 0, k)
                                                              for k in (0, 1)}
 
 
@@ -454,7 +456,7 @@ def test_a_rerun_with_another_spec_is_refused_or_starts_a_new_study_beside(tmp_p
     spec = _spec(out, 2)
     search.run_search(spec, command=_fake_command(fake), poll=0.02, startup_trials=100)
     # When the same folder is searched on another metric (or space, or sampler seed)
-    other = dataclasses.replace(spec, metric=search.parse_metric("valid/nll:max"))
+    other = dataclasses.replace(spec, metric=search_space.parse_metric("valid/nll:max"))
     with pytest.raises(search.SearchError, match=r"metric valid/nll:min -> valid/nll:max.*--new_study"):
         search.run_search(other, command=_fake_command(fake), poll=0.02)
     with pytest.raises(search.SearchError, match="sampler_seed 0 -> 1"):
@@ -465,7 +467,7 @@ def test_a_rerun_with_another_spec_is_refused_or_starts_a_new_study_beside(tmp_p
         search.run_search(dataclasses.replace(spec, trials=1), command=_fake_command(fake), poll=0.02)
     study = search.run_search(dataclasses.replace(spec, trials=3), command=_fake_command(fake), poll=0.02,
                               startup_trials=100)
-    assert sorted(search.point_of(t) for t in _counted(study)) == [0, 1, 2]
+    assert sorted(search_trials.point_of(t) for t in _counted(study)) == [0, 1, 2]
     # and with --new_study the other spec gets its own study in OUT-2, again on a rerun
     record = search.spec_record(other, 0, 0)
     assert search.beside(other, record, "search")[0].out == str(out) + "-2"
@@ -492,7 +494,7 @@ def test_a_damaged_study_database_is_named(tmp_path, fake):
     out = tmp_path / "d"
     out.mkdir()
     (out / "study.db").write_bytes(b"not a database" * 100)
-    with pytest.raises(search.StudyError, match=f"{out}/study.db.*damaged"):
+    with pytest.raises(search_trials.StudyError, match=f"{out}/study.db.*damaged"):
         search.run_search(_spec(out, 1), command=_fake_command(fake), poll=0.02)
 
 
@@ -507,7 +509,7 @@ def test_a_full_disk_is_named(tmp_path, fake, monkeypatch):
         raise sqlalchemy.exc.OperationalError("UPDATE trials", {}, sqlite3.OperationalError("database or disk is full"))
 
     monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_state_values", full)
-    with pytest.raises(search.StudyError, match=f"the disk of {out}/study.db is full"):
+    with pytest.raises(search_trials.StudyError, match=f"the disk of {out}/study.db is full"):
         search.run_search(_spec(out, 1), command=_fake_command(fake), poll=0.02)
 
 
@@ -541,16 +543,16 @@ def test_a_locked_study_database_is_waited_for_then_named(tmp_path, fake):
     assert len(_counted(study)) == 2
     # and when it holds it longer, the error names the file, not Optuna's UnboundLocalError
     locker = hold(4)
-    with pytest.raises(search.StudyError, match=f"{db} stayed locked"):
+    with pytest.raises(search_trials.StudyError, match=f"{db} stayed locked"):
         search.run_search(more, command=_fake_command(fake), poll=0.02, db_timeout=0.5)
     locker.wait()
 
 
 SEEDS_WORKER = textwrap.dedent('''
     import json, os, sys, time
-    from rnnlab.experiments import search
+    from rnnlab.experiments import search, search_space
     from rnnlab.training.lock import WorkdirLock
-    spec = search.SearchSpec("configs/claims/long_memory.py:smoke", (), search.parse_metric("valid/mse:min"),
+    spec = search.SearchSpec("configs/negation.py:smoke", (), search_space.parse_metric("valid/mse:min"),
                              1, sys.argv[1])
 
     def train(config, workdir):
@@ -577,17 +579,17 @@ def test_workers_that_lose_the_race_for_a_seed_run_wait_for_it(tmp_path):
 
 def test_check_search_refuses_before_any_work(tmp_path, negation_data):
     config = f"configs/negation.py:smoke,data.data_dir={negation_data}"
-    good = search.SearchSpec(config, (search.parse_param("optim.learning_rate=loguniform(1e-3,1e-2)"),),
-                             search.parse_metric("valid/accuracy:max"), 2, str(tmp_path / "o"))
+    good = search.SearchSpec(config, (search_space.parse_param("optim.learning_rate=loguniform(1e-3,1e-2)"),),
+                             search_space.parse_metric("valid/accuracy:max"), 2, str(tmp_path / "o"))
     search.check_search(good, 1)
     assert search.metric_names(search.sweep.load_config("configs/negation.py", "smoke,data.data_dir="
                                                         + negation_data)) == {"loss", "accuracy", "negated_accuracy"}
     for change, message in [
-        (dict(metric=search.parse_metric("valid/nll:min")), "write accuracy, loss, negated_accuracy per split, not 'nll'"),
-        (dict(metric=search.parse_metric("test/accuracy:max")), "test split.*--allow_test_metric"),
-        (dict(metric=search.parse_metric("train/accuracy:max")), "splits valid, test, not 'train'"),
-        (dict(space=(search.parse_param("optim.lr=loguniform(1e-3,1e-2)"),)), "'optim.lr': the config has no such"),
-        (dict(space=(search.parse_param("model.cell=choice(lstm,lstmm)"),)), "point 1 .*unknown cell 'lstmm'"),
+        (dict(metric=search_space.parse_metric("valid/nll:min")), "write accuracy, loss, negated_accuracy per split, not 'nll'"),
+        (dict(metric=search_space.parse_metric("test/accuracy:max")), "test split.*--allow_test_metric"),
+        (dict(metric=search_space.parse_metric("train/accuracy:max")), "splits valid, test, not 'train'"),
+        (dict(space=(search_space.parse_param("optim.lr=loguniform(1e-3,1e-2)"),)), "'optim.lr': the config has no such"),
+        (dict(space=(search_space.parse_param("model.cell=choice(lstm,lstmm)"),)), "point 1 .*unknown cell 'lstmm'"),
         (dict(trials=0), "--trials=0: give a positive"),
         (dict(out="sqlite:///s.db"), "--out=.*not a database URL"),
     ]:
@@ -595,7 +597,7 @@ def test_check_search_refuses_before_any_work(tmp_path, negation_data):
             search.check_search(dataclasses.replace(good, **change), 1)
     with pytest.raises(search.SearchError, match="--seeds=-1"):
         search.check_search(good, -1)
-    search.check_search(dataclasses.replace(good, metric=search.parse_metric("test/accuracy:max")), 1,
+    search.check_search(dataclasses.replace(good, metric=search_space.parse_metric("test/accuracy:max")), 1,
                         allow_test_metric=True)
     assert not os.path.exists(good.out)
 
@@ -603,10 +605,10 @@ def test_check_search_refuses_before_any_work(tmp_path, negation_data):
 def test_the_command_says_what_is_wrong_in_one_line(tmp_path, negation_data):
     # Given the default --metric (valid/nll) on a classification config
     out = tmp_path / "cli"
-    run = subprocess.run([sys.executable, "-m", "rnnlab.search", f"configs/negation.py:smoke,data.data_dir={negation_data}",
+    run = subprocess.run([sys.executable, "-m", "rnnlab", "search", f"configs/negation.py:smoke,data.data_dir={negation_data}",
                           "--space=optim.learning_rate=loguniform(1e-3,1e-2)", f"--out={out}"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     # Then it exits 1 at once with one line naming the metric, having trained nothing
     assert run.returncode == 1
-    assert run.stderr.strip().splitlines()[-1].startswith("rnnlab.search: --metric=valid/nll")
+    assert run.stderr.strip().splitlines()[-1].startswith("rnnlab search: --metric=valid/nll")
     assert "Traceback" not in run.stderr and not out.exists()

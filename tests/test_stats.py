@@ -1,4 +1,4 @@
-"""Tests of rnnlab.experiments.stats's inference over seeds: t-intervals, Welch and paired tests.
+"""Tests of rnnlab.analysis.stats's inference over seeds: t-intervals, Welch and paired tests.
 
 References are independent of the implementation: printed t-table values, hand-computed
 examples, the closed-form t CDF for 2 and 4 degrees of freedom, and scipy's own test functions.
@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from rnnlab.experiments import stats
+from rnnlab.analysis import stats
+from rnnlab.analysis import significance
 
 
 def _p_df2(t):
@@ -27,7 +28,7 @@ def _p_df4(t):
 @pytest.mark.parametrize("q, df, table", [(0.975, 2, 4.303), (0.975, 4, 2.776), (0.975, 10, 2.228),
                                           (0.95, 5, 2.015), (0.995, 3, 5.841), (0.975, 1, 12.706)])
 def test_t_quantile_matches_printed_table(q, df, table):
-    assert stats.t_quantile(q, df) == pytest.approx(table, abs=6e-4)
+    assert significance.t_quantile(q, df) == pytest.approx(table, abs=6e-4)
 
 
 def test_closed_form_references_agree_with_each_other():
@@ -38,48 +39,48 @@ def test_closed_form_references_agree_with_each_other():
 
 def test_t_interval_hand_computed():
     # [1, 2, 3]: mean 2, sd 1, half-width 4.3027 / sqrt(3) = 2.48414
-    low, high = stats.t_interval([1.0, 2.0, 3.0])
+    low, high = significance.t_interval([1.0, 2.0, 3.0])
     assert (low, high) == (pytest.approx(2 - 2.48414, abs=1e-4), pytest.approx(2 + 2.48414, abs=1e-4))
-    low90, high90 = stats.t_interval([1.0, 2.0, 3.0], level=0.90)  # t_{0.95,2} = 2.920
+    low90, high90 = significance.t_interval([1.0, 2.0, 3.0], level=0.90)  # t_{0.95,2} = 2.920
     assert high90 - 2 == pytest.approx(2.920 / math.sqrt(3), abs=1e-3)
-    assert all(math.isnan(v) for v in stats.t_interval([1.0]))
+    assert all(math.isnan(v) for v in significance.t_interval([1.0]))
     # Two values left, [1, 3]: sd sqrt(2), df = 1, half-width 12.706 * sqrt(2) / sqrt(2)
-    low2, high2 = stats.t_interval([1.0, None, float("nan"), 3.0])
+    low2, high2 = significance.t_interval([1.0, None, float("nan"), 3.0])
     assert (low2, high2) == (pytest.approx(2 - 12.7062, abs=1e-3), pytest.approx(2 + 12.7062, abs=1e-3))
 
 
 def test_describe_keeps_every_seed_value():
-    d = stats.describe([0.9, None, 0.7], seeds=[1, 2, 3])
+    d = significance.describe([0.9, None, 0.7], seeds=[1, 2, 3])
     assert d["seeds"] == [1, 2, 3] and d["values"] == [0.9, None, 0.7]
     assert (d["mean"], d["n"]) == (pytest.approx(0.8), 2)
     assert d["std"] == pytest.approx(np.std([0.9, 0.7], ddof=1))
-    assert d["ci"] == pytest.approx(list(stats.t_interval([0.9, 0.7])))
-    assert stats.format_ci(stats.describe([1.0, 2.0, 3.0])) == "2.000 +- 1.000 [-0.484, 4.484]"
-    assert stats.format_ci(stats.describe([])) == "-"
+    assert d["ci"] == pytest.approx(list(significance.t_interval([0.9, 0.7])))
+    assert significance.format_ci(significance.describe([1.0, 2.0, 3.0])) == "2.000 +- 1.000 [-0.484, 4.484]"
+    assert significance.format_ci(significance.describe([])) == "-"
 
 
 def test_paired_test_hand_computed_df2():
     # Given differences [-1, -1, -2]: mean -4/3, sd 1/sqrt(3), se 1/3, t = -4, df = 2
-    r = stats.paired_test([1.0, 2.0, 3.0], [2.0, 3.0, 5.0])
+    r = significance.paired_test([1.0, 2.0, 3.0], [2.0, 3.0, 5.0])
     assert (r["test"], r["n"], r["df"]) == ("paired", 3, 2.0)
     assert r["t"] == pytest.approx(-4.0)
     assert r["p"] == pytest.approx(_p_df2(-4.0))  # 1 - 4 / sqrt(18) = 0.05719
     assert r["p"] == pytest.approx(0.057191, abs=1e-6)
     assert r["ci"] == pytest.approx([-4 / 3 - 4.302653 / 3, -4 / 3 + 4.302653 / 3], abs=1e-5)
-    assert not stats.is_separable(r)  # p > 0.05: the interval holds 0
+    assert not significance.is_separable(r)  # p > 0.05: the interval holds 0
     with pytest.raises(ValueError, match="equal lengths"):
-        stats.paired_test([1.0, 2.0], [1.0])
+        significance.paired_test([1.0, 2.0], [1.0])
 
 
 def test_welch_test_hand_computed_df4():
     # Equal variances and sizes: df = 2n - 2 = 4; t = -3 / sqrt(2/3) = -3.674
-    r = stats.welch_test([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+    r = significance.welch_test([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
     assert r["df"] == pytest.approx(4.0)
     assert r["t"] == pytest.approx(-3.0 / math.sqrt(2.0 / 3.0))
     assert r["p"] == pytest.approx(_p_df4(r["t"]))
     assert r["ci"] == pytest.approx([-3 - 2.776445 * math.sqrt(2 / 3), -3 + 2.776445 * math.sqrt(2 / 3)], abs=1e-5)
     # Unequal variances: df = (1/3 + 4/3)^2 / ((1/3)^2/2 + (4/3)^2/2) = 50/17
-    r2 = stats.welch_test([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])
+    r2 = significance.welch_test([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])
     assert r2["df"] == pytest.approx(50 / 17)
     assert r2["t"] == pytest.approx(-2.0 / math.sqrt(5 / 3))
 
@@ -90,32 +91,32 @@ def test_tests_agree_with_scipy():
     for _ in range(5):
         a, b = rng.normal(0.0, 1.0, 3), rng.normal(0.7, 2.0, 4)
         ref = scipy_stats.ttest_ind(a, b, equal_var=False)
-        r = stats.welch_test(a, b)
+        r = significance.welch_test(a, b)
         assert (r["t"], r["p"]) == (pytest.approx(ref.statistic), pytest.approx(ref.pvalue))
         c = rng.normal(0.3, 0.5, 3)
         ref = scipy_stats.ttest_rel(a, c)
-        r = stats.paired_test(a, c)
+        r = significance.paired_test(a, c)
         assert (r["t"], r["p"]) == (pytest.approx(ref.statistic), pytest.approx(ref.pvalue))
 
 
 def test_compare_pairs_by_seed_and_falls_back_to_welch():
     # Seeds in different orders pair up by seed: a - b = 0.1 on every seed
-    r = stats.compare([0.5, 0.7, 0.6], [0.5, 0.6, 0.4], seeds_a=[1, 3, 2], seeds_b=[2, 3, 1])
+    r = significance.compare([0.5, 0.7, 0.6], [0.5, 0.6, 0.4], seeds_a=[1, 3, 2], seeds_b=[2, 3, 1])
     assert (r["test"], r["diff"], r["p"]) == ("paired", pytest.approx(0.1), 0.0)  # identical differences
-    assert r["separable"] and stats.separable([0.5, 0.7, 0.6], [0.5, 0.6, 0.4], [1, 3, 2], [2, 3, 1])
+    assert r["separable"] and significance.separable([0.5, 0.7, 0.6], [0.5, 0.6, 0.4], [1, 3, 2], [2, 3, 1])
     # No shared seeds: Welch
-    w = stats.compare([0.5, 0.7, 0.6], [0.5, 0.6, 0.4], seeds_a=[1, 2, 3], seeds_b=[4, 5, 6])
-    assert w["test"] == "welch" and w["p"] == pytest.approx(stats.welch_test([0.5, 0.7, 0.6], [0.5, 0.6, 0.4])["p"])
+    w = significance.compare([0.5, 0.7, 0.6], [0.5, 0.6, 0.4], seeds_a=[1, 2, 3], seeds_b=[4, 5, 6])
+    assert w["test"] == "welch" and w["p"] == pytest.approx(significance.welch_test([0.5, 0.7, 0.6], [0.5, 0.6, 0.4])["p"])
     # Keys (seed, gen_seed): runs of equal seeds but different data do not pair
-    k = stats.compare([0.5, 0.7, 0.6], [0.4, 0.6, 0.5], [(1, 1), (2, 2), (3, 3)], [(1, 0), (2, 0), (3, 0)])
+    k = significance.compare([0.5, 0.7, 0.6], [0.4, 0.6, 0.5], [(1, 1), (2, 2), (3, 3)], [(1, 0), (2, 0), (3, 0)])
     assert k["test"] == "welch"
     # Noisy, overlapping groups are not separable at 3 seeds; clearly apart ones are
-    assert not stats.separable([0.90, 0.95, 0.85], [0.88, 0.97, 0.86], [1, 2, 3], [1, 2, 3])
-    assert stats.separable([0.90, 0.91, 0.92], [0.50, 0.52, 0.49])
+    assert not significance.separable([0.90, 0.95, 0.85], [0.88, 0.97, 0.86], [1, 2, 3], [1, 2, 3])
+    assert significance.separable([0.90, 0.91, 0.92], [0.50, 0.52, 0.49])
     # Equal groups: no difference, p = 1
-    same = stats.compare([0.5, 0.5], [0.5, 0.5], [1, 2], [1, 2])
+    same = significance.compare([0.5, 0.5], [0.5, 0.5], [1, 2], [1, 2])
     assert (same["p"], same["separable"]) == (1.0, False)
-    assert math.isnan(stats.compare([0.5], [0.4])["p"])
+    assert math.isnan(significance.compare([0.5], [0.4])["p"])
 
 
 def test_steady_steps_per_sec_skips_the_first_window():

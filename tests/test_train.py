@@ -17,7 +17,8 @@ from scipy.special import expit, log_softmax
 import rnnlab.data
 from rnnlab.training import checkpoint, models, tasks, train
 from rnnlab.training.workdir import RESULTS_FILE, TENSORBOARD_DIR, read_metrics
-from rnnlab.experiments import predict
+
+from rnnlab.inference import trained_run
 from tests.train_fixtures import compile_cache, fake_batch, fake_spec, smoke_config
 
 pytestmark = pytest.mark.usefixtures("compile_cache")
@@ -278,7 +279,7 @@ def test_train_and_evaluate_smoke_writes_results_metrics_and_events(data_dir, tm
     with open(os.path.join(workdir, RESULTS_FILE)) as f:
         assert json.load(f) == json.loads(json.dumps(results))
     assert results["step"] == config.train.num_steps
-    saved = predict.restore(workdir).params
+    saved = trained_run.restore(workdir).params
     embedding = saved["encoder"]["inputs"]["embed"]["embedding"]
     assert results["num_params_all"] == sum(np.size(x) for x in jax.tree.leaves(saved))
     assert results["num_params"] == results["num_params_all"] - np.size(embedding) > 0

@@ -1,4 +1,4 @@
-"""Tests of rnnlab.experiments.tuned on a fake plan output (search.json, trial and seed run directories)."""
+"""Tests of rnnlab.analysis.tuned on a fake plan output (search.json, trial and seed run directories)."""
 
 import json
 import math
@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from rnnlab.experiments import tuned
+from rnnlab.analysis import tuned
+from rnnlab.analysis import tuned_rows
 
 PLAN = '''
 from rnnlab.experiments.plan import Search
@@ -107,7 +108,7 @@ def test_tuned_tables_rows_hold_seeds_ci_cap_target_and_speed(plan_output):
     plan_path, out = plan_output
     from rnnlab.experiments import plan as plan_lib
 
-    tasks = tuned.tuned_tables(plan_lib.load_plan(plan_path), out, tuned.load_targets(plan_path))
+    tasks = tuned_rows.tuned_tables(plan_lib.load_plan(plan_path), out, tuned_rows.load_targets(plan_path))
     rows = _rows(tasks)
     lstm = rows["cell=lstm"]
     # Then the row has the parameters, the chosen rate, trials, per-seed values, mean +- std and t-interval
@@ -139,50 +140,20 @@ def test_tuned_tables_running_and_waiting_searches(plan_output):
     plan_path, out = plan_output
     from rnnlab.experiments import plan as plan_lib
 
-    tasks = tuned.tuned_tables(plan_lib.load_plan(plan_path), out, tuned.load_targets(plan_path))
+    tasks = tuned_rows.tuned_tables(plan_lib.load_plan(plan_path), out, tuned_rows.load_targets(plan_path))
     running, waiting = tasks["mse"]["rows"]
     assert (tasks["mse"]["metric"], tasks["mse"]["mode"], tasks["mse"]["target"]) == ("test/mse", "min", None)
     assert running["state"] == "running" and running["test"]["n"] == 0
     assert (running["trials"]["complete"], running["trials"]["running"]) == (1, 1)
     assert waiting["state"] == "waiting" and waiting["learning_rate"] is None
-    assert "adding100" not in tuned.load_targets(plan_path)  # only the plan's own targets
-
-
-def test_ablation_marks_breaks_hurts_equal_helps(plan_output):
-    plan_path, out = plan_output
-    from rnnlab.experiments import plan as plan_lib
-
-    plan = plan_lib.load_plan(plan_path)
-    tasks = tuned.tuned_tables(plan, out, tuned.load_targets(plan_path))
-    table = tuned.ablation_table(plan, tasks)
-    assert table["tasks"] == ["toy"]
-    marks = {row["model"]: row["cells"]["toy"]["mark"] for row in table["rows"]}
-    assert list(marks) == ["cell=lstm", "cell=lstm_nfg", "cell=lstm_cifg", "cell=lstm+fb=3.0", "cell=gru",
-                           "cell=gru_nug"]
-    assert marks == {"cell=lstm": "ref", "cell=lstm_nfg": "breaks", "cell=lstm_cifg": "=",
-                     "cell=lstm+fb=3.0": "helps", "cell=gru": "ref", "cell=gru_nug": "hurts"}
-    md = tuned.ablation_markdown(table, tasks)
-    assert "| cell=lstm_nfg | 0.600 +- 0.020, 0/3 **breaks** |" in md
-    assert "| cell=lstm (intact) | 0.987 +- 0.006, 3/3 |" in md
-    assert "**breaks** = significantly worse" in md  # the rule is printed under the table
-
-
-def test_ablation_mark_for_a_lower_is_better_metric():
-    # mse: a variant with lower mse on every seed helps; a higher one that misses the target breaks
-    base = {"state": "done", "mode": "min", "target": {"target": "valid/mse<=0.01", "n": 3, "count": 0}}
-    lower = {**base, "vs_reference": {"diff": -0.02, "ci": [-0.03, -0.01], "separable": True}}
-    higher = {**base, "vs_reference": {"diff": 0.02, "ci": [0.01, 0.03], "separable": True}}
-    assert tuned.ablation_mark(lower) == "helps"
-    assert tuned.ablation_mark(higher) == "breaks"
-    assert tuned.ablation_mark({**higher, "target": {"target": "valid/mse<=0.01", "n": 3, "count": 2}}) == "hurts"
-    assert tuned.ablation_mark({**higher, "state": "running"}) == "running"
+    assert "adding100" not in tuned_rows.load_targets(plan_path)  # only the plan's own targets
 
 
 def test_write_tuned_report_files_and_strict_json(plan_output, tmp_path):
     plan_path, out = plan_output
     report_dir = str(tmp_path / "report")
     result = tuned.write_tuned_report(plan_path, out, report_dir)
-    assert sorted(os.listdir(report_dir)) == ["ablation.md", "seeds.png", "trials_lr.png", "tuned.json", "tuned.md"]
+    assert sorted(os.listdir(report_dir)) == ["seeds.png", "trials_lr.png", "tuned.json", "tuned.md"]
     for path in result["figures"]:
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -193,7 +164,6 @@ def test_write_tuned_report_files_and_strict_json(plan_output, tmp_path):
     data = json.loads(open(os.path.join(report_dir, "tuned.json")).read(), parse_constant=no_nan)
     rows = {r["model"]: r for r in data["tasks"]["toy"]["rows"]}
     assert rows["cell=gru_nug"]["test"]["values"] == [0.93, 0.925, 0.935]
-    assert data["ablation"]["rows"][1]["cells"]["toy"]["mark"] == "breaks"
     md = open(os.path.join(report_dir, "tuned.md")).read()
     assert "| cell=lstm | done | 1000 | 0.01 | 2/1 of 3 (1 diverged) | 0.987 +- 0.006 [0.972, 1.001] |" in md
     assert "1: 0.990, 2: 0.980, 3: 0.990 | 300, 400, 500* | 3/3 @ 400 |" in md
@@ -204,23 +174,23 @@ def test_report_cli_with_plan(plan_output, tmp_path):
     plan_path, out = plan_output
     report_dir = str(tmp_path / "cli")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-m", "rnnlab.report", f"--plan={plan_path}", f"--runs={out}",
+    done = subprocess.run([sys.executable, "-m", "rnnlab", "report", f"--plan={plan_path}", f"--runs={out}",
                            f"--out={report_dir}"], cwd=root, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "# Gate ablations" in done.stdout
-    assert {"tuned.md", "ablation.md", "tuned.json"} <= set(os.listdir(report_dir))
+    assert "| cell=lstm | done |" in done.stdout
+    assert {"tuned.md", "tuned.json"} <= set(os.listdir(report_dir))
 
 
 def test_recorded_compile_seconds_and_cap(tmp_path):
-    from rnnlab.experiments import stats
+    from rnnlab.analysis import stats
 
     workdir = str(tmp_path / "run")
     _write_run(workdir, 1, 0.01, 0.9, [(100, 0.5)], at_cap=True)
     run = stats.load_run(workdir)
-    assert tuned.recorded_compile_seconds(run) is None and tuned.hit_cap(run)
+    assert tuned_rows.recorded_compile_seconds(run) is None and tuned_rows.hit_cap(run)
     results = json.load(open(os.path.join(workdir, "results.json")))
     results["compilations"] = {"total": 3, "seconds": 4.5}
     results["stopped_early"] = True  # early stopping at the last step is no cap
     json.dump(results, open(os.path.join(workdir, "results.json"), "w"))
     run = stats.load_run(workdir)
-    assert tuned.recorded_compile_seconds(run) == 4.5 and not tuned.hit_cap(run)
+    assert tuned_rows.recorded_compile_seconds(run) == 4.5 and not tuned_rows.hit_cap(run)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import rnnlab.data as rd
-import rnnlab.predict
+import rnnlab.inference.predict
 from configs import arrays as arrays_config
 from configs import sequence_tagging as tagging_config
 from configs import text_classification as text_config
@@ -426,9 +426,9 @@ def test_text_classification_learns_a_keyword_rule(tmp_path):
     assert results["test"]["accuracy"] > 0.9 and results["valid"]["accuracy"] > 0.9  # chance: 0.5
     # And predict reads new raw texts, naming the labels as the files wrote them
     rows = keyword_rows(np.random.default_rng(1), 40)
-    records = rnnlab.predict.load(str(tmp_path / "run")).predict([text for text, _ in rows])
+    records = rnnlab.inference.predict.load(str(tmp_path / "run")).predict([text for text, _ in rows])
     assert np.mean([r["label_name"] == label for r, (_, label) in zip(records, rows)]) > 0.9
-    unseen = rnnlab.predict.load(str(tmp_path / "run")).predict("zzyzx " + rows[0][0])
+    unseen = rnnlab.inference.predict.load(str(tmp_path / "run")).predict("zzyzx " + rows[0][0])
     assert unseen["unknown"] == [0] and unseen["tokens"][0] == "zzyzx"
 
 
@@ -444,7 +444,7 @@ def test_sequence_tagging_learns_bio_tags_and_reports_span_f1(tmp_path):
     assert any("valid/span_f1" in r for r in records)
     # And predict tags new sentences token by token, with the tag names of the files
     sentences = tagged_sentences(np.random.default_rng(1), 20)
-    predicted = rnnlab.predict.load(str(tmp_path / "run")).predict([" ".join(t for t, _ in s) for s in sentences])
+    predicted = rnnlab.inference.predict.load(str(tmp_path / "run")).predict([" ".join(t for t, _ in s) for s in sentences])
     tags = [tag for s in sentences for _, tag in s]
     names = [name for r in predicted for name in r["label_names"]]
     assert len(names) == len(tags) and np.mean([a == b for a, b in zip(names, tags)]) > 0.9
@@ -459,7 +459,7 @@ def test_arrays_learn_the_sign_of_a_feature_sum(tmp_path):
     # And predict reads new inputs from an .npz file
     xs, ys = sign_sequences(np.random.default_rng(1), 40)
     np.savez(tmp_path / "new.npz", inputs=as_list(xs))
-    predictor = rnnlab.predict.load(str(tmp_path / "run"))
+    predictor = rnnlab.inference.predict.load(str(tmp_path / "run"))
     records = predictor.predict(arrays.read_inputs(str(tmp_path / "new.npz")))
     assert [r["index"] for r in records] == list(range(40))
     assert np.mean([r["label"] == y for r, y in zip(records, ys)]) > 0.75

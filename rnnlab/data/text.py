@@ -1,7 +1,7 @@
 """Words of text: the negator list and the tokenizers, chosen by name (:func:`get_tokenizer`).
 
 :data:`NEGATORS` is THE definition of "a sentence with a negator" used by the
-SST datasets' ``negated`` flag and by :mod:`rnnlab.experiments.gate_analysis`.
+SST datasets' ``negated`` flag and by :mod:`rnnlab.analysis.gate_analysis`.
 :func:`tokenize` splits raw text the way the Stanford Sentiment Treebank (and
 GLUE SST-2, built from it) is tokenized, so a sentence typed by a user meets
 the same tokens a model trained on the treebank saw. :data:`TOKENIZERS` names

@@ -1,7 +1,7 @@
-"""A study as a list of searches, run resumably in parallel lanes: ``python -m rnnlab.plan``.
+"""A study as a list of searches, run resumably in parallel lanes: ``python -m rnnlab plan``.
 
-    python -m rnnlab.plan configs/claims/tuned.py --out=runs/tuned --lane=0 --lanes=2 &
-    python -m rnnlab.plan configs/claims/tuned.py --out=runs/tuned --lane=1 --lanes=2 &
+    python -m rnnlab plan studies/claims/plan.py --out=runs/tuned --lane=0 --lanes=2 &
+    python -m rnnlab plan studies/claims/plan.py --out=runs/tuned --lane=1 --lanes=2 &
 
 A plan file defines ``get_plan() -> list[Search]``. Each :class:`Search` is
 one :func:`rnnlab.experiments.search.search_and_rerun` (trials of a search
@@ -28,6 +28,8 @@ from typing import Any, Callable, Sequence, Union
 from absl import logging
 
 from rnnlab.experiments import search, sweep
+from rnnlab.experiments import search_trials
+from rnnlab.experiments import search_space
 from rnnlab.training.workdir import read_json
 
 Space = Union[str, Callable[[str], str]]
@@ -42,11 +44,11 @@ class Search:
       name: its folder under the plan's ``--out`` (may contain ``/``).
       config: ``path[:variants]`` as ``launch.py --config`` takes it.
       metric: ``split/name:min|max`` that the trials are chosen on.
-      space: ``FIELD=KIND(ARGS)`` (see :func:`search.parse_param`), or a function
+      space: ``FIELD=KIND(ARGS)`` (see :func:`search_space.parse_param`), or a function
         of the plan's output folder returning one (read when the search starts).
       trials: the study's budget of completed + pruned trials.
       seeds: reruns of the best config with new seeds.
-      warmup_steps, startup_trials: the pruner's (:func:`search.make_pruner`).
+      warmup_steps, startup_trials: the pruner's (:func:`search_space.make_pruner`).
       vary_data_seed: seed runs draw new generated data (:func:`search.run_seeds`).
       after: names of searches that must be done first.
     """
@@ -96,7 +98,7 @@ def is_done(out: str, item: Search) -> bool:
 def spec_of(out: str, item: Search) -> search.SearchSpec:
     """The :class:`search.SearchSpec` of ``item`` (its space read now, if it is a function)."""
     space = item.space(out) if callable(item.space) else item.space
-    return search.SearchSpec(item.config, (search.parse_param(space),), search.parse_metric(item.metric),
+    return search.SearchSpec(item.config, (search_space.parse_param(space),), search_space.parse_metric(item.metric),
                              item.trials, os.path.join(out, item.name))
 
 
@@ -159,7 +161,7 @@ def run_item(out: str, item: Search, **search_options) -> bool:
         search.search_and_rerun(spec, item.seeds, vary_data_seed=item.vary_data_seed,
                                 startup_trials=item.startup_trials, warmup_steps=item.warmup_steps,
                                 **search_options)
-    except (RuntimeError, search.SearchError, search.StudyError) as e:  # no answer, a bad spec, a bad study
+    except (RuntimeError, search.SearchError, search_trials.StudyError) as e:  # no answer, a bad spec, a bad study
         logging.error("plan: search %s failed: %s", item.name, e)
         with open(os.path.join(out, item.name, FAILED_FILE), "w") as f:  # dependants in other lanes give up
             f.write(f"{e}\n")

@@ -1,6 +1,6 @@
 """Hyperparameter search on Optuna, each trial a normal run in its own workdir; then seeds of the best.
 
-    python -m rnnlab.search configs/music.py:dataset=jsb,cell=gru,paper --trials=10 \\
+    python -m rnnlab search configs/music.py:dataset=jsb,cell=gru,paper --trials=10 \\
         --space='optim.learning_rate=loguniform(6e-6,2.5e-3)' --metric=valid/nll:min \\
         --seeds=3 --out=runs/music/jsb-gru-paper
 
@@ -12,7 +12,7 @@ and several worker processes (or machines, with a shared database) split the
 trials. The study never runs more than ``--trials`` trials in total, counting
 completed and pruned ones: a worker stops when the budget is taken.
 
-Trial ``n`` trains ``OUT/trials/trial_NNN`` with ``python -m rnnlab.launch``
+Trial ``n`` trains ``OUT/trials/trial_NNN`` with ``python -m rnnlab launch``
 in a child process (``--config.FIELD=VALUE`` for the sampled values). The
 worker reads the child's ``metrics.jsonl`` as it grows, reports each
 evaluation of ``--metric`` to Optuna, and when the pruner says so sends the
@@ -32,7 +32,7 @@ original trial's workdir and resumes from its checkpoint.
 ``--seeds=K`` then trains the best trial's config with seeds ``s+1 .. s+K``
 (``s`` the config's seed, the one the trials used, so no reported number was
 selected on its seed) in ``OUT/best__seedN``, resumably, the naming that
-``python -m rnnlab.report OUT/best__seed*`` groups. ``OUT/search.json``
+``python -m rnnlab report OUT/best__seed*`` groups. ``OUT/search.json``
 summarises the trials, the best one and the seed runs.
 
 The space, samplers and pruner live in :mod:`rnnlab.experiments.search_space`, the study and one
@@ -54,14 +54,8 @@ from absl import logging
 
 from rnnlab.extras import optional_import
 from rnnlab.experiments import sweep
-from rnnlab.experiments.search_space import (KINDS, Metric, Param, draw_point, grid_of, make_pruner,  # noqa: F401
-                                             num_points, parse_metric, parse_param, suggest)
-from rnnlab.experiments.search_trials import (DIVERGED, LEGACY, POINT, STUDY_FILE, TRIALS_DIR, Interrupted,  # noqa: F401
-                                              Skipped, StudyError, TrialFailed, TrialOutcome, by_point,
-                                              format_override, given_up, is_duplicate, is_held, launch_command, locked,
-                                              new_evaluations, open_study, original_number, point_of,
-                                              queue_points, run_trial, storage_problem, storage_url,
-                                              trial_workdir)
+from rnnlab.experiments.search_space import Metric, Param, draw_point, num_points, suggest
+from rnnlab.experiments.search_trials import (LEGACY, POINT, STUDY_FILE, Interrupted, Skipped, StudyError, TrialFailed, given_up, is_duplicate, is_held, launch_command, locked, open_study, original_number, point_of, queue_points, run_trial, storage_problem, storage_url, trial_workdir)
 from rnnlab.training.workdir import CONFIG_FILE, RESULTS_FILE, is_finished, read_json, write_json
 
 SUMMARY_FILE = "search.json"

@@ -245,8 +245,8 @@ def format_override(value: Any) -> str:
 
 
 def launch_command(config_spec: str, workdir: str, overrides: dict[str, Any]) -> list[str]:
-    """``python -m rnnlab.launch --config=SPEC --workdir=W --config.FIELD=VALUE ...``."""
-    return [sys.executable, "-m", "rnnlab.launch", f"--config={config_spec}", f"--workdir={workdir}",
+    """``python -m rnnlab launch --config=SPEC --workdir=W --config.FIELD=VALUE ...``."""
+    return [sys.executable, "-m", "rnnlab", "launch", f"--config={config_spec}", f"--workdir={workdir}",
             *(f"--config.{k}={format_override(v)}" for k, v in overrides.items())]
 
 

@@ -1,10 +1,10 @@
 """Run a grid of configs x seeds into sibling workdirs, resumably.
 
-    python -m rnnlab.sweep configs/claims/negation.py configs/claims/long_memory.py \\
+    python -m rnnlab sweep studies/claims/configs/negation.py studies/claims/configs/long_memory.py \\
         --seeds=0,1,2 --out=runs/claims
 
 Each positional argument is a config file, optionally with a variant argument
-(``configs/claims/negation.py:cell=gru``). A file given without an argument
+(``studies/claims/configs/negation.py:cell=gru``). A file given without an argument
 whose module defines ``get_sweep() -> list[str]`` expands to one run per
 variant it lists (the experiment's grid). ``--also=smoke`` appends a variant to
 every run (the whole grid in seconds, for a check).
@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 from absl import logging
 
 from rnnlab.training.config_files import load_config, load_module, split_spec
-from rnnlab.training.workdir import RESULTS_FILE, is_finished
+from rnnlab.training.workdir import is_finished
 
 LOG_FILE = "sweep.jsonl"
 _SEED_SUFFIX = re.compile(r"__seed(\d+)$")
@@ -46,7 +46,7 @@ class Run:
       arg: the variant argument given to its ``get_config`` ("" for none).
       seed: written to ``config.train.seed``.
       name: ``stem`` or ``stem-arg`` (no seed): runs that differ only in seed
-        share it, which is how :mod:`rnnlab.experiments.report` groups them.
+        share it, which is how :mod:`rnnlab.analysis.report` groups them.
     """
 
     config_path: str
@@ -200,7 +200,7 @@ def check_runs(runs: Sequence[Run]) -> None:
 
 def sweep(specs: Sequence[str], out: str, seeds: str = "0,1,2", also: str = "",
           dry_run: bool = False) -> bool:
-    """Expands ``specs`` over ``seeds`` and runs the grid into ``out`` (``python -m rnnlab.sweep``).
+    """Expands ``specs`` over ``seeds`` and runs the grid into ``out`` (``python -m rnnlab sweep``).
 
     Args:
       specs: config files, each optionally with ``:variant``.

@@ -11,6 +11,6 @@
     lock        one training process per workdir
     metrics     metrics.jsonl, TensorBoard, log lines, the progress bar (one Recorder)
     workdir     the run directory's file names and JSON helpers
-    launch      one run as ``python -m rnnlab.launch`` starts it
+    launch      one run as ``python -m rnnlab launch`` starts it
     checks      the shared helpers of the config checks
 """

@@ -1,4 +1,4 @@
-"""One training run, as ``python -m rnnlab.launch`` starts it.
+"""One training run, as ``python -m rnnlab launch`` starts it.
 
 :func:`launch` quiets orbax's logging and calls
 :func:`rnnlab.training.train.train_and_evaluate`, which locks the workdir, writes

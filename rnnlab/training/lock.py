@@ -69,7 +69,13 @@ class WorkdirLock:
             pass
         host = socket.gethostname()
         while True:
-            f = open(self.path, "a+")
+            try:
+                f = open(self.path, "a+")
+            except FileNotFoundError:  # a holder that had made the workdir removed it as it released it
+                with contextlib.suppress(FileExistsError):
+                    os.makedirs(self.workdir)
+                    self._created_workdir = True
+                continue
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 locked = True

@@ -1,0 +1,260 @@
+"""Per-unit keep-gate saturation of one run: which gate keeps the old state, its values, their statistics.
+
+For LSTM-family cells the forget gate, for GRU-family cells the update gate,
+both as the fraction of the old state each unit *keeps* (see
+:data:`KEEP_GATES`), per layer and direction, at the initialisation and at the
+first kept, last and best (early-stopping) checkpoints
+(:func:`run_saturation`). The report over groups of runs is
+:mod:`rnnlab.analysis.saturation_report`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from rnnlab.analysis.stats import load_run, parse_target
+
+@dataclasses.dataclass(frozen=True)
+class KeepGate:
+    """Which traced gate of a cell sets the fraction of the old state each unit keeps, and how.
+
+    Attributes:
+      gate: the gate's name in :func:`rnnlab.gate_trace` (``"forget"``, ``"update"``).
+      complement: the kept fraction is ``1 - gate`` (else the gate itself).
+      family: ``"lstm"`` or ``"gru"``.
+    """
+
+    gate: str
+    complement: bool
+    family: str
+
+    @property
+    def transform(self) -> str:
+        """The kept fraction as a formula of the gate: ``"forget"``, ``"update"`` or ``"1 - update"``."""
+        return f"1 - {self.gate}" if self.complement else self.gate
+
+    def keep(self, values: np.ndarray) -> np.ndarray:
+        """``f32[...]``: the kept fraction from the gate's values ``f32[...]``."""
+        values = np.asarray(values)
+        return 1.0 - values if self.complement else values
+
+
+# rnnlab's cells (rnnlab/cells/): the LSTM family keeps f * c_{t-1} (minLSTM: the normalised f', which
+# gate_trace reports); the GRU and its reset-gate ablation keep z * h_{t-1} (PyTorch's convention,
+# h_t = (1 - z) n + z h_{t-1}), minGRU keeps (1 - z) * h_{t-1}.
+KEEP_GATES: dict[str, KeepGate] = {
+    **{name: KeepGate("forget", False, "lstm") for name in (
+        "lstm", "lstm_nig", "lstm_nog", "lstm_niaf", "lstm_noaf", "lstm_cifg", "lstm_fgr",
+        "layer_norm_lstm", "min_lstm")},
+    "gru": KeepGate("update", False, "gru"),
+    "gru_nrg": KeepGate("update", False, "gru"),
+    "min_gru": KeepGate("update", True, "gru"),
+}
+# Cells the report names when it skips them (any other cell is skipped as not LSTM- or GRU-family).
+NO_KEEP_GATE = {
+    "tanh": "the tanh RNN has no gate",
+    "lstm_nfg": "no forget gate: the cell keeps all of c at every step",
+    "gru_nug": "no update gate: the state is replaced at every step",
+}
+
+
+def keep_gate(cell: str) -> KeepGate:
+    """The :class:`KeepGate` of a registered cell name.
+
+    Raises:
+      ValueError: the cell has no gate that keeps the old state, or is not of
+        the LSTM or GRU family (the message says which).
+    """
+    if cell in KEEP_GATES:
+        return KEEP_GATES[cell]
+    why = NO_KEEP_GATE.get(cell, "not an LSTM- or GRU-family cell of rnnlab.cells")
+    raise ValueError(f"cell {cell!r} has no keep gate to measure ({why})")
+
+
+def evaluation_batches(run, split: str = "test", max_examples: int = 256
+                       ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The first ``max_examples`` examples of ``split``, in file order, as padded batches.
+
+    Args:
+      run: a :class:`rnnlab.inference.trained_run.TrainedRun`.
+      split: a split of the run's dataset.
+      max_examples: how many examples (rows of weight > 0) count; later rows
+        of the last batch are masked out.
+
+    Returns:
+      ``[(inputs int32[B, T] | f32[B, T, D], lengths int32[B], valid bool[B, T])]``:
+      ``valid`` marks the steps ``t < length`` of the counted examples.
+    """
+    import rnnlab.data
+
+    loader = rnnlab.data.make_loader(run.config.data, split, seed=0, shuffle=False, num_epochs=1)
+    batches, seen = [], 0
+    for batch in loader:
+        weights = np.asarray(batch["weights"]) > 0
+        counted = weights & (seen + np.cumsum(weights) <= max_examples)
+        seen += int(counted.sum())
+        lengths = np.asarray(batch["lengths"], np.int32)
+        steps = np.asarray(batch["inputs"]).shape[1]
+        valid = (np.arange(steps)[None, :] < lengths[:, None]) & counted[:, None]
+        batches.append((np.asarray(batch["inputs"]), lengths, valid))
+        if seen >= max_examples:
+            break
+    return batches
+
+
+def keep_values(run, batches: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                gate: Optional[KeepGate] = None) -> list[dict[str, Any]]:
+    """The kept fraction of every unit at every valid step, per recurrent layer and direction.
+
+    Args:
+      run: a :class:`rnnlab.inference.trained_run.TrainedRun` (its ``params`` are traced).
+      batches: from :func:`evaluation_batches`.
+      gate: default :func:`keep_gate` of ``run.config.model.cell``.
+
+    Returns:
+      ``[{"layer": i, "direction": "fwd" | "bwd", "keep": f32[S, H]}]`` with S
+      the valid steps of all batches, layers in order.
+    """
+    gate = gate or keep_gate(run.config.model.cell)
+    parts: list[list[np.ndarray]] = []
+    labels: list[tuple[int, str]] = []
+    for inputs, lengths, valid in batches:
+        traces = run.trace_gates(inputs, lengths)
+        if not labels:
+            labels = [(t["layer"], t["direction"]) for t in traces]
+            parts = [[] for _ in traces]
+        for part, trace in zip(parts, traces):
+            part.append(gate.keep(trace["gates"][gate.gate][valid]))
+    return [{"layer": layer, "direction": direction, "keep": np.concatenate(part).astype(np.float32)}
+            for (layer, direction), part in zip(labels, parts)]
+
+
+def unit_statistics(keep: np.ndarray, high: float = 0.9, low: float = 0.1,
+                    memory_fraction: float = 0.5) -> dict[str, Any]:
+    """Per-unit saturation of a kept fraction over S steps.
+
+    Args:
+      keep: ``f32[S, H]``, the kept fraction of H units at S valid steps.
+      high: a value ``>= high`` is "near 1" (the unit keeps its state).
+      low: a value ``<= low`` is "near 0" (the unit overwrites its state).
+      memory_fraction: a *memory unit* is near 1 at ``>= memory_fraction`` of
+        the steps; a *reset unit* near 0 at ``>= memory_fraction`` of them.
+
+    Returns:
+      ``{"units": H, "steps": S, "memory_units", "reset_units", "near_1", "near_0",
+      "mean_keep", "per_unit": {"near_1": f64[H], "near_0": f64[H], "mean": f64[H]}}``:
+      ``near_1`` / ``near_0`` are fractions of all ``S * H`` values, the
+      ``per_unit`` ones fractions of each unit's S steps.
+
+    Raises:
+      ValueError: ``keep`` is not 2-D or has no step.
+    """
+    keep = np.asarray(keep, np.float64)
+    if keep.ndim != 2 or keep.shape[0] == 0:
+        raise ValueError(f"keep must be f32[S, H] with S > 0, got shape {keep.shape}")
+    per_high, per_low = np.mean(keep >= high, axis=0), np.mean(keep <= low, axis=0)
+    return {
+        "units": int(keep.shape[1]), "steps": int(keep.shape[0]),
+        "memory_units": int(np.sum(per_high >= memory_fraction)),
+        "reset_units": int(np.sum(per_low >= memory_fraction)),
+        "near_1": float(np.mean(keep >= high)), "near_0": float(np.mean(keep <= low)),
+        "mean_keep": float(np.mean(keep)),
+        "per_unit": {"near_1": per_high, "near_0": per_low, "mean": keep.mean(axis=0)},
+    }
+
+
+CHECKPOINTS = ("init", "first", "last", "best")
+LAYER_KEYS = ("memory_units", "reset_units", "near_1", "near_0", "mean_keep")
+
+
+def _learned(results: Mapping[str, float], targets: Sequence[str]) -> Optional[bool]:
+    """Whether ``results`` meet every target whose metric they hold; ``None`` when none applies."""
+    verdicts = []
+    for target in targets:
+        key, mode, threshold = parse_target(target)
+        if key in results:
+            verdicts.append(results[key] >= threshold if mode == "max" else results[key] <= threshold)
+    return all(verdicts) if verdicts else None
+
+
+def run_saturation(workdir: str, split: str = "test", max_examples: int = 256, high: float = 0.9,
+                   low: float = 0.1, memory_fraction: float = 0.5,
+                   targets: Sequence[str] = ()) -> dict[str, Any]:
+    """Keep-gate saturation of one run at its initialisation and its first kept, last and best checkpoints.
+
+    ``init`` is the model's initialisation rebuilt from the run's config and
+    seed (``trained_run.restore(workdir, step=0)``); ``first`` the earliest
+    checkpoint still kept (``config.train.max_to_keep`` deletes older ones:
+    ``first_is_first_saved`` says whether it is the first saved), ``last`` the
+    newest that restores, both with the params trained up to their step;
+    ``best`` the early-stopping best params held by the newest checkpoint
+    (absent without early stopping). Every one is traced over the same first
+    ``max_examples`` examples of ``split``.
+
+    Args:
+      workdir: a run directory with checkpoints.
+      split, max_examples: the examples traced (``split`` falls back to the
+        run's ``eval_split`` when the dataset lacks it).
+      high, low, memory_fraction: see :func:`unit_statistics`.
+      targets: ``"METRIC>=VALUE"`` / ``"METRIC<=VALUE"`` on ``results.json``
+        (``"valid/mse<=0.01"``): ``learned`` is whether the run meets those
+        whose metric it has (``None`` when none applies).
+
+    Returns:
+      ``{"seed", "cell", "family", "gate", "keep", "kept_steps", "checkpoint_every",
+      "max_to_keep", "first_is_first_saved", "best_step", "results", "learned",
+      "checkpoints": {name: {"step", "params_step", "layers": [{"layer",
+      "direction", **unit_statistics}]}}}`` with NumPy per-unit arrays.
+
+    Raises:
+      ValueError: the run's cell has no keep gate (:func:`keep_gate`), or it
+        has no checkpoint that restores.
+    """
+    from rnnlab.inference import trained_run
+
+    config = trained_run.read_config(workdir)
+    gate = keep_gate(config.model.cell)
+    if config.model.kind == "bag_of_words":
+        raise ValueError(f"run {workdir!r} is a bag of words: it has no recurrent layer")
+    run = trained_run.restore(workdir, params="state")  # the newest checkpoint that restores: "last"
+    kept = trained_run.checkpoint_steps(workdir)
+    if split not in run.spec.splits:
+        split = config.train.eval_split
+    batches = evaluation_batches(run, split, max_examples)
+    points = {"init": run.at_step(0, "state")}
+    first_error = None
+    for step in kept:
+        if step >= run.step:
+            break
+        try:
+            points["first"] = run.at_step(step, "state")
+            break
+        except ValueError as e:  # a damaged checkpoint: the next kept one is the first that restores
+            first_error = str(e)
+    points.setdefault("first", run)
+    points["last"] = run
+    if run.best_step is not None:
+        points["best"] = run.at_step(run.step, "best")
+    results = load_run(workdir).results  # {"split/name": value}; {} while unfinished
+    record = {
+        "seed": int(config.train.seed), "cell": config.model.cell, "family": gate.family, "gate": gate.gate,
+        "keep": gate.transform, "kind": config.model.kind, "dataset": config.data.name, "split": split,
+        "examples": int(sum(v.any(axis=1).sum() for _, _, v in batches)),
+        "kept_steps": kept, "checkpoint_every": int(config.train.checkpoint_every),
+        "max_to_keep": int(config.train.max_to_keep),
+        "first_is_first_saved": points["first"].step == min(int(config.train.checkpoint_every) or run.step, run.step),
+        "best_step": run.best_step, "results": results, "learned": _learned(results, targets),
+        "checkpoints": {},
+    }
+    if first_error:
+        record["first_note"] = first_error
+    for name, point in points.items():
+        layers = [{"layer": v["layer"], "direction": v["direction"],
+                   **unit_statistics(v["keep"], high, low, memory_fraction)}
+                  for v in keep_values(point, batches, gate)]
+        record["checkpoints"][name] = {"step": point.step, "params_step": point.params_step, "layers": layers}
+    return record
+

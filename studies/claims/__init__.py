@@ -1,0 +1,1 @@
+"""The claims study (see README.md beside this file)."""

@@ -1,0 +1,1 @@
+"""The music study (see README.md beside this file)."""

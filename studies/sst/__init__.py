@@ -1,0 +1,1 @@
+"""The sst study (see README.md beside this file)."""

@@ -1,0 +1,156 @@
+"""The SST study's tables: each model's learning-rate trials and its seed runs on dev, test, and the
+negated and other test sentences.
+
+    python -m studies.sst.tables --plan=studies/sst/plan.py --runs=runs/sst_plan --out=docs/results/sst2
+
+A finished SST run's ``results.json`` holds ``SPLIT/accuracy`` and ``SPLIT/negated_accuracy`` (the
+sentences holding a negator, :data:`rnnlab.data.text.NEGATORS`); the other sentences' accuracy follows
+from the two counts (:func:`negation_breakdown`).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+from absl import app, flags
+
+from rnnlab.analysis.stats import format_mean_std, load_run, markdown_table
+from rnnlab.analysis.significance import mean_std
+from rnnlab.experiments import plan as plan_lib
+from rnnlab.experiments import search
+from rnnlab.experiments import search_trials
+
+
+def negated_counts(data_config: Any, split: str) -> tuple[int, int]:
+    """``(examples, examples with negated == True)`` in ``split`` of a dataset with a ``negated`` flag.
+
+    Raises:
+      ValueError: the dataset's batches carry no ``negated`` flag.
+    """
+    import rnnlab.data
+
+    total = negated = 0
+    for batch in rnnlab.data.make_loader(data_config, split, seed=0, shuffle=False, num_epochs=1):
+        if "negated" not in batch:
+            raise ValueError(f"dataset {data_config.get('name')!r} has no 'negated' flag")
+        weights = np.asarray(batch["weights"]) > 0
+        total += int(weights.sum())
+        negated += int((np.asarray(batch["negated"]).astype(bool) & weights).sum())
+    return total, negated
+
+
+def negation_breakdown(
+    workdirs: Sequence[str],
+    splits: Sequence[str] = ("valid", "test"),
+    counts: Optional[Mapping[str, tuple[int, int]]] = None,
+) -> list[dict[str, Any]]:
+    """Per finished run: accuracy on all, negated and other (non-negated) sentences of each split.
+
+    The other sentences' accuracy is ``(accuracy * N - negated_accuracy * N_neg) / (N - N_neg)``
+    from ``results.json``.
+
+    Args:
+      workdirs: run directories of classification runs with a ``negated`` flag.
+      splits: the result splits to break down.
+      counts: ``{split: (N, N_neg)}``; default counted from each run's dataset
+        (:func:`negated_counts`).
+
+    Returns:
+      ``[{"workdir", "group", "seed", "learning_rate", "wall_time_sec",
+      split: {"accuracy", "negated_accuracy", "other_accuracy", "count", "negated"}}]``.
+    """
+    records = []
+    for workdir in workdirs:
+        run = load_run(workdir)
+        if not run.finished:
+            continue
+        record = {"workdir": workdir, "group": run.group, "seed": run.seed,
+                  "learning_rate": run.config.get("optim", {}).get("learning_rate"),
+                  "wall_time_sec": run.results.get("wall_time_sec")}
+        for split in splits:
+            n, n_neg = counts[split] if counts else negated_counts(run.config["data"], split)
+            acc, neg = run.results[f"{split}/accuracy"], run.results[f"{split}/negated_accuracy"]
+            other = (acc * n - neg * n_neg) / (n - n_neg) if n > n_neg else float("nan")
+            record[split] = {"accuracy": acc, "negated_accuracy": neg, "other_accuracy": other,
+                             "count": n, "negated": n_neg}
+        records.append(record)
+    return records
+
+
+NEGATION_COLUMNS = (("valid", "accuracy"), ("test", "accuracy"), ("test", "negated_accuracy"),
+                    ("test", "other_accuracy"), ("valid", "negated_accuracy"))
+
+
+def negation_markdown(models: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """One row per model of :func:`negation_breakdown` records: accuracy (%) mean +- std over its seeds.
+
+    Columns: dev, test, test negated, test other, the gap other - negated on test,
+    dev negated, and the wall time per run.
+    """
+    header = ["model", "seeds", "dev", "test", "test, negated", "test, other", "gap other - negated",
+              "dev, negated", "wall s per run"]
+    rows = []
+    for name, records in models.items():
+        cells = [format_mean_std(mean_std([100 * r[split][key] for r in records]), 1)
+                 for split, key in NEGATION_COLUMNS]
+        gap = mean_std([100 * (r["test"]["other_accuracy"] - r["test"]["negated_accuracy"]) for r in records])
+        wall = [r["wall_time_sec"] for r in records if r.get("wall_time_sec") is not None]
+        rows.append([name, len(records), *cells[:4], format_mean_std(gap, 1), cells[4],
+                     f"{np.mean(wall):.0f}" if wall else "-"])
+    return markdown_table(header, rows)
+
+
+def write_sst_tables(plan_path: str, runs: str, out: str) -> dict[str, Any]:
+    """An SST plan's seed runs (``studies/sst/plan.py``): ``out/per_seed.json`` and ``out/sst.md``.
+
+    Per search: its trials (learning rate, dev accuracy, test accuracy of the
+    trial, wall time) and its seed runs broken down into negated and other
+    sentences (:func:`negation_breakdown`, :func:`negation_markdown`).
+    """
+    models, trials = {}, []
+    for item in plan_lib.load_plan(plan_path):
+        folder = os.path.join(runs, item.name)
+        seeds = sorted(glob.glob(os.path.join(folder, f"{search.BEST_NAME}__seed*")))
+        records = negation_breakdown(seeds)
+        for record in records:
+            record["workdir"] = os.path.relpath(record["workdir"], runs)
+        if records:
+            models[item.name] = records
+        for run in map(load_run, sorted(glob.glob(os.path.join(folder, search_trials.TRIALS_DIR, "trial_*")))):
+            if run.finished:
+                trials.append([item.name, f"{run.config['optim']['learning_rate']:.2g}",
+                               f"{100 * run.results['valid/accuracy']:.1f}", f"{100 * run.results['test/accuracy']:.1f}",
+                               run.results.get("step"), run.results.get("best_step"),
+                               f"{run.results['wall_time_sec']:.0f}"])
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "per_seed.json"), "w") as f:
+        json.dump(models, f, indent=1)
+        f.write("\n")
+    text = ("Seed runs of each model's chosen learning rate (accuracy %, mean +- std):\n\n"
+            + negation_markdown(models)
+            + "\nLearning-rate trials (seed 0; the rate with the best dev accuracy was rerun with seeds 1, 2, 3):\n\n"
+            + markdown_table(["model", "lr", "dev", "test", "steps", "best step", "wall s"], trials))
+    with open(os.path.join(out, "sst.md"), "w") as f:
+        f.write(text)
+    return models
+
+
+def main(argv: Sequence[str]) -> None:
+    """absl entry: ``--plan``, ``--runs``, ``--out``."""
+    del argv
+    from rnnlab.analysis.report import quiet
+
+    quiet()
+    f = flags.FLAGS
+    write_sst_tables(f.plan, f.runs, f.out)
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("plan", "studies/sst/plan.py", "the SST plan file")
+    flags.DEFINE_string("runs", "runs/sst_plan", "the plan's output folder")
+    flags.DEFINE_string("out", "docs/results/sst2", "where per_seed.json and sst.md go")
+    app.run(main)
