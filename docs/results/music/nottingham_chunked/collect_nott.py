@@ -26,6 +26,13 @@ for wd in sorted(glob.glob(f"{SRC}/*-lr*-s*")):
                 "step 30000, best 27000, not stopped early), then the same workdir resumed with "
                 "train.num_steps=60000 (steps 30000-33000, where patience ended it). wall_seconds sums both "
                 "processes (249.9 s + the second).")
+    if name in ("tanh-lr3e-4-s0", "gru-lr3e-2-s0"):
+        note = ("grid extension (drive_ext.py): the seed-0 choice sat at the 3-rate grid's edge, so one more rate "
+                "beyond it was run; it lost, the choice stands. Run after the lstm_stall_fix diff was applied to the "
+                "worktree: its config.json also has model.cell_clip=0.0 and optim.peephole_lr_scale=1.0, no-ops here.")
+    if name == "lstm-lr1e-3-s1":
+        note = ("patience ran out at step 60000, which is also the step cap: best step 54000, then 6 evaluations "
+                "without improvement (stopped_early is true), but the cap would have ended it at the same step.")
     curve, seen = [], set()
     for line in open(f"{wd}/metrics.jsonl"):
         m = json.loads(line)
