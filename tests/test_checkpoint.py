@@ -12,10 +12,7 @@ import pytest
 import rnnlab.data
 from rnnlab.training import checkpoint, steps, train
 from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_metrics
-from tests.train_fixtures import compile_cache, smoke_config, stop_after
-
-pytestmark = pytest.mark.usefixtures("compile_cache")
-
+from tests.train_fixtures import smoke_config, stop_after
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):

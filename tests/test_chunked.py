@@ -20,9 +20,8 @@ from configs import music
 from rnnlab.training import checkpoint, models, steps, tasks, train
 from rnnlab.training.workdir import CHECKPOINT_DIR, read_metrics
 from tests.test_data_files import write_mat
-from tests.train_fixtures import compile_cache, smoke_config, stop_after
+from tests.train_fixtures import smoke_config, stop_after
 
-pytestmark = pytest.mark.usefixtures("compile_cache")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LENGTHS = {"traindata": [5, 9, 12, 3, 7, 21, 30, 14], "validdata": [6, 16, 2, 25, 11], "testdata": [4, 30, 9]}
 

@@ -21,7 +21,6 @@ import scipy.io
 import rnnlab.data
 from rnnlab.training import models, tasks, train
 from tests.test_user_data import write_sample_folder
-from tests.train_fixtures import compile_cache  # noqa: F401  (fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,9 +40,6 @@ def _files_defining(name: str) -> list[str]:
 
 CONFIG_FILES = _files_defining("get_config")
 PLAN_FILES = _files_defining("get_plan")
-
-pytestmark = pytest.mark.usefixtures("compile_cache")
-
 
 def _load(path: str, arg: str):
     module = importlib.import_module(path[: -len(".py")].replace(os.sep, "."))

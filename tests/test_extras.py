@@ -2,8 +2,8 @@
 
 A subprocess hides Optuna and Matplotlib (an import of either
 fails as if it were not installed), imports the library and training modules,
-trains the smoke negation run through the training entry point, and checks
-that a tool needing an extra says which one to install.
+trains the smoke negation run through the training entry point, imports every
+command module, and checks that a tool needing an extra says which one to install.
 """
 
 import os
@@ -42,6 +42,10 @@ SCRIPT = textwrap.dedent('''
         search_space.draw_point([search_space.parse_param("optim.learning_rate=loguniform(1e-3,1e-2)")], 0, 0)
     except ImportError as e:
         print("search:", e)
+    import importlib
+    from rnnlab.commands import COMMANDS
+    for command in COMMANDS:  # every command module imports; only running a tool needs its extra
+        importlib.import_module("rnnlab.commands." + command)
     print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in HIDDEN))
 ''')
 

@@ -82,3 +82,16 @@ def test_missing_workdir_and_bad_flag_values_are_errors(tmp_path):
     assert missing.returncode != 0 and "workdir" in missing.stderr
     bad = _launch(tmp_path / "bad", tmp_path / "tfds", "--config.model.pooling=sum")
     assert bad.returncode != 0 and "config.model.pooling: unknown pooling 'sum'" in bad.stderr
+
+
+def test_python_m_rnnlab_lists_its_commands_and_refuses_an_unknown_one():
+    from rnnlab.commands import COMMANDS
+
+    for argv, said in ((["-m", "rnnlab"], ""), (["-m", "rnnlab", "sweeep"], "unknown command 'sweeep'; ")):
+        done = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1
+        assert done.stderr.strip() == f"usage: python -m rnnlab COMMAND [flags]: {said}commands: {', '.join(COMMANDS)}"
+    # and a command runs its own flags: --help lists them
+    done = subprocess.run([sys.executable, "-m", "rnnlab", "gates", "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and "--memory_fraction" in done.stdout

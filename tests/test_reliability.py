@@ -29,9 +29,7 @@ import rnnlab.data as rd
 from rnnlab.training import checkpoint, lock, train
 from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_metrics
 from rnnlab.data.registry import encode, make_vocab, token_features, vocab_fields
-from tests.train_fixtures import compile_cache, smoke_config
-
-pytestmark = pytest.mark.usefixtures("compile_cache")
+from tests.train_fixtures import smoke_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -380,8 +380,7 @@ def _outcome(out):
 def test_a_search_killed_anywhere_gives_the_answer_of_an_uninterrupted_one(tmp_path, negation_data, kill_seed):
     import random
 
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    env = dict(os.environ)  # with the session's compilation cache (tests/session.py)
     # Given the answer of an uninterrupted search by two workers: 3 points, then 1 seed run of the best
     start = time.time()
     reference = _workers(negation_data, tmp_path / "ref", env)

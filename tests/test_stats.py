@@ -127,3 +127,45 @@ def test_steady_steps_per_sec_skips_the_first_window():
     assert stats.first_window_overhead(metrics) == pytest.approx(50 / 5.0 - 50 / 100.0)  # 9.5 s
     assert math.isnan(stats.steady_steps_per_sec(metrics[:1]))
     assert math.isnan(stats.first_window_overhead([]))
+
+
+def _holm_by_definition(p_values, alpha):
+    """Holm's step-down procedure as stated: test the sorted p-values in turn against alpha / (m - k),
+    stopping at the first that fails; the ones tested before it are rejected."""
+    m = len(p_values)
+    rejected = [False] * m
+    for k, i in enumerate(sorted(range(m), key=lambda i: p_values[i])):
+        if p_values[i] > alpha / (m - k):
+            break
+        rejected[i] = True
+    return rejected
+
+
+def test_holm_adjusts_by_hand_and_rejects_as_the_step_down_procedure():
+    # By hand: sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 -> 0.02, 0.03, 0.06, 0.04 -> running max
+    result = significance.holm([0.01, 0.04, 0.03, 0.005])
+    assert [r["p_holm"] for r in result] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert [r["rejected"] for r in result] == [True, False, False, True]
+    # NaN (no test) is left out of the family: m = 2 here
+    with_nan = significance.holm([0.02, float("nan"), 0.04])
+    assert [r["p_holm"] for r in with_nan][::2] == pytest.approx([0.04, 0.04])
+    assert math.isnan(with_nan[1]["p_holm"]) and not with_nan[1]["rejected"]
+    assert [r["p_holm"] for r in significance.holm([0.9, 0.8])] == [1.0, 1.0]  # 2 * 0.8 capped at 1, then monotone
+    # And on random families, rejections equal the step-down procedure's at several levels
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = list(rng.uniform(0, 0.1, rng.integers(1, 12)))
+        for alpha in (0.01, 0.05, 0.1):
+            assert [r["rejected"] for r in significance.holm(p, alpha)] == _holm_by_definition(p, alpha)
+
+
+def test_page_block_reads_and_rewrites_one_marked_block():
+    page = "# A page\n\n<!-- table: python make_table.py -->\n| old |\n<!-- /table -->\n\nprose | old |\n"
+    assert stats.page_block(page, "table").strip() == "| old |"
+    new = stats.with_page_block(page, "table", "| new |\n|---|")
+    assert new == "# A page\n\n<!-- table: python make_table.py -->\n| new |\n|---|\n<!-- /table -->\n\nprose | old |\n"
+    assert stats.page_block(new, "table").strip() == "| new |\n|---|"
+    with pytest.raises(ValueError, match="exactly one block"):
+        stats.page_block(page, "figure")
+    with pytest.raises(ValueError, match="exactly one block"):
+        stats.page_block(page + page, "table")

@@ -19,10 +19,7 @@ from rnnlab.training import checkpoint, models, tasks, train
 from rnnlab.training.workdir import RESULTS_FILE, TENSORBOARD_DIR, read_metrics
 
 from rnnlab.inference import trained_run
-from tests.train_fixtures import compile_cache, fake_batch, fake_spec, smoke_config
-
-pytestmark = pytest.mark.usefixtures("compile_cache")
-
+from tests.train_fixtures import fake_batch, fake_spec, smoke_config
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
@@ -287,7 +284,7 @@ def test_train_and_evaluate_smoke_writes_results_metrics_and_events(data_dir, tm
     n_buckets = len(config.data.buckets)
     assert 1 <= results["compilations"]["train_step"] <= n_buckets
     assert 1 <= results["compilations"]["eval_step"] <= n_buckets
-    assert isinstance(results["compilations"]["total"], int)  # cache hits (see compile_cache) do not count
+    assert isinstance(results["compilations"]["total"], int)  # cache hits (tests/session.py) do not count
     records = read_metrics(workdir)
     assert all(isinstance(r["step"], int) for r in records)
     train_lines = [r for r in records if "train/loss" in r]

@@ -24,7 +24,6 @@ from configs import sequence_tagging as tagging_config
 from configs import text_classification as text_config
 from rnnlab.data import arrays, text
 from rnnlab.training import tasks, train
-from tests.train_fixtures import compile_cache  # noqa: F401  (fixture)
 
 POSITIVE, NEGATIVE, FILLER = ("good", "great", "fine"), ("bad", "awful", "poor"), ("the", "film", "was", "a", "plot")
 
@@ -418,7 +417,6 @@ def _run(module, arg, folder, tmp_path, **fields):
     return results
 
 
-@pytest.mark.usefixtures("compile_cache")
 def test_text_classification_learns_a_keyword_rule(tmp_path):
     (tmp_path / "data").mkdir()
     write_text_folder(str(tmp_path / "data"), np.random.default_rng(0))
@@ -432,7 +430,6 @@ def test_text_classification_learns_a_keyword_rule(tmp_path):
     assert unseen["unknown"] == [0] and unseen["tokens"][0] == "zzyzx"
 
 
-@pytest.mark.usefixtures("compile_cache")
 def test_sequence_tagging_learns_bio_tags_and_reports_span_f1(tmp_path):
     (tmp_path / "data").mkdir()
     write_conll_folder(str(tmp_path / "data"), np.random.default_rng(0))
@@ -450,7 +447,6 @@ def test_sequence_tagging_learns_bio_tags_and_reports_span_f1(tmp_path):
     assert len(names) == len(tags) and np.mean([a == b for a, b in zip(names, tags)]) > 0.9
 
 
-@pytest.mark.usefixtures("compile_cache")
 def test_arrays_learn_the_sign_of_a_feature_sum(tmp_path):
     (tmp_path / "data").mkdir()
     write_npz_folder(str(tmp_path / "data"), np.random.default_rng(0), padded=True)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import signal
 
-import jax
 import numpy as np
-import pytest
 
 import rnnlab.data
 from configs import negation
@@ -54,23 +52,6 @@ def fake_batch(spec: DatasetSpec, batch_size: int = 4, steps: int = 7, seed: int
     }[spec.task]()
     return {"inputs": inputs, "lengths": lengths, "targets": targets,
             "weights": np.ones(batch_size, np.float32)}
-
-
-@pytest.fixture(scope="module")
-def compile_cache(tmp_path_factory):
-    """JAX's persistent compilation cache for one test module: runs that build the same
-    step functions again (resume tests) load them instead of compiling. Restored after."""
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
-    previous = {name: getattr(jax.config, name) for name in names}
-    from jax._src import compilation_cache  # reset_cache: JAX latches whether the cache is used
-
-    compilation_cache.reset_cache()
-    jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
-    jax.config.update(names[1], 0.5)
-    yield
-    for name, value in previous.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
 
 
 def stop_after(monkeypatch, n: int) -> None:

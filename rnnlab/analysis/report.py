@@ -21,7 +21,8 @@ import numpy as np
 from rnnlab.analysis.gate_analysis import count_params, gate_report
 from rnnlab.analysis.saturation_report import saturation_report
 from rnnlab.analysis.plots import plot_bars, plot_learning_curves
-from rnnlab.analysis.stats import RunRecord, curve, format_mean_std, group_runs, load_run, markdown_table, per_seed, summarize, summary_table, target_table
+from rnnlab.analysis.stats import (RunRecord, curve, format_mean_std, group_runs, load_run, markdown_table, per_seed,
+                                   summarize, summary_table, target_table)
 from rnnlab.analysis.significance import LEVEL, mean_std
 from rnnlab.training.workdir import CHECKPOINT_DIR
 

@@ -193,6 +193,33 @@ def compare(a: Sequence[float], b: Sequence[float], seeds_a: Optional[Sequence[H
     return result
 
 
+def holm(p_values: Sequence[float], alpha: float = 1 - LEVEL) -> list[dict[str, Any]]:
+    """Holm-Bonferroni over one family of tests: the adjusted p of each and whether it is rejected.
+
+    With the family's ``m`` finite p-values sorted, ``p_(1) <= ... <= p_(m)``, the adjusted value is
+    ``p~_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))`` and a test is rejected when ``p~ <= alpha``:
+    the step-down procedure, which keeps the chance of any false rejection in the family at most
+    ``alpha`` whatever the tests' dependence.
+
+    Args:
+      p_values: f[m] two-sided p-values of the family (NaN or None: no test; left out of ``m``).
+      alpha: the family-wise error rate.
+
+    Returns:
+      ``[{"p", "p_holm", "rejected"}]`` in the order given (``p_holm`` NaN and ``rejected`` False
+      where there was no test).
+    """
+    finite = sorted((p, i) for i, p in enumerate(p_values) if p is not None and not math.isnan(p))
+    m = len(finite)
+    adjusted, running = {}, 0.0
+    for rank, (p, i) in enumerate(finite):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    nan = float("nan")
+    return [{"p": nan if p is None else float(p), "p_holm": adjusted.get(i, nan),
+             "rejected": i in adjusted and adjusted[i] <= alpha} for i, p in enumerate(p_values)]
+
+
 def is_separable(result: Mapping[str, Any]) -> bool:
     """Whether a test's interval of the difference (``result["ci"]``) excludes 0."""
     low, high = result["ci"]

@@ -159,6 +159,30 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def page_block(page: str, name: str) -> str:
+    """The text of a page (Markdown) between ``<!-- NAME: how it is made -->`` and ``<!-- /NAME -->``.
+
+    A page keeps each table that code makes from committed results in such a block, so that a test can
+    check that the text and the results agree (compare with the code's output) and a command can
+    rewrite it (:func:`with_page_block`).
+
+    Raises:
+      ValueError: the page has no such block, or more than one.
+    """
+    opening, closing = f"<!-- {name}:", f"<!-- /{name} -->"
+    if page.count(opening) != 1 or page.count(closing) != 1:
+        raise ValueError(f"the page needs exactly one block '{opening} ... -->' ... '{closing}'")
+    return page.split(opening, 1)[1].split("-->", 1)[1].split(closing, 1)[0]
+
+
+def with_page_block(page: str, name: str, content: str) -> str:
+    """``page`` with the block ``name`` (:func:`page_block`) holding ``content`` between blank lines."""
+    old = page_block(page, name)
+    head, tail = page.split(f"<!-- {name}:", 1)
+    comment, rest = tail.split("-->", 1)
+    return head + f"<!-- {name}:" + comment + "-->" + rest.replace(old, f"\n{content.strip()}\n", 1)
+
+
 def summary_table(
     summary: Mapping[str, Mapping[str, tuple[float, float, int]]],
     keys: Sequence[str],

@@ -72,8 +72,14 @@ def parse_flags_or_exit(command: str) -> Callable[[Sequence[str]], list[str]]:
 def run_app(command: str, main: Callable[[Sequence[str]], None], define_flags: Callable[[], None],
             argv: Sequence[str] | None = None) -> None:
     """Defines a command's flags and runs its ``main`` under absl (``argv`` defaults to ``sys.argv``); a bad
-    flag is one line ``<command>: ...`` and exit status 1 (:func:`parse_flags_or_exit`)."""
+    flag is one line ``<command>: ...`` and exit status 1 (:func:`parse_flags_or_exit`). ``--help`` prints
+    the command module's docstring and its own flags."""
     define_flags()
+    argv = list(sys.argv if argv is None else argv)
+    if any(a in ("-h", "-?", "--help", "--helpshort") for a in argv[1:]):
+        module = sys.modules[main.__module__]
+        print(f"{(module.__doc__ or command).strip()}\n\nflags:\n{flags.FLAGS.module_help(module)}")
+        sys.exit(0)
     app.run(main, argv=argv, flags_parser=parse_flags_or_exit(command))
 
 

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 from absl import app, flags
 
-from rnnlab.commands.common import config_flag, parse_flags_or_exit, run_command
+from rnnlab.commands.common import config_flag, run_app, run_command
 from rnnlab.training.launch import launch
 
 _CONFIG = config_flag("config", "Experiment config file, e.g. configs/negation.py[:variants].")
@@ -32,7 +32,7 @@ def main(argv: Sequence[str]) -> None:
 def run(argv: Optional[Sequence[str]] = None) -> None:
     """Runs :func:`main` (``launch.py``, ``python -m rnnlab launch``, the ``rnnlab-launch`` script); a user's
     own launcher calls it after registering their cells. ``argv`` defaults to ``sys.argv``."""
-    app.run(main, argv=argv, flags_parser=parse_flags_or_exit("rnnlab launch"))
+    run_app("rnnlab launch", main, lambda: None, argv)  # its flags are defined above, at import
 
 
 if __name__ == "__main__":
