@@ -76,13 +76,15 @@ def test_notebook_runs(path, tmp_path, tmp_path_factory, monkeypatch):
     assert "Downloading and preparing" not in printed and "downloaded and prepared" not in printed
 
 
-def test_notebook_runs_with_jupyter_nbconvert(tmp_path, monkeypatch):
-    # Given the command a user types, from the repository root, with no PYTHONPATH
+def test_notebook_runs_with_jupyter_nbconvert(tmp_path, tmp_path_factory, monkeypatch):
+    # Given the command a user types, from the repository root, with no PYTHONPATH (the generated data
+    # shared with the other notebook runs)
     monkeypatch.delenv("PYTHONPATH", raising=False)
+    monkeypatch.setenv("RNNLAB_NOTEBOOK_DATA", str(tmp_path_factory.getbasetemp().parent / "notebook_data"))
     monkeypatch.setenv("RNNLAB_NOTEBOOK_WORKDIR", str(tmp_path))
     (tmp_path / "no_real_data").mkdir()
     monkeypatch.setenv("RNNLAB_DATA", str(tmp_path / "no_real_data"))
-    path = ROOT / "notebooks" / "04_your_own_cell.ipynb"  # loads a repository config by its relative path
+    path = ROOT / "notebooks" / "02_negation_and_gates.ipynb"  # loads a repository config by its relative path
     command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                "--output-dir", str(tmp_path), str(path)]
     # When nbconvert executes it (the kernel starts in notebooks/)

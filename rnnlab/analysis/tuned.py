@@ -1,6 +1,6 @@
 """Tables of a plan's output: each tuned model over its seeds.
 
-    python -m rnnlab report --plan=studies/claims/plan.py --runs=runs/tuned --out=docs/results/tuned
+    python -m rnnlab report --plan=my_plan.py --runs=runs/my_plan --out=reports/my_plan
 
 A plan (:mod:`rnnlab.experiments.plan`) is a list of searches named ``task/model``;
 each search folder holds ``search.json`` (written when the search and its seed
@@ -89,7 +89,7 @@ def write_tuned_report(plan_path: str, runs: str, out: str, level: float = LEVEL
     """Writes ``tuned.md``, ``tuned.json`` and figures for a plan's output.
 
     Args:
-      plan_path: the plan file (``studies/claims/plan.py``).
+      plan_path: the plan file (``my_plan.py``).
       runs: its output folder (``runs/tuned``), partly written while the plan runs.
       out: the report folder (``docs/results/tuned``).
       level: coverage of the intervals.

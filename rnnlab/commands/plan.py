@@ -1,8 +1,8 @@
 """``python -m rnnlab plan``: a study's searches (trials, then seeds of the best), resumably, in lanes.
 
-    python -m rnnlab plan studies/claims/plan.py --out=runs/tuned --lane=0 --lanes=2 &
-    python -m rnnlab plan studies/claims/plan.py --out=runs/tuned --lane=1 --lanes=2 &
-    python -m rnnlab plan studies/claims/plan.py --out=runs/tuned --dry_run
+    python -m rnnlab plan my_plan.py --out=runs/my_plan --lane=0 --lanes=2 &
+    python -m rnnlab plan my_plan.py --out=runs/my_plan --lane=1 --lanes=2 &
+    python -m rnnlab plan my_plan.py --out=runs/my_plan --dry_run
 
 The work lives in :mod:`rnnlab.experiments.plan`.
 """
@@ -20,7 +20,7 @@ from rnnlab.commands.common import fail, run_app
 def main(argv: Sequence[str]) -> None:
     """absl entry: ``argv[1]`` is the plan file."""
     if len(argv) != 2:
-        raise app.UsageError("give one plan file, e.g. studies/claims/plan.py")
+        raise app.UsageError("give one plan file, e.g. my_plan.py (a get_plan() returning rnnlab.experiments.plan.Search items)")
     f = flags.FLAGS
     try:
         full = load_plan(argv[1])

@@ -1,7 +1,7 @@
 """``python -m rnnlab report``: tables and plots of finished runs, grouped over seeds; or of a plan's output.
 
     python -m rnnlab report runs/claims/negation-* --out=docs/results/negation
-    python -m rnnlab report --plan=studies/claims/plan.py --runs=runs/tuned --out=docs/results/tuned
+    python -m rnnlab report --plan=my_plan.py --runs=runs/my_plan --out=reports/my_plan
 
 The work lives in :mod:`rnnlab.analysis.report` (run directories) and
 :mod:`rnnlab.analysis.tuned` (a plan: ``tuned.md``, ``ablation.md``, ``tuned.json``);
@@ -42,7 +42,7 @@ def _define_flags() -> None:
     flags.DEFINE_string("curve", "", "metric over steps (default valid/accuracy or valid/loss)")
     flags.DEFINE_bool("gates", True, "trace gates of recurrent models (histograms, heat maps)")
     flags.DEFINE_multi_string("target", [], "METRIC>=VALUE or METRIC<=VALUE: seeds reaching it, steps, time")
-    flags.DEFINE_string("plan", "", "a plan file (studies/claims/plan.py): report its output folder --runs")
+    flags.DEFINE_string("plan", "", "a plan file (my_plan.py): report its output folder --runs")
     flags.DEFINE_string("runs", "", "with --plan: the plan's output folder (runs/tuned)")
 
 

@@ -1,7 +1,6 @@
 """``python -m rnnlab sweep``: a grid of configs x seeds into sibling workdirs, resumably.
 
-    python -m rnnlab sweep studies/claims/configs/negation.py studies/claims/configs/long_memory.py \\
-        --seeds=0,1,2 --out=runs/claims
+    python -m rnnlab sweep configs/negation.py configs/negation.py:cell=gru --seeds=0,1,2 --out=runs/mine
 
 The work lives in :mod:`rnnlab.experiments.sweep`.
 """

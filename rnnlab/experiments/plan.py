@@ -1,7 +1,7 @@
 """A study as a list of searches, run resumably in parallel lanes: ``python -m rnnlab plan``.
 
-    python -m rnnlab plan studies/claims/plan.py --out=runs/tuned --lane=0 --lanes=2 &
-    python -m rnnlab plan studies/claims/plan.py --out=runs/tuned --lane=1 --lanes=2 &
+    python -m rnnlab plan my_plan.py --out=runs/my_plan --lane=0 --lanes=2 &
+    python -m rnnlab plan my_plan.py --out=runs/my_plan --lane=1 --lanes=2 &
 
 A plan file defines ``get_plan() -> list[Search]``. Each :class:`Search` is
 one :func:`rnnlab.experiments.search.search_and_rerun` (trials of a search

@@ -1,10 +1,10 @@
 """Run a grid of configs x seeds into sibling workdirs, resumably.
 
-    python -m rnnlab sweep studies/claims/configs/negation.py studies/claims/configs/long_memory.py \\
-        --seeds=0,1,2 --out=runs/claims
+    python -m rnnlab sweep configs/negation.py configs/negation.py:cell=gru \\
+        --seeds=0,1,2 --out=runs/mine
 
 Each positional argument is a config file, optionally with a variant argument
-(``studies/claims/configs/negation.py:cell=gru``). A file given without an argument
+(``configs/negation.py:cell=gru``). A file given without an argument
 whose module defines ``get_sweep() -> list[str]`` expands to one run per
 variant it lists (the experiment's grid). ``--also=smoke`` appends a variant to
 every run (the whole grid in seconds, for a check).

@@ -6,10 +6,10 @@ ml_collections.ConfigDict``; it is named as ``path[:variants]``
 ``configs.default``, so whoever loads one must put the folder above the
 ``configs`` package on ``sys.path``: :func:`config_root` finds it from the
 file's own path (the parent of the outermost folder holding an
-``__init__.py``), so ``python ../rnnlab/commands/launch.py --config=../rnnlab/configs/negation.py``
+``__init__.py``), so ``python ../rnnlab/launch.py --config=../rnnlab/configs/negation.py``
 works from any working directory, a user's launcher in their own folder can
 run the repository's configs, and a notebook in ``notebooks/`` can load
-``../studies/claims/configs/negation.py``. A user's own config file outside any package
+``../configs/negation.py``. A user's own config file outside any package
 may still ``from configs import default``: the checkout that rnnlab is installed
 from (``pip install -e .``) is added after the file's own root.
 
@@ -42,7 +42,7 @@ def config_root(path: str) -> str:
     """The folder that must be on ``sys.path`` for the config file ``path`` to import its own package.
 
     The parent of the outermost folder above ``path`` that holds an
-    ``__init__.py`` (``/repo`` for ``/repo/studies/claims/configs/negation.py``); the
+    ``__init__.py`` (``/repo`` for ``/repo/studies/claims/configs/negation.py``, a study's config); the
     file's own folder when it sits in no package.
     """
     folder = os.path.dirname(os.path.abspath(path))
