@@ -178,3 +178,24 @@ def test_report_cli_with_run_directories(runs, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| lstm | 2 | 0.850 +- 0.071 |" in done.stdout
     assert {"summary.md", "summary.json", "curves.png", "bars.png"} <= set(os.listdir(out))
+
+
+def test_seed_bars_clip_intervals_to_the_metric_range_and_label_reference_lines():
+    from rnnlab.analysis import plots
+
+    # Given accuracies near 1 over 3 seeds (a t-interval far above 1) and an mse panel
+    panels = {"negation": {"cell=lstm": np.array([1.0, 0.5, 1.0]), "cell=gru": np.array([0.9, 1.0, 0.95])},
+              "adding": {"cell=lstm": np.array([0.01, 0.02, 0.015])}}
+    fig = plots.plot_seed_bars(panels, None, {"negation": "test/accuracy", "adding": "test/mse"},
+                               lines={"negation": {"chance": 0.5}}, labels={"cell=lstm": "LSTM"})
+    accuracy, mse = fig.axes[:2]
+    # Then the accuracy axis stays in [0, 1] (plus a margin) and no whisker leaves it
+    assert accuracy.get_ylim()[0] == 0.0 and accuracy.get_ylim()[1] <= 1.02
+    whiskers = [seg for c in accuracy.collections for seg in c.get_segments()]
+    assert whiskers and all(0.0 <= y <= 1.0 for seg in whiskers for _, y in seg)
+    assert min(y for seg in [s for c in mse.collections for s in c.get_segments()] for _, y in seg) >= 0.0
+    # And the labels are the human ones, the reference line is in a legend, text is at least 9 points
+    assert [t.get_text() for t in accuracy.get_xticklabels()] == ["LSTM", "gru"]
+    assert [t.get_text() for t in accuracy.get_legend().get_texts()] == ["chance"]
+    assert all(t.get_fontsize() >= 9 for t in accuracy.get_xticklabels() + accuracy.get_yticklabels())
+    assert "t-interval" in fig._suptitle.get_text()  # the caption defines the error bars

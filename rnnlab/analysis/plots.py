@@ -8,6 +8,7 @@ window); with ``path`` they also write it as a PNG.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Mapping, Optional, Sequence
 
@@ -184,34 +185,47 @@ def _panels(n: int, width: float, height: float):
     return fig, list(axes[:n])
 
 
+def metric_range(name: str) -> tuple[float, float]:
+    """The values a metric can take: ``(0, 1)`` for accuracies and F1, ``(0, inf)`` for losses, NLL, mse."""
+    if any(word in name for word in ("accuracy", "f1", "precision", "recall")):
+        return 0.0, 1.0
+    return 0.0, math.inf
+
+
 def plot_seed_bars(
     panels: Mapping[str, Mapping[str, np.ndarray]],
     path: Optional[str],
     ylabels: Optional[Mapping[str, str]] = None,
     logy: Optional[Mapping[str, bool]] = None,
     level: float = 0.95,
+    lines: Optional[Mapping[str, Mapping[str, float]]] = None,
+    labels: Optional[Mapping[str, str]] = None,
 ):
     """One panel per task: a bar per model at its mean over seeds, the t-interval of the mean as
-    error bar, and each seed's value as a dot.
+    error bar (clipped to the metric's range, :func:`metric_range`), each seed's value as a dot, and
+    labelled horizontal reference lines (chance, a ceiling, a published value).
 
     Args:
       panels: ``{task: {model: f[S] per-seed values}}``.
       path: the PNG to write (``None``: none).
-      ylabels: ``{task: metric name}``.
+      ylabels: ``{task: metric name}`` (also decides the range: accuracies lie in [0, 1]).
       logy: ``{task: log scale on y}`` (losses, mse; only when every value is positive).
       level: the interval's coverage.
+      lines: ``{task: {label: value}}`` reference lines.
+      labels: ``{model: the name shown}`` (default: the model's name without ``cell=``).
 
     Returns:
-      The ``matplotlib.figure.Figure``.
+      The ``matplotlib.figure.Figure``; its caption (the figure's suptitle) defines the error bars.
     """
-    ylabels, logy = ylabels or {}, logy or {}
+    ylabels, logy, lines, labels = ylabels or {}, logy or {}, lines or {}, labels or {}
     widest = max((len(m) for m in panels.values()), default=1)
     fig, axes = _panels(len(panels), max(3.5, 0.35 * widest + 1.5), 3.6)
     for ax, (task, models) in zip(axes, panels.items()):
         names = list(models)
         x = np.arange(len(names))
         means = np.asarray([np.mean(models[m]) for m in names])
-        low_high = np.asarray([t_interval(models[m], level) for m in names]).reshape(-1, 2)
+        low, high = metric_range(ylabels.get(task, ""))
+        low_high = np.clip(np.asarray([t_interval(models[m], level) for m in names]).reshape(-1, 2), low, high)
         err = np.abs(np.stack([means - low_high[:, 0], low_high[:, 1] - means]))
         err = np.nan_to_num(err)  # one seed: no interval
         ax.bar(x, means, 0.7, color="tab:blue", alpha=0.35)
@@ -220,13 +234,23 @@ def plot_seed_bars(
             values = np.asarray(models[m], np.float64)
             jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
             ax.plot(x[i] + jitter, values, "o", color="tab:red", ms=3.5)
+        for style, (label, value) in zip(("--", ":", "-."), lines.get(task, {}).items()):
+            ax.axhline(value, color="gray", ls=style, lw=1, label=label)
+        if lines.get(task):
+            ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # off the data
         if logy.get(task) and all(np.all(np.asarray(v) > 0) for v in models.values()):
             ax.set_yscale("log")
+        elif high == 1.0:
+            ax.set_ylim(low, high + 0.02)
         ax.set_xticks(x)
-        ax.set_xticklabels([n.replace("cell=", "") for n in names], rotation=40, ha="right", fontsize=7)
-        ax.set_title(task, fontsize=9)
-        ax.set_ylabel(ylabels.get(task, ""), fontsize=8)
+        ax.set_xticklabels([labels.get(n, n.replace("cell=", "")) for n in names], rotation=40, ha="right",
+                           fontsize=9)
+        ax.tick_params(axis="y", labelsize=9)
+        ax.set_title(task, fontsize=10)
+        ax.set_ylabel(ylabels.get(task, ""), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"bars: mean over seeds; whiskers: {100 * level:.0f}% t-interval of the mean, clipped to the "
+                 "metric's range; dots: seeds", fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
 
