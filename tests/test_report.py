@@ -196,6 +196,6 @@ def test_seed_bars_clip_intervals_to_the_metric_range_and_label_reference_lines(
     assert min(y for seg in [s for c in mse.collections for s in c.get_segments()] for _, y in seg) >= 0.0
     # And the labels are the human ones, the reference line is in a legend, text is at least 9 points
     assert [t.get_text() for t in accuracy.get_xticklabels()] == ["LSTM", "gru"]
-    assert [t.get_text() for t in accuracy.get_legend().get_texts()] == ["chance"]
+    assert [t.get_text() for t in accuracy.texts] == ["chance"]
     assert all(t.get_fontsize() >= 9 for t in accuracy.get_xticklabels() + accuracy.get_yticklabels())
     assert "t-interval" in fig._suptitle.get_text()  # the caption defines the error bars

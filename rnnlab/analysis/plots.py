@@ -211,7 +211,7 @@ def plot_seed_bars(
       ylabels: ``{task: metric name}`` (also decides the range: accuracies lie in [0, 1]).
       logy: ``{task: log scale on y}`` (losses, mse; only when every value is positive).
       level: the interval's coverage.
-      lines: ``{task: {label: value}}`` reference lines.
+      lines: ``{task: {label: value}}`` reference lines, each labelled on the line.
       labels: ``{model: the name shown}`` (default: the model's name without ``cell=``).
 
     Returns:
@@ -235,9 +235,9 @@ def plot_seed_bars(
             jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
             ax.plot(x[i] + jitter, values, "o", color="tab:red", ms=3.5)
         for style, (label, value) in zip(("--", ":", "-."), lines.get(task, {}).items()):
-            ax.axhline(value, color="gray", ls=style, lw=1, label=label)
-        if lines.get(task):
-            ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # off the data
+            ax.axhline(value, color="gray", ls=style, lw=1)
+            ax.text(0.01, value, label, transform=ax.get_yaxis_transform(), va="bottom", fontsize=9,
+                    color="dimgray", bbox={"facecolor": "white", "alpha": 0.8, "lw": 0, "pad": 1})
         if logy.get(task) and all(np.all(np.asarray(v) > 0) for v in models.values()):
             ax.set_yscale("log")
         elif high == 1.0:

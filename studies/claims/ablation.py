@@ -148,6 +148,7 @@ LABELS = {  # the findings page's names of the plan's models and tasks
     "cell=lstm+fb=3.0": "forget bias 3", "cell=gru": "GRU (intact)", "cell=gru_nrg": "no reset gate",
     "cell=gru_nug": "no update gate", "cell=min_gru": "minGRU (gates and candidate read x only)",
     "negation_tail": "negation with tails", "adding100": "adding T=100", "copy100": "copy T=100",
+    "future_context": "future context", "adding400": "adding T=400",
 }
 
 

@@ -84,3 +84,14 @@ def test_findings_ablation_block_is_what_the_code_makes_of_the_committed_tuned_j
     with open(os.path.join(ROOT, "docs", "findings.md")) as f:
         block = page_block(f.read(), "ablation")
     assert block.strip() == ablation.findings_markdown(ablation.ablation_table(tasks), tasks).strip()
+
+
+def test_findings_embeds_the_claims_figures_made_from_the_committed_json(tmp_path):
+    from studies.claims import figures
+
+    with open(os.path.join(ROOT, "docs", "findings.md")) as f:
+        page = f.read()
+    tasks = ablation.tasks_of(tuned=os.path.join(TUNED, "tuned.json"))
+    for path in figures.write_figures(tasks, str(tmp_path)):
+        name = os.path.basename(path)
+        assert f"](results/tuned/{name})" in page and os.path.isfile(os.path.join(TUNED, name))

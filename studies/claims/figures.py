@@ -1,0 +1,82 @@
+"""The claims study's figures, made from the committed ``docs/results/tuned/tuned.json``.
+
+    python -m studies.claims.figures --tuned=docs/results/tuned/tuned.json --out=docs/results/tuned
+
+``claims.png``: the tuned models of claims 1-3 (negation with tails, future context, adding and copy),
+``ablation.png``: the gate variants of section 4 beside their intact cells; both with chance (and,
+for future context, the left-to-right ceiling) as labelled lines. Each bar is the test metric's mean
+over seeds 1-3, its whisker the 95% t-interval of the mean clipped to the metric's range, its dots the
+seeds (:func:`rnnlab.analysis.plots.plot_seed_bars`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from absl import app, flags
+
+from rnnlab.analysis.plots import plot_seed_bars
+from studies.claims.ablation import LABELS
+
+CHANCE = {  # what a model without the claimed ability scores (test metric of each task)
+    "negation_tail": {"chance (0.5)": 0.5},
+    "future_context": {"left-to-right ceiling (29/36)": 29 / 36},
+    "adding100": {"always 1.0 (1/6)": 1 / 6},
+    "adding400": {"always 1.0 (1/6)": 1 / 6},
+    "copy100": {"chance (1/8)": 1 / 8},
+}
+MODELS = ("bow", "cell=tanh", "cell=gru", "cell=lstm", "cell=lstm+bidirectional", "cell=lstm+bi", "cell=gru+bi")
+SHORT = {"bow": "bag of words", "cell=tanh": "tanh", "cell=gru": "GRU", "cell=lstm": "LSTM",
+         "cell=lstm+bidirectional": "BiLSTM", "cell=lstm+bi": "BiLSTM", "cell=gru+bi": "BiGRU"}
+
+
+def _panels(tasks: Mapping[str, Any], names: Sequence[str], variants: bool) -> dict[str, dict[str, np.ndarray]]:
+    panels = {}
+    for task in names:
+        rows = tasks[task]["rows"]
+        if variants:  # each family: its intact cell, then its variants; the LSTM's first
+            chosen = [r for r in rows if r.get("reference") or r["model"] in ("cell=lstm", "cell=gru")]
+            family = lambda r: r.get("reference") or r["name"]  # noqa: E731
+            chosen.sort(key=lambda r: ("gru" in family(r), bool(r.get("reference"))))
+        else:
+            chosen = [r for r in rows if r["model"] in MODELS]
+        values = {r["model"]: np.asarray([v for v in r["test"]["values"] if v is not None], np.float64) for r in chosen}
+        panels[task] = {m: v for m, v in values.items() if v.size}
+    return panels
+
+
+def write_figures(tasks: Mapping[str, Any], out: str) -> list[str]:
+    """Writes ``out/claims.png`` and ``out/ablation.png``; returns their paths."""
+    os.makedirs(out, exist_ok=True)
+    paths = []
+    for name, task_names, variants in (("claims", ["negation_tail", "future_context", "adding100", "copy100",
+                                                   "adding400"], False),
+                                       ("ablation", ["negation_tail", "adding100", "copy100"], True)):
+        names = [t for t in task_names if t in tasks]
+        panels = {LABELS.get(t, t): p for t, p in zip(names, _panels(tasks, names, variants).values())}
+        metrics = {LABELS.get(t, t): tasks[t]["metric"] for t in names}
+        lines = {LABELS.get(t, t): CHANCE.get(t, {}) for t in names}
+        logy = {LABELS.get(t, t): tasks[t]["mode"] == "min" for t in names}
+        labels = {**{m: LABELS.get(m, m) for m in LABELS}, **SHORT} if not variants else \
+            {m: LABELS.get(m, m).split(" (")[0] for m in LABELS}
+        paths.append(os.path.join(out, f"{name}.png"))
+        plot_seed_bars(panels, paths[-1], metrics, logy=logy, lines=lines, labels=labels)
+    return paths
+
+
+def main(argv: Sequence[str]) -> None:
+    """absl entry: ``--tuned``, ``--out``."""
+    del argv
+    with open(flags.FLAGS.tuned) as f:
+        tasks = json.load(f)["tasks"]
+    for path in write_figures(tasks, flags.FLAGS.out):
+        print(path)
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("tuned", "docs/results/tuned/tuned.json", "a tuned.json (python -m rnnlab report --plan)")
+    flags.DEFINE_string("out", "docs/results/tuned", "where claims.png and ablation.png go")
+    app.run(main)
