@@ -128,7 +128,7 @@ def plot(results: dict, path: pathlib.Path) -> None:
 def measure(quick: bool, repeats: int) -> dict:
     """``{"vmap_vs_batch": [...], "parallel_vs_sequential": [...]}``: both comparisons (tiny sizes when quick)."""
     points = ((4, 8, 8, 8),) if quick else VMAP_POINTS
-    lengths = (10, 100) if quick else PARALLEL_T
+    lengths = (10,) if quick else PARALLEL_T  # quick: one length, a check that the path runs
     size = (2, 4, 8) if quick else (PARALLEL_B, PARALLEL_D, PARALLEL_H)
     return {"vmap_vs_batch": vmap_vs_batch(points, repeats),
             "parallel_vs_sequential": parallel_vs_sequential(lengths, *size, repeats)}

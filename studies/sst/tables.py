@@ -2,6 +2,7 @@
 negated and other test sentences.
 
     python -m studies.sst.tables --plan=studies/sst/plan.py --runs=runs/sst_plan --out=docs/results/sst2
+    python -m studies.sst.tables --per_seed=docs/results/sst2/per_seed.json --page=docs/reproduction.md
 
 A finished SST run's ``results.json`` holds ``SPLIT/accuracy`` and ``SPLIT/negated_accuracy`` (the
 sentences holding a negator, :data:`rnnlab.data.text.NEGATORS`); the other sentences' accuracy follows
@@ -18,8 +19,8 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 from absl import app, flags
 
-from rnnlab.analysis.stats import format_mean_std, load_run, markdown_table
-from rnnlab.analysis.significance import mean_std
+from rnnlab.analysis.stats import format_mean_std, load_run, markdown_table, with_page_block
+from rnnlab.analysis.significance import holm, mean_std, welch_test
 from rnnlab.experiments import plan as plan_lib
 from rnnlab.experiments import search
 from rnnlab.experiments import search_trials
@@ -104,6 +105,46 @@ def negation_markdown(models: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     return markdown_table(header, rows)
 
 
+COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilstm", "sst2/lstm"))
+COLUMNS = {  # name: the value of one seed's record, in accuracy points
+    "dev": lambda r: 100 * r["valid"]["accuracy"],
+    "test": lambda r: 100 * r["test"]["accuracy"],
+    "test, negated": lambda r: 100 * r["test"]["negated_accuracy"],
+    "test, other": lambda r: 100 * r["test"]["other_accuracy"],
+    "gap other - negated": lambda r: 100 * (r["test"]["other_accuracy"] - r["test"]["negated_accuracy"]),
+    "dev, negated": lambda r: 100 * r["valid"]["negated_accuracy"],
+}
+
+
+def comparisons(models: Mapping[str, Sequence[Mapping[str, Any]]], pairs=COMPARED, alpha: float = 0.05) -> list[dict]:
+    """Every pair of models on every column of :data:`COLUMNS`: Welch's test over the seeds (the seed
+    runs of two models are not paired: their training seeds do not share data), the family of all of
+    them Holm-Bonferroni adjusted.
+
+    Args:
+      models: ``{model: [negation_breakdown records]}`` (``per_seed.json``).
+      pairs: ``(a, b)`` model pairs; the difference is ``a - b``.
+      alpha: the family-wise error rate.
+
+    Returns:
+      ``[{"a", "b", "column", "diff", "ci", "p", "p_holm", "separable"}]`` (separable: rejected by Holm).
+    """
+    tests = [(a, b, column, welch_test([value(r) for r in models[a]], [value(r) for r in models[b]]))
+             for a, b in pairs if a in models and b in models for column, value in COLUMNS.items()]
+    adjusted = holm([t["p"] for *_, t in tests], alpha)
+    return [{"a": a, "b": b, "column": column, "diff": t["diff"], "ci": t["ci"], "p": t["p"],
+             "p_holm": h["p_holm"], "separable": h["rejected"]} for (a, b, column, t), h in zip(tests, adjusted)]
+
+
+def comparisons_markdown(tests: Sequence[Mapping[str, Any]]) -> str:
+    """The family of :func:`comparisons` as a table: difference [95% interval], p and Holm's p."""
+    rows = [[f"{t['a']} - {t['b']}", t["column"], f"{t['diff']:+.1f} [{t['ci'][0]:+.1f}, {t['ci'][1]:+.1f}]",
+             f"{t['p']:.2g}", f"{t['p_holm']:.2g}", "yes" if t["separable"] else "no"] for t in tests]
+    return (f"Welch's test over the 3 seeds, accuracy points; the {len(tests)} tests are one family, "
+            "Holm-Bonferroni adjusted (family-wise error 0.05):\n\n"
+            + markdown_table(["difference", "column", "mean [95% CI]", "p", "p_holm", "separable"], rows))
+
+
 def write_sst_tables(plan_path: str, runs: str, out: str) -> dict[str, Any]:
     """An SST plan's seed runs (``studies/sst/plan.py``): ``out/per_seed.json`` and ``out/sst.md``.
 
@@ -139,13 +180,28 @@ def write_sst_tables(plan_path: str, runs: str, out: str) -> dict[str, Any]:
     return models
 
 
+def write_comparisons(per_seed: str, page: str = "") -> str:
+    """The comparisons of a saved ``per_seed.json`` as Markdown; with ``page``, also its ``sst2-tests`` block."""
+    with open(per_seed) as f:
+        text = comparisons_markdown(comparisons(json.load(f)))
+    if page:
+        with open(page) as f:
+            new = with_page_block(f.read(), "sst2-tests", text)
+        with open(page, "w") as f:
+            f.write(new)
+    return text
+
+
 def main(argv: Sequence[str]) -> None:
-    """absl entry: ``--plan``, ``--runs``, ``--out``."""
+    """absl entry: ``--plan``, ``--runs``, ``--out`` (or ``--per_seed`` for the comparisons alone)."""
     del argv
     from rnnlab.analysis.report import quiet
 
     quiet()
     f = flags.FLAGS
+    if f.per_seed:
+        print(write_comparisons(f.per_seed, f.page))
+        return
     write_sst_tables(f.plan, f.runs, f.out)
 
 
@@ -153,4 +209,6 @@ if __name__ == "__main__":
     flags.DEFINE_string("plan", "studies/sst/plan.py", "the SST plan file")
     flags.DEFINE_string("runs", "runs/sst_plan", "the plan's output folder")
     flags.DEFINE_string("out", "docs/results/sst2", "where per_seed.json and sst.md go")
+    flags.DEFINE_string("per_seed", "", "a per_seed.json: print the comparisons of its models (Holm)")
+    flags.DEFINE_string("page", "", "with --per_seed: also rewrite this page's sst2-tests block")
     app.run(main)

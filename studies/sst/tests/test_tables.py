@@ -77,3 +77,32 @@ def test_sst_tables_break_each_seed_run_into_negated_and_other_sentences(tmp_pat
     assert "| sst2/bow | 0.002 | 50.0 | 50.0 | 10 | 5 | 3 |" in text
     assert json.loads((tmp_path / "out" / "per_seed.json").read_text())["sst2/bow"][1]["workdir"] == \
         "sst2/bow/best__seed2"
+
+
+def test_comparisons_are_welch_tests_with_holm_over_the_family():
+    from scipy import stats as scipy_stats
+
+    def record(valid, test, negated, other):
+        return {"valid": {"accuracy": valid, "negated_accuracy": negated},
+                "test": {"accuracy": test, "negated_accuracy": negated, "other_accuracy": other}}
+
+    models = {"sst2/lstm": [record(0.84, 0.83, 0.80, 0.84), record(0.85, 0.84, 0.81, 0.85), record(0.83, 0.83, 0.79, 0.84)],
+              "sst2/bow": [record(0.80, 0.82, 0.75, 0.84), record(0.81, 0.83, 0.78, 0.85), record(0.80, 0.82, 0.76, 0.84)]}
+    tests = tables.comparisons(models, pairs=(("sst2/lstm", "sst2/bow"),))
+    assert [t["column"] for t in tests] == list(tables.COLUMNS)
+    dev = tests[0]
+    reference = scipy_stats.ttest_ind([84, 85, 83], [80, 81, 80], equal_var=False)
+    assert dev["p"] == pytest.approx(reference.pvalue, rel=1e-6) and dev["diff"] == pytest.approx(11 / 3)
+    # Holm over the 6: the smallest p times 6, and no adjusted p below its raw one
+    assert min(t["p_holm"] for t in tests) == pytest.approx(6 * min(t["p"] for t in tests))
+    assert all(t["p_holm"] >= t["p"] for t in tests)
+
+
+def test_reproduction_sst_tests_block_is_what_the_code_makes_of_the_committed_json():
+    from rnnlab.analysis.stats import page_block
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    with open(os.path.join(root, "docs", "reproduction.md")) as f:
+        block = page_block(f.read(), "sst2-tests")
+    made = tables.write_comparisons(os.path.join(root, "docs", "results", "sst2", "per_seed.json"))
+    assert block.strip() == made.strip()
