@@ -70,6 +70,7 @@ def _model() -> ml_collections.ConfigDict:
     model.forget_bias = 1.0  # lstm: constant added to the forget gate pre-activation
     model.reset_after = False  # gru: False = Cho et al. 2014 form, True = cuDNN/PyTorch form
     model.peephole = False  # lstm: peephole connections
+    model.cell_clip = 0.0  # lstm: clip the cell state to [-cell_clip, cell_clip] (0 = no clip)
     model.backend = ""  # recurrence: "" (library default) | reference | fused | parallel | cudnn | pallas
     model.dtype = "float32"  # recurrent matrix products: float32 | bfloat16 (params and carries stay float32)
     model.param_dtype = "float32"  # recurrent params: float32 | bfloat16
@@ -89,6 +90,7 @@ def _optim() -> ml_collections.ConfigDict:
     optim.momentum = 0.9  # sgd momentum (0 = plain sgd); rmsprop momentum
     optim.clip_norm = 1.0  # clip gradients by global norm (0 = no clipping)
     optim.weight_decay = 0.0  # decoupled weight decay (AdamW style for adam)
+    optim.peephole_lr_scale = 1.0  # lstm: the peephole weights' (p_i, p_f, p_o) steps are scaled by this
     return optim
 
 

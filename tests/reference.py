@@ -28,7 +28,7 @@ def tanh_step(params, h, x):
 
 def lstm_step(params, carry, x, forget_bias=1.0, peephole=False, input_gate=True, forget_gate=True,
               output_gate=True, input_activation=True, output_activation=True, coupled=False,
-              full_gate_recurrence=False):
+              full_gate_recurrence=False, cell_clip=0.0):
     """The LSTM and Greff et al.'s variants; a removed gate has no block (CIFG: no input block).
 
     With ``full_gate_recurrence`` the carry is ``(h, c, i, f, o)`` and the previous gates feed
@@ -56,6 +56,8 @@ def lstm_step(params, carry, x, forget_bias=1.0, peephole=False, input_gate=True
         i = sigmoid(a["i"] + p["i"] * c) if input_gate else 1.0
     g = np.tanh(a["g"]) if input_activation else a["g"]
     c_new = f * c + i * g
+    if cell_clip:
+        c_new = np.clip(c_new, -cell_clip, cell_clip)
     o = sigmoid(a["o"] + p["o"] * c_new) if output_gate else 1.0
     h_new = o * (np.tanh(c_new) if output_activation else c_new)
     if full_gate_recurrence:

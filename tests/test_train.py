@@ -222,6 +222,21 @@ def test_every_optimizer_lowers_a_quadratic(name):
     assert float(jnp.sum(params["x"] ** 2)) < 1.0
 
 
+def test_peephole_lr_scale_scales_only_the_peepholes_steps():
+    # Adam's first step moves every parameter by about the learning rate; with peephole_lr_scale the
+    # LSTM's peephole vectors (p_i, p_f, p_o, at any depth of the tree) move by that much times the scale.
+    config = smoke_config("unused").optim
+    config.name, config.learning_rate, config.clip_norm, config.peephole_lr_scale = "adam", 0.1, 0.0, 0.01
+    params = {"rnn": {"layer_0": {"w_h": jnp.ones(3), "p_f": jnp.ones(3), "p_o": jnp.ones(3)}}}
+    tx = train.make_optimizer(config, num_steps=10)
+    grads = jax.tree.map(jnp.ones_like, params)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    layer = updates["rnn"]["layer_0"]
+    np.testing.assert_allclose(layer["w_h"], -0.1, rtol=1e-4)
+    np.testing.assert_allclose(layer["p_f"], -0.001, rtol=1e-4)
+    np.testing.assert_allclose(layer["p_o"], -0.001, rtol=1e-4)
+
+
 def test_schedule_warms_up_then_decays():
     config = smoke_config("unused").optim
     config.learning_rate, config.warmup_steps, config.schedule, config.decay_rate = 1.0, 10, "cosine", 0.1

@@ -38,7 +38,8 @@ def _gate_recurrence(vecs: dict[str, Array], carry: FGRState) -> dict[str, Array
 
 
 def _lstm_backward(blocks: tuple[str, ...], peeps: dict[str, str], *, input_gate: bool, forget_gate: bool,
-                   output_gate: bool, input_activation: bool, output_activation: bool, coupled: bool):
+                   output_gate: bool, input_activation: bool, output_activation: bool, coupled: bool,
+                   cell_clip: float = 0.0):
     """The hand-written backward of :func:`lstm_def`'s step without full gate recurrence
     (``CellDef.backward``): ``backward(vecs, carry, acts, dcarry, dy) -> (dcarry, dpx, None, dvecs)``."""
 
@@ -49,6 +50,9 @@ def _lstm_backward(blocks: tuple[str, ...], peeps: dict[str, str], *, input_gate
         i = acts.get("input", one)
         g, o = acts["candidate"], acts.get("output", one)
         c2 = f * c + i * g
+        inside = jnp.abs(c2) <= cell_clip if cell_clip else None  # where the clip passes the gradient
+        if cell_clip:
+            c2 = jnp.clip(c2, -cell_clip, cell_clip)
         tc = jnp.tanh(c2) if output_activation else c2
         dh2 = dy + dcarry.h
         grads, dvecs = {}, {}
@@ -58,6 +62,8 @@ def _lstm_backward(blocks: tuple[str, ...], peeps: dict[str, str], *, input_gate
             if "output" in peeps:
                 dc2 = dc2 + grads["output"] * vecs[peeps["output"]]
                 dvecs[peeps["output"]] = grads["output"] * c2
+        if cell_clip:
+            dc2 = jnp.where(inside, dc2, 0.0)
         di = dc2 * g
         df = dc2 * c - (di if coupled else 0.0)
         grads["candidate"] = dc2 * i * ((1.0 - g * g) if input_activation else 1.0)
@@ -86,6 +92,7 @@ def lstm_def(
     output_activation: bool = True,
     coupled: bool = False,
     full_gate_recurrence: bool = False,
+    cell_clip: float = 0.0,
 ) -> CellDef:
     r"""The LSTM and its gate variants (Greff et al. 2017, "LSTM: A Search Space Odyssey").
 
@@ -111,7 +118,15 @@ def lstm_def(
     o`` the previous step's gates: :math:`[i_{t-1}, f_{t-1}, o_{t-1}] R_g` with
     ``r_g f32[3H, 3H]`` (zeros at init); the carry is then :class:`FGRState`.
     It needs all three gates (and no coupling).
+
+    ``cell_clip > 0`` clips the new cell state to ``[-cell_clip, cell_clip]``
+    (TensorFlow's ``LSTMCell(cell_clip=...)``), before the output gate's
+    peephole and the output read it: with peepholes, it bounds the terms
+    :math:`p \odot c` that otherwise saturate every gate once :math:`|c|` grows
+    over long sequences. The gradient is zero where the clip binds.
     """
+    if cell_clip < 0:
+        raise ValueError(f"lstm: cell_clip must be >= 0 (0 = no clip), got {cell_clip}")
     if coupled and not forget_gate:
         raise ValueError("lstm: coupled=True (CIFG) needs the forget gate")
     if full_gate_recurrence and (coupled or not (input_gate and forget_gate and output_gate)):
@@ -149,6 +164,8 @@ def lstm_def(
         a_g = pre(px, zs, "candidate")
         acts["candidate"] = g = jnp.tanh(a_g) if input_activation else a_g
         c2 = f * c + i * g
+        if cell_clip:
+            c2 = jnp.clip(c2, -cell_clip, cell_clip)
         o = gate("output", c2) if output_gate else 1.0
         h2 = o * (jnp.tanh(c2) if output_activation else c2)
         if full_gate_recurrence:
@@ -158,17 +175,18 @@ def lstm_def(
     vectors = tuple(Vector(name) for name in peeps.values())
     if full_gate_recurrence:
         vectors += (Vector("r_g", blocks=3, rows=3),)
-    plain = peephole is False and not (coupled or full_gate_recurrence) and all(
+    plain = peephole is False and not (coupled or full_gate_recurrence or cell_clip) and all(
         (input_gate, forget_gate, output_gate, input_activation, output_activation))
     return CellDef("lstm", blocks, gate_names, step,
                    carry_type=FGRState if full_gate_recurrence else LSTMState, vectors=vectors,
                    backward=None if full_gate_recurrence else _lstm_backward(
                        blocks, peeps, input_gate=input_gate, forget_gate=forget_gate, output_gate=output_gate,
-                       input_activation=input_activation, output_activation=output_activation, coupled=coupled),
+                       input_activation=input_activation, output_activation=output_activation, coupled=coupled,
+                       cell_clip=cell_clip),
                    cudnn="lstm" if plain else None)
 
 
-def lstm(hidden_size: int, *, forget_bias: float = 1.0, peephole: bool = False,
+def lstm(hidden_size: int, *, forget_bias: float = 1.0, peephole: bool = False, cell_clip: float = 0.0,
          dtype: Any = jnp.float32, kernel_init: Any = None, recurrent_init: Any = None,
          param_dtype: Any = None, **variant: bool) -> Cell:
     """The LSTM (:func:`lstm_def`), H = ``hidden_size``.
@@ -177,6 +195,7 @@ def lstm(hidden_size: int, *, forget_bias: float = 1.0, peephole: bool = False,
       hidden_size: H.
       forget_bias: constant added to the forget gate's pre-activation.
       peephole: diagonal peepholes from the cell state.
+      cell_clip: clip of the cell state to ``[-cell_clip, cell_clip]`` (0: none).
       dtype: dtype of the matrix products.
       kernel_init, recurrent_init, param_dtype: initialisation of the params
         (:func:`rnnlab.build_cell`; ``None``: ``"glorot_uniform"``,
@@ -186,5 +205,7 @@ def lstm(hidden_size: int, *, forget_bias: float = 1.0, peephole: bool = False,
         ``output_activation``, ``coupled``).
     """
     options = {"forget_bias": float(forget_bias), "peephole": bool(peephole), **variant}
+    if cell_clip:
+        options["cell_clip"] = float(cell_clip)
     return build_cell(lstm_def(**options), hidden_size, dtype=dtype, options=options, kernel_init=kernel_init,
                       recurrent_init=recurrent_init, param_dtype=param_dtype)

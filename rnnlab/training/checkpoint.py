@@ -64,6 +64,8 @@ ADDED_FIELDS = {
     "model.recurrent_init": "orthogonal",
     "data.chunk_len": 0,
     "data.chunk_eval": False,
+    "model.cell_clip": 0.0,
+    "optim.peephole_lr_scale": 1.0,
 }
 
 

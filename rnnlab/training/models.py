@@ -39,7 +39,7 @@ PAD_ID, UNK_ID = 0, 1  # the ids of <pad> and <unk> in every vocabulary (rnnlab.
 # config.model fields that are cell constructor options, passed to the cells that take them, each with
 # the value that leaves it off (the constructors' default): any other value for a cell without that
 # option is refused (check_model_config)
-CELL_OPTION_FIELDS = {"forget_bias": 1.0, "peephole": False, "reset_after": False}
+CELL_OPTION_FIELDS = {"forget_bias": 1.0, "peephole": False, "reset_after": False, "cell_clip": 0.0}
 
 POOLINGS = ("last", "mean", "max", "attention")
 INIT_FIELDS = ("kernel_init", "recurrent_init")  # config.model fields every cell constructor takes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
+import jax
 import optax
 
 from rnnlab.training.checks import is_int, require
@@ -37,6 +38,8 @@ def check_optim_config(config: Any) -> None:
     require(0 <= config.momentum < 1, "optim.momentum", "must lie in [0, 1)", config.momentum)
     require(config.clip_norm >= 0, "optim.clip_norm", "must be >= 0", config.clip_norm)
     require(config.weight_decay >= 0, "optim.weight_decay", "must be >= 0", config.weight_decay)
+    require(config.get("peephole_lr_scale", 1.0) >= 0, "optim.peephole_lr_scale", "must be >= 0",
+            config.get("peephole_lr_scale", 1.0))
 
 
 def _decay(config: Any, num_steps: int) -> Callable[[int], Array] | float:
@@ -66,14 +69,34 @@ def make_schedule(config: Any, num_steps: int) -> optax.Schedule:
     return optax.join_schedules([warmup, decay], [config.warmup_steps])
 
 
+PEEPHOLES = ("p_i", "p_f", "p_o")  # the LSTM's peephole vectors (rnnlab.cells.lstm)
+
+
+def scale_peepholes(scale: float) -> optax.GradientTransformation:
+    """Multiplies the updates of every parameter named ``p_i``, ``p_f`` or ``p_o`` by ``scale``."""
+
+    def update(updates, state, params=None):
+        del params
+
+        def one(path, u):
+            return u * scale if getattr(path[-1], "key", None) in PEEPHOLES else u
+
+        return jax.tree_util.tree_map_with_path(one, updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def make_optimizer(config: Any, num_steps: int) -> optax.GradientTransformation:
-    """Clip by global norm (if ``clip_norm > 0``), then ``config.name`` with its schedule.
+    """Clip by global norm (if ``clip_norm > 0``), then ``config.name`` with its schedule (then the peepholes'
+    steps scaled by ``peephole_lr_scale``, if not 1).
 
     Args:
       config: the ``optim`` config section (checked: :func:`check_optim_config`).
       num_steps: the run's training steps (for the schedule).
     """
     optimizer = OPTIMIZERS[config.name](config, make_schedule(config, num_steps))
+    if config.get("peephole_lr_scale", 1.0) != 1.0:
+        optimizer = optax.chain(optimizer, scale_peepholes(config.peephole_lr_scale))
     if config.clip_norm > 0:
         return optax.chain(optax.clip_by_global_norm(config.clip_norm), optimizer)
     return optimizer
