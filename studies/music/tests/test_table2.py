@@ -84,3 +84,18 @@ def test_the_markdown_puts_each_recipe_under_its_corpus(plan_output, tmp_path):
 def test_recipe_of():
     assert table2.recipe_of("jsb-paper") == ("jsb", "paper")
     assert table2.recipe_of("piano") == ("piano", "adam")
+
+
+def test_reproduction_nottingham_chunked_block_is_what_the_code_makes_of_the_committed_summary():
+    import os
+
+    from rnnlab.analysis.stats import page_block
+    from studies.music import chunked
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    summary = json.load(open(os.path.join(root, "docs", "results", "music", "nottingham_chunked", "summary.json")))
+    with open(os.path.join(root, "docs", "reproduction.md")) as f:
+        block = page_block(f.read(), "nottingham-chunked")
+    assert block.strip() == chunked.summary_markdown(summary).strip()
+    # and every seed of every cell was ended by patience, not by the cap
+    assert all(all(entry["stopped_early"]) for entry in summary["cells"].values())
