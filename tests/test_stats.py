@@ -159,12 +159,15 @@ def test_holm_adjusts_by_hand_and_rejects_as_the_step_down_procedure():
             assert [r["rejected"] for r in significance.holm(p, alpha)] == _holm_by_definition(p, alpha)
 
 
-def test_page_block_reads_and_rewrites_one_marked_block():
+def test_page_block_reads_and_rewrites_one_marked_block(tmp_path):
     page = "# A page\n\n<!-- table: python make_table.py -->\n| old |\n<!-- /table -->\n\nprose | old |\n"
     assert stats.page_block(page, "table").strip() == "| old |"
     new = stats.with_page_block(page, "table", "| new |\n|---|")
     assert new == "# A page\n\n<!-- table: python make_table.py -->\n| new |\n|---|\n<!-- /table -->\n\nprose | old |\n"
     assert stats.page_block(new, "table").strip() == "| new |\n|---|"
+    (tmp_path / "page.md").write_text(page)
+    stats.write_page_block(str(tmp_path / "page.md"), "table", "| new |\n|---|")
+    assert (tmp_path / "page.md").read_text() == new
     with pytest.raises(ValueError, match="exactly one block"):
         stats.page_block(page, "figure")
     with pytest.raises(ValueError, match="exactly one block"):

@@ -183,6 +183,14 @@ def with_page_block(page: str, name: str, content: str) -> str:
     return head + f"<!-- {name}:" + comment + "-->" + rest.replace(old, f"\n{content.strip()}\n", 1)
 
 
+def write_page_block(path: str, name: str, content: str) -> None:
+    """Rewrites the block ``name`` of the page at ``path`` (:func:`with_page_block`) in place."""
+    with open(path, encoding="utf-8") as f:
+        page = with_page_block(f.read(), name, content)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
+
+
 def summary_table(
     summary: Mapping[str, Mapping[str, tuple[float, float, int]]],
     keys: Sequence[str],

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Optional, Sequence
 from absl import app, flags
 
 from rnnlab.analysis.significance import holm
-from rnnlab.analysis.stats import markdown_table, with_page_block
+from rnnlab.analysis.stats import markdown_table, write_page_block
 from rnnlab.analysis.tuned import jsonable
 from rnnlab.analysis.tuned_markdown import format_stats
 from rnnlab.analysis.tuned_rows import load_targets, split_name, tuned_tables
@@ -202,10 +202,7 @@ def main(argv: Sequence[str]) -> None:
     tasks = tasks_of(f.tuned, f.plan, f.runs)
     table = write_ablation(tasks, f.out)
     if f.page:
-        with open(f.page) as page:
-            text = with_page_block(page.read(), "ablation", findings_markdown(table, tasks))
-        with open(f.page, "w") as page:
-            page.write(text)
+        write_page_block(f.page, "ablation", findings_markdown(table, tasks))
     print(ablation_markdown(table, tasks), end="")
 
 

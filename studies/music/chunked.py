@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from absl import app, flags
 
-from rnnlab.analysis.stats import markdown_table, with_page_block
+from rnnlab.analysis.stats import markdown_table, write_page_block
 
 NAMES = {"tanh": "tanh", "gru": "GRU", "lstm": "LSTM"}
 
@@ -46,10 +46,7 @@ def main(argv: Sequence[str]) -> None:
     with open(flags.FLAGS.summary) as f:
         text = summary_markdown(json.load(f))
     if flags.FLAGS.page:
-        with open(flags.FLAGS.page) as f:
-            page = with_page_block(f.read(), "nottingham-chunked", text)
-        with open(flags.FLAGS.page, "w") as f:
-            f.write(page)
+        write_page_block(flags.FLAGS.page, "nottingham-chunked", text)
     print(text)
 
 

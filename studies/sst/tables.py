@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 from absl import app, flags
 
-from rnnlab.analysis.stats import format_mean_std, load_run, markdown_table, with_page_block
+from rnnlab.analysis.stats import format_mean_std, load_run, markdown_table, write_page_block
 from rnnlab.analysis.significance import holm, mean_std, welch_test
 from rnnlab.experiments import plan as plan_lib
 from rnnlab.experiments import search
@@ -185,10 +185,7 @@ def write_comparisons(per_seed: str, page: str = "") -> str:
     with open(per_seed) as f:
         text = comparisons_markdown(comparisons(json.load(f)))
     if page:
-        with open(page) as f:
-            new = with_page_block(f.read(), "sst2-tests", text)
-        with open(page, "w") as f:
-            f.write(new)
+        write_page_block(page, "sst2-tests", text)
     return text
 
 
