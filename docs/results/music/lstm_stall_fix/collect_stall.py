@@ -1,6 +1,6 @@
 """Per-run JSON of the peephole-LSTM stall fixes (runs/stall2/*) into docs/results/music/lstm_stall_fix/."""
 import json, os, sys
-SRC = "/tmp/wt25/runs/stall2"
+SRC = "runs/stall2"  # run from the checkout's root
 DST = sys.argv[1]
 os.makedirs(DST, exist_ok=True)
 CHANGE = {"baseline": "nothing (the stalled peephole LSTM; the fix's options at their defaults)",
@@ -20,7 +20,7 @@ for name, change in CHANGE.items():
         continue
     r = json.load(open(f"{wd}/results.json"))
     c = json.load(open(f"{wd}/config.json"))
-    cmds = ["PYTHONPATH=. " + l.strip().replace("/tmp/wt25/", "") for l in open(f"{wd}.cmd") if l.strip()]
+    cmds = ["PYTHONPATH=. " + l.strip().replace(os.path.abspath(".") + "/", "") for l in open(f"{wd}.cmd") if l.strip()]
     walls = [float(x) for x in open(f"{wd}.wall").read().split()] if os.path.exists(f"{wd}.wall") else [round(r["wall_time_sec"], 1)]
     curve, seen = [], set()
     for line in open(f"{wd}/metrics.jsonl"):

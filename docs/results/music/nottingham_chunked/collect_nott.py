@@ -1,6 +1,6 @@
 """Per-seed JSON of the Nottingham chunked runs (runs/nott/*) into docs/results/music/nottingham_chunked/."""
 import glob, json, os, re, sys
-SRC = "/tmp/wt25/runs/nott"
+SRC = "runs/nott"  # run from the checkout's root
 DST = sys.argv[1]
 HIDDEN = {"tanh": 100, "gru": 46, "lstm": 36}
 PAPER = {"tanh": {"train": 3.22, "test": 3.13}, "gru": {"train": 2.79, "test": 3.23}, "lstm": {"train": 3.08, "test": 3.20}}
@@ -15,7 +15,7 @@ for wd in sorted(glob.glob(f"{SRC}/*-lr*-s*")):
     cell, lr, seed = re.match(r"(\w+)-lr([0-9e.-]+)-s(\d)", name).groups()
     r = json.load(open(f"{wd}/results.json"))
     cfgd = json.load(open(f"{wd}/config.json"))
-    variant = (f"dataset=nottingham,cell={cell},data.chunk_len=100,data.path=/work/shared/data/polyphonic,"
+    variant = (f"dataset=nottingham,cell={cell},data.chunk_len=100,data.path=../shared/data/polyphonic,"
                f"optim.learning_rate={lr},seed={seed},train.num_steps=60000")
     cmd = f"PYTHONPATH=. taskset -c 1 python launch.py --config=configs/music.py:{variant} --workdir=runs/nott/{name}"
     walls = [float(x) for x in open(f"{wd}.wall").read().split()] if os.path.exists(f"{wd}.wall") else []

@@ -1,13 +1,13 @@
 """Part 1 driver: Nottingham, chunk 100, Adam; per cell 3 rates on seed 0, pick by valid NLL, seeds 1,2."""
 import json, os, subprocess, sys, time
-ROOT = "/tmp/wt25"
+ROOT = "."  # run from the checkout's root
 OUT = f"{ROOT}/runs/nott"
 LRS = ["1e-3", "3e-3", "1e-2"]
 CELLS = sys.argv[1:] or ["gru", "tanh", "lstm"]
 
 def cfg(cell, lr, seed):
     return (f"configs/music.py:dataset=nottingham,cell={cell},data.chunk_len=100,"
-            f"data.path=/work/shared/data/polyphonic,optim.learning_rate={lr},seed={seed},train.num_steps=60000")
+            f"data.path=../shared/data/polyphonic,optim.learning_rate={lr},seed={seed},train.num_steps=60000")
 
 def run(cell, lr, seed):
     wd = f"{OUT}/{cell}-lr{lr}-s{seed}"
@@ -28,12 +28,14 @@ def run(cell, lr, seed):
           "valid", round(r["valid"]["nll"], 4), "wall", round(wall), flush=True)
     return r
 
-for cell in CELLS:
-    res = {lr: run(cell, lr, 0) for lr in LRS}
-    best = min(LRS, key=lambda lr: res[lr]["valid"]["nll"])
-    with open(f"{OUT}/{cell}-chosen.txt", "w") as f:
-        f.write(best + "\n")
-    print(cell, "chosen lr", best, {lr: round(res[lr]["valid"]["nll"], 4) for lr in LRS}, flush=True)
-    for seed in (1, 2):
-        run(cell, best, seed)
-print("done", flush=True)
+
+if __name__ == "__main__":
+    for cell in CELLS:
+        res = {lr: run(cell, lr, 0) for lr in LRS}
+        best = min(LRS, key=lambda lr: res[lr]["valid"]["nll"])
+        with open(f"{OUT}/{cell}-chosen.txt", "w") as f:
+            f.write(best + "\n")
+        print(cell, "chosen lr", best, {lr: round(res[lr]["valid"]["nll"], 4) for lr in LRS}, flush=True)
+        for seed in (1, 2):
+            run(cell, best, seed)
+    print("done", flush=True)
