@@ -1,9 +1,9 @@
 """What every command shares: its ``--config`` flag, flag parsing and one-line errors.
 
-    _CONFIG = command.config_flag("config", "Experiment config file ...")
+    _CONFIG = common.config_flag("config", "Experiment config file ...")
     def main(argv):
-        command.run_command("rnnlab launch", lambda: launch(_CONFIG.value, workdir))
-    app.run(main, flags_parser=command.parse_flags_or_exit("rnnlab launch"))
+        common.run_command("rnnlab launch", lambda: launch(_CONFIG.value, workdir))
+    common.run_app("rnnlab launch", main, define_flags=lambda: None)
 
 A config file is read by :func:`rnnlab.training.config_files.load_config`, so
 it works from any working directory. An error the user can fix (a bad flag, a

@@ -62,19 +62,13 @@ class WorkdirLock:
                             f"at a time; wait for it or use another --workdir.")
 
     def __enter__(self) -> "WorkdirLock":
-        try:
-            os.makedirs(self.workdir)
-            self._created_workdir = True
-        except FileExistsError:  # made already, or by another process at this very moment
-            pass
+        self._make_workdir()
         host = socket.gethostname()
         while True:
             try:
                 f = open(self.path, "a+")
             except FileNotFoundError:  # a holder that had made the workdir removed it as it released it
-                with contextlib.suppress(FileExistsError):
-                    os.makedirs(self.workdir)
-                    self._created_workdir = True
+                self._make_workdir()
                 continue
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -110,6 +104,11 @@ class WorkdirLock:
         f.flush()
         self._file = f
         return self
+
+    def _make_workdir(self) -> None:
+        with contextlib.suppress(FileExistsError):  # made already, or by another process at this very moment
+            os.makedirs(self.workdir)
+            self._created_workdir = True
 
     def _release_workdir(self) -> None:
         if self._created_workdir:

@@ -75,15 +75,10 @@ PEEPHOLES = ("p_i", "p_f", "p_o")  # the LSTM's peephole vectors (rnnlab.cells.l
 def scale_peepholes(scale: float) -> optax.GradientTransformation:
     """Multiplies the updates of every parameter named ``p_i``, ``p_f`` or ``p_o`` by ``scale``."""
 
-    def update(updates, state, params=None):
-        del params
+    def is_peephole(params: Any) -> Any:
+        return jax.tree_util.tree_map_with_path(lambda path, _: getattr(path[-1], "key", None) in PEEPHOLES, params)
 
-        def one(path, u):
-            return u * scale if getattr(path[-1], "key", None) in PEEPHOLES else u
-
-        return jax.tree_util.tree_map_with_path(one, updates), state
-
-    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+    return optax.masked(optax.scale(scale), is_peephole)
 
 
 def make_optimizer(config: Any, num_steps: int) -> optax.GradientTransformation:
