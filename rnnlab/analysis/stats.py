@@ -7,7 +7,7 @@ named ``split/name``) and ``results.json`` (``{split: {name: value}}``); the nam
 are :mod:`rnnlab.training.workdir`'s. Runs whose directory names differ only in
 their ``__seedS`` suffix form a *group* (see :mod:`rnnlab.experiments.sweep`);
 statistics are each group's mean +- sample standard deviation over its seeds; t-intervals and
-two-sample tests are :mod:`rnnlab.analysis.significance`'s (re-exported here).
+two-sample tests are :mod:`rnnlab.analysis.significance`'s.
 """
 
 from __future__ import annotations

@@ -113,29 +113,33 @@ def ablation_table(tasks: Mapping[str, Any]) -> dict[str, Any]:
             "rows": table_rows, "alpha": ALPHA, "tests": len(family), "rule": ABLATION_RULE}
 
 
+def _cell_text(cell: Optional[Mapping[str, Any]], mode: str, value_of, p_label: str) -> str:
+    """One cell of an ablation table: the value, the seeds reaching the target, the mark with its p_holm
+    (or the search's state while it is not done)."""
+    if cell is None:
+        return "-"
+    value = value_of(cell["test"], mode)
+    target = cell["target"]
+    if value != "-" and target["target"] and target["n"]:
+        value += f", {target['count']}/{target['n']}"
+    mark = cell["state"] if cell["mark"] == "ref" and cell["state"] != "done" else cell["mark"]
+    if mark == "ref":
+        return value
+    if mark in ("running", "waiting", "failed", "-"):
+        return mark if value == "-" else f"{value} ({mark})"
+    return f"{value} **{mark}** ({p_label}{cell['p_holm']:.2g})"
+
+
+def _rows(table: Mapping[str, Any], tasks: Mapping[str, Any], name_of, value_of, p_label: str) -> list[list[str]]:
+    return [[name_of(row)] + [_cell_text(row["cells"].get(task), tasks[task]["mode"], value_of, p_label)
+                              for task in table["tasks"]] for row in table["rows"]]
+
+
 def ablation_markdown(table: Mapping[str, Any], tasks: Mapping[str, Any]) -> str:
     """``ablation.md``: the table of :func:`ablation_table`, each mark with its p_holm, the rule under it."""
     header = ["variant"] + [f"{t} (`{table['metrics'].get(t, '')}`)" for t in table["tasks"]]
-    rows = []
-    for row in table["rows"]:
-        line = [row["model"] + (" (intact)" if row["reference"] is None else "")]
-        for task in table["tasks"]:
-            cell = row["cells"].get(task)
-            if cell is None:
-                line.append("-")
-                continue
-            value = format_stats(cell["test"], tasks[task]["mode"], ci=False)
-            target = cell["target"]
-            if value != "-" and target["target"] and target["n"]:
-                value += f", {target['count']}/{target['n']}"
-            mark = cell["state"] if cell["mark"] == "ref" and cell["state"] != "done" else cell["mark"]
-            if mark == "ref":
-                line.append(value)
-            elif mark in ("running", "waiting", "failed", "-"):
-                line.append(mark if value == "-" else f"{value} ({mark})")
-            else:
-                line.append(f"{value} **{mark}** (p_holm {cell['p_holm']:.2g})")
-        rows.append(line)
+    rows = _rows(table, tasks, lambda row: row["model"] + (" (intact)" if row["reference"] is None else ""),
+                 lambda test, mode: format_stats(test, mode, ci=False), "p_holm ")
     return (f"# Gate ablations\n\n{markdown_table(header, rows)}\n{table['rule']} This table: "
             f"{table['tests']} tests.\n")
 
@@ -152,27 +156,18 @@ LABELS = {  # the findings page's names of the plan's models and tasks
 }
 
 
+def _page_value(test: Mapping[str, Any], mode: str) -> str:
+    if not test["n"]:
+        return "-"
+    return f"{test['mean']:.3f} +- {test['std']:.3f}" if mode == "max" else f"{test['mean']:.2g} +- {test['std']:.1g}"
+
+
 def findings_markdown(table: Mapping[str, Any], tasks: Mapping[str, Any]) -> str:
     """The table of docs/findings.md, section 4: :func:`ablation_table` with the page's names; each cell
     the mean +- sample std over seeds, the seeds reaching the target, the mark and its p_holm."""
     header = ["variant"] + [LABELS.get(t, t) for t in table["tasks"]]
-    rows = []
-    for row in table["rows"]:
-        line = [LABELS.get(row["model"], row["model"])]
-        for task in table["tasks"]:
-            cell = row["cells"].get(task)
-            if cell is None or cell["test"]["n"] == 0:
-                line.append("-")
-                continue
-            mean, std = cell["test"]["mean"], cell["test"]["std"]
-            value = f"{mean:.3f} +- {std:.3f}" if tasks[task]["mode"] == "max" else f"{mean:.2g} +- {std:.1g}"
-            if cell["target"]["target"] and cell["target"]["n"]:
-                value += f", {cell['target']['count']}/{cell['target']['n']}"
-            if cell["mark"] != "ref":
-                value += f" **{cell['mark']}** ({cell['p_holm']:.2g})"
-            line.append(value)
-        rows.append(line)
-    return markdown_table(header, rows)
+    return markdown_table(header, _rows(table, tasks, lambda row: LABELS.get(row["model"], row["model"]),
+                                        _page_value, ""))
 
 
 def write_ablation(tasks: Mapping[str, Any], out: str) -> dict[str, Any]:

@@ -56,12 +56,11 @@ def write_figures(tasks: Mapping[str, Any], out: str) -> list[str]:
                                                    "adding400"], False),
                                        ("ablation", ["negation_tail", "adding100", "copy100"], True)):
         names = [t for t in task_names if t in tasks]
-        panels = {LABELS.get(t, t): p for t, p in zip(names, _panels(tasks, names, variants).values())}
+        panels = {LABELS.get(t, t): p for t, p in _panels(tasks, names, variants).items()}
         metrics = {LABELS.get(t, t): tasks[t]["metric"] for t in names}
         lines = {LABELS.get(t, t): CHANCE.get(t, {}) for t in names}
         logy = {LABELS.get(t, t): tasks[t]["mode"] == "min" for t in names}
-        labels = {**{m: LABELS.get(m, m) for m in LABELS}, **SHORT} if not variants else \
-            {m: LABELS.get(m, m).split(" (")[0] for m in LABELS}
+        labels = {m: label.split(" (")[0] for m, label in LABELS.items()} if variants else {**LABELS, **SHORT}
         paths.append(os.path.join(out, f"{name}.png"))
         plot_seed_bars(panels, paths[-1], metrics, logy=logy, lines=lines, labels=labels)
     return paths
