@@ -8,6 +8,14 @@ The summary (``docs/results/music/nottingham_chunked/summary.json``, written by 
 NLL, the chosen rate, and each seed's valid / test / train NLL, best and stop step, whether patience
 ended it, and its wall time. :func:`summary_markdown` makes the table of ``docs/reproduction.md``'s
 ``nottingham-chunked`` block (a test checks the two agree).
+
+The paper-recipe rows of Piano-midi and MuseData (``studies/music/chunked_paper.py`` writes their
+summaries, same schema, rates carried over from JSB instead of a grid) share one table with a corpus
+column, :func:`corpora_markdown`, the ``table2-chunked-paper`` block::
+
+    python -m studies.music.chunked --block=table2-chunked-paper --page=docs/reproduction.md \
+        --summary=docs/results/music/piano_chunked_paper/summary.json \
+        --summary=docs/results/music/musedata_chunked_paper/summary.json
 """
 
 from __future__ import annotations
@@ -18,39 +26,66 @@ from typing import Any, Mapping, Sequence
 from absl import app, flags
 
 from rnnlab.analysis.stats import markdown_table, write_page_block
+from studies.music.table2 import CORPUS_NAMES
 
 NAMES = {"tanh": "tanh", "gru": "GRU", "lstm": "LSTM"}
+
+
+def _rate_text(entry: Mapping[str, Any]) -> str:
+    """The chosen rate with seed 0's validation NLL per rate in brackets, or where it was carried from."""
+    if "grid_seed0_valid_nll" not in entry:
+        return f"{entry['chosen_learning_rate']:.3g} (from {entry['rate_source']})"
+    grid = ", ".join(f"{float(rate):g}: {value:.3f}" for rate, value in
+                     sorted(entry["grid_seed0_valid_nll"].items(), key=lambda kv: float(kv[0])))
+    return f"{entry['chosen_learning_rate']:g} ({grid})"
+
+
+def _cell_row(cell: str, entry: Mapping[str, Any]) -> list[Any]:
+    seeds = " / ".join(f"{v:.3f}" for v in entry["test_nll"])
+    paper = entry["paper_chung2014"]
+    return [NAMES.get(cell, cell), entry["num_params"], _rate_text(entry), seeds,
+            f"{entry['test_mean']:.3f} +- {entry['test_sd']:.3f}", f"{entry['train_mean']:.3f}",
+            f"{paper['test']:.2f} ({paper['train']:.2f})",
+            f"{sum(entry['stopped_early'])}/{len(entry['stopped_early'])}"]
+
+
+HEADER = ["cell", "params", "rate (seed-0 valid NLL per rate)", "test NLL, seeds 0 / 1 / 2", "test mean +- sd",
+          "train mean", "paper test (train)", "early-stopped"]
 
 
 def summary_markdown(summary: Mapping[str, Any]) -> str:
     """One row per cell: parameters, the rate chosen on seed 0's validation NLL (the grid in brackets),
     each seed's test NLL, their mean +- sample std, the train NLL's mean, the paper's test (train), and
     whether every seed was stopped by patience (not by the step cap)."""
-    rows = []
-    for cell, entry in summary["cells"].items():
-        grid = ", ".join(f"{float(rate):g}: {value:.3f}" for rate, value in
-                         sorted(entry["grid_seed0_valid_nll"].items(), key=lambda kv: float(kv[0])))
-        seeds = " / ".join(f"{v:.3f}" for v in entry["test_nll"])
-        paper = entry["paper_chung2014"]
-        rows.append([NAMES.get(cell, cell), entry["num_params"], f"{entry['chosen_learning_rate']:g} ({grid})", seeds,
-                     f"{entry['test_mean']:.3f} +- {entry['test_sd']:.3f}", f"{entry['train_mean']:.3f}",
-                     f"{paper['test']:.2f} ({paper['train']:.2f})",
-                     f"{sum(entry['stopped_early'])}/{len(entry['stopped_early'])}"])
-    return markdown_table(["cell", "params", "rate (seed-0 valid NLL per rate)", "test NLL, seeds 0 / 1 / 2",
-                           "test mean +- sd", "train mean", "paper test (train)", "early-stopped"], rows)
+    return markdown_table(HEADER, [_cell_row(cell, entry) for cell, entry in summary["cells"].items()])
+
+
+def corpora_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
+    """:func:`summary_markdown`'s rows of several corpora in one table, the corpus first; a cell whose
+    rate was carried over from another corpus says so in the rate column."""
+    rows = [[CORPUS_NAMES[summary["corpus"]]] + _cell_row(cell, entry)
+            for summary in summaries for cell, entry in summary["cells"].items()]
+    return markdown_table(["corpus", *HEADER[:2], "rate", *HEADER[3:]], rows)
 
 
 def main(argv: Sequence[str]) -> None:
     """absl entry: ``--summary`` (and ``--page`` to rewrite its block)."""
     del argv
-    with open(flags.FLAGS.summary) as f:
-        text = summary_markdown(json.load(f))
+    summaries = []
+    for path in flags.FLAGS.summary:
+        with open(path) as f:
+            summaries.append(json.load(f))
+    block = flags.FLAGS.block
+    text = summary_markdown(summaries[0]) if block == "nottingham-chunked" else corpora_markdown(summaries)
     if flags.FLAGS.page:
-        write_page_block(flags.FLAGS.page, "nottingham-chunked", text)
+        write_page_block(flags.FLAGS.page, block, text)
     print(text)
 
 
 if __name__ == "__main__":
-    flags.DEFINE_string("summary", "docs/results/music/nottingham_chunked/summary.json", "the rows' summary")
-    flags.DEFINE_string("page", "", "also rewrite this page's nottingham-chunked block")
+    flags.DEFINE_multi_string("summary", ["docs/results/music/nottingham_chunked/summary.json"],
+                              "the rows' summary; several for a block with a corpus column")
+    flags.DEFINE_string("block", "nottingham-chunked",
+                        "the page's block: nottingham-chunked (one summary), or any other name for the corpora table")
+    flags.DEFINE_string("page", "", "also rewrite this page's block")
     app.run(main)

@@ -1,0 +1,179 @@
+"""Table 2's Piano-midi and MuseData rows with the paper's recipe, in chunks, to early stopping (issue 25).
+
+Chung et al.'s sizes (``configs/music.py``), the ``paper`` variant (RMSProp, weight noise 0.075,
+clipping at 1), ``data.chunk_len=100``, the step cap raised to 100,000 so that patience ends the runs,
+seeds 0, 1, 2 at each cell's rate carried over from JSB's paper-recipe search
+(``docs/results/music/table2.json``, ``jsb-paper``); the LSTM with ``optim.peephole_lr_scale=0.01``.
+Run from a checkout's root (``data.path`` is relative to it), one run at a time on core 1::
+
+    python -m studies.music.chunked_paper drive piano musedata
+    python -m studies.music.chunked_paper collect piano docs/results/music/piano_chunked_paper
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from rnnlab.analysis.stats import curve, load_run
+from rnnlab.analysis.tuned_rows import hit_cap
+from studies.music.table2 import PUBLISHED
+
+OUT = "runs/chunked_paper"
+STEP_CAP = 100000
+CELLS = ("tanh", "gru", "lstm")
+SEEDS = (0, 1, 2)
+# JSB's paper-recipe rates (table2.json "jsb-paper": the best of a 10-trial search on validation NLL).
+JSB_RATES = {"tanh": 0.0008705983213691405, "gru": 0.0008705983213691405, "lstm": 0.0009332304306093449}
+CELL_EXTRA = {"lstm": ",optim.peephole_lr_scale=0.01"}  # the faithful stall fix (lstm_stall_fix/)
+
+
+def name(corpus: str, cell: str, seed: int) -> str:
+    """The run's workdir name under :data:`OUT`."""
+    return f"{corpus}-{cell}-s{seed}"
+
+
+def variant(corpus: str, cell: str, seed: int) -> str:
+    """The ``configs/music.py`` variant string of one run."""
+    return (f"dataset={corpus},cell={cell},paper,data.chunk_len=100,data.path=../shared/data/polyphonic,"
+            f"optim.learning_rate={JSB_RATES[cell]!r}{CELL_EXTRA.get(cell, '')},seed={seed},"
+            f"train.num_steps={STEP_CAP}")
+
+
+def command(corpus: str, cell: str, seed: int) -> list[str]:
+    """The exact command line of one run (from the checkout's root)."""
+    return ["taskset", "-c", "1", "python", "launch.py", f"--config=configs/music.py:{variant(corpus, cell, seed)}",
+            f"--workdir={OUT}/{name(corpus, cell, seed)}"]
+
+
+def finished(wd: str) -> dict | None:
+    """The run's ``results.json`` if it ended (patience or cap), else None."""
+    path = f"{wd}/results.json"
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def run(corpus: str, cell: str, seed: int) -> dict:
+    """Train one run unless it already finished; its wall time is appended to ``<workdir>.wall``."""
+    wd = f"{OUT}/{name(corpus, cell, seed)}"
+    done = finished(wd)
+    if done is not None:
+        return done
+    os.makedirs(OUT, exist_ok=True)
+    cmd = command(corpus, cell, seed)
+    cmd[3] = sys.executable
+    start = time.time()
+    with open(f"{wd}.log", "a") as log:
+        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False, env=dict(os.environ, PYTHONPATH="."))
+    wall = time.time() - start
+    with open(f"{wd}.wall", "a") as f:
+        f.write(f"{wall:.1f}\n")
+    r = finished(wd)
+    print(corpus, cell, seed, "step", r and r["step"], "best", r and r["best_step"], "early",
+          r and r["stopped_early"], "valid", r and round(r["valid"]["nll"], 4), "wall", round(wall), flush=True)
+    return r
+
+
+def drive(corpora: list[str]) -> None:
+    """Every cell's three seeds, corpus by corpus, cell by cell (complete cells land first)."""
+    for corpus in corpora:
+        for cell in CELLS:
+            for seed in SEEDS:
+                run(corpus, cell, seed)
+    print("done", flush=True)
+
+
+def record(corpus: str, cell: str, seed: int, note: str | None = None) -> dict | None:
+    """One finished run as the per-run JSON of the results folder (None while it has not finished):
+    the best-validation parameters' valid / test / train NLL, best and stop step, whether patience ended
+    it or the cap, wall seconds (every process that trained it), the command and the validation curve."""
+    wd = f"{OUT}/{name(corpus, cell, seed)}"
+    if finished(wd) is None:
+        return None
+    run = load_run(wd)
+    res, cfg = finished(wd), run.config
+    walls = [float(x) for x in open(f"{wd}.wall").read().split()] if os.path.exists(f"{wd}.wall") else []
+    steps, values = curve(run.metrics, "valid/nll")
+    valid_curve = [[int(step), round(float(v), 5)] for step, v in dict(zip(steps, values)).items()]
+    train_paper, test_paper = PUBLISHED[corpus][cell]
+    return {
+        "corpus": corpus, "cell": cell, "hidden_size": cfg["model"]["hidden_size"], "num_params": res["num_params"],
+        "learning_rate": JSB_RATES[cell], "rate_source": "carried over from JSB's paper-recipe search (not searched here)",
+        "seed": seed, "valid_nll": res["valid"]["nll"], "test_nll": res["test"]["nll"], "train_nll": res["train"]["nll"],
+        "best_step": res["best_step"], "stop_step": res["step"], "stopped_early": res["stopped_early"],
+        "hit_cap": hit_cap(run), "step_cap": cfg["train"]["num_steps"], "patience_evals": cfg["train"]["patience"],
+        "eval_every": cfg["train"]["eval_every"], "wall_seconds": round(sum(walls), 1),
+        "wall_seconds_per_process": walls, "results_wall_time_sec": round(res["wall_time_sec"], 1),
+        "optimizer": cfg["optim"], "weight_noise": cfg["train"]["weight_noise"],
+        "chunk_len": cfg["data"]["chunk_len"], "batch_size": cfg["data"]["batch_size"],
+        "config_variant": variant(corpus, cell, seed),
+        "command": "PYTHONPATH=. " + " ".join(command(corpus, cell, seed)), "note": note,
+        "valid_curve": valid_curve, "paper_chung2014": {"train": train_paper, "test": test_paper},
+        "machine": "shared 2-core CPU, one core (taskset -c 1), one run at a time, 2026-12-06",
+    }
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def summary(corpus: str, records: list[dict]) -> dict:
+    """The corpus's ``summary.json`` (the schema of ``nottingham_chunked/summary.json``, which
+    :func:`studies.music.chunked.summary_markdown` reads), cells with all three seeds only; a cell's
+    rate is carried over (``rate_source``), so it has no grid."""
+    cells = {}
+    for cell in CELLS:
+        rows = sorted((r for r in records if r["cell"] == cell), key=lambda r: r["seed"])
+        if [r["seed"] for r in rows] != list(SEEDS):
+            continue
+        entry = {"hidden_size": rows[0]["hidden_size"], "num_params": rows[0]["num_params"],
+                 "chosen_learning_rate": JSB_RATES[cell], "rate_source": "JSB", "seeds": list(SEEDS)}
+        for key in ("test_nll", "valid_nll", "train_nll", "best_step", "stop_step", "stopped_early",
+                    "hit_cap", "wall_seconds"):
+            entry[key] = [r[key] for r in rows]
+        entry["test_mean"], entry["test_sd"] = _mean_sd(entry["test_nll"])
+        entry["train_mean"], _ = _mean_sd(entry["train_nll"])
+        entry["valid_mean"], _ = _mean_sd(entry["valid_nll"])
+        entry["paper_chung2014"] = rows[0]["paper_chung2014"]
+        cells[cell] = entry
+    return {"corpus": corpus,
+            "recipe": ("the paper's (RMSProp, weight noise 0.075, clip_norm 1), batch 16, data.chunk_len=100 "
+                       "(truncated BPTT, state carried), whole-piece validation, patience 6 evaluations, step cap "
+                       f"{STEP_CAP}, best-validation params on test and train; rates carried over from JSB's "
+                       "paper-recipe search; LSTM with optim.peephole_lr_scale=0.01"),
+            "cells": cells}
+
+
+def collect(corpus: str, dst: str, notes: dict[str, str] | None = None) -> dict:
+    """Writes ``dst/<corpus>-<cell>-s<seed>.json`` per finished run and ``dst/summary.json``."""
+    os.makedirs(dst, exist_ok=True)
+    records = []
+    for cell in CELLS:
+        for seed in SEEDS:
+            rec = record(corpus, cell, seed, (notes or {}).get(name(corpus, cell, seed)))
+            if rec is None:
+                continue
+            records.append(rec)
+            with open(f"{dst}/{name(corpus, cell, seed)}.json", "w") as f:
+                json.dump(rec, f, indent=1)
+            print(name(corpus, cell, seed), "valid %.3f test %.3f train %.3f" % (
+                rec["valid_nll"], rec["test_nll"], rec["train_nll"]), "best", rec["best_step"], "stop",
+                rec["stop_step"], "early", rec["stopped_early"], "wall", rec["wall_seconds"])
+    result = summary(corpus, records)
+    with open(f"{dst}/summary.json", "w") as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "drive":
+        drive(sys.argv[2:])
+    elif sys.argv[1] == "collect":
+        collect(sys.argv[2], sys.argv[3])
