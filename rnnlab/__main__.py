@@ -7,6 +7,7 @@
     python -m rnnlab predict --workdir=runs/negation < sentences.txt
     python -m rnnlab report runs/sweep/* --out=reports/sweep
     python -m rnnlab gates runs/sweep/* --out=reports/gates
+    python -m rnnlab behaviour --workdir=runs/sst --suite=studies/sst/checklist.py
 
 Each command is a module of :mod:`rnnlab.commands` (flags in, one call into the layer that does the
 work); ``python -m rnnlab COMMAND --help`` lists its flags.
