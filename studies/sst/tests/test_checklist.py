@@ -1,0 +1,127 @@
+"""The SST behavioural suite (studies.sst.checklist) and its table (studies.sst.behaviour)."""
+
+import json
+import os
+
+import pytest
+
+from rnnlab.analysis import behaviour as behaviour_lib
+from rnnlab.analysis.stats import page_block
+from rnnlab.data import text as text_lib
+from studies.sst import behaviour, checklist
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+DATA = os.path.join(ROOT, "..", "shared", "data", "sst")
+POSITIVE, NEGATIVE = set(checklist.LEXICON["pos_adj"]), set(checklist.LEXICON["neg_adj"])
+
+
+def _polarities(tokens):
+    """The polarity of each sentiment adjective of ``tokens``, in order."""
+    return [checklist.POS if t in POSITIVE else checklist.NEG for t in tokens if t in POSITIVE | NEGATIVE]
+
+
+def test_suite_is_deterministic_with_every_group_of_the_issue_capped_per_template():
+    suite = checklist.get_suite()
+    assert suite == checklist.get_suite()
+    names = [g.name for g in suite.groups]
+    assert names == [g for groups in checklist.FAMILIES.values() for g in groups]
+    assert set(checklist.FAMILIES) == set(checklist.GOALS)
+    for group in suite.groups:
+        templates = {c.template for c in group.cases}
+        assert 100 <= len(group.cases) <= checklist.CAP * len(templates) <= 300, group.name
+    # "{pos_adj}" alone: its 20 words; "the {noun} is {pos_adj}": 120 fills, capped at CAP
+    positive = suite.groups[0]
+    assert sum(c.template == "{pos_adj}" for c in positive.cases) == 20
+    assert sum(c.template == "the {noun} is {pos_adj}" for c in positive.cases) == checklist.CAP
+
+
+def test_expected_labels_follow_the_adjectives_negation_and_the_main_clause():
+    suite = {g.name: g for g in checklist.get_suite().groups}
+    for name in checklist.FAMILIES["controls"]:
+        for case in suite[name].cases:
+            assert _polarities(text_lib.tokenize(case.texts[0])) == [case.label], case
+    for name in checklist.FAMILIES["negated positives"]:
+        for case in suite[name].cases:
+            tokens = text_lib.tokenize(case.texts[0])
+            assert case.label == checklist.NEG and _polarities(tokens) == [checklist.POS]
+            assert text_lib.has_negator(tokens), case
+    for base, edited in (map(text_lib.tokenize, c.texts) for c in suite["negated negative"].cases):
+        assert _polarities(base) == [checklist.NEG] and not text_lib.has_negator(base)
+        assert text_lib.has_negator(edited) and set(base) < set(edited)  # the same sentence, negated
+    assert suite["negated negative"].target == "positive" and suite["negated negative"].direction == "up"
+    for name in checklist.FAMILIES["contrast"]:
+        labels = set()
+        for case in suite[name].cases:
+            tokens = text_lib.tokenize(case.texts[0])
+            first, second = _polarities(tokens)
+            assert first != second
+            # the main clause: after "but"; the clause without "although"
+            subordinate_first = "but" in tokens or tokens[0] == "although"
+            assert case.label == (second if subordinate_first else first), case
+            labels.add(case.label)
+        assert labels == {checklist.POS, checklist.NEG}  # both polarity orders
+
+
+def test_missing_words_reads_a_glue_training_file_and_names_each_absent_word(tmp_path):
+    # Given a GLUE-format training file holding every token of the suite but "tedious" and "although"
+    texts = behaviour_lib.suite_texts(checklist.get_suite())
+    words = sorted({w for t in texts for w in text_lib.tokenize(t)} - {"tedious", "although"})
+    (tmp_path / "glue_sst2").mkdir()
+    rows = [" ".join(words[i:i + 10]) + "\t1" for i in range(0, len(words), 10)]
+    (tmp_path / "glue_sst2" / "train.tsv").write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
+    # When the suite is checked against it
+    vocab = checklist.training_vocabulary(str(tmp_path))
+    missing = checklist.missing_words(texts, vocab)
+    # Then exactly the two are missing, each with a text holding it; "isn't" was read as is n't
+    assert set(missing) == {"tedious", "although"}
+    assert "tedious" in missing["tedious"] and "although" in missing["although"]
+    assert {"is", "n't", "do"} <= vocab
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(DATA, "glue_sst2", "train.tsv")), reason="no SST data here")
+def test_every_word_of_the_suite_is_in_the_sst2_training_phrases():
+    vocab = checklist.training_vocabulary(DATA)
+    assert checklist.missing_words(behaviour_lib.suite_texts(checklist.get_suite()), vocab) == {}
+
+
+def _record(dev, rates):
+    """A run's record with every group of the suite at the failure rate ``rates.get(group, 0)`` of 100 cases."""
+    groups = {g: {"n": 100, "failures": round(100 * rates.get(g, 0.0)), "failure_rate": rates.get(g, 0.0),
+                  "examples": []} for gs in checklist.FAMILIES.values() for g in gs}
+    return {"workdir": "runs/x", "seed": 1, "step": 10, "dev": dev, "test": dev, "groups": groups}
+
+
+def test_family_rates_pool_cases_and_the_goal_needs_three_seeds_every_family_and_dev():
+    record = _record(0.86, {"negated positive: short": 0.3, "negated positive: clausal": 0.0})
+    assert behaviour.family_rate(record, "negated positives") == pytest.approx(0.1)
+    assert behaviour.passes([record] * 3) and not behaviour.passes([record] * 2)
+    assert not behaviour.passes([_record(0.85, {})] * 3)  # dev not above 85.2
+    assert not behaviour.passes([_record(0.86, {"contrast: but": 0.4})] * 3)  # contrast 20% > 15%
+
+
+def test_behaviour_markdown_has_a_column_per_model_and_a_row_per_group_and_family():
+    data = {"suite": behaviour.SUITE, "goals": checklist.GOALS,
+            "models": {"sst2/lstm": [_record(0.84, {"contrast: but": 0.5}), _record(0.86, {"contrast: but": 0.3})],
+                       "sst2/bow": [_record(0.82, {})]}}
+    text = behaviour.behaviour_markdown(data)
+    lines = text.splitlines()
+    assert "sst2/lstm: does not meet, sst2/bow: does not meet" in lines[0]
+    assert lines[2] == "|  | n | goal | sst2/lstm (2 seeds) | sst2/bow (1 seed) |"
+    assert "| dev accuracy % | 872 | > 85.2 | 85.0 +- 1.4 | 82.0 |" in lines
+    assert "| contrast: but (fail %) | 100 |  | 40.0 +- 14.1 | 0.0 |" in lines
+    assert "| **contrast** (fail %) | 200 | <= 15 | 20.0 +- 7.1 | 0.0 |" in lines
+    assert len(lines) == 4 + 2 + len(checklist.get_suite().groups) + len(checklist.FAMILIES)
+
+
+def test_reproduction_behaviour_block_is_what_the_code_makes_of_the_committed_json():
+    path = os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        block = page_block(f.read(), "sst2-behaviour")
+    with open(path) as f:
+        data = json.load(f)
+    assert block.strip() == behaviour.behaviour_markdown(data).strip()
+    # and the JSON's groups are the suite's, with its case counts
+    sizes = {g.name: len(g.cases) for g in checklist.get_suite().groups}
+    for records in data["models"].values():
+        for record in records:
+            assert {g: r["n"] for g, r in record["groups"].items()} == sizes
