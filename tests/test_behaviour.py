@@ -196,6 +196,22 @@ def test_suite_round_trips_through_json_and_python_files(tmp_path):
         behaviour.load_suite(str(tmp_path / "bad.json"))
 
 
+def test_json_suites_may_give_templates_over_their_lexicon():
+    data = {"name": "j", "lexicon": LEXICON, "cap": 3, "seed": 2, "groups": [
+        {"name": "neg", "kind": "MFT", "templates": [["the {noun} is not {pos}", "negative"]],
+         "cases": [{"texts": ["not good"], "label": "negative"}]},
+        {"name": "dir", "kind": "DIR", "templates": [["{neg} {noun}", "not {neg} {noun}"]], "target": "positive",
+         "direction": "up", "cap": 1},
+    ]}
+    suite = behaviour.suite_from_dict(data)
+    neg, dir_ = suite.groups
+    assert [c.texts[0] for c in neg.cases] == ["not good", "the film is not good", "the film is not great"]
+    assert len(dir_.cases) == 1 and dir_.cases[0].texts[1] == "not " + dir_.cases[0].texts[0]
+    assert suite == behaviour.suite_from_dict(data)  # seeded
+    with pytest.raises(ValueError, match="unknown placeholder"):
+        behaviour.suite_from_dict({"name": "j", "groups": [{"name": "g", "kind": "MFT", "templates": [["{x}", 1]]}]})
+
+
 def test_result_markdown_rows():
     result = behaviour.run_suite(_suite(), WordScores(SCORES))
     lines = behaviour.result_markdown(result).splitlines()

@@ -23,7 +23,7 @@ would read as ``<unk>`` are an error that lists them (``allow_unknown=True`` sco
 reports them). The result gives per group the failure rate with its counts, per template, and the
 worst failing cases::
 
-    suite = behaviour.load_suite("studies/sst/checklist.py")  # get_suite(), or a .json file
+    suite = behaviour.load_suite("studies/sst/checklist.py")  # get_suite(), or a .json file (suite_from_dict)
     result = behaviour.run_suite(suite, rnnlab.inference.predict.load("runs/sst"))
     print(behaviour.result_markdown(result))
 """
@@ -269,8 +269,13 @@ def _case_dict(case: Case) -> dict[str, Any]:
 
 
 def suite_from_dict(data: Mapping[str, Any]) -> Suite:
-    """A :class:`Suite` from ``{"name", "groups": [{"name", "kind", "cases": [{"texts", "label"?}], "target"?,
-    "direction"?, "tolerance"?}]}`` (a case may also be a plain string: an MFT text needs ``label`` then).
+    """A :class:`Suite` from its JSON form: ``{"name", "groups": [group]}``, a group
+    ``{"name", "kind", "cases"?, "templates"?, "target"?, "direction"?, "tolerance"?, "description"?}``.
+
+    ``cases`` are ``[{"texts": [text] or [base, edited], "label"?, "template"?}]`` (as
+    :func:`suite_to_dict` writes them); ``templates`` are expanded over the suite's ``"lexicon"``
+    (:func:`mft_group`: ``[[template, label]]``; :func:`pair_group`: ``[[base, edited]]``) with the
+    group's (or the suite's) ``"cap"`` and ``"seed"`` (default: every fill, seed 0). A group may give both.
 
     Raises:
       ValueError: a missing field or a group that :class:`Group` refuses (the message names it).
@@ -278,12 +283,22 @@ def suite_from_dict(data: Mapping[str, Any]) -> Suite:
     try:
         groups = []
         for g in data["groups"]:
-            cases = tuple(Case(tuple(c["texts"]), c.get("label"), c.get("template", "")) for c in g["cases"])
+            if "cases" not in g and "templates" not in g:
+                raise KeyError("cases")
+            cases = tuple(Case(tuple(c["texts"]), c.get("label"), c.get("template", "")) for c in g.get("cases", ()))
+            if g.get("templates"):
+                cap, seed = g.get("cap", data.get("cap")), int(g.get("seed", data.get("seed", 0)))
+                lexicon = data.get("lexicon", {})
+                made = (mft_group(g["name"], [tuple(t) for t in g["templates"]], lexicon, cap, seed)
+                        if g["kind"] == "MFT" else
+                        pair_group(g["name"], g["kind"], [tuple(t) for t in g["templates"]], lexicon, cap, seed,
+                                   g.get("target"), g.get("direction"), float(g.get("tolerance", 0.0))))
+                cases = _unique(cases + made.cases)
             groups.append(Group(g["name"], g["kind"], cases, g.get("target"), g.get("direction"),
                                 float(g.get("tolerance", 0.0)), g.get("description", "")))
         return Suite(data["name"], tuple(groups), data.get("description", ""))
     except (KeyError, TypeError) as e:
-        raise ValueError(f"a suite is {{'name', 'groups': [{{'name', 'kind', 'cases': [{{'texts', 'label'}}]}}]}}; "
+        raise ValueError(f"a suite is {{'name', 'groups': [{{'name', 'kind', 'cases' or 'templates'}}]}}; "
                          f"{type(e).__name__}: {e}") from None
 
 
