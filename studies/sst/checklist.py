@@ -12,7 +12,8 @@ against the data by :func:`missing_words`), written as raw text and tokenized as
   across a few words ("not a very good film", "the plot is not at all good") and clausal
   ("i don't think the film is good");
 - **negated negatives** (DIR): the positive probability must rise from "the film is bad" to
-  "the film is not bad" (and the other negations);
+  "the film is not bad" (and the other negations), and from "the film is just bad" to "the film is
+  not bad" (length-matched: a bag of words moves towards positive when any word is added);
 - **contrast**, expected label the main clause's polarity: "A , but B" (B's), "although A , B" and
   "B , although A" (B's), each in both polarity orders.
 
@@ -41,6 +42,7 @@ LEXICON = {
     "noun": ["movie", "film", "story", "plot", "script", "ending"],  # the work, or its story
     "aspect": ["acting", "cast", "dialogue", "direction", "soundtrack", "performance"],  # a part of it
     "intens": ["very", "really", "particularly"],
+    "filler": ["also", "just", "still"],  # neutral words in a negator's place
 }
 POS, NEG = "positive", "negative"
 
@@ -81,6 +83,20 @@ def negated_negatives() -> Group:
                       description="a negative sentence and its negation: P(positive) must rise")
 
 
+def negated_negatives_matched() -> Group:
+    """As :func:`negated_negatives`, the base with a neutral word where the negator stands (DIR).
+
+    A model that averages its words (the bag of words) moves a negative sentence towards positive
+    when any word is added to it, so "bad" -> "not bad" can pass with no reading of "not"; "just bad"
+    -> "not bad" holds the length and the position.
+    """
+    pairs = [("{filler} {neg_adj}", "not {neg_adj}"),
+             ("the {noun} is {filler} {neg_adj}", "the {noun} is not {neg_adj}"),
+             ("the {noun} is {filler} {neg_adj}", "the {noun} is never {neg_adj}")]
+    return pair_group("negated negative: length-matched", "DIR", pairs, LEXICON, CAP, SEED, target=POS,
+                      direction="up", description="a neutral word replaced by a negator: P(positive) must rise")
+
+
 def contrast() -> list[Group]:
     """Two clauses of opposite polarity: the label is the main clause's (after "but"; not the "although" one)."""
     but = [("the {aspect} is {pos_adj} , but the {noun} is {neg_adj}", NEG),
@@ -97,15 +113,16 @@ def contrast() -> list[Group]:
 
 
 def get_suite() -> Suite:
-    """The SST suite: controls, negated positives (3 forms), negated negatives, contrast (2 forms)."""
-    groups = (controls(POS), controls(NEG), *negated_positives(), negated_negatives(), *contrast())
+    """The SST suite: controls, negated positives (3 forms), negated negatives (2), contrast (2 forms)."""
+    groups = (controls(POS), controls(NEG), *negated_positives(), negated_negatives(), negated_negatives_matched(),
+              *contrast())
     return Suite("sst", groups, "negation and contrast on sentences over SST-2 training words")
 
 
 FAMILIES = {  # issue 24's goal families -> the groups pooled in each
     "controls": ("positive controls", "negative controls"),
     "negated positives": ("negated positive: short", "negated positive: across words", "negated positive: clausal"),
-    "negated negatives": ("negated negative",),
+    "negated negatives": ("negated negative", "negated negative: length-matched"),
     "contrast": ("contrast: but", "contrast: although"),
 }
 GOALS = {"controls": 0.02, "negated positives": 0.10, "negated negatives": 0.10, "contrast": 0.15}

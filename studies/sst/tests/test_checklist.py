@@ -48,7 +48,12 @@ def test_expected_labels_follow_the_adjectives_negation_and_the_main_clause():
     for base, edited in (map(text_lib.tokenize, c.texts) for c in suite["negated negative"].cases):
         assert _polarities(base) == [checklist.NEG] and not text_lib.has_negator(base)
         assert text_lib.has_negator(edited) and set(base) < set(edited)  # the same sentence, negated
-    assert suite["negated negative"].target == "positive" and suite["negated negative"].direction == "up"
+    for base, edited in (map(text_lib.tokenize, c.texts) for c in suite["negated negative: length-matched"].cases):
+        changed = [(b, e) for b, e in zip(base, edited) if b != e]  # one neutral word became a negator
+        assert len(base) == len(edited) and len(changed) == 1
+        assert changed[0][0] in checklist.LEXICON["filler"] and text_lib.has_negator([changed[0][1]])
+    for name in checklist.FAMILIES["negated negatives"]:
+        assert suite[name].target == "positive" and suite[name].direction == "up"
     for name in checklist.FAMILIES["contrast"]:
         labels = set()
         for case in suite[name].cases:
