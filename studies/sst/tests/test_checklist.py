@@ -96,6 +96,19 @@ def _record(dev, rates):
     return {"workdir": "runs/x", "seed": 1, "step": 10, "dev": dev, "test": dev, "groups": groups}
 
 
+def test_behaviour_record_takes_accuracy_from_the_run_and_counts_from_the_suite_result(tmp_path):
+    workdir = tmp_path / "lstm-s2"
+    workdir.mkdir()
+    (workdir / "config.json").write_text(json.dumps({"train": {"seed": 2}}))
+    (workdir / "results.json").write_text(json.dumps({"valid": {"accuracy": 0.84}, "test": {"accuracy": 0.83}}))
+    result = {"step": 500, "groups": [{"name": "g", "n": 10, "failures": 4, "failure_rate": 0.4,
+                                       "examples": [{"texts": [str(i)]} for i in range(5)]}]}
+    record = behaviour.behaviour_record(str(workdir), result)
+    assert (record["seed"], record["step"], record["dev"], record["test"]) == (2, 500, 0.84, 0.83)
+    assert record["groups"]["g"]["failures"] == 4 and len(record["groups"]["g"]["examples"]) == behaviour.EXAMPLES
+    assert not os.path.isabs(record["workdir"])  # no machine paths in the committed JSON
+
+
 def test_family_rates_pool_cases_and_the_goal_needs_three_seeds_every_family_and_dev():
     record = _record(0.86, {"negated positive: short": 0.3, "negated positive: clausal": 0.0})
     assert behaviour.family_rate(record, "negated positives") == pytest.approx(0.1)
