@@ -157,7 +157,7 @@ def test_unknown_words_are_refused_by_name_or_scored_and_listed():
                                            Case(("good",), 1))),))
     with pytest.raises(behaviour.UnknownWords, match=r"2 word\(s\).*'superb' \(2\), 'zzz' \(1\)") as error:
         behaviour.run_suite(suite, predictor)
-    assert error.value.words == {"superb": 2, "zzz": 1}
+    assert error.value.words == {"superb": 2, "zzz": 1} and predictor.calls == 0  # refused before the model ran
     result = behaviour.run_suite(suite, predictor, allow_unknown=True)
     assert result["unknown"] == {"superb": 2, "zzz": 1} and result["groups"][0]["n"] == 3
     assert "read as <unk>: superb, zzz" in behaviour.result_markdown(result)

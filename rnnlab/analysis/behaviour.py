@@ -352,22 +352,24 @@ def class_index(label: Any, class_names: Optional[Sequence[str]], num_classes: i
     raise ValueError(f"class {label!r} is neither a class name nor an index in 0..{num_classes - 1}")
 
 
-def score(predictor: Any, texts: Sequence[str], batch_size: int = 256) -> tuple[np.ndarray, dict[str, int]]:
-    """``(probs f32[N, C], {unknown word: texts holding it})``: the class probabilities of each text and the
-    words the run reads as ``<unk>`` (from :meth:`Predictor.encode`), ``batch_size`` texts per pass."""
+def unknown_words(predictor: Any, texts: Sequence[str], batch_size: int = 256) -> dict[str, int]:
+    """``{word: texts holding it}`` for the words of ``texts`` that the run reads as ``<unk>`` (from
+    :meth:`Predictor.encode`: its own tokenizer and vocabulary), ``batch_size`` texts at a time."""
     from rnnlab.data.registry import UNK_ID
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    probs, unknown = [], {}
+    unknown: dict[str, int] = {}
     for start in range(0, len(texts), batch_size):
-        chunk = list(texts[start:start + batch_size])
-        ids, _, tokens = predictor.encode(chunk)
+        ids, _, tokens = predictor.encode(list(texts[start:start + batch_size]))
         for row, toks in zip(np.asarray(ids), tokens):
             for word in {w for w, i in zip(toks, row) if i == UNK_ID}:
                 unknown[word] = unknown.get(word, 0) + 1
-        probs.append(np.asarray(predictor(chunk), np.float32).reshape(len(chunk), -1))
-    return np.concatenate(probs), unknown
+    return unknown
+
+
+def class_probs(predictor: Any, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+    """``f32[N, C]``: the class probabilities of each of the N ``texts``, ``batch_size`` per forward pass."""
+    chunks = [list(texts[start:start + batch_size]) for start in range(0, len(texts), batch_size)]
+    return np.concatenate([np.asarray(predictor(c), np.float32).reshape(len(c), -1) for c in chunks])
 
 
 def case_failures(group: Group, probs: Sequence[np.ndarray], classes: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -465,17 +467,20 @@ def run_suite(suite: Suite, predictor: Any, batch_size: int = 256, examples: int
 
     Raises:
       UnknownWords: words outside the vocabulary, without ``allow_unknown``.
-      ValueError: a model that is not a per-input classifier, or a label that is not one of its classes.
+      ValueError: a model that is not a per-input classifier, a label that is not one of its classes, or
+        ``batch_size < 1``.
     """
     run = getattr(predictor, "run", None)
     if run is not None and (run.spec.task != "classify" or predictor.per_step):
         raise ValueError(f"run {run.workdir!r} is a {run.spec.task!r} task; behaviour suites test classifiers "
                          "of whole texts (task 'classify')")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
     texts = suite_texts(suite)
-    probs, unknown = score(predictor, texts, batch_size)
-    if unknown and not allow_unknown:
+    unknown = unknown_words(predictor, texts, batch_size)
+    if unknown and not allow_unknown:  # before the model runs: a quick answer
         raise UnknownWords(unknown, getattr(run, "workdir", ""))
-    by_text = dict(zip(texts, probs))
+    by_text = dict(zip(texts, class_probs(predictor, texts, batch_size)))
     result: dict[str, Any] = {"suite": suite.name}
     if run is not None:
         result.update(workdir=run.workdir, step=run.step)
