@@ -20,7 +20,7 @@ from absl import app, flags
 from rnnlab.analysis.behaviour import write_result
 from rnnlab.analysis.significance import mean_std
 from rnnlab.analysis.stats import load_run, markdown_table, write_page_block
-from studies.sst import checklist
+from studies.sst import checklist, tables
 
 SUITE = "studies/sst/checklist.py"
 EXAMPLES = 3  # the worst failing cases kept per group and run
@@ -30,14 +30,15 @@ DEV_SENTENCES, TEST_SENTENCES = 872, 1821  # GLUE SST-2 dev; the binary SST test
 
 def behaviour_record(workdir: str, result: Mapping[str, Any]) -> dict[str, Any]:
     """One run's row of the JSON: its seed, dev and test accuracy (``results.json``) and, per group of the
-    suite's ``result`` (:func:`rnnlab.analysis.behaviour.run_suite`), n, failures, failure rate and the worst
-    failures."""
+    suite's ``result`` (:func:`rnnlab.analysis.behaviour.run_suite`), n, failures, failure rate, the same per
+    template and the worst failures."""
     run = load_run(workdir)
     return {"workdir": os.path.relpath(workdir) if os.path.isabs(workdir) else workdir, "seed": run.seed,
             "step": result.get("step"), "dev": run.results.get("valid/accuracy"),
             "test": run.results.get("test/accuracy"),
             "groups": {g["name"]: {"n": g["n"], "failures": g["failures"], "failure_rate": g["failure_rate"],
-                                   "examples": g["examples"][:EXAMPLES]} for g in result["groups"]}}
+                                   "by_template": g.get("by_template", {}), "examples": g["examples"][:EXAMPLES]}
+                       for g in result["groups"]}}
 
 
 def run_behaviour(runs: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -89,9 +90,21 @@ def behaviour_markdown(data: Mapping[str, Any]) -> str:
                      f"<= {100 * data['goals'][family]:.0f}",
                      *(_cell([family_rate(r, family) for r in rs]) for rs in models.values())])
     verdict = ", ".join(f"{m}: {'meets' if passes(rs) else 'does not meet'}" for m, rs in models.items())
-    return (f"The suite `{data['suite']}` on each run's best checkpoint (failure rates %; accuracy %). "
+    text = (f"The suite `{data['suite']}` on each run's best checkpoint (failure rates %; accuracy %). "
             f"Issue 24's goal (3 seeds, every family within its goal, dev above 85.2): {verdict}.\n\n"
             + markdown_table(header, rows))
+    seeds = {len(rs) for rs in models.values()}
+    if len(seeds) == 1 and min(seeds) >= 2:
+        text += "\n" + family_comparisons_markdown(models, min(seeds))
+    return text
+
+
+def family_comparisons_markdown(models: Mapping[str, Sequence[Mapping[str, Any]]], seeds: int) -> str:
+    """Each pair of :data:`studies.sst.tables.COMPARED` on each goal family's failure rate: Welch's test over
+    the seeds, the family of tests Holm-Bonferroni adjusted (:func:`studies.sst.tables.comparisons`)."""
+    columns = {family: (lambda r, f=family: 100 * family_rate(r, f)) for family in checklist.FAMILIES}
+    tests = tables.comparisons(models, columns=columns)
+    return tables.comparisons_markdown(tests, "failure-rate points (below 0: the first model fails less)", seeds)
 
 
 def write_behaviour(out: str, page: str = "", runs: Sequence[tuple[str, str]] = ()) -> str:

@@ -116,31 +116,33 @@ COLUMNS = {  # name: the value of one seed's record, in accuracy points
 }
 
 
-def comparisons(models: Mapping[str, Sequence[Mapping[str, Any]]], pairs=COMPARED, alpha: float = 0.05) -> list[dict]:
-    """Every pair of models on every column of :data:`COLUMNS`: Welch's test over the seeds (the seed
+def comparisons(models: Mapping[str, Sequence[Mapping[str, Any]]], pairs=COMPARED, alpha: float = 0.05,
+                columns: Mapping[str, Any] = COLUMNS) -> list[dict]:
+    """Every pair of models on every column of ``columns``: Welch's test over the seeds (the seed
     runs of two models are not paired: their training seeds do not share data), the family of all of
     them Holm-Bonferroni adjusted.
 
     Args:
-      models: ``{model: [negation_breakdown records]}`` (``per_seed.json``).
+      models: ``{model: [negation_breakdown records]}`` (``per_seed.json``), or other records per seed.
       pairs: ``(a, b)`` model pairs; the difference is ``a - b``.
       alpha: the family-wise error rate.
+      columns: ``{name: a seed's value from its record}`` (default :data:`COLUMNS`, accuracy points).
 
     Returns:
       ``[{"a", "b", "column", "diff", "ci", "p", "p_holm", "separable"}]`` (separable: rejected by Holm).
     """
     tests = [(a, b, column, welch_test([value(r) for r in models[a]], [value(r) for r in models[b]]))
-             for a, b in pairs if a in models and b in models for column, value in COLUMNS.items()]
+             for a, b in pairs if a in models and b in models for column, value in columns.items()]
     adjusted = holm([t["p"] for *_, t in tests], alpha)
     return [{"a": a, "b": b, "column": column, "diff": t["diff"], "ci": t["ci"], "p": t["p"],
              "p_holm": h["p_holm"], "separable": h["rejected"]} for (a, b, column, t), h in zip(tests, adjusted)]
 
 
-def comparisons_markdown(tests: Sequence[Mapping[str, Any]]) -> str:
-    """The family of :func:`comparisons` as a table: difference [95% interval], p and Holm's p."""
+def comparisons_markdown(tests: Sequence[Mapping[str, Any]], unit: str = "accuracy points", seeds: int = 3) -> str:
+    """The family of :func:`comparisons` as a table: difference [95% interval] in ``unit``, p and Holm's p."""
     rows = [[f"{t['a']} - {t['b']}", t["column"], f"{t['diff']:+.1f} [{t['ci'][0]:+.1f}, {t['ci'][1]:+.1f}]",
              f"{t['p']:.2g}", f"{t['p_holm']:.2g}", "yes" if t["separable"] else "no"] for t in tests]
-    return (f"Welch's test over the 3 seeds, accuracy points; the {len(tests)} tests are one family, "
+    return (f"Welch's test over the {seeds} seeds, {unit}; the {len(tests)} tests are one family, "
             "Holm-Bonferroni adjusted (family-wise error 0.05):\n\n"
             + markdown_table(["difference", "column", "mean [95% CI]", "p", "p_holm", "separable"], rows))
 

@@ -131,6 +131,23 @@ def test_behaviour_markdown_has_a_column_per_model_and_a_row_per_group_and_famil
     assert len(lines) == 4 + 2 + len(checklist.get_suite().groups) + len(checklist.FAMILIES)
 
 
+def test_behaviour_markdown_compares_the_families_across_models_when_each_has_the_same_seeds():
+    from scipy import stats as scipy_stats
+
+    lstm = [_record(0.84, {"contrast: but": r}) for r in (0.1, 0.2, 0.3)]
+    bow = [_record(0.82, {"contrast: but": r}) for r in (0.5, 0.6, 0.8)]
+    text = behaviour.behaviour_markdown({"suite": behaviour.SUITE, "goals": checklist.GOALS,
+                                         "models": {"sst2/lstm": lstm, "sst2/bow": bow}})
+    assert "Welch's test over the 3 seeds, failure-rate points" in text and "the 4 tests are one family" in text
+    # contrast pools "but" with "although" (0): per seed 5, 10, 15 against 25, 30, 40 points
+    reference = scipy_stats.ttest_ind([5, 10, 15], [25, 30, 40], equal_var=False)
+    row = next(line for line in text.splitlines() if line.startswith("| sst2/lstm - sst2/bow | contrast |"))
+    assert row.split(" | ")[2].startswith("-21.7 [") and f"{reference.pvalue:.2g}" == row.split(" | ")[3]
+    one_seed = behaviour.behaviour_markdown({"suite": behaviour.SUITE, "goals": checklist.GOALS,
+                                             "models": {"sst2/lstm": lstm[:1], "sst2/bow": bow[:1]}})
+    assert "Welch" not in one_seed
+
+
 def test_reproduction_behaviour_block_is_what_the_code_makes_of_the_committed_json():
     path = os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")
     with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
