@@ -4,7 +4,9 @@ The library layer (``cells``, ``scan``, ``bidirectional``, ``introspect``,
 ``convert``) depends on JAX alone; ``rnnlab.nn`` adds thin Flax adapters.
 The layers above it are imported on their own and never by it: ``rnnlab.data``
 (datasets), ``rnnlab.training`` (models, train loop, checkpoints, the workdir
-layout) and ``rnnlab.experiments`` (sweeps, searches, predictions, reports).
+layout), ``rnnlab.inference`` (a trained run in use, predictions),
+``rnnlab.experiments`` (sweeps, searches, plans), ``rnnlab.analysis``
+(statistics, figures, reports) and ``rnnlab.commands`` (``python -m rnnlab COMMAND``).
 """
 
 from rnnlab.bidirectional import bidirectional, init_stack, stack

@@ -6,6 +6,16 @@ The xdist workers and every process a test starts (the commands, notebook kernel
 is loaded from disk after. A folder set by the user is kept; the session's own is removed at the end.
 Cache hits do not count as compilations (``train.CompileCounter`` counts backend compiles), which is
 why tests assert at most, never exactly, so many compilations of a run.
+
+It also compiles with XLA's backend optimisation level 0 (``XLA_FLAGS``, inherited the same way): the
+tests' programs are tiny, so compiling is most of their time, and level 0 compiles a small scan's
+gradient in about 0.6 of the time of the default level (`benchmarks/compile_time.py`). The level changes
+no arithmetic that the tests check: XLA's CPU backend keeps IEEE semantics at every level (no fast
+math), and every test that compares runs bitwise runs both in this session.
+
+Tests marked ``slow`` (end-to-end runs of a minute or so: several processes, notebooks) are scheduled
+first: pytest-xdist hands out tests in collection order, so a long test collected last would keep one
+worker busy while the other idles.
 """
 
 import os
@@ -15,12 +25,23 @@ import tempfile
 _CREATED = "RNNLAB_TEST_JAX_CACHE_CREATED"
 
 
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+
+
 def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: an end-to-end test of a minute or so, scheduled first")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:  # a level set by the user is kept
+        os.environ["XLA_FLAGS"] = f"{flags} {FAST_COMPILE}".strip()
     if "JAX_COMPILATION_CACHE_DIR" in os.environ:  # the user's, or the controller's for an xdist worker
         return
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="rnnlab-tests-jax-cache-")
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.2"  # smaller ones compile faster than they load
     os.environ[_CREATED] = os.environ["JAX_COMPILATION_CACHE_DIR"]
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
 
 
 def pytest_unconfigure(config):

@@ -260,6 +260,7 @@ def test_backend_choice_and_errors():
         rnnlab.unroll_batch(cell, params, xs, remat=0)
 
 
+@pytest.mark.slow
 def test_speed_benchmark_quick_path_runs(tmp_path):
     # The benchmark's --quick path on a tiny grid, so that it never rots.
     from benchmarks import speed

@@ -14,6 +14,7 @@ import textwrap
 
 import jax
 import numpy as np
+import pytest
 
 import rnnlab.data
 from rnnlab.training import checkpoint
@@ -53,8 +54,9 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_four_devices_give_the_loss_curve_of_one():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -122,7 +124,7 @@ def _free_port() -> int:
 def _launch_hosts(tmp_path, workdir, processes, kill_at=0, devices=1):
     """Starts ``processes`` processes of :data:`HOSTS_SCRIPT` training into ``workdir``; each logs to a file."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_CPU_COLLECTIVES_IMPLEMENTATION": "gloo",
-           "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+           "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}",
            # the relaunch loads the programs the killed launch compiled
            "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
     port = _free_port()
@@ -158,6 +160,7 @@ def _final_checkpoint(workdir):
     return step, [np.asarray(x) for x in jax.tree.leaves(arrays)]
 
 
+@pytest.mark.slow
 def test_two_processes_read_their_own_rows_match_one_process_and_resume_bitwise_after_a_sigkill(tmp_path):
     # Given: the data prepared once, and one process with 2 devices as the reference
     rnnlab.data.prepare(smoke_config(tmp_path / "tfds", "bow,smoke").data)

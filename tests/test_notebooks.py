@@ -45,6 +45,7 @@ def test_notebook_stored_without_outputs(path):
             assert not cell.outputs and cell.execution_count is None, f"{path.name} is stored with outputs"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, tmp_path_factory, monkeypatch):
     # Given a notebook, run from notebooks/ with no PYTHONPATH, as Jupyter runs it; its runs go to a
@@ -76,6 +77,7 @@ def test_notebook_runs(path, tmp_path, tmp_path_factory, monkeypatch):
     assert "Downloading and preparing" not in printed and "downloaded and prepared" not in printed
 
 
+@pytest.mark.slow
 def test_notebook_runs_with_jupyter_nbconvert(tmp_path, tmp_path_factory, monkeypatch):
     # Given the command a user types, from the repository root, with no PYTHONPATH (the generated data
     # shared with the other notebook runs)

@@ -31,6 +31,7 @@ def _search(out, name):
         return json.load(f)
 
 
+@pytest.mark.slow
 def test_two_lanes_run_a_variant_around_its_family(tmp_path):
     # Given a plan whose second search (lane 1) waits for the first (lane 0) and reads its best rate
     path = tmp_path / "plan.py"

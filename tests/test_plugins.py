@@ -110,6 +110,7 @@ def _run(args, cwd, **kwargs) -> subprocess.CompletedProcess:
                           timeout=600, **kwargs)
 
 
+@pytest.mark.slow
 def test_plugin_runs_through_launch_predict_sweep_and_search(plugin_home, tmp_path):
     data = f"--config.data.data_dir={tmp_path / 'data'}"
     # Given a plugin outside the repository, When launch.py runs it from another working directory

@@ -376,6 +376,7 @@ def _outcome(out):
     return points, summary["best"]["point"], summary["best"]["params"], seeds
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_seed", [0])
 def test_a_search_killed_anywhere_gives_the_answer_of_an_uninterrupted_one(tmp_path, negation_data, kill_seed):
     import random
