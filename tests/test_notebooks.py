@@ -1,4 +1,5 @@
-"""Executes every notebook in notebooks/ end to end (nbclient), so they never rot.
+"""Executes every notebook in notebooks/ end to end, so they never rot: one with ``jupyter nbconvert
+--execute`` as a user types it, the others with nbclient.
 
 Each runs as Jupyter runs it: the kernel's working directory is ``notebooks/``
 and nothing puts the repository on ``PYTHONPATH`` (the notebooks load the
@@ -12,7 +13,6 @@ images, and no progress bars or warnings (nothing on stderr). They are stored
 without outputs, which is checked too.
 """
 
-import os
 import pathlib
 import subprocess
 import sys
@@ -45,8 +45,27 @@ def test_notebook_stored_without_outputs(path):
             assert not cell.outputs and cell.execution_count is None, f"{path.name} is stored with outputs"
 
 
+# The notebook that test_notebook_runs_with_jupyter_nbconvert runs as a user types it (one run each)
+NBCONVERT_NOTEBOOK = ROOT / "notebooks" / "02_negation_and_gates.ipynb"  # loads a repository config by path
+NBCLIENT_NOTEBOOKS = [p for p in NOTEBOOKS if p != NBCONVERT_NOTEBOOK]
+
+
+def _check_outputs(notebook, path) -> None:
+    """An executed notebook: no error, the figures its metadata promises inline, nothing on stderr, quiet."""
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    errors = [o for o in outputs if o.output_type == "error"]
+    assert outputs and not errors, f"{path.name}: {[o.get('evalue') for o in errors]}"
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == notebook.metadata["rnnlab"]["images"], f"{path.name}: {len(images)} images"
+    stderr = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, f"{path.name} wrote to stderr: {stderr[0][:500]}"
+    printed = "".join(o.text for o in outputs if o.output_type == "stream")
+    assert "%|" not in printed and "Shuffling" not in printed
+    assert "Downloading and preparing" not in printed and "downloaded and prepared" not in printed
+
+
+@pytest.mark.parametrize("path", NBCLIENT_NOTEBOOKS, ids=[p.stem for p in NBCLIENT_NOTEBOOKS])
 @pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, tmp_path_factory, monkeypatch):
     # Given a notebook, run from notebooks/ with no PYTHONPATH, as Jupyter runs it; its runs go to a
     # scratch folder, its generated datasets to a folder shared by the notebooks (and pytest-xdist
@@ -61,20 +80,10 @@ def test_notebook_runs(path, tmp_path, tmp_path_factory, monkeypatch):
     client = nbclient.NotebookClient(  # the kernel's working directory is the notebook's folder, as in Jupyter
         notebook, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
-    # When it is executed, Then no cell raises
+    # When it is executed, Then no cell raises, it shows the figures it promises, inline, and it is
+    # quiet: no warnings or progress bars on stderr
     client.execute()
-    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
-    errors = [o for o in outputs if o.output_type == "error"]
-    assert not errors
-    # And it shows the figures it promises, inline
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == notebook.metadata["rnnlab"]["images"], f"{path.name}: {len(images)} images"
-    # And it is quiet: no warnings or progress bars on stderr, a few printed lines per cell at most
-    stderr = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
-    assert not stderr, f"{path.name} wrote to stderr: {stderr[0][:500]}"
-    printed = "".join(o.text for o in outputs if o.output_type == "stream")
-    assert "%|" not in printed and "Shuffling" not in printed
-    assert "Downloading and preparing" not in printed and "downloaded and prepared" not in printed
+    _check_outputs(notebook, path)
 
 
 @pytest.mark.slow
@@ -82,17 +91,17 @@ def test_notebook_runs_with_jupyter_nbconvert(tmp_path, tmp_path_factory, monkey
     # Given the command a user types, from the repository root, with no PYTHONPATH (the generated data
     # shared with the other notebook runs)
     monkeypatch.delenv("PYTHONPATH", raising=False)
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend shows figures
     monkeypatch.setenv("RNNLAB_NOTEBOOK_DATA", str(tmp_path_factory.getbasetemp().parent / "notebook_data"))
     monkeypatch.setenv("RNNLAB_NOTEBOOK_WORKDIR", str(tmp_path))
     (tmp_path / "no_real_data").mkdir()
     monkeypatch.setenv("RNNLAB_DATA", str(tmp_path / "no_real_data"))
-    path = ROOT / "notebooks" / "02_negation_and_gates.ipynb"  # loads a repository config by its relative path
+    path = NBCONVERT_NOTEBOOK
     command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                "--output-dir", str(tmp_path), str(path)]
     # When nbconvert executes it (the kernel starts in notebooks/)
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     # Then it succeeds and writes the executed notebook, with no error output in it
     assert done.returncode == 0, done.stderr[-2000:]
-    executed = nbformat.read(tmp_path / path.name, as_version=4)
-    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
-    assert outputs and not [o for o in outputs if o.output_type == "error"]
+    # and the executed notebook passes the checks of test_notebook_runs (this is its only run)
+    _check_outputs(nbformat.read(tmp_path / path.name, as_version=4), path)
