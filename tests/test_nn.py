@@ -253,10 +253,10 @@ def test_recurrent_dropout_and_zoneout_any_cell_fixed_masks_off_at_eval():
         assert jax.tree.structure(reg.init(jax.random.key(0), xs, lengths)) == jax.tree.structure(variables)
         # at evaluation no RNG is needed and dropout-only equals the plain cell,
         drop_only = plain.clone(recurrent_dropout=0.3)
-        np.testing.assert_allclose(drop_only.apply(variables, xs, lengths),
-                                   plain.apply(variables, xs, lengths), atol=1e-6)
+        np.testing.assert_allclose(jax.jit(drop_only.apply)(variables, xs, lengths),
+                                   jax.jit(plain.apply)(variables, xs, lengths), atol=1e-6)
         # in training the masks depend on the RNG (same key, same outputs; other key, others),
-        train = lambda k: reg.apply(variables, xs, lengths, deterministic=False, rngs={"dropout": k})
+        train = jax.jit(lambda k: reg.apply(variables, xs, lengths, deterministic=False, rngs={"dropout": k}))
         a, b, c = train(jax.random.key(3)), train(jax.random.key(3)), train(jax.random.key(4))
         np.testing.assert_array_equal(a, b)
         assert float(jnp.abs(a - c).max()) > 1e-3
