@@ -9,7 +9,8 @@ why tests assert at most, never exactly, so many compilations of a run.
 
 It also compiles with XLA's backend optimisation level 0 (``XLA_FLAGS``, inherited the same way): the
 tests' programs are tiny, so compiling is most of their time, and level 0 compiles a small scan's
-gradient in about 0.6 of the time of the default level (`benchmarks/compile_time.py`). The level changes
+gradient in about half the time of the default level, while the compiled code runs about 3x slower
+(``benchmarks/results/compile_time.md``), a bad trade for training and a good one here. The level changes
 no arithmetic that the tests check: XLA's CPU backend keeps IEEE semantics at every level (no fast
 math), and every test that compares runs bitwise runs both in this session.
 
