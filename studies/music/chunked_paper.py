@@ -31,6 +31,13 @@ SEEDS = (0, 1, 2)
 # JSB's paper-recipe rates (table2.json "jsb-paper": the best of a 10-trial search on validation NLL).
 JSB_RATES = {"tanh": 0.0008705983213691405, "gru": 0.0008705983213691405, "lstm": 0.0009332304306093449}
 CELL_EXTRA = {"lstm": ",optim.peephole_lr_scale=0.01"}  # the faithful stall fix (lstm_stall_fix/)
+# Runs that needed more than the driver's one process.
+NOTES = {
+    "musedata-lstm-s1": (
+        "trained in two processes: first the driver's command (cap 100000; it reached step 100000, best step 99000, "
+        "still improving, not stopped early), then the same workdir resumed with the same variant but "
+        "train.num_steps=200000 (by hand, the driver stopped), where patience ended it. wall_seconds sums both."),
+}
 
 
 def name(corpus: str, cell: str, seed: int) -> str:
@@ -157,7 +164,7 @@ def collect(corpus: str, dst: str, notes: dict[str, str] | None = None) -> dict:
     records = []
     for cell in CELLS:
         for seed in SEEDS:
-            rec = record(corpus, cell, seed, (notes or {}).get(name(corpus, cell, seed)))
+            rec = record(corpus, cell, seed, (NOTES if notes is None else notes).get(name(corpus, cell, seed)))
             if rec is None:
                 continue
             records.append(rec)
