@@ -38,15 +38,20 @@ def jax_callable(apply: Callable, params, xs, mode: str) -> Callable[[], None]:
     return lambda: jax.block_until_ready(fn(params, xs))
 
 
-def gflops(call: Callable, num_flops: float, repeats: int) -> float:
-    """GFLOP/s of ``call`` (``num_flops`` per call): the median of ``repeats`` timed calls after one warm-up."""
+def median_seconds(call: Callable, repeats: int) -> float:
+    """Seconds per call of ``call``: the median of ``repeats`` timed calls after one warm-up."""
     call()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
-    return num_flops / float(np.median(times)) / 1e9
+    return float(np.median(times))
+
+
+def gflops(call: Callable, num_flops: float, repeats: int) -> float:
+    """GFLOP/s of ``call`` (``num_flops`` per call), from :func:`median_seconds`."""
+    return num_flops / median_seconds(call, repeats) / 1e9
 
 
 def time_round_robin(impls: dict, repeats: int, seed: int = 0) -> dict:

@@ -65,14 +65,7 @@ def measure() -> dict:
     run_seconds = {}
     for kind in common.CELLS:
         fn, params, xs = gradient(kind, *RUN_POINT)
-        call = lambda: jax.block_until_ready(fn(params, xs))  # noqa: E731
-        call()
-        times = []
-        for _ in range(RUN_REPEATS):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-        run_seconds[kind] = float(np.median(times))
+        run_seconds[kind] = common.median_seconds(lambda: jax.block_until_ready(fn(params, xs)), RUN_REPEATS)
     return {"compile_seconds": float(np.mean(compile_seconds)), "run_seconds": run_seconds}
 
 
