@@ -50,6 +50,17 @@ NBCONVERT_NOTEBOOK = ROOT / "notebooks" / "02_negation_and_gates.ipynb"  # loads
 NBCLIENT_NOTEBOOKS = [p for p in NOTEBOOKS if p != NBCONVERT_NOTEBOOK]
 
 
+def _as_jupyter_runs_it(tmp_path, tmp_path_factory, monkeypatch) -> None:
+    """The environment of a notebook run: no PYTHONPATH, the inline figure backend, runs in ``tmp_path``,
+    generated datasets in a folder shared by every notebook run (data prep is locked), no real data."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # as Jupyter runs it: nothing puts the repository on the path
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend shows figures
+    monkeypatch.setenv("RNNLAB_NOTEBOOK_DATA", str(tmp_path_factory.getbasetemp().parent / "notebook_data"))
+    monkeypatch.setenv("RNNLAB_NOTEBOOK_WORKDIR", str(tmp_path))
+    (tmp_path / "no_real_data").mkdir()
+    monkeypatch.setenv("RNNLAB_DATA", str(tmp_path / "no_real_data"))
+
+
 def _check_outputs(notebook, path) -> None:
     """An executed notebook: no error, the figures its metadata promises inline, nothing on stderr, quiet."""
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
@@ -71,12 +82,7 @@ def test_notebook_runs(path, tmp_path, tmp_path_factory, monkeypatch):
     # scratch folder, its generated datasets to a folder shared by the notebooks (and pytest-xdist
     # workers: data prep is locked)
     notebook = nbformat.read(path, as_version=4)
-    monkeypatch.setenv("RNNLAB_NOTEBOOK_DATA", str(tmp_path_factory.getbasetemp().parent / "notebook_data"))
-    monkeypatch.delenv("PYTHONPATH", raising=False)  # as Jupyter runs it: nothing puts the repository on the path
-    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend shows figures
-    (tmp_path / "no_real_data").mkdir()
-    monkeypatch.setenv("RNNLAB_DATA", str(tmp_path / "no_real_data"))
-    monkeypatch.setenv("RNNLAB_NOTEBOOK_WORKDIR", str(tmp_path))
+    _as_jupyter_runs_it(tmp_path, tmp_path_factory, monkeypatch)
     client = nbclient.NotebookClient(  # the kernel's working directory is the notebook's folder, as in Jupyter
         notebook, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
@@ -90,12 +96,7 @@ def test_notebook_runs(path, tmp_path, tmp_path_factory, monkeypatch):
 def test_notebook_runs_with_jupyter_nbconvert(tmp_path, tmp_path_factory, monkeypatch):
     # Given the command a user types, from the repository root, with no PYTHONPATH (the generated data
     # shared with the other notebook runs)
-    monkeypatch.delenv("PYTHONPATH", raising=False)
-    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend shows figures
-    monkeypatch.setenv("RNNLAB_NOTEBOOK_DATA", str(tmp_path_factory.getbasetemp().parent / "notebook_data"))
-    monkeypatch.setenv("RNNLAB_NOTEBOOK_WORKDIR", str(tmp_path))
-    (tmp_path / "no_real_data").mkdir()
-    monkeypatch.setenv("RNNLAB_DATA", str(tmp_path / "no_real_data"))
+    _as_jupyter_runs_it(tmp_path, tmp_path_factory, monkeypatch)
     path = NBCONVERT_NOTEBOOK
     command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                "--output-dir", str(tmp_path), str(path)]
