@@ -20,7 +20,7 @@ from configs import music
 from rnnlab.training import checkpoint, models, steps, tasks, train
 from rnnlab.training.workdir import CHECKPOINT_DIR, read_metrics
 from tests.test_data_files import write_mat
-from tests.train_fixtures import smoke_config, stop_after
+from tests.train_fixtures import cpu_devices_env, smoke_config, stop_after
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LENGTHS = {"traindata": [5, 9, 12, 3, 7, 21, 30, 14], "validdata": [6, 16, 2, 25, 11], "testdata": [4, 30, 9]}
@@ -308,7 +308,7 @@ DEVICES_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_four_devices_shard_the_carries_and_give_the_loss_curve_of_one(mat_dir):
     rd.prepare(music_config(mat_dir).data)  # prepared here, read by the subprocess
-    env = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = cpu_devices_env(4)
     result = subprocess.run([sys.executable, "-c", DEVICES_SCRIPT, str(mat_dir)], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -19,7 +19,7 @@ import pytest
 import rnnlab.data
 from rnnlab.training import checkpoint
 from rnnlab.training.workdir import CHECKPOINT_DIR, read_metrics
-from tests.train_fixtures import smoke_config
+from tests.train_fixtures import cpu_devices_env, smoke_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,7 +56,7 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_four_devices_give_the_loss_curve_of_one():
-    env = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    env = cpu_devices_env(4)
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -123,10 +123,10 @@ def _free_port() -> int:
 
 def _launch_hosts(tmp_path, workdir, processes, kill_at=0, devices=1):
     """Starts ``processes`` processes of :data:`HOSTS_SCRIPT` training into ``workdir``; each logs to a file."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_CPU_COLLECTIVES_IMPLEMENTATION": "gloo",
-           "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}",
-           # the relaunch loads the programs the killed launch compiled
-           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    env = cpu_devices_env(devices, JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
+                          # the relaunch loads the programs the killed launch compiled
+                          JAX_COMPILATION_CACHE_DIR=str(tmp_path / "jax_cache"),
+                          JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     port = _free_port()
     started = []
     for i in range(processes):

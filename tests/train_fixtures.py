@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 import numpy as np
@@ -10,6 +11,13 @@ import rnnlab.data
 from configs import negation
 from rnnlab.data import DatasetSpec
 from rnnlab.training import train
+
+
+def cpu_devices_env(devices: int, **extra: str) -> dict:
+    """The environment of a subprocess that sees ``devices`` CPU devices: the session's ``XLA_FLAGS``
+    (tests/session.py) kept, the device count added, plus ``extra`` variables."""
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
+    return {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu", **extra}
 
 
 def smoke_config(data_dir, arg: str = "smoke", **fields):
