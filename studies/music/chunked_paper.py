@@ -28,8 +28,21 @@ OUT = "runs/chunked_paper"
 STEP_CAP = 100000
 CELLS = ("tanh", "gru", "lstm")
 SEEDS = (0, 1, 2)
-# JSB's paper-recipe rates (table2.json "jsb-paper": the best of a 10-trial search on validation NLL).
-JSB_RATES = {"tanh": 0.0008705983213691405, "gru": 0.0008705983213691405, "lstm": 0.0009332304306093449}
+TABLE2 = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "results", "music", "table2.json")
+
+
+def jsb_rates(path: str = TABLE2) -> dict[str, float]:
+    """Each cell's rate of JSB's paper-recipe row (``table2.json``, ``jsb-paper``: the best of a 10-trial
+    search on validation NLL, shared by its seeds)."""
+    with open(path) as f:
+        row = json.load(f)["jsb-paper"]
+    rates = {cell: {s["learning_rate"] for s in row[cell]["seeds"]} for cell in CELLS}
+    if any(len(r) != 1 for r in rates.values()):
+        raise ValueError(f"{path}: the seeds of a jsb-paper cell differ in learning rate: {rates}")
+    return {cell: r.pop() for cell, r in rates.items()}
+
+
+JSB_RATES = jsb_rates()
 CELL_EXTRA = {"lstm": ",optim.peephole_lr_scale=0.01"}  # the faithful stall fix (lstm_stall_fix/)
 # Runs that needed more than the driver's one process.
 NOTES = {
