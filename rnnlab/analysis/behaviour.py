@@ -41,6 +41,8 @@ from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from rnnlab.inference.predict import check_batch_size, load
+
 KINDS = ("MFT", "DIR", "INV")
 DIRECTIONS = ("up", "down")
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
@@ -474,8 +476,7 @@ def run_suite(suite: Suite, predictor: Any, batch_size: int = 256, examples: int
     if run is not None and (run.spec.task != "classify" or predictor.per_step):
         raise ValueError(f"run {run.workdir!r} is a {run.spec.task!r} task; behaviour suites test classifiers "
                          "of whole texts (task 'classify')")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    check_batch_size(batch_size)
     texts = suite_texts(suite)
     unknown = unknown_words(predictor, texts, batch_size)
     if unknown and not allow_unknown:  # before the model runs: a quick answer
@@ -518,9 +519,7 @@ def behaviour_report(workdir: str, suite_path: str, out: str = "", batch_size: i
     Returns:
       :func:`run_suite`'s result, with ``"markdown"`` (:func:`result_markdown`) not written to ``out``.
     """
-    from rnnlab.inference.predict import check_batch_size, load
-
-    check_batch_size(batch_size)
+    check_batch_size(batch_size)  # before the run is loaded
     suite = load_suite(suite_path)
     result = run_suite(suite, load(workdir), batch_size, examples, allow_unknown)
     if out:
