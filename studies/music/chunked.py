@@ -14,8 +14,16 @@ summaries, same schema, rates carried over from JSB instead of a grid) share one
 column, :func:`corpora_markdown`, the ``table2-chunked-paper`` block::
 
     python -m studies.music.chunked --block=table2-chunked-paper --page=docs/reproduction.md \
+        --summary=docs/results/music/nottingham_chunked_paper/summary.json \
         --summary=docs/results/music/piano_chunked_paper/summary.json \
         --summary=docs/results/music/musedata_chunked_paper/summary.json
+
+A corpus trained both ways (Nottingham: Adam with a rate grid, and the paper's recipe) gets one row per
+cell beside the paper, :func:`recipes_markdown`, the ``nottingham-recipes`` block::
+
+    python -m studies.music.chunked --block=nottingham-recipes --page=docs/reproduction.md \
+        --summary=docs/results/music/nottingham_chunked_paper/summary.json \
+        --summary=docs/results/music/nottingham_chunked/summary.json
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import Any, Mapping, Sequence
 from absl import app, flags
 
 from rnnlab.analysis.stats import markdown_table, write_page_block
-from studies.music.table2 import CORPUS_NAMES
+from studies.music.table2 import CORPUS_NAMES, PUBLISHED
 
 NAMES = {"tanh": "tanh", "gru": "GRU", "lstm": "LSTM"}
 
@@ -61,11 +69,51 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
 
 
 def corpora_markdown(summaries: Sequence[Mapping[str, Any]]) -> str:
-    """:func:`summary_markdown`'s rows of several corpora in one table, the corpus first; a cell whose
-    rate was carried over from another corpus says so in the rate column."""
+    """:func:`summary_markdown`'s rows of several corpora in one table, the corpus first, corpora in
+    Table 2's order whatever the order given; a cell whose rate was carried over from another corpus
+    says so in the rate column."""
+    order = list(PUBLISHED)
     rows = [[CORPUS_NAMES[summary["corpus"]]] + _cell_row(cell, entry)
-            for summary in summaries for cell, entry in summary["cells"].items()]
+            for summary in sorted(summaries, key=lambda s: order.index(s["corpus"]))
+            for cell, entry in summary["cells"].items()]
     return markdown_table(["corpus", *HEADER[:2], "rate", *HEADER[3:]], rows)
+
+
+def _recipe_text(entry: Mapping[str, Any] | None, paper_test: float) -> list[str]:
+    if entry is None:
+        return ["-"] * 4
+    return [f"{entry['test_mean']:.3f} +- {entry['test_sd']:.3f}", f"{entry['train_mean']:.3f}",
+            f"{entry['test_mean'] - paper_test:+.3f}",
+            f"{sum(entry['stopped_early'])}/{len(entry['stopped_early'])}"]
+
+
+def recipes_markdown(paper_recipe: Mapping[str, Any], adam: Mapping[str, Any]) -> str:
+    """One corpus trained in chunks two ways, one row per cell: Chung et al.'s test (train) NLL; for the
+    paper's recipe, then Adam: the test mean +- sample sd over seeds, the train mean, the test mean minus
+    the paper's, and how many seeds patience stopped; last, the paper recipe's test mean minus Adam's."""
+    if paper_recipe["corpus"] != adam.get("corpus", paper_recipe["corpus"]):
+        raise ValueError(f"two corpora: {paper_recipe['corpus']} and {adam['corpus']}")
+    rows = []
+    for cell in NAMES:
+        ours, theirs = paper_recipe["cells"].get(cell), adam["cells"].get(cell)
+        if ours is None and theirs is None:
+            continue
+        train, test = PUBLISHED[paper_recipe["corpus"]][cell]
+        diff = f"{ours['test_mean'] - theirs['test_mean']:+.3f}" if ours and theirs else "-"
+        rows.append([NAMES[cell], f"{test:.2f} ({train:.2f})", *_recipe_text(ours, test),
+                     *_recipe_text(theirs, test), diff])
+    header = ["cell", "Chung et al. test (train)"]
+    for recipe in ("paper recipe", "Adam"):
+        header += [f"{recipe}: test mean +- sd", "train mean", "test - Chung", "early-stopped"]
+    return markdown_table(header + ["paper recipe - Adam (test)"], rows)
+
+
+# How each block of docs/reproduction.md is made from its summaries (any other name: corpora_markdown).
+BLOCKS = {
+    "nottingham-chunked": lambda summaries: summary_markdown(summaries[0]),
+    "nottingham-recipes": lambda summaries: recipes_markdown(*summaries),
+    "table2-chunked-paper": corpora_markdown,
+}
 
 
 def main(argv: Sequence[str]) -> None:
@@ -76,7 +124,7 @@ def main(argv: Sequence[str]) -> None:
         with open(path) as f:
             summaries.append(json.load(f))
     block = flags.FLAGS.block
-    text = summary_markdown(summaries[0]) if block == "nottingham-chunked" else corpora_markdown(summaries)
+    text = BLOCKS.get(block, corpora_markdown)(summaries)
     if flags.FLAGS.page:
         write_page_block(flags.FLAGS.page, block, text)
     print(text)
@@ -84,8 +132,10 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     flags.DEFINE_multi_string("summary", ["docs/results/music/nottingham_chunked/summary.json"],
-                              "the rows' summary; several for a block with a corpus column")
+                              "the rows' summary; several for a block with a corpus column; for "
+                              "nottingham-recipes the paper recipe's, then Adam's")
     flags.DEFINE_string("block", "nottingham-chunked",
-                        "the page's block: nottingham-chunked (one summary), or any other name for the corpora table")
+                        "the page's block: nottingham-chunked (one summary), nottingham-recipes (two), "
+                        "or any other name for the corpora table")
     flags.DEFINE_string("page", "", "also rewrite this page's block")
     app.run(main)

@@ -6,14 +6,20 @@ seeds 0, 1, 2 at each cell's rate carried over from JSB's paper-recipe search
 (``docs/results/music/table2.json``, ``jsb-paper``); the LSTM with ``optim.peephole_lr_scale=0.01``.
 Run from a checkout's root (``data.path`` is relative to it), one run at a time on core 1::
 
-    python -m studies.music.chunked_paper drive piano musedata
+    python -m studies.music.chunked_paper drive piano musedata nottingham
     python -m studies.music.chunked_paper collect piano docs/results/music/piano_chunked_paper
+
+A run's wall time is what the driver measured around each process (``<workdir>.wall``, one line per
+process); a process the driver did not time (one started by hand) has its time reconstructed from the
+timestamps of the run's log (:func:`log_spans`, :data:`WALL_FROM_LOG`).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -50,7 +56,32 @@ NOTES = {
         "trained in two processes: first the driver's command (cap 100000; it reached step 100000, best step 99000, "
         "still improving, not stopped early), then the same workdir resumed with the same variant but "
         "train.num_steps=200000 (by hand, the driver stopped), where patience ended it. wall_seconds sums both."),
+    "musedata-lstm-s2": (
+        "trained in two processes with the driver's command (cap 100000): the first, started by hand in an "
+        "earlier session, was stopped by signal 15 at step 14075 (its checkpoint saved); the driver resumed it "
+        "from that checkpoint. The driver timed only the second process; the first one's wall time is the span "
+        "of its log lines (first line to the signal-15 line), which misses the interpreter's start before the "
+        "first line (2.5-4.4 s on the runs that have both measures). wall_seconds sums both."),
 }
+# Runs whose first N processes the driver did not time (no line in <workdir>.wall): their wall seconds
+# are the spans of those processes' log lines (log_spans), in front of the driver's lines.
+WALL_FROM_LOG = {"musedata-lstm-s2": 1}
+_GLOG = re.compile(r"[IWEF](\d{4}) (\d\d:\d\d:\d\d\.\d+) +(\d+) ")
+
+
+def log_spans(path: str, year: int = 2026) -> list[float]:
+    """Seconds from the first to the last glog line of each process that wrote the log at ``path``, in
+    the order they started. A process is told apart by the thread id glog writes on every line (each
+    training process logs from one thread); the span misses the interpreter's start before the first
+    line and any output after the last."""
+    spans: dict[str, list[datetime.datetime]] = {}
+    with open(path) as f:
+        for line in f:
+            m = _GLOG.match(line)
+            if m:
+                t = datetime.datetime.strptime(f"{year}{m.group(1)} {m.group(2)}", "%Y%m%d %H:%M:%S.%f")
+                spans.setdefault(m.group(3), [t, t])[1] = t
+    return [round((last - first).total_seconds(), 1) for first, last in spans.values()]
 
 
 def name(corpus: str, cell: str, seed: int) -> str:
@@ -120,6 +151,8 @@ def record(corpus: str, cell: str, seed: int, note: str | None = None) -> dict |
     run = load_run(wd)
     res, cfg = finished(wd), run.config
     walls = [float(x) for x in open(f"{wd}.wall").read().split()] if os.path.exists(f"{wd}.wall") else []
+    untimed = WALL_FROM_LOG.get(name(corpus, cell, seed), 0)
+    walls = log_spans(f"{wd}.log")[:untimed] + walls
     steps, values = curve(run.metrics, "valid/nll")
     valid_curve = [[int(step), round(float(v), 5)] for step, v in dict(zip(steps, values)).items()]
     train_paper, test_paper = PUBLISHED[corpus][cell]
@@ -130,7 +163,7 @@ def record(corpus: str, cell: str, seed: int, note: str | None = None) -> dict |
         "best_step": res["best_step"], "stop_step": res["step"], "stopped_early": res["stopped_early"],
         "hit_cap": hit_cap(run), "step_cap": cfg["train"]["num_steps"], "patience_evals": cfg["train"]["patience"],
         "eval_every": cfg["train"]["eval_every"], "wall_seconds": round(sum(walls), 1),
-        "wall_seconds_per_process": walls, "results_wall_time_sec": round(res["wall_time_sec"], 1),
+        "wall_seconds_per_process": walls, "wall_seconds_from_log": untimed, "results_wall_time_sec": round(res["wall_time_sec"], 1),
         "optimizer": cfg["optim"], "weight_noise": cfg["train"]["weight_noise"],
         "chunk_len": cfg["data"]["chunk_len"], "batch_size": cfg["data"]["batch_size"],
         "config_variant": variant(corpus, cell, seed),

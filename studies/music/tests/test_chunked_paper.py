@@ -9,7 +9,7 @@ from rnnlab.analysis.stats import page_block
 from studies.music import chunked, chunked_paper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-FOLDERS = ("piano_chunked_paper", "musedata_chunked_paper")
+FOLDERS = ("piano_chunked_paper", "musedata_chunked_paper", "nottingham_chunked_paper")
 
 
 def fake_record(cell, seed, test):
@@ -31,6 +31,44 @@ def test_summary_keeps_complete_cells_and_the_table_says_where_the_rate_came_fro
     row = chunked.corpora_markdown([summary]).splitlines()[2]
     assert row.startswith("| Piano-midi | tanh | 27788 | 0.000871 (from JSB) | 7.000 / 7.100 / 7.200 | 7.100 +- 0.100 |")
     assert row.endswith("| 9.03 (5.64) | 3/3 |")
+
+
+def fake_summary(corpus, tests):
+    """A summary with one tanh cell whose seeds' test NLLs are ``tests``."""
+    records = [dict(fake_record("tanh", s, t), paper_chung2014={"train": 3.22, "test": 3.13})
+               for s, t in enumerate(tests)]
+    return chunked_paper.summary(corpus, records)
+
+
+def test_corpora_table_follows_table2s_order_whatever_the_order_given():
+    summaries = [fake_summary("piano", (7.0, 7.1, 7.2)), fake_summary("nottingham", (3.5, 3.6, 3.7))]
+    rows = chunked.corpora_markdown(summaries).splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == ["| Nottingham", "| Piano-midi"]
+    assert chunked.corpora_markdown(summaries[::-1]) == chunked.corpora_markdown(summaries)
+
+
+def test_recipes_table_puts_both_recipes_beside_the_paper():
+    # Given: Nottingham's tanh with the paper's recipe (mean 3.6) and with Adam (mean 3.7); the paper's 3.13
+    paper_recipe = fake_summary("nottingham", (3.5, 3.6, 3.7))
+    adam = fake_summary("nottingham", (3.6, 3.7, 3.8))
+    # When
+    lines = chunked.recipes_markdown(paper_recipe, adam).splitlines()
+    # Then: one row, each recipe's mean +- sd, train mean, distance to the paper, patience count, and the gap
+    assert len(lines) == 3
+    assert lines[2] == ("| tanh | 3.13 (3.22) | 3.600 +- 0.100 | 3.100 | +0.470 | 3/3 | 3.700 +- 0.100 | 3.200 | "
+                        "+0.570 | 3/3 | -0.100 |")
+    with pytest.raises(ValueError):
+        chunked.recipes_markdown(paper_recipe, fake_summary("piano", (7.0, 7.1, 7.2)))
+
+
+def test_log_spans_times_each_process_of_a_log_by_its_thread_id(tmp_path):
+    # Given: a log written by two processes (thread ids 11 and 22), with untimestamped lines between
+    log = tmp_path / "run.log"
+    log.write_text("I1206 12:01:05.500000 11 train.py:1] start\nconfig:\n  a: 1\n"
+                   "I1206 12:03:13.000000 11 loop.py:2] signal 15: saved\n"
+                   "I1206 12:45:38.000000 22 train.py:1] start\nW1206 12:46:00.250000    22 x.py:3] end\n")
+    # Then: first to last line of each, in the order they started
+    assert chunked_paper.log_spans(str(log)) == [127.5, 22.2]
 
 
 def test_reproduction_chunked_paper_block_is_what_the_code_makes_of_the_committed_summaries():
