@@ -8,6 +8,7 @@ Run from a checkout's root (``data.path`` is relative to it), one run at a time 
 
     python -m studies.music.chunked_paper drive piano musedata nottingham
     python -m studies.music.chunked_paper collect piano docs/results/music/piano_chunked_paper
+    python -m studies.music.chunked_paper readme piano docs/results/music/piano_chunked_paper  # its tables
 
 A run's wall time is what the driver measured around each process (``<workdir>.wall``, one line per
 process); a process the driver did not time (one started by hand) has its time reconstructed from the
@@ -26,7 +27,7 @@ import time
 
 import numpy as np
 
-from rnnlab.analysis.stats import curve, load_run
+from rnnlab.analysis.stats import curve, load_run, markdown_table, write_page_block
 from rnnlab.analysis.tuned_rows import hit_cap
 from studies.music.table2 import PUBLISHED
 
@@ -204,6 +205,55 @@ def summary(corpus: str, records: list[dict]) -> dict:
             "cells": cells}
 
 
+NAMES = {"tanh": "tanh", "gru": "GRU", "lstm": "LSTM"}
+
+
+def load_records(corpus: str, folder: str) -> list[dict]:
+    """The per-run JSON files ``folder/<corpus>-<cell>-s<seed>.json`` that exist, cell by cell, seed by seed."""
+    paths = [f"{folder}/{name(corpus, cell, seed)}.json" for cell in CELLS for seed in SEEDS]
+    records = []
+    for path in paths:
+        if os.path.exists(path):
+            with open(path) as f:
+                records.append(json.load(f))
+    return records
+
+
+def runs_markdown(records: list[dict]) -> str:
+    """One row per run: wall seconds (each process's in brackets where there were several), best / stop
+    step, whether patience ended it, whether it stopped at its step cap, and the best-validation
+    parameters' valid / test / train NLL."""
+    rows = []
+    for r in records:
+        walls = r["wall_seconds_per_process"]
+        wall = f"{r['wall_seconds']:.0f}" + (" (" + " + ".join(f"{w:.0f}" for w in walls) + ")" if len(walls) > 1 else "")
+        rows.append([NAMES[r["cell"]], r["seed"], wall, f"{r['best_step']} / {r['stop_step']}",
+                     "yes" if r["stopped_early"] else "no", "yes" if r["hit_cap"] else "no",
+                     f"{r['valid_nll']:.3f}", f"{r['test_nll']:.3f}", f"{r['train_nll']:.3f}"])
+    return markdown_table(["cell", "seed", "wall s", "best / stop step", "early-stopped", "at the cap", "valid",
+                           "test", "train"], rows)
+
+
+def curves_markdown(records: list[dict], steps: tuple[int, ...]) -> str:
+    """Each run's validation NLL at those of ``steps`` that some run evaluated (a dash where the run had
+    stopped or did not evaluate)."""
+    curves = [dict(r["valid_curve"]) for r in records]
+    steps = tuple(s for s in steps if any(s in at for at in curves))
+    rows = [[NAMES[r["cell"]], r["seed"], *(f"{at[s]:.3f}" if s in at else "-" for s in steps)]
+            for r, at in zip(records, curves)]
+    return markdown_table(["cell", "seed", *(f"{s // 1000}k" for s in steps)], rows)
+
+
+CURVE_STEPS = (1000, 5000, 10000, 20000, 30000, 40000, 60000, 80000, 100000)
+
+
+def write_readme_blocks(corpus: str, folder: str) -> None:
+    """Rewrites the ``runs`` and ``curves`` blocks of ``folder/README.md`` from its per-run JSON files."""
+    records = load_records(corpus, folder)
+    write_page_block(f"{folder}/README.md", "runs", runs_markdown(records))
+    write_page_block(f"{folder}/README.md", "curves", curves_markdown(records, CURVE_STEPS))
+
+
 def collect(corpus: str, dst: str, notes: dict[str, str] | None = None) -> dict:
     """Writes ``dst/<corpus>-<cell>-s<seed>.json`` per finished run and ``dst/summary.json``."""
     os.makedirs(dst, exist_ok=True)
@@ -230,3 +280,5 @@ if __name__ == "__main__":
         drive(sys.argv[2:])
     elif sys.argv[1] == "collect":
         collect(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "readme":
+        write_readme_blocks(sys.argv[2], sys.argv[3])

@@ -83,3 +83,31 @@ def test_reproduction_chunked_paper_block_is_what_the_code_makes_of_the_committe
     assert summaries and block.strip() == chunked.corpora_markdown(summaries).strip()
     # every seed of every cell in the table was ended by patience, not by the cap
     assert all(not any(entry["hit_cap"]) for summary in summaries for entry in summary["cells"].values())
+
+
+def test_runs_and_curves_tables_of_records():
+    # Given: two runs, the second in two processes and stopped at its cap
+    a = dict(fake_record("tanh", 0, 3.6), wall_seconds=100.0, wall_seconds_per_process=[100.0],
+             valid_curve=[[1000, 4.0], [5000, 3.8]])
+    b = dict(fake_record("gru", 1, 3.7), wall_seconds=250.0, wall_seconds_per_process=[200.0, 50.0],
+             stopped_early=False, hit_cap=True, valid_curve=[[1000, 4.1]])
+    # When
+    runs = chunked_paper.runs_markdown([a, b]).splitlines()
+    curves = chunked_paper.curves_markdown([a, b], (1000, 5000, 10000)).splitlines()
+    # Then
+    assert runs[2] == "| tanh | 0 | 100 | 1000 / 4000 | yes | no | 4.100 | 3.600 | 3.100 |"
+    assert runs[3] == "| GRU | 1 | 250 (200 + 50) | 1000 / 4000 | no | yes | 4.200 | 3.700 | 3.200 |"
+    assert curves[0] == "| cell | seed | 1k | 5k |"  # 10k: no run evaluated it
+    assert curves[3] == "| GRU | 1 | 4.100 | - |"
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_results_readme_tables_are_what_the_code_makes_of_the_folders_json(folder):
+    path = os.path.join(ROOT, "docs", "results", "music", folder)
+    if not os.path.exists(os.path.join(path, "summary.json")):
+        pytest.skip(f"{folder} not collected yet")
+    records = chunked_paper.load_records(folder.split("_")[0], path)
+    with open(os.path.join(path, "README.md")) as f:
+        readme = f.read()
+    assert page_block(readme, "runs").strip() == chunked_paper.runs_markdown(records).strip()
+    assert page_block(readme, "curves").strip() == chunked_paper.curves_markdown(records, chunked_paper.CURVE_STEPS).strip()
