@@ -53,18 +53,18 @@ def _cell_row(cell: str, entry: Mapping[str, Any]) -> list[Any]:
     paper = entry["paper_chung2014"]
     return [NAMES.get(cell, cell), entry["num_params"], _rate_text(entry), seeds,
             f"{entry['test_mean']:.3f} +- {entry['test_sd']:.3f}", f"{entry['train_mean']:.3f}",
-            f"{paper['test']:.2f} ({paper['train']:.2f})",
+            f"{paper['test']:.2f} ({paper['train']:.2f})", f"{entry['test_mean'] - paper['test']:+.2f}",
             f"{sum(entry['stopped_early'])}/{len(entry['stopped_early'])}"]
 
 
 HEADER = ["cell", "params", "rate (seed-0 valid NLL per rate)", "test NLL, seeds 0 / 1 / 2", "test mean +- sd",
-          "train mean", "paper test (train)", "early-stopped"]
+          "train mean", "paper test (train)", "test - paper", "early-stopped"]
 
 
 def summary_markdown(summary: Mapping[str, Any]) -> str:
     """One row per cell: parameters, the rate chosen on seed 0's validation NLL (the grid in brackets),
-    each seed's test NLL, their mean +- sample std, the train NLL's mean, the paper's test (train), and
-    whether every seed was stopped by patience (not by the step cap)."""
+    each seed's test NLL, their mean +- sample std, the train NLL's mean, the paper's test (train), the
+    test mean minus the paper's, and how many seeds were stopped by patience (not by the step cap)."""
     return markdown_table(HEADER, [_cell_row(cell, entry) for cell, entry in summary["cells"].items()])
 
 

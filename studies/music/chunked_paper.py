@@ -247,8 +247,27 @@ def curves_markdown(records: list[dict], steps: tuple[int, ...]) -> str:
 CURVE_STEPS = (1000, 5000, 10000, 20000, 30000, 40000, 60000, 80000, 100000)
 
 
+def cells_markdown(summary: dict) -> str:
+    """One row per complete cell of a ``summary.json``: parameters, the carried rate, each seed's test NLL,
+    their mean +- sample sd, the train and valid means, Chung et al.'s test (train), the test mean minus
+    the paper's, how many seeds patience stopped, and the runs' wall seconds (least - most)."""
+    rows = []
+    for cell, e in summary["cells"].items():
+        paper = e["paper_chung2014"]
+        rows.append([NAMES[cell], f"{e['num_params']:,}", f"{e['chosen_learning_rate']:.3e} ({e['rate_source']})",
+                     " / ".join(f"{v:.3f}" for v in e["test_nll"]), f"{e['test_mean']:.3f} +- {e['test_sd']:.3f}",
+                     f"{e['train_mean']:.3f}", f"{e['valid_mean']:.3f}", f"{paper['test']:.2f} ({paper['train']:.2f})",
+                     f"{e['test_mean'] - paper['test']:+.2f}", f"{sum(e['stopped_early'])}/{len(e['stopped_early'])}",
+                     f"{min(e['wall_seconds']):.0f} - {max(e['wall_seconds']):.0f}"])
+    return markdown_table(["cell", "params", "rate", "test NLL, seeds 0 / 1 / 2", "test mean +- sd", "train mean",
+                           "valid mean", "Chung et al. test (train)", "test - Chung", "early-stopped", "wall s"], rows)
+
+
 def write_readme_blocks(corpus: str, folder: str) -> None:
-    """Rewrites the ``runs`` and ``curves`` blocks of ``folder/README.md`` from its per-run JSON files."""
+    """Rewrites the ``cells``, ``runs`` and ``curves`` blocks of ``folder/README.md`` from its
+    ``summary.json`` and per-run JSON files."""
+    with open(f"{folder}/summary.json") as f:
+        write_page_block(f"{folder}/README.md", "cells", cells_markdown(json.load(f)))
     records = load_records(corpus, folder)
     write_page_block(f"{folder}/README.md", "runs", runs_markdown(records))
     write_page_block(f"{folder}/README.md", "curves", curves_markdown(records, CURVE_STEPS))

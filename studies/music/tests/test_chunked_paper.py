@@ -30,7 +30,7 @@ def test_summary_keeps_complete_cells_and_the_table_says_where_the_rate_came_fro
     assert summary["cells"]["tanh"]["test_sd"] == pytest.approx(0.1)
     row = chunked.corpora_markdown([summary]).splitlines()[2]
     assert row.startswith("| Piano-midi | tanh | 27788 | 0.000871 (from JSB) | 7.000 / 7.100 / 7.200 | 7.100 +- 0.100 |")
-    assert row.endswith("| 9.03 (5.64) | 3/3 |")
+    assert row.endswith("| 9.03 (5.64) | -1.93 | 3/3 |")
 
 
 def fake_summary(corpus, tests):
@@ -85,6 +85,13 @@ def test_reproduction_chunked_paper_block_is_what_the_code_makes_of_the_committe
     assert all(not any(entry["hit_cap"]) for summary in summaries for entry in summary["cells"].values())
 
 
+def test_cells_table_of_a_summary():
+    summary = fake_summary("nottingham", (3.5, 3.6, 3.7))
+    row = chunked_paper.cells_markdown(summary).splitlines()[2]
+    assert row == ("| tanh | 27,788 | 8.706e-04 (JSB) | 3.500 / 3.600 / 3.700 | 3.600 +- 0.100 | 3.100 | 4.100 | "
+                   "3.13 (3.22) | +0.47 | 3/3 | 100 - 100 |")
+
+
 def test_runs_and_curves_tables_of_records():
     # Given: two runs, the second in two processes and stopped at its cap
     a = dict(fake_record("tanh", 0, 3.6), wall_seconds=100.0, wall_seconds_per_process=[100.0],
@@ -109,5 +116,7 @@ def test_results_readme_tables_are_what_the_code_makes_of_the_folders_json(folde
     records = chunked_paper.load_records(folder.split("_")[0], path)
     with open(os.path.join(path, "README.md")) as f:
         readme = f.read()
+    with open(os.path.join(path, "summary.json")) as f:
+        assert page_block(readme, "cells").strip() == chunked_paper.cells_markdown(json.load(f)).strip()
     assert page_block(readme, "runs").strip() == chunked_paper.runs_markdown(records).strip()
     assert page_block(readme, "curves").strip() == chunked_paper.curves_markdown(records, chunked_paper.CURVE_STEPS).strip()
