@@ -120,3 +120,14 @@ def test_results_readme_tables_are_what_the_code_makes_of_the_folders_json(folde
         assert page_block(readme, "cells").strip() == chunked_paper.cells_markdown(json.load(f)).strip()
     assert page_block(readme, "runs").strip() == chunked_paper.runs_markdown(records).strip()
     assert page_block(readme, "curves").strip() == chunked_paper.curves_markdown(records, chunked_paper.CURVE_STEPS).strip()
+
+
+def test_reproduction_nottingham_recipes_block_is_what_the_code_makes_of_the_two_summaries():
+    folder = os.path.join(ROOT, "docs", "results", "music")
+    with open(os.path.join(folder, "nottingham_chunked_paper", "summary.json")) as f:
+        paper_recipe = json.load(f)
+    with open(os.path.join(folder, "nottingham_chunked", "summary.json")) as f:
+        adam = json.load(f)
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        block = page_block(f.read(), "nottingham-recipes")
+    assert block.strip() == chunked.recipes_markdown(paper_recipe, adam).strip()
