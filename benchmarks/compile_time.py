@@ -1,19 +1,20 @@
-"""Compile time and run time of a cell's gradient at XLA's default and lowest backend optimisation level.
+"""Compile time and run time of a cell's gradient under XLA's default settings and the compile-fast ones.
 
     python -m benchmarks.compile_time              # 4 rounds, writes benchmarks/results/compile_time.{json,md}
     python -m benchmarks.compile_time --rounds=1   # a quick look
 
 Why it exists: the test suite (``tests/session.py``) compiles with ``--xla_backend_optimization_level=0``
-because its programs are tiny and compiling is most of their time. This benchmark shows what the level
-buys (compile time of small programs) and what it costs (run time of a program of realistic size),
-so that nobody sets it for training.
+and ``--xla_cpu_use_fusion_emitters=false`` (the CPU backend's legacy fusion code generator) because its
+programs are tiny and compiling is most of their time. This benchmark shows what each flag buys
+(compile time of small programs) and what it costs (run time of a program of realistic size), so that
+nobody sets them for training without knowing.
 
-``XLA_FLAGS`` is read once per process, so each (level, round) runs in its own subprocess, the levels
-interleaved round by round (round-robin: the load of a shared machine falls on both alike). A process
-compiles the masked-scan gradient (``rnnlab.unroll_batch``, FUSED backend) of the LSTM and the GRU at
-``COMPILES`` hidden sizes each (every size a new program; no compilation cache), then times the
-compiled gradient at ``RUN_POINT`` (median of repeats). Reported: per level, the median over rounds of
-the mean compile time per program and of the run time, and level 0's ratio to the default.
+``XLA_FLAGS`` is read once per process, so each (setting, round) runs in its own subprocess, the
+settings interleaved round by round (round-robin: the load of a shared machine falls on all alike). A
+process compiles the masked-scan gradient (``rnnlab.unroll_batch``, FUSED backend) of the LSTM and the
+GRU at ``COMPILES`` hidden sizes each (every size a new program; no compilation cache), then times the
+compiled gradient at ``RUN_POINT`` (median of repeats). Reported: per setting, the median over rounds of
+the mean compile time per program and of the run time, and each one's ratio to the default.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ import numpy as np
 
 from benchmarks import common
 
-LEVELS = {"default": "", "level 0": "--xla_backend_optimization_level=0"}
+SETTINGS = {  # name: XLA_FLAGS; the last is the test suite's
+    "default": "",
+    "level 0": "--xla_backend_optimization_level=0",
+    "no fusion emitters": "--xla_cpu_use_fusion_emitters=false",
+    "level 0, no fusion emitters": "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false",
+}
 COMPILES = (8, 12, 16, 20, 24)  # hidden sizes compiled at the test suite's scale: batch 4, T 10, D 8
 RUN_POINT = (16, 100, 64, 64)  # (batch, T, D, H) of the timed gradient
 RUN_REPEATS = 20
@@ -69,7 +75,7 @@ def measure() -> dict:
     return {"compile_seconds": float(np.mean(compile_seconds)), "run_seconds": run_seconds}
 
 
-def run_level(flags: str) -> dict:
+def run_setting(flags: str) -> dict:
     """:func:`measure` in a fresh process with ``XLA_FLAGS=flags``."""
     env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
@@ -79,19 +85,33 @@ def run_level(flags: str) -> dict:
 
 
 def markdown(results: dict) -> str:
-    """The results table: per level, compile seconds per program, run ms per cell, ratios to the default."""
-    lines = common.header(results, "Compile time vs run time by XLA backend optimisation level")
+    """The results table: per setting, compile seconds per program, run ms per cell, ratios to the default."""
+    lines = common.header(results, "Compile time vs run time by XLA compile settings")
     lines += [f"Compiled: the FUSED masked-scan gradient, batch 4, T 10, D 8, H in {list(COMPILES)}, "
               f"LSTM and GRU (mean per program). Run: the gradient at (B, T, D, H) = {RUN_POINT} "
               f"(median of {RUN_REPEATS}). Each value: the median over {results['rounds']} rounds.", "",
-              "| level | compile s / program | ratio | " + " | ".join(f"{k} run ms | ratio" for k in common.CELLS) + " |",
+              "| setting (XLA_FLAGS) | compile s / program | ratio | " + " | ".join(f"{k} run ms | ratio" for k in common.CELLS) + " |",
               "|---|---|---|" + "---|---|" * len(common.CELLS)]
-    base = results["levels"]["default"]
-    for name, row in results["levels"].items():
+    base = results["settings"]["default"]
+    for name, row in results["settings"].items():
         cells = [f"{1e3 * row['run_seconds'][k]:.2f} | {row['run_seconds'][k] / base['run_seconds'][k]:.2f}"
                  for k in common.CELLS]
-        lines.append(f"| {name} | {row['compile_seconds']:.3f} | "
+        lines.append(f"| {name} (`{SETTINGS[name] or 'none'}`) | {row['compile_seconds']:.3f} | "
                      f"{row['compile_seconds'] / base['compile_seconds']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def ratios_markdown(results: dict) -> str:
+    """docs/performance.md's table: each non-default setting's compile and run time as ratios to the default."""
+    base = results["settings"]["default"]
+    lines = ["| `XLA_FLAGS` | compile time | " + " | ".join(f"{k.upper()} run time" for k in common.CELLS) + " |",
+             "|---|---|" + "---|" * len(common.CELLS)]
+    for name, row in results["settings"].items():
+        if name == "default":
+            continue
+        ratios = [f"{row['run_seconds'][k] / base['run_seconds'][k]:.2f}x" for k in common.CELLS]
+        lines.append(f"| `{SETTINGS[name]}` | {row['compile_seconds'] / base['compile_seconds']:.2f}x | "
+                     + " | ".join(ratios) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -103,16 +123,16 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure()))
         return
-    per_round = {name: [] for name in LEVELS}
+    per_round = {name: [] for name in SETTINGS}
     for _ in range(args.rounds):
-        for name, flags in LEVELS.items():
-            per_round[name].append(run_level(flags))
-    levels = {name: {"compile_seconds": float(np.median([r["compile_seconds"] for r in rows])),
+        for name, flags in SETTINGS.items():
+            per_round[name].append(run_setting(flags))
+    settings = {name: {"compile_seconds": float(np.median([r["compile_seconds"] for r in rows])),
                      "run_seconds": {k: float(np.median([r["run_seconds"][k] for r in rows])) for k in common.CELLS},
                      "rounds": rows}
               for name, rows in per_round.items()}
     results = {**common.provenance(" ".join(["python -m benchmarks.compile_time", *sys.argv[1:]])),
-               "repeats": args.rounds, "rounds": args.rounds, "levels": levels}
+               "repeats": args.rounds, "rounds": args.rounds, "settings": settings}
     common.write_results(common.RESULTS, "compile_time", results, markdown(results))
     print(markdown(results))
 

@@ -7,12 +7,14 @@ is loaded from disk after. A folder set by the user is kept; the session's own i
 Cache hits do not count as compilations (``train.CompileCounter`` counts backend compiles), which is
 why tests assert at most, never exactly, so many compilations of a run.
 
-It also compiles with XLA's backend optimisation level 0 (``XLA_FLAGS``, inherited the same way): the
-tests' programs are tiny, so compiling is most of their time, and level 0 compiles a small scan's
-gradient in about half the time of the default level, while the compiled code runs about 3x slower
-(``benchmarks/results/compile_time.md``), a bad trade for training and a good one here. The level changes
-no arithmetic that the tests check: XLA's CPU backend keeps IEEE semantics at every level (no fast
-math), and every test that compares runs bitwise runs both in this session.
+It also compiles for speed of compiling (``XLA_FLAGS``, inherited the same way): XLA's backend
+optimisation level 0, and the CPU backend's legacy code generator for fusions instead of its MLIR
+fusion emitters (``--xla_cpu_use_fusion_emitters=false``). The tests' programs are tiny, so compiling
+is most of their time: with both, a small scan's gradient compiles in about a sixth of the default's
+time, while the compiled code runs about 3x slower (``benchmarks/results/compile_time.md``), a bad trade
+for training and a good one here. The flags change no arithmetic that the tests check: XLA's CPU
+backend keeps IEEE semantics under every setting (no fast math), and every test that compares runs
+bitwise runs both in this session. A flag the user sets in ``XLA_FLAGS`` is kept.
 
 Tests marked ``slow`` (end-to-end runs of a minute or so: several processes, notebooks) are scheduled
 first: pytest-xdist hands out tests in collection order, so a long test collected last would keep one
@@ -26,14 +28,14 @@ import tempfile
 _CREATED = "RNNLAB_TEST_JAX_CACHE_CREATED"
 
 
-FAST_COMPILE = "--xla_backend_optimization_level=0"
+FAST_COMPILE = {"xla_backend_optimization_level": "0", "xla_cpu_use_fusion_emitters": "false"}
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: an end-to-end test of a minute or so, scheduled first")
     flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_backend_optimization_level" not in flags:  # a level set by the user is kept
-        os.environ["XLA_FLAGS"] = f"{flags} {FAST_COMPILE}".strip()
+    added = [f"--{name}={value}" for name, value in FAST_COMPILE.items() if name not in flags]  # the user's win
+    os.environ["XLA_FLAGS"] = " ".join([flags, *added]).strip()
     if "JAX_COMPILATION_CACHE_DIR" in os.environ:  # the user's, or the controller's for an xdist worker
         return
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="rnnlab-tests-jax-cache-")

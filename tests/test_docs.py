@@ -48,3 +48,13 @@ def test_unroll_targets_table_in_performance_md_is_made_from_the_committed_json(
     page = (root / "docs" / "performance.md").read_text()
     block = page.split("<!-- targets:", 1)[1].split("-->", 1)[1].split("<!-- /targets -->", 1)[0]
     assert block.strip() == unroll.targets_markdown(results).strip()
+
+
+def test_compile_ratios_table_in_performance_md_is_made_from_the_committed_json():
+    # The compile-time trade of docs/performance.md equals what benchmarks.compile_time makes of its JSON
+    from benchmarks import compile_time
+
+    results = json.loads((ROOT / "benchmarks" / "results" / "compile_time.json").read_text())
+    page = (ROOT / "docs" / "performance.md").read_text()
+    block = page.split("<!-- compile-ratios:", 1)[1].split("-->", 1)[1].split("<!-- /compile-ratios -->", 1)[0]
+    assert block.strip() == compile_time.ratios_markdown(results).strip()

@@ -76,7 +76,8 @@ def test_rnn_accepts_a_cell_and_same_key_gives_same_params():
     c = init(by_cell, xs, seed=4)
     assert not np.allclose(a["params"]["w_x"], c["params"]["w_x"])
     ys = jax.jit(by_cell.apply)(a, xs)  # lengths=None: every sequence is whole
-    close(ys, apply(by_cell, a, xs, jnp.full((3,), T)), tol=0)
+    # another compiled program than the masked one, so equal to float precision (XLA may fuse them apart)
+    close(ys, apply(by_cell, a, xs, jnp.full((3,), T)), tol=1e-6)
 
 
 def test_bidirectional_layout_and_output_equal_pure_bidirectional():
