@@ -39,7 +39,7 @@ def pytest_configure(config):
     if "JAX_COMPILATION_CACHE_DIR" in os.environ:  # the user's, or the controller's for an xdist worker
         return
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="rnnlab-tests-jax-cache-")
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.2"  # smaller ones compile faster than they load
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")  # smaller ones compile faster than they load
     os.environ[_CREATED] = os.environ["JAX_COMPILATION_CACHE_DIR"]
 
 

@@ -80,8 +80,8 @@ def open_study(out: str, metric: Metric, *, storage: str = "", name: str = "sear
     # makes creation one worker at a time (workers on other machines share a database URL and
     # start with the study already made, or retry).
     with locked(out):
-        rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat,
-                                         grace_period=grace_period)
+        rdb = _storage_taking_trials_under_lock(optuna, out)(url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+                                                             grace_period=grace_period)
         study = optuna.create_study(
             storage=rdb, study_name=name, direction=metric.direction, load_if_exists=True,
             sampler=optuna.samplers.RandomSampler(seed), pruner=make_pruner(startup_trials, warmup_steps),
@@ -89,6 +89,27 @@ def open_study(out: str, metric: Metric, *, storage: str = "", name: str = "sear
         if prepare is not None:
             prepare(study)
         return study
+
+
+def _storage_taking_trials_under_lock(optuna: Any, out: str) -> type:
+    """Optuna's ``RDBStorage`` whose WAITING -> RUNNING change (a worker taking a queued trial) holds
+    :func:`locked`.
+
+    Optuna reads the trial's state, then sets it, and SQLite takes no lock for the read: workers that
+    ask at the same moment all read WAITING and all take the same trial, then run it twice and one
+    fails to report ("Cannot tell a COMPLETE trial"; optuna/optuna#4002). Under the lock the second
+    reads RUNNING, and Optuna gives it another trial.
+    """
+    running = optuna.trial.TrialState.RUNNING
+
+    class Storage(optuna.storages.RDBStorage):
+        def set_trial_state_values(self, trial_id, state, values=None):
+            if state != running:
+                return super().set_trial_state_values(trial_id, state, values)
+            with locked(out):
+                return super().set_trial_state_values(trial_id, state, values)
+
+    return Storage
 
 
 class StudyError(Exception):
