@@ -63,6 +63,11 @@ NOTES = {
         "from that checkpoint. The driver timed only the second process; the first one's wall time is the span "
         "of its log lines (first line to the signal-15 line), which misses the interpreter's start before the "
         "first line (2.5-4.4 s on the runs that have both measures). wall_seconds sums both."),
+    "nottingham-lstm-s0": (
+        "trained in two processes: first the driver's command (cap 100000; it reached step 100000, best step 96000, "
+        "not stopped early), then the same workdir resumed with the same variant but train.num_steps=200000 (by "
+        "hand, after the driver), where patience ended it at step 102000 with the best step still 96000. "
+        "wall_seconds sums both."),
 }
 # Runs whose first N processes the driver did not time (no line in <workdir>.wall): their wall seconds
 # are the spans of those processes' log lines (log_spans), in front of the driver's lines.
