@@ -34,9 +34,7 @@ from typing import Any, Mapping, Sequence
 from absl import app, flags
 
 from rnnlab.analysis.stats import markdown_table, write_page_block
-from studies.music.table2 import CORPUS_NAMES, PUBLISHED
-
-NAMES = {"tanh": "tanh", "gru": "GRU", "lstm": "LSTM"}
+from studies.music.table2 import CELL_NAMES, CORPUS_NAMES, PUBLISHED
 
 
 def _rate_text(entry: Mapping[str, Any]) -> str:
@@ -51,7 +49,7 @@ def _rate_text(entry: Mapping[str, Any]) -> str:
 def _cell_row(cell: str, entry: Mapping[str, Any]) -> list[Any]:
     seeds = " / ".join(f"{v:.3f}" for v in entry["test_nll"])
     paper = entry["paper_chung2014"]
-    return [NAMES.get(cell, cell), entry["num_params"], _rate_text(entry), seeds,
+    return [CELL_NAMES.get(cell, cell), entry["num_params"], _rate_text(entry), seeds,
             f"{entry['test_mean']:.3f} +- {entry['test_sd']:.3f}", f"{entry['train_mean']:.3f}",
             f"{paper['test']:.2f} ({paper['train']:.2f})", f"{entry['test_mean'] - paper['test']:+.2f}",
             f"{sum(entry['stopped_early'])}/{len(entry['stopped_early'])}"]
@@ -94,13 +92,13 @@ def recipes_markdown(paper_recipe: Mapping[str, Any], adam: Mapping[str, Any]) -
     if paper_recipe["corpus"] != adam.get("corpus", paper_recipe["corpus"]):
         raise ValueError(f"two corpora: {paper_recipe['corpus']} and {adam['corpus']}")
     rows = []
-    for cell in NAMES:
+    for cell in CELL_NAMES:
         ours, theirs = paper_recipe["cells"].get(cell), adam["cells"].get(cell)
         if ours is None and theirs is None:
             continue
         train, test = PUBLISHED[paper_recipe["corpus"]][cell]
         diff = f"{ours['test_mean'] - theirs['test_mean']:+.3f}" if ours and theirs else "-"
-        rows.append([NAMES[cell], f"{test:.2f} ({train:.2f})", *_recipe_text(ours, test),
+        rows.append([CELL_NAMES[cell], f"{test:.2f} ({train:.2f})", *_recipe_text(ours, test),
                      *_recipe_text(theirs, test), diff])
     header = ["cell", "Chung et al. test (train)"]
     for recipe in ("paper recipe", "Adam"):

@@ -29,11 +29,10 @@ import numpy as np
 
 from rnnlab.analysis.stats import curve, load_run, markdown_table, write_page_block
 from rnnlab.analysis.tuned_rows import hit_cap
-from studies.music.table2 import PUBLISHED
+from studies.music.table2 import CELL_NAMES, CELLS, PUBLISHED
 
 OUT = "runs/chunked_paper"
 STEP_CAP = 100000
-CELLS = ("tanh", "gru", "lstm")
 SEEDS = (0, 1, 2)
 TABLE2 = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "results", "music", "table2.json")
 
@@ -210,9 +209,6 @@ def summary(corpus: str, records: list[dict]) -> dict:
             "cells": cells}
 
 
-NAMES = {"tanh": "tanh", "gru": "GRU", "lstm": "LSTM"}
-
-
 def load_records(corpus: str, folder: str) -> list[dict]:
     """The per-run JSON files ``folder/<corpus>-<cell>-s<seed>.json`` that exist, cell by cell, seed by seed."""
     paths = [f"{folder}/{name(corpus, cell, seed)}.json" for cell in CELLS for seed in SEEDS]
@@ -232,7 +228,7 @@ def runs_markdown(records: list[dict]) -> str:
     for r in records:
         walls = r["wall_seconds_per_process"]
         wall = f"{r['wall_seconds']:.0f}" + (" (" + " + ".join(f"{w:.0f}" for w in walls) + ")" if len(walls) > 1 else "")
-        rows.append([NAMES[r["cell"]], r["seed"], wall, f"{r['best_step']} / {r['stop_step']}",
+        rows.append([CELL_NAMES[r["cell"]], r["seed"], wall, f"{r['best_step']} / {r['stop_step']}",
                      "yes" if r["stopped_early"] else "no", "yes" if r["hit_cap"] else "no",
                      f"{r['valid_nll']:.3f}", f"{r['test_nll']:.3f}", f"{r['train_nll']:.3f}"])
     return markdown_table(["cell", "seed", "wall s", "best / stop step", "early-stopped", "at the cap", "valid",
@@ -244,7 +240,7 @@ def curves_markdown(records: list[dict], steps: tuple[int, ...]) -> str:
     stopped or did not evaluate)."""
     curves = [dict(r["valid_curve"]) for r in records]
     steps = tuple(s for s in steps if any(s in at for at in curves))
-    rows = [[NAMES[r["cell"]], r["seed"], *(f"{at[s]:.3f}" if s in at else "-" for s in steps)]
+    rows = [[CELL_NAMES[r["cell"]], r["seed"], *(f"{at[s]:.3f}" if s in at else "-" for s in steps)]
             for r, at in zip(records, curves)]
     return markdown_table(["cell", "seed", *(f"{s // 1000}k" for s in steps)], rows)
 
@@ -259,7 +255,7 @@ def cells_markdown(summary: dict) -> str:
     rows = []
     for cell, e in summary["cells"].items():
         paper = e["paper_chung2014"]
-        rows.append([NAMES[cell], f"{e['num_params']:,}", f"{e['chosen_learning_rate']:.3e} ({e['rate_source']})",
+        rows.append([CELL_NAMES[cell], f"{e['num_params']:,}", f"{e['chosen_learning_rate']:.3e} ({e['rate_source']})",
                      " / ".join(f"{v:.3f}" for v in e["test_nll"]), f"{e['test_mean']:.3f} +- {e['test_sd']:.3f}",
                      f"{e['train_mean']:.3f}", f"{e['valid_mean']:.3f}", f"{paper['test']:.2f} ({paper['train']:.2f})",
                      f"{e['test_mean'] - paper['test']:+.2f}", f"{sum(e['stopped_early'])}/{len(e['stopped_early'])}",

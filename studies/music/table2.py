@@ -49,6 +49,7 @@ PUBLISHED = {
 }
 CORPUS_NAMES = {"nottingham": "Nottingham", "jsb": "JSB Chorales", "musedata": "MuseData", "piano": "Piano-midi"}
 CELLS = ("tanh", "gru", "lstm")
+CELL_NAMES = {"tanh": "tanh", "gru": "GRU", "lstm": "LSTM"}  # as the tables print them
 SPLITS = ("train", "valid", "test")
 
 
