@@ -84,6 +84,13 @@ def run_setting(flags: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def ratios(results: dict, name: str) -> tuple[float, dict[str, float]]:
+    """Setting ``name``'s compile time and each cell's run time, as ratios to the default setting's."""
+    row, base = results["settings"][name], results["settings"]["default"]
+    return (row["compile_seconds"] / base["compile_seconds"],
+            {k: row["run_seconds"][k] / base["run_seconds"][k] for k in common.CELLS})
+
+
 def markdown(results: dict) -> str:
     """The results table: per setting, compile seconds per program, run ms per cell, ratios to the default."""
     lines = common.header(results, "Compile time vs run time by XLA compile settings")
@@ -92,26 +99,24 @@ def markdown(results: dict) -> str:
               f"(median of {RUN_REPEATS}). Each value: the median over {results['rounds']} rounds.", "",
               "| setting (XLA_FLAGS) | compile s / program | ratio | " + " | ".join(f"{k} run ms | ratio" for k in common.CELLS) + " |",
               "|---|---|---|" + "---|---|" * len(common.CELLS)]
-    base = results["settings"]["default"]
     for name, row in results["settings"].items():
-        cells = [f"{1e3 * row['run_seconds'][k]:.2f} | {row['run_seconds'][k] / base['run_seconds'][k]:.2f}"
-                 for k in common.CELLS]
+        compile_ratio, run_ratios = ratios(results, name)
+        cells = [f"{1e3 * row['run_seconds'][k]:.2f} | {run_ratios[k]:.2f}" for k in common.CELLS]
         lines.append(f"| {name} (`{SETTINGS[name] or 'none'}`) | {row['compile_seconds']:.3f} | "
-                     f"{row['compile_seconds'] / base['compile_seconds']:.2f} | " + " | ".join(cells) + " |")
+                     f"{compile_ratio:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def ratios_markdown(results: dict) -> str:
     """docs/performance.md's table: each non-default setting's compile and run time as ratios to the default."""
-    base = results["settings"]["default"]
     lines = ["| `XLA_FLAGS` | compile time | " + " | ".join(f"{k.upper()} run time" for k in common.CELLS) + " |",
              "|---|---|" + "---|" * len(common.CELLS)]
-    for name, row in results["settings"].items():
+    for name in results["settings"]:
         if name == "default":
             continue
-        ratios = [f"{row['run_seconds'][k] / base['run_seconds'][k]:.2f}x" for k in common.CELLS]
-        lines.append(f"| `{SETTINGS[name]}` | {row['compile_seconds'] / base['compile_seconds']:.2f}x | "
-                     + " | ".join(ratios) + " |")
+        compile_ratio, run_ratios = ratios(results, name)
+        lines.append(f"| `{SETTINGS[name]}` | {compile_ratio:.2f}x | "
+                     + " | ".join(f"{run_ratios[k]:.2f}x" for k in common.CELLS) + " |")
     return "\n".join(lines) + "\n"
 
 

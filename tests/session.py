@@ -10,9 +10,9 @@ why tests assert at most, never exactly, so many compilations of a run.
 It also compiles for speed of compiling (``XLA_FLAGS``, inherited the same way): XLA's backend
 optimisation level 0, and the CPU backend's legacy code generator for fusions instead of its MLIR
 fusion emitters (``--xla_cpu_use_fusion_emitters=false``). The tests' programs are tiny, so compiling
-is most of their time: with both, a small scan's gradient compiles in about a sixth of the default's
-time, while the compiled code runs about 3x slower (``benchmarks/results/compile_time.md``), a bad trade
-for training and a good one here. The flags change no arithmetic that the tests check: XLA's CPU
+is most of their time: with both, a small scan's gradient compiles in about a quarter of the default's
+time, while the compiled code runs about 4.5x slower (``benchmarks/results/compile_time.md``), a bad
+trade for training and a good one here. The flags change no arithmetic that the tests check: XLA's CPU
 backend keeps IEEE semantics under every setting (no fast math), and every test that compares runs
 bitwise runs both in this session. A flag the user sets in ``XLA_FLAGS`` is kept.
 
