@@ -108,3 +108,30 @@ def test_a_plan_whose_searches_wait_for_each_other_is_refused_at_load(tmp_path):
     run = subprocess.run([sys.executable, "-m", "rnnlab", "plan", itself, f"--out={tmp_path / 'out'}"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and run.stderr.strip().splitlines()[-1].startswith("rnnlab plan: plan")
+
+
+def _with_best(out, name, rate):
+    """Writes the ``search.json`` of a finished search ``OUT/<name>`` whose best learning rate is ``rate``."""
+    os.makedirs(os.path.join(out, name))
+    with open(os.path.join(out, name, "search.json"), "w") as f:
+        json.dump({"best": {"params": {"optim.learning_rate": rate}}, "seeds": []}, f)
+
+
+def test_bracket_keeps_an_inside_best_and_extends_past_an_edge(tmp_path):
+    grid = (1e-3, 1e-2, 1e-1)
+    out = str(tmp_path)
+    for name, rate in [("inside", 1e-2), ("top", 1e-1), ("bottom", 1e-3)]:
+        _with_best(out, name, rate)
+    # A best inside the grid is taken alone; at an edge, two more values beyond it join it
+    assert plan.bracket("inside", grid)(out) == "optim.learning_rate=grid(0.01)"
+    top = plan.bracket("top", grid)(out)
+    assert top.startswith("optim.learning_rate=grid(")
+    assert [float(v) for v in top[len("optim.learning_rate=grid("):-1].split(",")] == pytest.approx([0.1, 0.3, 0.9])
+    bottom = plan.bracket("bottom", grid, factor=10.0)(out)
+    assert [float(v) for v in bottom[len("optim.learning_rate=grid("):-1].split(",")] == pytest.approx(
+        [1e-5, 1e-4, 1e-3])
+    with pytest.raises(ValueError, match="no completed trial"):
+        os.makedirs(os.path.join(out, "empty"))
+        with open(os.path.join(out, "empty", "search.json"), "w") as f:
+            json.dump({"best": None}, f)
+        plan.bracket("empty", grid)(out)

@@ -89,13 +89,13 @@ def tuned_markdown(tasks: Mapping[str, Any], level: float = LEVEL) -> str:
     lines = [
         "# Tuned models\n",
         f"Each model's learning rate chosen on validation (trials: completed/pruned of the budget), then "
-        f"trained with seeds 1-3 (data drawn with `gen_seed` = seed). Test metric: mean +- sample std "
+        f"trained with new seeds (those of the *per seed* column; data drawn with `gen_seed` = seed). Test metric: mean +- sample std "
         f"[{pct} t-interval of the mean] over the seeds, and each seed's value. *best step*: the step of "
         f"the best validation (the reported parameters) per seed; `{CAP_MARK}` = the run stopped at the "
         "step cap, not by early stopping (validation still improving: more steps could help). *target*: "
         "seeds whose validation curve reaches the task's success target @ the median first step at which "
         "they do. *ms/step*: training time per step after compilation (median over seeds of each run's "
-        "median log window after the first; the machine ran two lanes at once, so compare within a "
+        "median log window after the first; on a machine shared by several runs, compare within a "
         "table with care), in brackets the first log window's extra seconds over the steady speed (an "
         "estimate of compilation and start-up; `compile N` where the run records its compile seconds). "
         f"*vs reference*: a variant minus its intact cell: difference of means [{pct} CI], p "

@@ -9,7 +9,8 @@ space on validation, then the best config with new seeds) into
 ``OUT/<name>``. A search may wait for others (``after``) and take its space
 from their results (:func:`around`: a grid of learning rates around another
 search's best), which is how a cell's variants are tuned around the cell's own
-search.
+search, or :func:`bracket` (a grid search's best, extended past the grid's edge
+when it lies there).
 
 Lane ``i`` of ``n`` runs the searches at positions ``i, i+n, i+2n, ...``, in
 order; a search whose dependencies are not done yet (in another lane) waits
@@ -82,6 +83,31 @@ def around(name: str, factors: Sequence[float] = (1 / 3, 1.0, 3.0),
         return f"{field}=grid({', '.join(repr(best * f) for f in factors)})"
 
     space.__name__ = f"around({name!r}, {tuple(factors)!r})"
+    return space
+
+
+def bracket(name: str, grid: Sequence[float], factor: float = 3.0,
+            field: str = "optim.learning_rate") -> Callable[[str], str]:
+    """A space function that makes sure the chosen value lies inside the values tried.
+
+    Reads the best value of search ``name`` (which ran ``grid``). Inside the grid, the space is that
+    value alone (``grid(best)``: the search reruns it, deterministically, and its seeds follow). At the
+    grid's top (bottom) edge it is ``grid(best, best*factor, best*factor**2)`` (divided for the bottom):
+    the optimum may lie beyond the edge, so two more values are tried there and the best of the three
+    is chosen. Use it after a search with ``seeds=0``.
+    """
+
+    def space(out: str) -> str:
+        best = float(best_params(out, name)[field])
+        if best >= max(grid):
+            values = (best, best * factor, best * factor ** 2)
+        elif best <= min(grid):
+            values = (best / factor ** 2, best / factor, best)
+        else:
+            values = (best,)
+        return f"{field}=grid({', '.join(repr(v) for v in values)})"
+
+    space.__name__ = f"bracket({name!r}, {tuple(grid)!r}, {factor!r})"
     return space
 
 

@@ -2,22 +2,24 @@
 
 The tuned round (:mod:`studies.claims.plan`) left claim 3's verdicts weak: 3 seeds, 5 sampled
 rates whose best was often the largest tried, and caps that differed between tasks (1500 steps
-at T=400, 2000 at T=100). Here every model gets the same fixed grid of learning rates, wide
-enough that its best lies inside (a best at the grid's edge is flagged by
-:func:`grid_edges`), one cap for every run, and 5 seeds::
+at T=400, 2000 at T=100). Here every model gets the same grid of learning rates, extended past
+its edge where the best lies there (:func:`rnnlab.experiments.plan.bracket`), one cap for every
+run, and 5 seeds::
 
     python -m rnnlab plan studies/claims/memory_plan.py --out=runs/memory --lane=0 --lanes=2 &
     python -m rnnlab plan studies/claims/memory_plan.py --out=runs/memory --lane=1 --lanes=2 &
 
 Models (:data:`MODELS`): the LSTM with forget bias 1 (the default) and 3, the LSTM without a
 forget gate, the coupled input-forget LSTM (CIFG) and the GRU; on adding and delayed recall
-(copy) at T=100 and T=400 (:data:`TASKS`). Each (task, model) runs every rate of
-:data:`LEARNING_RATES` with training seed 0 on the data of ``gen_seed=0`` (no pruning: every
-grid point runs until flat), then the best rate on validation with seeds 1..5, each on its own
-generated data, so no reported number comes from a run it was chosen on.
+(copy) at T=100 and T=400 (:data:`TASKS`). Each (task, model) first runs every rate of
+:data:`LEARNING_RATES` with training seed 0 on the data of ``gen_seed=0`` (``grid/<task>/<model>``;
+no pruning: every point runs until flat). Then ``<task>/<model>`` takes the best rate, or, when it
+is the grid's smallest or largest, that rate and two more beyond it (x3, x9), chooses the best on
+validation and trains it with seeds 1..5, each on its own generated data: no reported number
+comes from a run it was chosen on.
 """
 
-from rnnlab.experiments.plan import Search
+from rnnlab.experiments.plan import Search, bracket
 
 LEARNING_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 SEEDS = 5
@@ -45,18 +47,21 @@ MODELS = {
 }
 
 
-def space() -> str:
-    """The learning-rate grid every search runs, as ``FIELD=grid(...)``."""
+def grid_space() -> str:
+    """The learning-rate grid every model runs first, as ``FIELD=grid(...)``."""
     return f"optim.learning_rate=grid({', '.join(repr(lr) for lr in LEARNING_RATES)})"
 
 
-def grid_edges(best_rate: float) -> bool:
-    """True when ``best_rate`` is the smallest or largest rate of the grid: the optimum may lie outside."""
-    return best_rate in (min(LEARNING_RATES), max(LEARNING_RATES))
-
-
 def get_plan() -> list[Search]:
-    """Every model on every task, T=100 first (the T=400 runs are about 3x slower per step)."""
-    return [Search(f"{task}/{name}", f"{config},{variant},train.num_steps={CAP}", metric, space(),
-                   trials=len(LEARNING_RATES), seeds=SEEDS, startup_trials=len(LEARNING_RATES))
-            for task, (config, metric) in TASKS.items() for name, variant in MODELS.items()]
+    """Per task (T=100 first: the T=400 runs are about 3x slower per step) and model: the grid, then
+    the bracketed choice and its seeds."""
+    plan = []
+    for task, (config, metric) in TASKS.items():
+        for name, variant in MODELS.items():
+            spec = f"{config},{variant},train.num_steps={CAP}"
+            grid = f"grid/{task}/{name}"
+            plan.append(Search(grid, spec, metric, grid_space(), trials=len(LEARNING_RATES), seeds=0,
+                               startup_trials=len(LEARNING_RATES)))
+            plan.append(Search(f"{task}/{name}", spec, metric, bracket(grid, LEARNING_RATES), trials=3,
+                               seeds=SEEDS, startup_trials=3, after=(grid,)))
+    return plan
