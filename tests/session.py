@@ -16,9 +16,9 @@ trade for training and a good one here. The flags change no arithmetic that the 
 backend keeps IEEE semantics under every setting (no fast math), and every test that compares runs
 bitwise runs both in this session. A flag the user sets in ``XLA_FLAGS`` is kept.
 
-Tests marked ``slow`` (end-to-end runs of a minute or so: several processes, notebooks) are scheduled
-first: pytest-xdist hands out tests in collection order, so a long test collected last would keep one
-worker busy while the other idles.
+Tests marked ``slow`` (end-to-end runs of several seconds to a minute: several processes, notebooks)
+are scheduled first: pytest-xdist hands out tests in collection order, so a long test collected last
+would keep one worker busy while the other idles.
 """
 
 import os
@@ -32,7 +32,7 @@ FAST_COMPILE = {"xla_backend_optimization_level": "0", "xla_cpu_use_fusion_emitt
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: an end-to-end test of a minute or so, scheduled first")
+    config.addinivalue_line("markers", "slow: an end-to-end test of several seconds or more, scheduled first")
     flags = os.environ.get("XLA_FLAGS", "")
     added = [f"--{name}={value}" for name, value in FAST_COMPILE.items() if name not in flags]  # the user's win
     os.environ["XLA_FLAGS"] = " ".join([flags, *added]).strip()

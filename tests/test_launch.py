@@ -40,6 +40,7 @@ def _wait_for_checkpoint(process, ckdir, timeout=120):
     raise AssertionError("no checkpoint appeared")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_training_then_the_same_command_resumes_and_completes(tmp_path):
     workdir, data_dir = tmp_path / "run", tmp_path / "tfds"
     process = _launch(workdir, data_dir, wait=False)

@@ -260,6 +260,7 @@ def test_user_launcher_in_its_own_folder_runs_a_repository_config(tmp_path):
     assert "cell gru steps 6" in done.stdout
 
 
+@pytest.mark.slow
 def test_error_lines_in_docs_are_what_launch_prints(tmp_path):
     # Given the one-line errors that docs/training.md quotes, each with the flag that causes it
     with open(os.path.join(ROOT, "docs", "training.md")) as f:
