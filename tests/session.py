@@ -18,7 +18,8 @@ bitwise runs both in this session. A flag the user sets in ``XLA_FLAGS`` is kept
 
 Tests marked ``slow`` (end-to-end runs of several seconds to a minute: several processes, notebooks)
 are scheduled first: pytest-xdist hands out tests in collection order, so a long test collected last
-would keep one worker busy while the other idles.
+would keep one worker busy while the other idles; ``--dist=worksteal`` (pyproject.toml) lets a worker
+that runs out take queued tests from the other.
 """
 
 import os
