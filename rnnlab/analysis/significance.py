@@ -193,29 +193,6 @@ def compare(a: Sequence[float], b: Sequence[float], seeds_a: Optional[Sequence[H
     return result
 
 
-def fisher_exact(successes_a: int, n_a: int, successes_b: int, n_b: int) -> float:
-    """Two-sided p of Fisher's exact test on two success counts (e.g. seeds that reach a target).
-
-    With the margins fixed, the successes of group a follow the hypergeometric law; the p-value is
-    the probability of every table no more likely than the one observed (SciPy's
-    ``fisher_exact(..., alternative="two-sided")``). 5 of 5 against 0 of 5 gives 0.0079.
-
-    Args:
-      successes_a, n_a: successes and trials of group a (``0 <= successes_a <= n_a``).
-      successes_b, n_b: the same for group b.
-    """
-    if not (0 <= successes_a <= n_a and 0 <= successes_b <= n_b):
-        raise ValueError(f"successes must lie in 0..n: {successes_a}/{n_a}, {successes_b}/{n_b}")
-    total, drawn = n_a + n_b, successes_a + successes_b
-
-    def probability(k: int) -> float:
-        return math.comb(n_a, k) * math.comb(n_b, drawn - k) / math.comb(total, drawn)
-
-    observed = probability(successes_a)
-    ks = range(max(0, drawn - n_b), min(n_a, drawn) + 1)
-    return float(min(1.0, sum(p for p in map(probability, ks) if p <= observed * (1 + 1e-7))))
-
-
 def holm(p_values: Sequence[float], alpha: float = 1 - LEVEL) -> list[dict[str, Any]]:
     """Holm-Bonferroni over one family of tests: the adjusted p of each and whether it is rejected.
 

@@ -86,6 +86,17 @@ def around(name: str, factors: Sequence[float] = (1 / 3, 1.0, 3.0),
     return space
 
 
+def bracket_values(best: float, grid: Sequence[float], factor: float = 3.0) -> tuple[float, ...]:
+    """The values :func:`bracket` tries after a grid whose best is ``best``: ``(best,)`` inside the
+    grid, ``(best, best*factor, best*factor**2)`` at its top, ``(best/factor**2, best/factor, best)``
+    at its bottom."""
+    if best >= max(grid):
+        return (best, best * factor, best * factor ** 2)
+    if best <= min(grid):
+        return (best / factor ** 2, best / factor, best)
+    return (best,)
+
+
 def bracket(name: str, grid: Sequence[float], factor: float = 3.0,
             field: str = "optim.learning_rate") -> Callable[[str], str]:
     """A space function that makes sure the chosen value lies inside the values tried.
@@ -98,13 +109,7 @@ def bracket(name: str, grid: Sequence[float], factor: float = 3.0,
     """
 
     def space(out: str) -> str:
-        best = float(best_params(out, name)[field])
-        if best >= max(grid):
-            values = (best, best * factor, best * factor ** 2)
-        elif best <= min(grid):
-            values = (best / factor ** 2, best / factor, best)
-        else:
-            values = (best,)
+        values = bracket_values(float(best_params(out, name)[field]), grid, factor)
         return f"{field}=grid({', '.join(repr(v) for v in values)})"
 
     space.__name__ = f"bracket({name!r}, {tuple(grid)!r}, {factor!r})"

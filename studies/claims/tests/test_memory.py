@@ -1,0 +1,79 @@
+"""Claim 3 on the bracketed grid (studies.claims.memory): edges, brackets, paired tests with Holm, the page."""
+
+import json
+import os
+
+import pytest
+
+from rnnlab.analysis import significance
+from rnnlab.analysis.stats import page_block
+from studies.claims import memory, memory_plan
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+RESULTS = os.path.join(ROOT, "docs", "results", "memory")
+
+
+def _row(name, rate, values=(), reached=(), capped=()):
+    seeds = list(range(1, len(values) + 1))
+    return {"name": name, "state": "done", "learning_rate": rate,
+            "test": {**significance.describe(list(values), seeds), "values": list(values), "seeds": seeds},
+            "target": {"count": sum(r is not None for r in reached), "n": len(reached)}, "hit_cap": list(capped)}
+
+
+def _tuned():
+    """adding100: the LSTM (grid best inside), the GRU (grid best at the top edge, chosen past it)."""
+    lstm = [0.0002, 0.0001, 0.0003, 0.17, 0.0002]
+    gru = [0.00005, 0.00004, 0.00006, 0.00005, 0.00007]
+    return {"tasks": {
+        "grid": {"metric": "test/mse", "mode": "min", "rows": [_row("grid/adding100/lstm", 0.01),
+                                                              _row("grid/adding100/gru", 0.1)]},
+        "adding100": {"metric": "test/mse", "mode": "min", "rows": [
+            _row("adding100/lstm", 0.01, lstm, [500, 400, 600, None, 500], [True, True, False, False, True]),
+            _row("adding100/gru", 0.3, gru, [200] * 5, [False] * 5)]},
+    }}
+
+
+def test_summary_marks_edges_brackets_and_compares_by_seed_with_holm():
+    summary = memory.memory_summary(_tuned())
+    models = {m["model"]: m for m in summary["tasks"]["adding100"]["models"]}
+    lstm, gru = models["lstm"], models["gru"]
+    # The LSTM's grid best lies inside the grid: no extension, bracketed
+    assert not lstm["grid_edge"] and lstm["bracketed"] and lstm["tried"] == list(memory_plan.LEARNING_RATES)
+    assert (lstm["reached"], lstm["n"], lstm["capped"]) == (4, 5, 3)
+    # The GRU's lies at the top: 0.3 and 0.9 were tried too, and the chosen 0.3 has values on both sides
+    assert gru["grid_edge"] and gru["tried"][-2:] == pytest.approx([0.3, 0.9]) and gru["bracketed"]
+    # Its comparison with the LSTM is the paired test by seed; the only one, so p_holm = p
+    expected = significance.paired_test(gru["test"]["values"], lstm["test"]["values"])
+    assert gru["vs_lstm"]["p"] == pytest.approx(expected["p"]) and gru["vs_lstm"]["p_holm"] == pytest.approx(expected["p"])
+    assert lstm["vs_lstm"] is None
+    # Models and tasks not run yet are 'waiting' in the table, and have no comparison
+    assert models["lstm_cifg"]["state"] == "waiting" and models["lstm_cifg"]["vs_lstm"] is None
+    text = memory.memory_markdown(summary)
+    assert "| GRU | 5/5, " in text and "lr 0.3 edge" in text and "waiting" in text
+    assert "| adding T=100 | GRU | 5/5 vs 4/5 |" in text
+
+
+def test_a_rate_at_the_edge_of_everything_tried_is_starred():
+    tuned = _tuned()
+    tuned["tasks"]["adding100"]["rows"][1]["learning_rate"] = 0.9  # the largest rate tried
+    gru = memory.memory_summary(tuned)["tasks"]["adding100"]["models"][-1]
+    assert not gru["bracketed"] and "lr 0.9* edge" in memory.memory_markdown({**memory.memory_summary(tuned)})
+
+
+def test_write_memory_writes_json_table_figure_and_the_page_block(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# p\n<!-- memory: made by code -->\nold\n<!-- /memory -->\n")
+    memory.write_memory(_tuned(), str(tmp_path / "out"), str(page))
+    assert sorted(os.listdir(tmp_path / "out")) == ["memory.json", "memory.md", "memory.png"]
+    saved = json.loads((tmp_path / "out" / "memory.json").read_text())
+    assert page_block(page.read_text(), "memory").strip() == memory.memory_markdown(saved).strip()
+
+
+def test_findings_memory_block_is_what_the_code_makes_of_the_committed_tuned_json():
+    with open(os.path.join(RESULTS, "tuned.json")) as f:
+        summary = memory.memory_summary(json.load(f))
+    with open(os.path.join(ROOT, "docs", "findings.md")) as f:
+        block = page_block(f.read(), "memory")
+    assert block.strip() == memory.memory_markdown(summary).strip()
+    with open(os.path.join(RESULTS, "memory.json")) as f:
+        assert json.load(f) == json.loads(json.dumps(summary))
