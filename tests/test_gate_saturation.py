@@ -306,3 +306,63 @@ def test_read_config_fills_fields_added_after_a_run(runs, tmp_path):
     read = trained_run.read_config(str(tmp_path))
     assert (read.model.zoneout, read.model.recurrent_dropout, read.model.word_dropout) == (0.0, 0.0, 0.0)
     assert read.model.cell == "gru" and read.data.buckets == tuple(config["data"]["buckets"])
+
+
+# ----------------------------------------------------------------------------- clamping the keep gate
+
+
+@pytest.mark.parametrize("kind, options", [("lstm", {}), ("lstm", {"forget_bias": 3.0}), ("lstm_cifg", {}),
+                                           ("gru", {}), ("min_gru", {})])
+def test_clamped_units_keep_the_given_fraction_at_every_step_and_the_rest_is_unchanged(kind, options):
+    # Given a cell with random params (biases too) and a sequence
+    cell = rnnlab.get_cell(kind, 5, **options)
+    rng = np.random.default_rng(0)
+    shapes = jax.eval_shape(lambda key: cell.init(key, 3), jax.random.key(0))
+    params = {k: (0.5 * rng.standard_normal(s.shape)).astype(np.float32) for k, s in shapes.items()}
+    before = {k: v.copy() for k, v in params.items()}
+    xs = rng.standard_normal((9, 3)).astype(np.float32)
+    # When units 1 and 3 are clamped to keep all of their state and 0.25 of it
+    clamped = saturation.clamp_keep_gate(cell, params, [1, 3], [1.0, 0.25])
+    # Then the cell's own trace shows exactly those fractions at every step (the convention of
+    # saturation.keep_gate), the other units' gates are unchanged from the same (zero) state at step 0,
+    # and the params passed in are untouched
+    gate = saturation.keep_gate(kind)
+    traced = gate.keep(np.asarray(rnnlab.gate_trace(cell, clamped, xs)[gate.gate]))
+    np.testing.assert_allclose(traced[:, 1], 1.0, atol=1e-7)
+    np.testing.assert_allclose(traced[:, 3], 0.25, atol=1e-6)
+    original = gate.keep(np.asarray(rnnlab.gate_trace(cell, params, xs)[gate.gate]))
+    np.testing.assert_array_equal(traced[0, [0, 2, 4]], original[0, [0, 2, 4]])
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+
+
+def test_clamping_refuses_what_it_cannot_clamp():
+    for kind in ("min_lstm", "tanh"):  # a normalised forget gate; no keep gate
+        cell = rnnlab.get_cell(kind, 4)
+        params = jax.tree.map(np.asarray, cell.init(jax.random.key(0), 3))
+        with pytest.raises(ValueError, match="cannot be clamped|no keep gate"):
+            saturation.clamp_keep_gate(cell, params, [0], 1.0)
+    cell = rnnlab.get_cell("lstm", 4)
+    params = jax.tree.map(np.asarray, cell.init(jax.random.key(0), 3))
+    with pytest.raises(ValueError, match="units must lie in 0..3"):
+        saturation.clamp_keep_gate(cell, params, [4], 1.0)
+    with pytest.raises(ValueError, match=r"keep must lie in \[0, 1\]"):
+        saturation.clamp_keep_gate(cell, params, [0], 1.5)
+    peephole = rnnlab.get_cell("lstm", 4, peephole=True)
+    with pytest.raises(ValueError, match="needs params w_x, b"):
+        saturation.clamp_keep_gate(peephole, jax.tree.map(np.asarray, peephole.init(jax.random.key(0), 3)), [0], 1.0)
+
+
+def test_evaluate_gives_the_runs_results_and_measures_a_clamp(runs):
+    # Given the GRU smoke run restored at its final params
+    dirs, results = runs
+    run = trained_run.restore(dirs["gru"])
+    # Then evaluating it on test gives its results.json numbers
+    got = run.evaluate("test")
+    assert got == pytest.approx(results["gru"]["test"], rel=1e-6)
+    # And with every unit's update gate clamped to keep nothing, the metric is measured on the changed params
+    layer = run.params["encoder"]["rnn"]["layer_0"]
+    cell = rnnlab.get_cell("gru", layer["w_h"].shape[0])
+    changed = jax.tree.map(np.asarray, run.params)
+    changed["encoder"]["rnn"]["layer_0"] = saturation.clamp_keep_gate(cell, layer, range(cell.hidden_size), 0.0)
+    assert run.evaluate("test", changed)["loss"] != pytest.approx(got["loss"], rel=1e-6)

@@ -74,6 +74,80 @@ def keep_gate(cell: str) -> KeepGate:
     raise ValueError(f"cell {cell!r} has no keep gate to measure ({why})")
 
 
+SATURATED_LOGIT = 30.0  # sigmoid(30) rounds to 1.0 and sigmoid(-30) to 1e-13 in float32
+
+
+def clamp_keep_gate(cell: Any, params: Mapping[str, Any], units: Sequence[int], keep: Any) -> dict[str, Any]:
+    """One recurrent layer's params in which ``units`` keep the constant fraction ``keep`` at every step.
+
+    The keep gate (:func:`keep_gate`: the LSTM's forget gate, the GRU's update gate) of each unit in
+    ``units`` stops reading the input and the state: its input and recurrent weights are zeroed and
+    its bias set so that the gate gives ``keep`` (the cell's ``forget_bias`` accounted for; 1 and 0
+    exactly, through a saturated pre-activation of +-30). An intervention, for asking what the units
+    that keep their state do for the task (evaluate the changed params with
+    :meth:`rnnlab.inference.trained_run.TrainedRun.evaluate`); the other units and gates are unchanged.
+
+    Args:
+      cell: the layer's :class:`rnnlab.Cell` (gates of the form ``sigmoid(x w_x + h w_h + b)``).
+      params: its params ``{"w_x": f32[D, G*H], "w_h": f32[H, G*H], "b": f32[G*H]}``.
+      units: int[K], indices in ``0..H-1``.
+      keep: the kept fraction in [0, 1]: a scalar, or f32[K], one per unit.
+
+    Returns:
+      New params (NumPy; ``params`` is not changed).
+
+    Raises:
+      ValueError: a cell without a keep gate, whose params are not exactly ``w_x``, ``w_h``, ``b``
+        (peepholes, layer norm), a unit out of range, or ``keep`` outside [0, 1].
+    """
+    gate = keep_gate(cell.kind)
+    if not {"w_x", "b"} <= set(params) <= {"w_x", "w_h", "b"}:
+        raise ValueError(f"clamp_keep_gate needs params w_x, b and optionally w_h (gates of x w_x + h w_h + b); "
+                         f"the {cell.kind!r} cell has {sorted(params)}")
+    hidden = cell.hidden_size
+    units = np.asarray(units, np.int64)
+    if units.size and (units.min() < 0 or units.max() >= hidden):
+        raise ValueError(f"units must lie in 0..{hidden - 1}, got {units.tolist()}")
+    keep = np.broadcast_to(np.asarray(keep, np.float64), units.shape)
+    if np.any((keep < 0) | (keep > 1)):
+        raise ValueError(f"keep must lie in [0, 1], got {keep.tolist()}")
+    value = 1.0 - keep if gate.complement else keep  # the gate's own activation
+    with np.errstate(divide="ignore"):
+        logit = np.clip(np.log(value) - np.log1p(-value), -SATURATED_LOGIT, SATURATED_LOGIT)
+    columns = cell.definition.blocks.index(gate.gate) * hidden + units
+    out = {name: np.array(value_, copy=True) for name, value_ in params.items()}
+    for name in ("w_x", "w_h"):
+        if name in out:
+            out[name][:, columns] = 0.0
+    out["b"][columns] = (logit - _gate_offset(cell, params, gate.gate)[units]).astype(out["b"].dtype)
+    _check_clamped(cell, out, gate, units, keep)
+    return out
+
+
+def _check_clamped(cell: Any, params: Mapping[str, Any], gate: KeepGate, units: np.ndarray, keep: np.ndarray) -> None:
+    """Raises ValueError unless the clamped units keep ``keep`` from a random state and input (a cell
+    whose keep gate is not its block's own sigmoid, such as minLSTM's normalised forget gate)."""
+    import jax
+
+    rng = np.random.default_rng(0)
+    carry = jax.tree_util.tree_map(lambda c: rng.standard_normal(np.shape(c)).astype(np.float32),
+                                   cell.initial_carry())
+    x = rng.standard_normal(np.asarray(params["w_x"]).shape[0]).astype(np.float32)
+    got = gate.keep(np.asarray(cell.gates(params, carry, x)[gate.gate], np.float64))[units]
+    if not np.allclose(got, keep, atol=1e-5):
+        raise ValueError(f"the {cell.kind!r} cell's kept fraction is not its {gate.gate!r} block's own sigmoid "
+                         f"(clamped to {keep.tolist()}, it gives {got.tolist()}): it cannot be clamped this way")
+
+
+def _gate_offset(cell: Any, params: Mapping[str, Any], name: str) -> np.ndarray:
+    """``f64[H]``: the constant the cell adds to gate ``name``'s pre-activation (a forget bias, say),
+    read off the gate with every weight and bias zero: ``logit(gate(0))``."""
+    zeros = {key: np.zeros_like(np.asarray(value)) for key, value in params.items()}
+    inputs = np.zeros(np.asarray(params["w_x"]).shape[0], np.asarray(params["w_x"]).dtype)
+    value = np.asarray(cell.gates(zeros, cell.initial_carry(), inputs)[name], np.float64)
+    return np.log(value) - np.log1p(-value)
+
+
 def evaluation_batches(run, split: str = "test", max_examples: int = 256
                        ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The first ``max_examples`` examples of ``split``, in file order, as padded batches.

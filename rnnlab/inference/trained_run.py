@@ -83,6 +83,7 @@ class TrainedRun:
     params_step: Optional[int] = None
     best_step: Optional[int] = None
     _tracer: Any = dataclasses.field(default=None, repr=False)
+    _evaluator: Any = dataclasses.field(default=None, repr=False)
 
     def at_step(self, step: Optional[int], params: str = "final") -> "TrainedRun":
         """This run with the params of checkpoint ``step`` (see :func:`restore`); shares the compiled tracer.
@@ -97,6 +98,30 @@ class TrainedRun:
         values, at, params_step, best_step = _restore_params(self.workdir, self.config, self.spec, self.model,
                                                              step, params)
         return dataclasses.replace(self, params=values, step=at, params_step=params_step, best_step=best_step)
+
+    def evaluate(self, split: str = "test", params: Any = None) -> dict[str, float]:
+        """``{metric: value}`` of ``params`` (default: the run's) on one split of the run's data.
+
+        The same evaluation step and metrics as training's (whole sequences, padding rows weigh 0),
+        so with the run's best params it gives the ``results.json`` numbers of that split. Pass other
+        params (the run's with some change, e.g. :func:`rnnlab.analysis.saturation.clamp_keep_gate`)
+        to measure what the change does.
+
+        Args:
+          split: ``"train"``, ``"valid"`` or ``"test"``.
+          params: a pytree shaped like ``self.params``.
+        """
+        import jax
+
+        import rnnlab.data
+        from rnnlab.training import steps, tasks
+
+        spec, tc = self.spec, self.config.train
+        if self._evaluator is None:  # compiled once per run (and batch shape), shared by at_step's copies
+            task = tasks.get_task(spec.task, tc.loss_mask, spec.accuracies, spec.labels)
+            self._evaluator = jax.jit(functools.partial(steps.eval_step, model=self.model, task=task))
+        batches = rnnlab.data.make_loader(self.config.data, split, seed=tc.seed, shuffle=False, num_epochs=1)
+        return steps.evaluate(self._evaluator, self.params if params is None else params, batches)
 
     def trace_gates(self, inputs: np.ndarray, lengths: np.ndarray) -> list[dict[str, Any]]:
         """Every gate of every recurrent layer and direction over a batch.
