@@ -77,3 +77,22 @@ def test_findings_memory_block_is_what_the_code_makes_of_the_committed_tuned_jso
     assert block.strip() == memory.memory_markdown(summary).strip()
     with open(os.path.join(RESULTS, "memory.json")) as f:
         assert json.load(f) == json.loads(json.dumps(summary))
+
+
+def test_the_findings_reading_of_t100_is_what_the_committed_json_says():
+    # findings.md section 3, "Reading (T=100)": each count and rate it quotes
+    with open(os.path.join(RESULTS, "memory.json")) as f:
+        tasks = json.load(f)["tasks"]
+    by = {task: {m["model"]: m for m in entry["models"]} for task, entry in tasks.items()}
+    assert [by["adding100"][m]["reached"] for m in memory_plan.MODELS] == [4, 2, 5, 5, 5]
+    assert all(by["adding100"][m]["vs_lstm"] and not by["adding100"][m]["vs_lstm"]["rejected"]
+               for m in memory_plan.MODELS if m != "lstm")
+    copy = by["copy100"]
+    assert [copy[m]["reached"] for m in memory_plan.MODELS] == [0, 0, 4, 5, 3]
+    assert copy["lstm"]["rate"] == pytest.approx(0.3) and copy["lstm"]["bracketed"] and copy["lstm"]["grid_edge"]
+    assert copy["lstm+fb=3"]["rate"] == pytest.approx(0.01)
+    assert copy["lstm_nfg"]["vs_lstm"]["rejected"] and copy["lstm_cifg"]["vs_lstm"]["rejected"]
+    assert not copy["gru"]["vs_lstm"]["rejected"]
+    with open(os.path.join(ROOT, "docs", "findings.md")) as f:
+        page = f.read()
+    assert "LSTM 4\n  of 5, forget bias 3 2 of 5" in page and "The GRU solves 3 of 5" in page
