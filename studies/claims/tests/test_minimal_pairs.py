@@ -1,7 +1,6 @@
 """Minimal pairs of the negation corpus (studies.claims.minimal_pairs): same words, opposite labels."""
 
 import numpy as np
-import pytest
 
 from rnnlab.data import grammar, negation
 from studies.claims import minimal_pairs
