@@ -187,7 +187,8 @@ def test_seed_bars_clip_intervals_to_the_metric_range_and_label_reference_lines(
     panels = {"negation": {"cell=lstm": np.array([1.0, 0.5, 1.0]), "cell=gru": np.array([0.9, 1.0, 0.95])},
               "adding": {"cell=lstm": np.array([0.01, 0.02, 0.015])}}
     fig = plots.plot_seed_bars(panels, None, {"negation": "test/accuracy", "adding": "test/mse"},
-                               lines={"negation": {"chance": 0.5}}, labels={"cell=lstm": "LSTM"})
+                               lines={"negation": {"chance": 0.5}}, labels={"cell=lstm": "LSTM"},
+                               colors={"cell=lstm": "tab:red", "cell=gru": "tab:green"})
     accuracy, mse = fig.axes[:2]
     # Then the accuracy axis stays in [0, 1] (plus a margin) and no whisker leaves it
     assert accuracy.get_ylim()[0] == 0.0 and accuracy.get_ylim()[1] <= 1.02
@@ -199,3 +200,9 @@ def test_seed_bars_clip_intervals_to_the_metric_range_and_label_reference_lines(
     assert [t.get_text() for t in accuracy.texts] == ["chance"]
     assert all(t.get_fontsize() >= 9 for t in accuracy.get_xticklabels() + accuracy.get_yticklabels())
     assert "t-interval" in fig._suptitle.get_text()  # the caption defines the error bars
+    # And each model's bar has its colour, the same in every panel
+    import matplotlib.colors as mcolors
+
+    bars = lambda ax: [mcolors.to_hex(p.get_facecolor(), keep_alpha=False) for p in ax.patches]  # noqa: E731
+    assert bars(accuracy) == [mcolors.to_hex("tab:red"), mcolors.to_hex("tab:green")]
+    assert bars(mse) == [mcolors.to_hex("tab:red")]

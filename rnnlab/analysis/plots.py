@@ -200,6 +200,7 @@ def plot_seed_bars(
     level: float = 0.95,
     lines: Optional[Mapping[str, Mapping[str, float]]] = None,
     labels: Optional[Mapping[str, str]] = None,
+    colors: Optional[Mapping[str, str]] = None,
 ):
     """One panel per task: a bar per model at its mean over seeds, the t-interval of the mean as
     error bar (clipped to the metric's range, :func:`metric_range`), each seed's value as a dot, and
@@ -213,11 +214,13 @@ def plot_seed_bars(
       level: the interval's coverage.
       lines: ``{task: {label: value}}`` reference lines, each labelled on the line.
       labels: ``{model: the name shown}`` (default: the model's name without ``cell=``).
+      colors: ``{model: a Matplotlib colour}`` of its bar, so a study can give each model one colour
+        in every figure (default: one blue for all).
 
     Returns:
       The ``matplotlib.figure.Figure``; its caption (the figure's suptitle) defines the error bars.
     """
-    ylabels, logy, lines, labels = ylabels or {}, logy or {}, lines or {}, labels or {}
+    ylabels, logy, lines, labels, colors = ylabels or {}, logy or {}, lines or {}, labels or {}, colors or {}
     widest = max((len(m) for m in panels.values()), default=1)
     fig, axes = _panels(len(panels), max(3.5, 0.35 * widest + 1.5), 3.6)
     for ax, (task, models) in zip(axes, panels.items()):
@@ -228,7 +231,7 @@ def plot_seed_bars(
         low_high = np.clip(np.asarray([t_interval(models[m], level) for m in names]).reshape(-1, 2), low, high)
         err = np.abs(np.stack([means - low_high[:, 0], low_high[:, 1] - means]))
         err = np.nan_to_num(err)  # one seed: no interval
-        ax.bar(x, means, 0.7, color="tab:blue", alpha=0.35)
+        ax.bar(x, means, 0.7, color=[colors.get(m, "tab:blue") for m in names], alpha=0.45)
         ax.errorbar(x, means, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
         for i, m in enumerate(names):
             values = np.asarray(models[m], np.float64)

@@ -29,6 +29,16 @@ CHANCE = {  # what a model without the claimed ability scores (test metric of ea
     "copy100": {"chance (1/8)": 1 / 8},
 }
 MODELS = ("bow", "cell=tanh", "cell=gru", "cell=lstm", "cell=lstm+bidirectional", "cell=lstm+bi", "cell=gru+bi")
+# One colour per model in every figure of the study (the plan's model names; memory_plan's short ones map here
+# through memory.PLAN_NAMES).
+COLORS = {
+    "bow": "tab:gray", "cell=tanh": "tab:green", "cell=gru": "tab:orange", "cell=lstm": "tab:blue",
+    "cell=lstm+bidirectional": "tab:purple", "cell=lstm+bi": "tab:purple", "cell=gru+bi": "tab:brown",
+    "cell=lstm_nig": "#9edae5", "cell=lstm_nfg": "tab:cyan", "cell=lstm_nog": "#c5b0d5",
+    "cell=lstm_cifg": "tab:red", "cell=lstm+peephole": "#aec7e8", "cell=min_lstm": "#17becf",
+    "cell=lstm+fb=0.0": "#393b79", "cell=lstm+fb=3.0": "tab:olive", "cell=gru_nrg": "#ffbb78",
+    "cell=gru_nug": "#e7969c", "cell=min_gru": "tab:pink",
+}
 SHORT = {"bow": "bag of words", "cell=tanh": "tanh", "cell=gru": "GRU", "cell=lstm": "LSTM",
          "cell=lstm+bidirectional": "BiLSTM", "cell=lstm+bi": "BiLSTM", "cell=gru+bi": "BiGRU"}
 
@@ -62,7 +72,7 @@ def write_figures(tasks: Mapping[str, Any], out: str) -> list[str]:
         logy = {LABELS.get(t, t): tasks[t]["mode"] == "min" for t in names}
         labels = {m: label.split(" (")[0] for m, label in LABELS.items()} if variants else {**LABELS, **SHORT}
         paths.append(os.path.join(out, f"{name}.png"))
-        plot_seed_bars(panels, paths[-1], metrics, logy=logy, lines=lines, labels=labels)
+        plot_seed_bars(panels, paths[-1], metrics, logy=logy, lines=lines, labels=labels, colors=COLORS)
     return paths
 
 

@@ -28,6 +28,7 @@ from rnnlab.analysis.stats import markdown_table, write_page_block
 from rnnlab.analysis.tuned_markdown import format_comparison, format_stats
 from rnnlab.experiments.plan import bracket_values
 from studies.claims import memory_plan
+from studies.claims.figures import COLORS
 
 ALPHA = 0.05
 REFERENCE = "lstm"
@@ -36,6 +37,8 @@ LABELS = {
     "lstm_cifg": "CIFG LSTM (coupled)", "gru": "GRU",
     "adding100": "adding T=100", "copy100": "copy T=100", "adding400": "adding T=400", "copy400": "copy T=400",
 }
+PLAN_NAMES = {"lstm": "cell=lstm", "lstm+fb=3": "cell=lstm+fb=3.0", "lstm_nfg": "cell=lstm_nfg",
+              "lstm_cifg": "cell=lstm_cifg", "gru": "cell=gru"}  # the tuned plan's names: its figures' colours
 CHANCE = {"adding": ("always 1.0 (1/6)", 1 / 6), "copy": ("chance (1/8)", 1 / 8)}
 TARGET_LINE = {"adding": ("target (0.01)", 0.01), "copy": ("target (0.95)", 0.95)}
 RULE = (
@@ -163,7 +166,7 @@ def write_figure(summary: Mapping[str, Any], path: str) -> None:
     """Per task: each model's test metric per seed (bar: mean), with chance and the target as lines."""
     panels, metrics, lines, logy = {}, {}, {}, {}
     for task, entry in summary["tasks"].items():
-        models = {m["label"]: [v for v in m["test"]["values"] if v is not None] for m in entry["models"]}
+        models = {m["model"]: [v for v in m["test"]["values"] if v is not None] for m in entry["models"]}
         models = {k: v for k, v in models.items() if v}
         if not models:
             continue
@@ -173,7 +176,8 @@ def write_figure(summary: Mapping[str, Any], path: str) -> None:
         lines[name] = dict([CHANCE[kind], TARGET_LINE[kind]])
         logy[name] = kind == "adding"
     if panels:
-        plot_seed_bars(panels, path, metrics, logy=logy, lines=lines, labels={m: m for p in panels.values() for m in p})
+        plot_seed_bars(panels, path, metrics, logy=logy, lines=lines, labels=LABELS,
+                       colors={m: COLORS[PLAN_NAMES[m]] for m in PLAN_NAMES})
 
 
 def main(argv: Sequence[str]) -> None:
