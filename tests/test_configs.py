@@ -99,8 +99,8 @@ def test_configs_are_found():
 def test_plan_loads_with_the_config_of_every_search(path):
     from rnnlab.experiments import plan, sweep
 
-    for item in plan.load_plan(path):
-        config_path, _, arg = item.config.partition(":")
+    for spec in dict.fromkeys(item.config for item in plan.load_plan(path)):  # each distinct config once
+        config_path, _, arg = spec.partition(":")
         config = sweep.load_config(config_path, arg)
         train.check_config(config)
 

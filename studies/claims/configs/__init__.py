@@ -11,12 +11,14 @@ This module holds the parameter arithmetic used to compare cells at equal
 parameter count.
 """
 
+import functools
 import math
 
 import jax
 
 import rnnlab
 
+@functools.lru_cache(maxsize=None)  # a pure function of its arguments; matched_hidden asks for many sizes
 def recurrent_params(cell: str, input_size: int, hidden_size: int, bidirectional: bool = False,
                      **options) -> int:
     """Parameters of one recurrent layer, counted from the cell's own ``init`` (no table of gate counts).
@@ -42,14 +44,23 @@ def matched_hidden(target: int, cell: str, input_size: int, num_outputs: int,
     """The hidden size whose :func:`model_params` is closest to ``target``."""
     if target <= 0:
         raise ValueError(f"target parameter count must be positive, got {target}")
-    best, h = 1, 1
+    # A layer's parameters are a quadratic in H (H x GH and D x GH matrices, vectors of H or GH), so three
+    # counts from the cell's own init give every other; the chosen size is counted again to be sure.
+    c1, c2, c3 = (model_params(cell, input_size, h, num_outputs, bidirectional) for h in (1, 2, 3))
+    a = (c3 - 2 * c2 + c1) / 2
+    b = c2 - c1 - 3 * a
+    count_at = lambda h: a * h * h + b * h + (c1 - a - b)  # noqa: E731
+    best, best_gap, h = 1, math.inf, 1
     while True:
-        if abs(model_params(cell, input_size, h, num_outputs, bidirectional) - target) < abs(
-                model_params(cell, input_size, best, num_outputs, bidirectional) - target):
-            best = h
-        if model_params(cell, input_size, h, num_outputs, bidirectional) > target:
-            return best
+        count = count_at(h)
+        if abs(count - target) < best_gap:
+            best, best_gap = h, abs(count - target)
+        if count > target:
+            break
         h += 1
+    if model_params(cell, input_size, best, num_outputs, bidirectional) != count_at(best):
+        raise ValueError(f"the {cell!r} cell's parameter count is not quadratic in its hidden size")
+    return best
 
 
 def until_flat(config, cap: int, patience: int) -> None:
