@@ -1,12 +1,7 @@
 """Claim 4 causally (studies.claims.clamping): the summary of clamped memory units against random ones."""
 
-import json
-import os
-
-from rnnlab.analysis.stats import page_block
 from studies.claims import clamping
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests import committed
 
 
 def _checkpoint(baseline, to_one, randoms, memory=(3,), higher=True):
@@ -41,18 +36,15 @@ def test_summary_counts_damage_against_every_draw_over_the_runs_that_learned():
 
 
 def test_findings_clamping_block_is_what_the_code_makes_of_the_committed_json():
-    with open(os.path.join(ROOT, "docs", "results", "memory", "clamping.json")) as f:
-        results = json.load(f)
-    with open(os.path.join(ROOT, "docs", "findings.md")) as f:
-        assert page_block(f.read(), "clamping").strip() == clamping.clamping_markdown(results).strip()
+    results = committed.results("memory", "clamping.json")
+    assert committed.block("findings.md", "clamping") == clamping.clamping_markdown(results).strip()
 
 
 def test_the_findings_reading_of_copy_is_what_the_committed_json_says():
     # findings.md: on copy, in every seed that learned, at every threshold and both checkpoints, clamping
     # the memory units (4-12 per seed) did more damage than each random draw; recall fell by 0.67-0.89 per
     # seed, a random draw's by at most 0.66
-    with open(os.path.join(ROOT, "docs", "results", "memory", "clamping.json")) as f:
-        results = json.load(f)
+    results = committed.results("memory", "clamping.json")
     learned = {model: [r for r in runs if r["learned"]] for model, runs in results.items()
                if model.startswith("copy100/")}
     assert {m: len(runs) for m, runs in learned.items() if runs} == {"copy100/lstm_cifg": 5, "copy100/gru": 3}

@@ -8,9 +8,8 @@ import pytest
 from rnnlab.analysis import significance
 from rnnlab.analysis.stats import page_block
 from studies.claims import memory, memory_plan
+from tests import committed
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-RESULTS = os.path.join(ROOT, "docs", "results", "memory")
 
 
 def _row(name, rate, values=(), reached=(), capped=()):
@@ -70,19 +69,14 @@ def test_write_memory_writes_json_table_figure_and_the_page_block(tmp_path):
 
 
 def test_findings_memory_block_is_what_the_code_makes_of_the_committed_tuned_json():
-    with open(os.path.join(RESULTS, "tuned.json")) as f:
-        summary = memory.memory_summary(json.load(f))
-    with open(os.path.join(ROOT, "docs", "findings.md")) as f:
-        block = page_block(f.read(), "memory")
-    assert block.strip() == memory.memory_markdown(summary).strip()
-    with open(os.path.join(RESULTS, "memory.json")) as f:
-        assert json.load(f) == json.loads(json.dumps(summary))
+    summary = memory.memory_summary(committed.results("memory", "tuned.json"))
+    assert committed.block("findings.md", "memory") == memory.memory_markdown(summary).strip()
+    assert committed.results("memory", "memory.json") == json.loads(json.dumps(summary))
 
 
 def test_the_findings_reading_of_t100_is_what_the_committed_json_says():
     # findings.md section 3, "Reading (T=100)": each count and rate it quotes
-    with open(os.path.join(RESULTS, "memory.json")) as f:
-        tasks = json.load(f)["tasks"]
+    tasks = committed.results("memory", "memory.json")["tasks"]
     by = {task: {m["model"]: m for m in entry["models"]} for task, entry in tasks.items()}
     assert [by["adding100"][m]["reached"] for m in memory_plan.MODELS] == [4, 2, 5, 5, 5]
     assert all(by["adding100"][m]["vs_lstm"] and not by["adding100"][m]["vs_lstm"]["rejected"]
@@ -93,6 +87,6 @@ def test_the_findings_reading_of_t100_is_what_the_committed_json_says():
     assert copy["lstm+fb=3"]["rate"] == pytest.approx(0.01)
     assert copy["lstm_nfg"]["vs_lstm"]["rejected"] and copy["lstm_cifg"]["vs_lstm"]["rejected"]
     assert not copy["gru"]["vs_lstm"]["rejected"]
-    with open(os.path.join(ROOT, "docs", "findings.md")) as f:
+    with open(os.path.join(committed.ROOT, "docs", "findings.md")) as f:
         page = f.read()
     assert "LSTM 4\n  of 5, forget bias 3 2 of 5" in page and "The GRU solves 3 of 5" in page

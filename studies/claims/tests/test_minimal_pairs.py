@@ -4,6 +4,7 @@ import numpy as np
 
 from rnnlab.data import grammar, negation
 from studies.claims import minimal_pairs
+from tests import committed
 
 
 def test_swap_clauses_keeps_the_joins_and_moves_the_clauses():
@@ -47,20 +48,11 @@ def test_an_order_blind_reader_gets_no_pair_right():
 
 
 def test_findings_block_and_runs_agree_with_the_committed_json():
-    import json
-    import os
-
-    from rnnlab.analysis.stats import page_block
-
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    with open(os.path.join(root, "docs", "results", "by_tail", "minimal_pairs.json")) as f:
-        results = json.load(f)
-    with open(os.path.join(root, "docs", "findings.md")) as f:
-        assert page_block(f.read(), "minimal-pairs").strip() == minimal_pairs.table(results).strip()
+    results = committed.results("by_tail", "minimal_pairs.json")
+    assert committed.block("findings.md", "minimal-pairs") == minimal_pairs.table(results).strip()
     # The scored runs retrain the tuned round's: as findings.md says, 14 of the 15 give their seed's test
     # accuracy in tuned.json exactly, and the other (the GRU's seed 2) is within 0.002 of it
-    with open(os.path.join(root, "docs", "results", "tuned", "tuned.json")) as f:
-        rows = {r["model"]: r for r in json.load(f)["tasks"]["negation_tail"]["rows"]}
+    rows = {r["model"]: r for r in committed.results("tuned", "tuned.json")["tasks"]["negation_tail"]["rows"]}
     gaps = [abs(r["test_accuracy"] - v) for model, runs in results.items()
             for r, v in zip(runs, rows[minimal_pairs.TUNED_MODELS[model]]["test"]["values"])]
     assert len(gaps) == 15 and max(gaps) <= 0.002 + 1e-9 and sum(g < 5e-4 for g in gaps) == 14
