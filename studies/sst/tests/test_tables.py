@@ -106,3 +106,15 @@ def test_reproduction_sst_tests_block_is_what_the_code_makes_of_the_committed_js
         block = page_block(f.read(), "sst2-tests")
     made = tables.write_comparisons(os.path.join(root, "docs", "results", "sst2", "per_seed.json"))
     assert block.strip() == made.strip()
+
+
+def test_first_round_held_out_drops_each_groups_selection_seed_and_matches_the_page():
+    from studies.sst import tables
+    from tests import committed
+
+    records = committed.results("sst", "per_seed.json")
+    kept = tables.held_out(records)
+    assert [r["seed"] for r in kept["sst-bow+lr=5e-4"]] == [1, 2]
+    assert [r["seed"] for r in kept["sst-lstm+lr=2e-3"]] == [1, 2]
+    assert [r["seed"] for r in kept["sst-bilstm+phrases+lr=1e-3"]] == [0, 1, 2]  # its rate was not searched
+    assert committed.block("reproduction.md", "sst-first-held-out") == tables.negation_markdown(kept).strip()
