@@ -145,6 +145,7 @@ def test_gate_plots_return_figures_and_write_pngs(tmp_path):
     heat = plots.plot_gate_heatmap(gates, words, str(tmp_path / "heat.png"), title="x")
     hist = plots.plot_gate_histograms({"lstm": rng.uniform(size=100)}, str(tmp_path / "hist.png"))
     assert isinstance(heat, Figure) and len(heat.axes) == 4  # two panels, each with its colour bar
+    assert isinstance(hist, Figure)
     assert _is_png(str(tmp_path / "heat.png")) and _is_png(str(tmp_path / "hist.png"))
     shown = plots.plot_gate_heatmap(gates, words)  # no path: a figure for a notebook, no file
     assert isinstance(shown, Figure) and sorted(os.listdir(tmp_path)) == ["heat.png", "hist.png"]
