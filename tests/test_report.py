@@ -207,3 +207,24 @@ def test_seed_bars_clip_intervals_to_the_metric_range_and_label_reference_lines(
     bars = lambda ax: [mcolors.to_hex(p.get_facecolor(), keep_alpha=False) for p in ax.patches]  # noqa: E731
     assert bars(accuracy) == [mcolors.to_hex("tab:red"), mcolors.to_hex("tab:green")]
     assert bars(mse) == [mcolors.to_hex("tab:red")]
+
+
+def test_trials_plot_gives_a_model_one_colour_in_every_panel_and_its_legend_off_the_data():
+    import matplotlib.colors as mcolors
+
+    from rnnlab.analysis import plots
+
+    panels = {"adding": {"cell=lstm": {"trials": [(1e-3, 0.2, True), (1e-2, 0.01, False)], "seeds": [(1e-2, 0.02)]},
+                         "cell=gru": {"trials": [(1e-3, 0.1, True)]}},
+              "copy": {"cell=gru": {"trials": [(3e-3, 0.9, True)], "seeds": [(3e-3, 0.95)]}}}
+    fig = plots.plot_trials_vs_param(panels, None, {"adding": "mse", "copy": "accuracy"})
+    adding, copy = fig.axes[:2]
+    colour = lambda line: mcolors.to_hex(line.get_color())  # noqa: E731
+    gru_adding = {colour(line) for line in adding.lines[3:]}
+    assert gru_adding == {colour(line) for line in copy.lines}  # the GRU's colour in both panels
+    assert {colour(line) for line in adding.lines[:3]}.isdisjoint(gru_adding)
+    # One legend for the figure, none inside a panel; text of at least 9 points
+    assert adding.get_legend() is None and copy.get_legend() is None and len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["lstm", "gru"]
+    assert all(t.get_fontsize() >= 9 for t in fig.legends[0].get_texts() + adding.get_xticklabels())
+    assert "validation" in fig._suptitle.get_text() and "test" in fig._suptitle.get_text()

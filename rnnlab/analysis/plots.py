@@ -264,17 +264,20 @@ def plot_trials_vs_param(
     ylabels: Optional[Mapping[str, str]] = None,
     logy: Optional[Mapping[str, bool]] = None,
     xlabel: str = "learning rate",
+    colors: Optional[Mapping[str, str]] = None,
 ):
     """One panel per task: each trial's searched metric against its parameter (log x), one colour
-    per model; completed trials filled, pruned ones hollow (at their last reported value); the
-    seed runs' test values as crosses at the chosen value.
+    per model, the same in every panel; completed trials filled, pruned ones hollow (at their last
+    reported value); the seed runs' test values as crosses at the chosen value. One legend for the
+    figure, below the panels (off the data).
 
     Args:
       panels: ``{task: {model: {"trials": [(x, value, completed bool)], "seeds": [(x, test value)]}}}``.
       path: the PNG to write (``None``: none).
-      ylabels: ``{task: metric name}``.
+      ylabels: ``{task: metric name}`` (the metric without its split: trials are on validation, seeds on test).
       logy: ``{task: log scale on y}`` (only when every value is positive).
       xlabel: the parameter's name.
+      colors: ``{model: a Matplotlib colour}`` (default: tab10 / tab20 in order of first appearance).
 
     Returns:
       The ``matplotlib.figure.Figure``.
@@ -282,26 +285,32 @@ def plot_trials_vs_param(
     matplotlib = optional_import("matplotlib", "experiments", "figures")
 
     ylabels, logy = ylabels or {}, logy or {}
+    models = list(dict.fromkeys(m for task_models in panels.values() for m in task_models))
+    palette = matplotlib.colormaps["tab20" if len(models) > 10 else "tab10"].colors
+    colors = {**{m: palette[i % len(palette)] for i, m in enumerate(models)}, **(colors or {})}
     fig, axes = _panels(len(panels), 4.2, 3.4)
-    for ax, (task, models) in zip(axes, panels.items()):
-        colors = matplotlib.colormaps["tab20" if len(models) > 10 else "tab10"].colors
+    for ax, (task, task_models) in zip(axes, panels.items()):
         positive = True
-        for color, (model, data) in zip(colors * 2, models.items()):
+        for model, data in task_models.items():
+            color = colors[model]
             for x, y, complete in data["trials"]:
                 ax.plot([x], [y], "o", ms=4, color=color, mfc=color if complete else "none")
                 positive &= y > 0
             for x, y in data.get("seeds", ()):
                 ax.plot([x], [y], "x", ms=5, color=color)
                 positive &= y > 0
-            ax.plot([], [], "o", color=color, label=model.replace("cell=", ""))
         ax.set_xscale("log")
         if logy.get(task) and positive:
             ax.set_yscale("log")
-        ax.set_title(task, fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel(ylabels.get(task, ""), fontsize=8)
+        ax.set_title(task, fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.set_ylabel(ylabels.get(task, ""), fontsize=9)
+        ax.tick_params(labelsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=5, ncol=2)
-    fig.suptitle("trials: o completed, hollow pruned (validation); x: seed runs (test)", fontsize=8)
+    handles = [matplotlib.lines.Line2D([], [], marker="o", ls="", color=colors[m], label=m.replace("cell=", ""))
+               for m in models]
+    fig.suptitle("o: trials on validation (hollow: pruned); x: the chosen rate's seed runs on test", fontsize=9)
     fig.tight_layout()
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(models), 6), fontsize=9,
+               frameon=False)
     return _save(fig, path)

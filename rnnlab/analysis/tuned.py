@@ -116,7 +116,7 @@ def write_tuned_report(plan_path: str, runs: str, out: str, level: float = LEVEL
             plot_seed_bars(bars, paths[-1], metric_names, logy={t: modes[t] == "min" for t in bars}, level=level)
         if trials:
             paths.append(os.path.join(out, "trials_lr.png"))
-            plot_trials_vs_param(trials, paths[-1], {t: metric_names[t].replace("test/", "valid/") for t in trials},
+            plot_trials_vs_param(trials, paths[-1], {t: metric_names[t].split("/", 1)[-1] for t in trials},
                                  logy={t: modes[t] == "min" for t in trials})
     data = {"plan": plan_path, "runs": runs, "level": level, "targets": targets, "tasks": tasks,
             "figures": [os.path.basename(p) for p in paths]}
