@@ -366,3 +366,10 @@ def test_evaluate_gives_the_runs_results_and_measures_a_clamp(runs):
     changed = jax.tree.map(np.asarray, run.params)
     changed["encoder"]["rnn"]["layer_0"] = saturation.clamp_keep_gate(cell, layer, range(cell.hidden_size), 0.0)
     assert run.evaluate("test", changed)["loss"] != pytest.approx(got["loss"], rel=1e-6)
+
+
+def test_saturation_titles_drop_the_folder_path_the_groups_share():
+    assert saturation_report.short_titles(["runs/tuned/copy100/cell=gru", "runs/tuned/adding100/cell=gru"]) == [
+        "copy100/cell=gru", "adding100/cell=gru"]
+    assert saturation_report.short_titles(["runs/a/x"]) == ["runs/a/x"]  # one group: nothing is shared with another
+    assert saturation_report.short_titles(["a/x", "a/y/z"]) == ["x", "y/z"]

@@ -99,9 +99,10 @@ def plot_keep_histograms(groups: Mapping[str, Sequence[Mapping[str, Any]]], path
     Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure
 
     labels = list(groups)
+    titles = short_titles(labels)
     cols = min(4, max(1, len(labels)))
     rows = math.ceil(len(labels) / cols) if labels else 1
-    fig = Figure(figsize=(3.0 * cols, 4.4 * rows))
+    fig = Figure(figsize=(3.8 * cols, 5.2 * rows))
     axes = fig.subplots(2 * rows, cols, squeeze=False)
     bins = np.linspace(0.0, 1.0, 26)
     for k in range(rows * cols):
@@ -121,21 +122,31 @@ def plot_keep_histograms(groups: Mapping[str, Sequence[Mapping[str, Any]]], path
                 values = np.concatenate([np.asarray(l["per_unit"][key], np.float64) for l in layers])
                 ax.hist(values, bins=bins, weights=np.full(values.shape, 1.0 / values.size), label=name, **style)
         units = sum(l["units"] for l in records[0]["checkpoints"]["init"]["layers"])
-        top.set_title(f"{labels[k]}\n{records[0]['cell']}: keep = {records[0]['keep']}; memory units "
-                      f"{memory['init']:.3g} -> {memory[trained]:.3g} of {units}", fontsize=7)
-        top.set_xlabel("unit's mean keep", fontsize=7)
-        bottom.set_xlabel(f"unit's fraction of steps with keep >= {high:g}", fontsize=7)
+        top.set_title(f"{titles[k]}\n{records[0]['cell']}, keep = {records[0]['keep']}\nmemory units "
+                      f"{memory['init']:.3g} -> {memory[trained]:.3g} of {units}", fontsize=9)
+        top.set_xlabel("unit's mean keep", fontsize=9)
+        bottom.set_xlabel(f"fraction of steps with keep >= {high:g}", fontsize=9)
         bottom.axvline(memory_fraction, color="black", lw=0.8, ls="--")
         for ax in (top, bottom):
             ax.set_xlim(0.0, 1.0)
-            ax.set_ylabel("fraction of units", fontsize=7)
-            ax.tick_params(labelsize=6)
-        top.legend(fontsize=6)
+            ax.set_ylabel("fraction of units", fontsize=9)
+            ax.tick_params(labelsize=9)
+        top.legend(fontsize=9)
     fig.tight_layout()
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        fig.savefig(path, dpi=80, bbox_inches="tight")
+        fig.savefig(path, dpi=90, bbox_inches="tight")
     return fig
+
+
+def short_titles(labels: Sequence[str]) -> list[str]:
+    """The group labels without the folder path they all share (``runs/tuned/copy100/cell=gru`` and
+    ``runs/tuned/adding100/cell=gru`` -> ``copy100/cell=gru``, ``adding100/cell=gru``)."""
+    parts = [label.split("/") for label in labels]
+    shared = 0
+    while len(parts) > 1 and all(len(p) > shared + 1 for p in parts) and len({p[shared] for p in parts}) == 1:
+        shared += 1
+    return ["/".join(p[shared:]) for p in parts]
 
 
 def saturation_report(workdirs: Sequence[str], out: str, split: str = "test", max_examples: int = 256,
