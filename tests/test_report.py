@@ -147,6 +147,14 @@ def test_gate_plots_return_figures_and_write_pngs(tmp_path):
     assert isinstance(heat, Figure) and len(heat.axes) == 4  # two panels, each with its colour bar
     assert isinstance(hist, Figure)
     assert _is_png(str(tmp_path / "heat.png")) and _is_png(str(tmp_path / "hist.png"))
+    # Word labels upright-rotated at 9 points, with room enough that two never overlap
+    long_words = [f"word{i}" for i in range(40)]
+    wide = plots.plot_gate_heatmap({"forget": rng.uniform(size=(40, 8))}, long_words)
+    wide.canvas.draw()
+    labels = wide.axes[0].get_xticklabels()
+    assert all(t.get_fontsize() >= 9 and t.get_rotation() == 90 for t in labels)
+    boxes = [t.get_window_extent() for t in labels]
+    assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:]))
     shown = plots.plot_gate_heatmap(gates, words)  # no path: a figure for a notebook, no file
     assert isinstance(shown, Figure) and sorted(os.listdir(tmp_path)) == ["heat.png", "hist.png"]
     with pytest.raises(ValueError, match="6 words"):

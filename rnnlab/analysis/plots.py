@@ -156,7 +156,7 @@ def plot_gate_heatmap(
     """
     names = list(gates)
     T = len(words)
-    fig = _figure((max(4, 0.45 * T + 1.5), 1.6 * len(names) + 0.6))
+    fig = _figure((max(4, 0.3 * T + 2.0), 1.6 * len(names) + 1.0))  # about 0.3 inch a word: labels do not collide
     axes = fig.subplots(len(names), 1, squeeze=False)
     for ax, name in zip(axes[:, 0], names):
         g = np.asarray(gates[name])[:T, :max_units]
@@ -164,13 +164,13 @@ def plot_gate_heatmap(
             raise ValueError(f"gate {name!r} has {g.shape[0]} steps, the sentence has {T} words")
         lo, hi = (-1.0, 1.0) if g.min() < 0 else (0.0, 1.0)
         im = ax.imshow(g.T, aspect="auto", cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest")
-        ax.set_ylabel(name, fontsize=8)
+        ax.set_ylabel(f"{name}\n(units)", fontsize=9)
         ax.set_yticks([])
         ax.set_xticks(range(T))
-        ax.set_xticklabels(words if ax is axes[-1, 0] else [], rotation=45, ha="right", fontsize=8)
-        fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01)
+        ax.set_xticklabels(words if ax is axes[-1, 0] else [], rotation=90, fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.02, pad=0.01).ax.tick_params(labelsize=9)
     if title:
-        axes[0, 0].set_title(title, fontsize=9)
+        axes[0, 0].set_title(title, fontsize=10)
     return _save(fig, path)
 
 
