@@ -236,3 +236,13 @@ def test_trials_plot_gives_a_model_one_colour_in_every_panel_and_its_legend_off_
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["lstm", "gru"]
     assert all(t.get_fontsize() >= 9 for t in fig.legends[0].get_texts() + adding.get_xticklabels())
     assert "validation" in fig._suptitle.get_text() and "test" in fig._suptitle.get_text()
+
+
+def test_learning_curves_use_a_log_axis_only_over_a_decade():
+    from rnnlab.analysis import plots
+
+    steps = np.arange(1, 6)
+    narrow = plots.plot_learning_curves({"nll": [(steps, np.linspace(9.5, 8.4, 5))]}, None, "valid/nll", logy=True)
+    wide = plots.plot_learning_curves({"mse": [(steps, np.geomspace(0.2, 1e-4, 5))]}, None, "valid/mse", logy=True)
+    assert narrow.axes[0].get_yscale() == "linear" and wide.axes[0].get_yscale() == "log"
+    assert all(t.get_fontsize() >= 9 for t in narrow.axes[0].get_legend().get_texts())

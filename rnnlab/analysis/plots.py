@@ -46,7 +46,8 @@ def plot_learning_curves(
         aligned on the steps they share.
       path: the PNG to write (``None``: none).
       ylabel: the metric's name.
-      logy: log scale on y (losses, mse).
+      logy: log scale on y (losses, mse) where the curves span a decade or more (a narrower range
+        stays linear: a log axis would show it with one or two ticks).
 
     Returns:
       The ``matplotlib.figure.Figure``.
@@ -56,6 +57,7 @@ def plot_learning_curves(
     fig = _figure((6, 3.6))
     ax = fig.subplots()
     colors = matplotlib.colormaps["tab20" if len(curves) > 10 else "tab10"].colors
+    shown = []
     for color, (group, per_seed) in zip(colors * 2, curves.items()):
         per_seed = [(s, v) for s, v in per_seed if len(s)]
         if not per_seed:
@@ -66,12 +68,15 @@ def plot_learning_curves(
         stacked = np.stack([v[np.searchsorted(s, common)] for s, v in per_seed])
         line = ax.plot(common, stacked.mean(0), label=f"{group} ({len(per_seed)})", color=color)[0]
         ax.fill_between(common, stacked.min(0), stacked.max(0), color=line.get_color(), alpha=0.2)
-    ax.set_xlabel("step")
-    ax.set_ylabel(ylabel)
-    if logy:
-        ax.set_yscale("log")
+        shown.append(stacked)
+    ax.set_xlabel("step", fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    values = np.concatenate([v.ravel() for v in shown]) if shown else np.zeros(0)
+    if logy and values.size and values.min() > 0 and values.max() / values.min() >= 10:
+        ax.set_yscale("log")  # only over a decade or more: a narrower range gets one or two log ticks
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.tick_params(labelsize=9)
+    ax.legend(fontsize=9)
     return _save(fig, path)
 
 
