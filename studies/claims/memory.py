@@ -44,7 +44,8 @@ TARGET_LINE = {"adding": ("target (0.01)", 0.01), "copy": ("target (0.95)", 0.95
 RULE = (
     "Each cell: seeds whose validation curve reached the target (k/n), the test metric's mean +- sample std "
     "over the seeds, and the learning rate chosen (`edge`: the grid's best lay at its edge, so two more rates "
-    "beyond it were tried; `*` after the rate: the chosen rate is itself the largest or smallest tried). "
+    "beyond it were tried; `*` after the rate: the chosen rate is itself the largest or smallest tried; "
+    "`k at cap`: k seeds stopped at the 2000-step cap, not by early stopping: still improving). "
     "Each variant against the LSTM with forget bias 1 on the same task: the difference of the test metric's "
     "means with its 95% interval and the paired t-test by seed (the seed runs of two models with the same seed "
     f"share their generated data); the table's tests are one family, Holm-Bonferroni adjusted (family-wise "
@@ -120,7 +121,8 @@ def _rate_text(m: Mapping[str, Any]) -> str:
 def _cell_text(m: Mapping[str, Any], mode: str) -> str:
     if m["state"] != "done":
         return m["state"]
-    return f"{m['reached']}/{m['n']}, {format_stats(m['test'], mode, ci=False)}, lr {_rate_text(m)}"
+    capped = f", {m['capped']} at cap" if m["capped"] else ""
+    return f"{m['reached']}/{m['n']}, {format_stats(m['test'], mode, ci=False)}, lr {_rate_text(m)}{capped}"
 
 
 def memory_markdown(summary: Mapping[str, Any]) -> str:

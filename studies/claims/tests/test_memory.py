@@ -79,6 +79,7 @@ def test_the_findings_reading_of_t100_is_what_the_committed_json_says():
     tasks = committed.results("memory", "memory.json")["tasks"]
     by = {task: {m["model"]: m for m in entry["models"]} for task, entry in tasks.items()}
     assert [by["adding100"][m]["reached"] for m in memory_plan.MODELS] == [4, 2, 5, 5, 5]
+    assert sum(by["adding100"][m]["capped"] for m in memory_plan.MODELS) == 14  # "14 of the 25 runs"
     assert all(by["adding100"][m]["vs_lstm"] and not by["adding100"][m]["vs_lstm"]["rejected"]
                for m in memory_plan.MODELS if m != "lstm")
     copy = by["copy100"]
