@@ -88,6 +88,10 @@ def test_the_findings_reading_of_t100_is_what_the_committed_json_says():
     assert copy["lstm+fb=3"]["rate"] == pytest.approx(0.01)
     assert copy["lstm_nfg"]["vs_lstm"]["rejected"] and copy["lstm_cifg"]["vs_lstm"]["rejected"]
     assert not copy["gru"]["vs_lstm"]["rejected"]
+    long = by["adding400"]  # "Adding at T=400 separates them too"
+    assert [long[m]["reached"] for m in memory_plan.MODELS] == [0, 0, 1, 5, 5]
+    assert long["lstm_cifg"]["vs_lstm"]["rejected"] and long["gru"]["vs_lstm"]["rejected"]
+    assert not long["lstm_nfg"]["vs_lstm"]["rejected"]
     with open(os.path.join(committed.ROOT, "docs", "findings.md")) as f:
         page = f.read()
     assert "LSTM 4\n  of 5, forget bias 3 2 of 5" in page and "The GRU solves 3 of 5" in page
