@@ -118,6 +118,13 @@ def test_parse_param_kinds_and_errors():
             search_space.parse_param(bad)
 
 
+def test_grid_text_reads_back_as_the_grid_it_writes():
+    text = search_space.grid_text([1e-3, 0.3, 1 / 3])
+    assert text == "optim.learning_rate=grid(0.001, 0.3, 0.3333333333333333)"
+    assert search_space.parse_param(text) == search_space.Param("optim.learning_rate", "grid", (1e-3, 0.3, 1 / 3))
+    assert search_space.parse_param(search_space.grid_text([32], "model.hidden_size")).args == (32,)
+
+
 def test_parse_metric():
     metric = search_space.parse_metric("valid/nll:min")
     assert (metric.key, metric.direction) == ("valid/nll", "minimize")

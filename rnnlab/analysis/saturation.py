@@ -97,8 +97,9 @@ def clamp_keep_gate(cell: Any, params: Mapping[str, Any], units: Sequence[int], 
       New params (NumPy; ``params`` is not changed).
 
     Raises:
-      ValueError: a cell without a keep gate, whose params are not exactly ``w_x``, ``w_h``, ``b``
-        (peepholes, layer norm), a unit out of range, or ``keep`` outside [0, 1].
+      ValueError: a cell without a keep gate, with params other than ``w_x``, ``b`` and ``w_h``
+        (peepholes, layer norm), whose kept fraction is not its block's own sigmoid (minLSTM), a unit
+        out of range, or ``keep`` outside [0, 1].
     """
     gate = keep_gate(cell.kind)
     if not {"w_x", "b"} <= set(params) <= {"w_x", "w_h", "b"}:
@@ -112,8 +113,7 @@ def clamp_keep_gate(cell: Any, params: Mapping[str, Any], units: Sequence[int], 
     if np.any((keep < 0) | (keep > 1)):
         raise ValueError(f"keep must lie in [0, 1], got {keep.tolist()}")
     value = 1.0 - keep if gate.complement else keep  # the gate's own activation
-    with np.errstate(divide="ignore"):
-        logit = np.clip(np.log(value) - np.log1p(-value), -SATURATED_LOGIT, SATURATED_LOGIT)
+    logit = np.clip(_logit(value), -SATURATED_LOGIT, SATURATED_LOGIT)
     columns = cell.definition.blocks.index(gate.gate) * hidden + units
     out = {name: np.array(value_, copy=True) for name, value_ in params.items()}
     for name in ("w_x", "w_h"):
@@ -144,8 +144,13 @@ def _gate_offset(cell: Any, params: Mapping[str, Any], name: str) -> np.ndarray:
     read off the gate with every weight and bias zero: ``logit(gate(0))``."""
     zeros = {key: np.zeros_like(np.asarray(value)) for key, value in params.items()}
     inputs = np.zeros(np.asarray(params["w_x"]).shape[0], np.asarray(params["w_x"]).dtype)
-    value = np.asarray(cell.gates(zeros, cell.initial_carry(), inputs)[name], np.float64)
-    return np.log(value) - np.log1p(-value)
+    return _logit(np.asarray(cell.gates(zeros, cell.initial_carry(), inputs)[name], np.float64))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    """``log(p / (1 - p))``, +-inf at 1 and 0."""
+    with np.errstate(divide="ignore"):
+        return np.log(p) - np.log1p(-p)
 
 
 def evaluation_batches(run, split: str = "test", max_examples: int = 256
@@ -244,8 +249,9 @@ CHECKPOINTS = ("init", "first", "last", "best")
 LAYER_KEYS = ("memory_units", "reset_units", "near_1", "near_0", "mean_keep")
 
 
-def _learned(results: Mapping[str, float], targets: Sequence[str]) -> Optional[bool]:
-    """Whether ``results`` meet every target whose metric they hold; ``None`` when none applies."""
+def meets_targets(results: Mapping[str, float], targets: Sequence[str]) -> Optional[bool]:
+    """Whether ``results`` (``{"split/name": value}``, as :func:`rnnlab.analysis.stats.load_run` reads
+    ``results.json``) meet every target (``"valid/mse<=0.01"``) whose metric they hold; ``None`` when none applies."""
     verdicts = []
     for target in targets:
         key, mode, threshold = parse_target(target)
@@ -320,7 +326,7 @@ def run_saturation(workdir: str, split: str = "test", max_examples: int = 256, h
         "kept_steps": kept, "checkpoint_every": int(config.train.checkpoint_every),
         "max_to_keep": int(config.train.max_to_keep),
         "first_is_first_saved": points["first"].step == min(int(config.train.checkpoint_every) or run.step, run.step),
-        "best_step": run.best_step, "results": results, "learned": _learned(results, targets),
+        "best_step": run.best_step, "results": results, "learned": meets_targets(results, targets),
         "checkpoints": {},
     }
     if first_error:

@@ -80,7 +80,7 @@ def around(name: str, factors: Sequence[float] = (1 / 3, 1.0, 3.0),
 
     def space(out: str) -> str:
         best = float(best_params(out, name)[field])
-        return f"{field}=grid({', '.join(repr(best * f) for f in factors)})"
+        return search_space.grid_text([best * f for f in factors], field)
 
     space.__name__ = f"around({name!r}, {tuple(factors)!r})"
     return space
@@ -109,8 +109,7 @@ def bracket(name: str, grid: Sequence[float], factor: float = 3.0,
     """
 
     def space(out: str) -> str:
-        values = bracket_values(float(best_params(out, name)[field]), grid, factor)
-        return f"{field}=grid({', '.join(repr(v) for v in values)})"
+        return search_space.grid_text(bracket_values(float(best_params(out, name)[field]), grid, factor), field)
 
     space.__name__ = f"bracket({name!r}, {tuple(grid)!r}, {factor!r})"
     return space

@@ -35,6 +35,11 @@ KINDS = ("loguniform", "uniform", "intuniform", "choice", "grid")
 _SPACE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*=\s*(\w+)\s*\((.*)\)\s*$")
 
 
+def grid_text(values: Sequence[Any], field: str = "optim.learning_rate") -> str:
+    """``FIELD=grid(v1, v2, ...)``: a grid of ``values`` as :func:`parse_param` reads it back."""
+    return f"{field}=grid({', '.join(repr(v) for v in values)})"
+
+
 def parse_param(text: str) -> Param:
     """``"optim.learning_rate=loguniform(6e-6,2.5e-3)"`` -> :class:`Param`.
 

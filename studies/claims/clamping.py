@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 from absl import app, flags
 
 from rnnlab.analysis import saturation
-from rnnlab.analysis.stats import markdown_table, parse_target, write_page_block
-from rnnlab.training.workdir import RESULTS_FILE, read_json
+from rnnlab.analysis.stats import load_run, markdown_table, write_page_block
 from studies.claims import memory_plan
 
 THRESHOLDS = (0.9, 0.99, 0.999)
@@ -37,7 +35,7 @@ METRICS = {"classify": "accuracy", "tag": "masked_accuracy", "regress": "mse"}
 
 def _metric(run) -> tuple[str, bool]:
     """``(metric name, higher is better)`` of the run's task."""
-    name = "masked_accuracy" if run.spec.task == "tag" else METRICS[run.spec.task]
+    name = METRICS[run.spec.task]
     return name, name != "mse"
 
 
@@ -92,12 +90,7 @@ def clamp_run(workdir: str, target: str = "") -> dict[str, Any]:
     """
     from rnnlab.inference import trained_run
 
-    learned = None
-    if target:
-        key, mode, value = parse_target(target)
-        split, _, metric = key.partition("/")
-        got = read_json(os.path.join(workdir, RESULTS_FILE))[split][metric]
-        learned = bool(got >= value if mode == "max" else got <= value)
+    learned = saturation.meets_targets(load_run(workdir).results, [target] if target else [])
     best = trained_run.restore(workdir)
     last = best.at_step(None, "state")
     return {"workdir": workdir, "learned": learned, "best": clamp_checkpoint(best), "last": clamp_checkpoint(last)}

@@ -68,15 +68,14 @@ def model_summary(task: str, model: str, rows: Mapping[str, Mapping[str, Any]]) 
     """
     grid_row, row = rows.get(f"grid/{task}/{model}"), rows.get(f"{task}/{model}")
     grid_rate = grid_row["learning_rate"] if grid_row else None
-    tried = sorted(set(memory_plan.LEARNING_RATES) | set(bracket_values(grid_rate, memory_plan.LEARNING_RATES)
-                                                         if grid_rate else ()))
+    extension = bracket_values(grid_rate, memory_plan.LEARNING_RATES) if grid_rate else ()
+    tried = sorted(set(memory_plan.LEARNING_RATES) | set(extension))
     rate = row["learning_rate"] if row else None
     test = row["test"] if row else {"n": 0, "values": [], "seeds": []}
     target = row["target"] if row else {"count": 0, "n": 0}
     return {
         "model": model, "label": LABELS[model], "state": row["state"] if row else "waiting",
-        "grid_rate": grid_rate, "grid_edge": bool(grid_rate) and grid_rate in (min(memory_plan.LEARNING_RATES),
-                                                                                max(memory_plan.LEARNING_RATES)),
+        "grid_rate": grid_rate, "grid_edge": len(extension) > 1,  # bracket goes past the grid at its edges only
         "tried": tried, "rate": rate, "bracketed": bool(rate) and min(tried) < rate < max(tried),
         "reached": target["count"], "n": target["n"], "capped": sum(bool(c) for c in (row or {}).get("hit_cap", [])),
         "test": test,

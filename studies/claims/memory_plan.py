@@ -20,6 +20,7 @@ comes from a run it was chosen on.
 """
 
 from rnnlab.experiments.plan import Search, bracket
+from rnnlab.experiments.search_space import grid_text
 
 LEARNING_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 SEEDS = 5
@@ -47,11 +48,6 @@ MODELS = {
 }
 
 
-def grid_space() -> str:
-    """The learning-rate grid every model runs first, as ``FIELD=grid(...)``."""
-    return f"optim.learning_rate=grid({', '.join(repr(lr) for lr in LEARNING_RATES)})"
-
-
 def get_plan() -> list[Search]:
     """Per task (T=100 first: the T=400 runs are about 3x slower per step) and model: the grid, then
     the bracketed choice and its seeds."""
@@ -60,7 +56,7 @@ def get_plan() -> list[Search]:
         for name, variant in MODELS.items():
             spec = f"{config},{variant},train.num_steps={CAP}"
             grid = f"grid/{task}/{name}"
-            plan.append(Search(grid, spec, metric, grid_space(), trials=len(LEARNING_RATES), seeds=0,
+            plan.append(Search(grid, spec, metric, grid_text(LEARNING_RATES), trials=len(LEARNING_RATES), seeds=0,
                                startup_trials=len(LEARNING_RATES)))
             plan.append(Search(f"{task}/{name}", spec, metric, bracket(grid, LEARNING_RATES), trials=3,
                                seeds=SEEDS, startup_trials=3, after=(grid,)))

@@ -21,6 +21,7 @@ A plan (:mod:`rnnlab.experiments.plan`), sized to the budget of a 2-core CPU
 """
 
 from rnnlab.experiments.plan import Search, around
+from rnnlab.experiments.search_space import grid_text
 
 MUSIC = "configs/music.py"
 METRIC = "valid/nll:min"
@@ -31,11 +32,6 @@ CORPORA = {"nottingham": 12000, "piano": 4000, "musedata": 6000}  # steps at mos
 CORPUS_SEEDS = 2  # seeds 1, 2 beside the single trial's seed 0 (no selection: one learning rate)
 PAPER_SPACE = "optim.learning_rate=loguniform(6e-6,2.5e-3)"  # [e^-12, e^-6], as Chung et al. 2014
 PAPER_STEPS = {"nottingham": 20000}  # corpora run with the paper's recipe at JSB's chosen rate
-
-
-def grid(*rates: float) -> str:
-    """The learning-rate grid ``optim.learning_rate=grid(...)``."""
-    return f"optim.learning_rate=grid({', '.join(repr(r) for r in rates)})"
 
 
 def get_plan() -> list[Search]:
@@ -50,11 +46,11 @@ def get_plan() -> list[Search]:
     for corpus, steps in CORPORA.items():
         for cell in ("tanh", "gru", "lstm"):
             plan.append(Search(f"{corpus}/{cell}", f"{MUSIC}:dataset={corpus},cell={cell},steps={steps}", METRIC,
-                               grid(1e-3), trials=1, seeds=CORPUS_SEEDS, vary_data_seed=False))
+                               grid_text([1e-3]), trials=1, seeds=CORPUS_SEEDS, vary_data_seed=False))
     for family, variants in JSB_VARIANTS.items():
         rate = FAMILY_RATE[family]
         for cell in variants:
             plan.append(Search(f"jsb/{cell}", f"{MUSIC}:cell={cell},hidden={HIDDEN[family]},steps=20000", METRIC,
-                               grid(rate / 3, rate, rate * 3), trials=3, seeds=3, startup_trials=3,
+                               grid_text([rate / 3, rate, rate * 3]), trials=3, seeds=3, startup_trials=3,
                                vary_data_seed=False))
     return plan

@@ -16,6 +16,7 @@ stopping on dev accuracy. Each model gets the same tuning effort: a grid of
 """
 
 from rnnlab.experiments.plan import Search
+from rnnlab.experiments.search_space import grid_text
 
 SST = "configs/sst.py"
 METRIC = "valid/accuracy:max"
@@ -26,6 +27,6 @@ MODELS = {"bilstm": "bilstm,pooling=attention", "bow": "bow", "lstm": "lstm,pool
 
 def get_plan() -> list[Search]:
     """One search per model: BiLSTM first (the goal), then the bag of words and the LSTM."""
-    space = f"optim.learning_rate=grid({', '.join(repr(r) for r in RATES)})"
+    space = grid_text(RATES)
     return [Search(f"sst2/{name}", f"{SST}:{RECIPE},{variants}", METRIC, space, trials=len(RATES), seeds=3,
                    startup_trials=len(RATES), vary_data_seed=False) for name, variants in MODELS.items()]
