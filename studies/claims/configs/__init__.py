@@ -11,14 +11,12 @@ This module holds the parameter arithmetic used to compare cells at equal
 parameter count.
 """
 
-import functools
 import math
 
 import jax
 
 import rnnlab
 
-@functools.lru_cache(maxsize=None)  # a pure function of its arguments; matched_hidden asks for many sizes
 def recurrent_params(cell: str, input_size: int, hidden_size: int, bidirectional: bool = False,
                      **options) -> int:
     """Parameters of one recurrent layer, counted from the cell's own ``init`` (no table of gate counts).
