@@ -40,6 +40,7 @@ LABELS = {
 PLAN_NAMES = {"lstm": "cell=lstm", "lstm+fb=3": "cell=lstm+fb=3.0", "lstm_nfg": "cell=lstm_nfg",
               "lstm_cifg": "cell=lstm_cifg", "gru": "cell=gru"}  # the tuned plan's names: its figures' colours
 CHANCE = {"adding": ("always 1.0 (1/6)", 1 / 6), "copy": ("chance (1/8)", 1 / 8)}
+METRIC_NAMES = {"adding": "mse", "copy": "recalled acc."}  # of each task kind, as the table heads them
 TARGET_LINE = {"adding": ("target (0.01)", 0.01), "copy": ("target (0.95)", 0.95)}
 RULE = (
     "Each cell: seeds whose validation curve reached the target (k/n), the test metric's mean +- sample std "
@@ -83,7 +84,7 @@ def model_summary(task: str, model: str, rows: Mapping[str, Mapping[str, Any]]) 
 
 
 def memory_summary(tuned: Mapping[str, Any]) -> dict[str, Any]:
-    """Every task and model of the plan, with each variant's Fisher test against the LSTM, Holm-adjusted.
+    """Every task and model of the plan, with each variant's paired test against the LSTM, Holm-adjusted.
 
     Args:
       tuned: the plan's tuned report (``tuned.json`` of ``python -m rnnlab report --plan``).
@@ -111,6 +112,11 @@ def memory_summary(tuned: Mapping[str, Any]) -> dict[str, Any]:
     return {"tasks": tasks, "alpha": ALPHA, "rule": RULE}
 
 
+def _kind(task: str) -> str:
+    """``"adding"`` or ``"copy"``: the task of a plan task name such as ``copy400``."""
+    return "adding" if task.startswith("adding") else "copy"
+
+
 def _rate_text(m: Mapping[str, Any]) -> str:
     if m["rate"] is None:
         return "-"
@@ -127,8 +133,7 @@ def _cell_text(m: Mapping[str, Any], mode: str) -> str:
 def memory_markdown(summary: Mapping[str, Any]) -> str:
     """The page's block: models x tasks, then each variant against the LSTM with p and p_holm."""
     tasks = summary["tasks"]
-    header = ["model"] + [f"{LABELS[t]} ({'mse' if tasks[t]['mode'] == 'min' else 'recalled acc.'})"
-                          for t in tasks]
+    header = ["model"] + [f"{LABELS[t]} ({METRIC_NAMES[_kind(t)]})" for t in tasks]
     table = markdown_table(header, [[LABELS[model]] + [_cell_text(tasks[t]["models"][i], tasks[t]["mode"] or "max")
                                                         for t in tasks]
                                     for i, model in enumerate(memory_plan.MODELS)])
@@ -171,7 +176,7 @@ def write_figure(summary: Mapping[str, Any], path: str) -> None:
         models = {k: v for k, v in models.items() if v}
         if not models:
             continue
-        kind = "adding" if task.startswith("adding") else "copy"
+        kind = _kind(task)
         name = LABELS[task]
         panels[name], metrics[name] = models, "mse" if kind == "adding" else "recalled accuracy"
         lines[name] = dict([CHANCE[kind], TARGET_LINE[kind]])
