@@ -346,7 +346,7 @@ def run_trial(command: Sequence[str], workdir: str, metric: Metric, report: Call
       workdir: the run's workdir (``metrics.jsonl`` and ``results.json`` there).
       metric: the reported and returned metric.
       report: ``report(value, step) -> prune?``, called once per evaluation.
-      poll: seconds between reads of ``metrics.jsonl``.
+      poll: seconds between reads of ``metrics.jsonl`` (the child's end is seen at once).
       env: the child's environment (default: this process's).
 
     Returns:
@@ -382,7 +382,10 @@ def run_trial(command: Sequence[str], workdir: str, metric: Metric, report: Call
                     child.send_signal(signal.SIGTERM)
                 if done:
                     break
-                time.sleep(poll)
+                try:  # back at once when the child ends, else after ``poll`` seconds
+                    child.wait(timeout=poll)
+                except subprocess.TimeoutExpired:
+                    pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
