@@ -124,7 +124,8 @@ def held_out(records: Sequence[Mapping[str, Any]], chosen: Sequence[str] = FIRST
             for group in chosen}
 
 
-COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilstm", "sst2/lstm"))
+COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilstm", "sst2/lstm"),
+            ("sst2/bilstm_last", "sst2/bilstm"))  # the pooling axis (studies/sst/pooling_plan.py)
 COLUMNS = {  # name: the value of one seed's record, in accuracy points
     "dev": lambda r: 100 * r["valid"]["accuracy"],
     "test": lambda r: 100 * r["test"]["accuracy"],
@@ -166,8 +167,9 @@ def comparisons_markdown(tests: Sequence[Mapping[str, Any]], unit: str = "accura
             + markdown_table(["difference", "column", "mean [95% CI]", "p", "p_holm", "separable"], rows))
 
 
-def write_sst_tables(plan_path: str, runs: str, out: str) -> dict[str, Any]:
-    """An SST plan's seed runs (``studies/sst/plan.py``): ``out/per_seed.json`` and ``out/sst.md``.
+def write_sst_tables(plan_path: str, runs: str, out: str, page: str = "", block: str = "sst2") -> dict[str, Any]:
+    """An SST plan's seed runs (``studies/sst/plan.py``): ``out/per_seed.json`` and ``out/sst.md``, with ``page``
+    also the page's ``block`` (the text of ``sst.md``).
 
     Per search: its trials (learning rate, dev accuracy, test accuracy of the
     trial, wall time) and its seed runs broken down into negated and other
@@ -198,6 +200,8 @@ def write_sst_tables(plan_path: str, runs: str, out: str) -> dict[str, Any]:
             + markdown_table(["model", "lr", "dev", "test", "steps", "best step", "wall s"], trials))
     with open(os.path.join(out, "sst.md"), "w") as f:
         f.write(text)
+    if page:
+        write_page_block(page, block, text)
     return models
 
 
@@ -234,7 +238,7 @@ def main(argv: Sequence[str]) -> None:
     if f.per_seed:
         print(write_comparisons(f.per_seed, f.page))
         return
-    write_sst_tables(f.plan, f.runs, f.out)
+    write_sst_tables(f.plan, f.runs, f.out, f.page, f.block)
 
 
 if __name__ == "__main__":
@@ -242,7 +246,9 @@ if __name__ == "__main__":
     flags.DEFINE_string("runs", "runs/sst_plan", "the plan's output folder")
     flags.DEFINE_string("out", "docs/results/sst2", "where per_seed.json and sst.md go")
     flags.DEFINE_string("per_seed", "", "a per_seed.json: print the comparisons of its models (Holm)")
-    flags.DEFINE_string("page", "", "with --per_seed or --first_round: also rewrite this page's block")
+    flags.DEFINE_string("page", "", "also rewrite this page's block (of the plan's tables: --block; of "
+                        "--per_seed: sst2-tests; of --first_round: sst-first-held-out)")
+    flags.DEFINE_string("block", "sst2", "with --plan and --page: the page's block for the plan's tables")
     flags.DEFINE_string("first_round", "", "the first round's per_seed.json: its chosen models without the "
                         "seed their rate was chosen on")
     app.run(main)

@@ -1,0 +1,70 @@
+"""studies.sst.contrast_gates: the forget gate at a contrast boundary against the sentence's other steps."""
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from studies.sst import contrast_gates as cg
+
+
+def test_boundaries_find_the_contrast_word_the_clause_comma_and_the_controls():
+    assert cg.boundaries("the plot is good , but the film is bad".split()) == [("but", 5)]
+    assert cg.boundaries("the plot is good , and the film is bad".split()) == [(cg.BOUNDARIES[1], 5)]
+    assert cg.boundaries("although the plot is good , the film is bad".split()) == [("although A , B", 5)]
+    assert cg.boundaries("the film is bad , although the plot is good".split()) == [
+        ("B , although A", 5), ("B , although A: its comma", 4)]
+    with pytest.raises(ValueError, match="no contrast word"):
+        cg.boundaries("a good and funny film".split())  # "and" not after a comma: no twin of a but-sentence
+
+
+def test_sentence_record_compares_the_boundary_with_the_steps_after_the_first():
+    rng = np.random.default_rng(0)
+    forget = rng.uniform(0.5, 1.0, size=(7, 4))
+    forget[3] = 0.1  # the boundary: the lowest step
+    forget[0] = 0.0  # the first step is left out, even though it is lower
+    record = cg.sentence_record(forget, "but", 3)
+    mean = forget.mean(axis=1)
+    assert record["boundary"] == pytest.approx(mean[3])
+    assert record["elsewhere"] == pytest.approx(np.mean([mean[t] for t in (1, 2, 4, 5, 6)]))
+    assert record["lowest_at_boundary"]
+    assert record["profile"] == pytest.approx([mean[0], mean[1], mean[2], mean[3], mean[4], mean[5], mean[6]])
+    edge = cg.sentence_record(forget, "but", 1)
+    assert edge["profile"][:2] == [None, None] and not edge["lowest_at_boundary"]
+
+
+def test_summarize_runs_paired_tests_over_sentences_with_holm_and_closes_only_when_lower():
+    rng = np.random.default_rng(1)
+
+    def records(shift):
+        out = []
+        for kind in cg.BOUNDARIES:
+            for _ in range(12):
+                other = rng.uniform(0.6, 0.8)
+                out.append({"kind": kind, "boundary": other + shift + rng.normal(0, 0.01), "elsewhere": other,
+                            "lowest_at_boundary": shift < 0})
+        return out
+
+    runs = {"m/seed1": records(-0.1), "m/seed2": records(+0.1)}
+    rows = cg.summarize(runs)
+    assert len(rows) == 2 * len(cg.BOUNDARIES)
+    first = rows[0]
+    chosen = [r for r in runs["m/seed1"] if r["kind"] == first["kind"]]
+    reference = scipy_stats.ttest_rel([r["boundary"] for r in chosen], [r["elsewhere"] for r in chosen])
+    assert first["p"] == pytest.approx(reference.pvalue, rel=1e-6)
+    assert all(r["p_holm"] >= r["p"] for r in rows)
+    assert [r["closes"] for r in rows] == [True] * len(cg.BOUNDARIES) + [False] * len(cg.BOUNDARIES)  # higher: no
+    assert rows[0]["lowest_share"] == 1.0 and rows[-1]["lowest_share"] == 0.0
+
+
+def test_behaviour_link_matches_runs_by_workdir_and_ranks_closing_against_failures():
+    rows = [{"run": f"m/seed{i}", "kind": "but", "diff": d} for i, d in enumerate((-0.3, -0.2, -0.1), 1)]
+    rows.append({"run": "m/seed1", "kind": "and (the but-sentence's twin)", "diff": 0.5})  # another kind: ignored
+    workdirs = {"m/seed1": "runs/a/", "m/seed2": "runs/b", "m/seed3": "runs/c"}
+    behaviour = {"models": {"m": [{"workdir": w, "groups": {"contrast: but": {"failure_rate": f}}}
+                                  for w, f in (("runs/a", 0.1), ("runs/b", 0.2), ("runs/c", 0.4))]}}
+    link = cg.behaviour_link(rows, workdirs, behaviour)
+    assert [r["failure_rate"] for r in link["runs"]] == [0.1, 0.2, 0.4]
+    assert link["spearman"] == pytest.approx(1.0)  # deeper closing (more negative), fewer failures: same ranks
+    assert "Spearman's rho = +1.00" in cg.summary_markdown(
+        [dict(r, n=1, boundary=0.5, elsewhere=0.5, ci=(0, 0), p_holm=1, lowest_share=0, closes=False)
+         for r in rows], link)
