@@ -205,10 +205,14 @@ def write_sst_tables(plan_path: str, runs: str, out: str, page: str = "", block:
     return models
 
 
-def write_comparisons(per_seed: str, page: str = "") -> str:
-    """The comparisons of a saved ``per_seed.json`` as Markdown; with ``page``, also its ``sst2-tests`` block."""
-    with open(per_seed) as f:
-        text = comparisons_markdown(comparisons(json.load(f)))
+def write_comparisons(per_seed: str | Sequence[str], page: str = "") -> str:
+    """The comparisons of saved ``per_seed.json`` files (their models pooled: one family) as Markdown; with
+    ``page``, also its ``sst2-tests`` block."""
+    models = {}
+    for path in [per_seed] if isinstance(per_seed, str) else per_seed:
+        with open(path) as f:
+            models.update(json.load(f))
+    text = comparisons_markdown(comparisons(models))
     if page:
         write_page_block(page, "sst2-tests", text)
     return text
@@ -236,7 +240,7 @@ def main(argv: Sequence[str]) -> None:
         print(write_first_round(f.first_round, f.page))
         return
     if f.per_seed:
-        print(write_comparisons(f.per_seed, f.page))
+        print(write_comparisons(f.per_seed.split(","), f.page))
         return
     write_sst_tables(f.plan, f.runs, f.out, f.page, f.block)
 
@@ -245,7 +249,8 @@ if __name__ == "__main__":
     flags.DEFINE_string("plan", "studies/sst/plan.py", "the SST plan file")
     flags.DEFINE_string("runs", "runs/sst_plan", "the plan's output folder")
     flags.DEFINE_string("out", "docs/results/sst2", "where per_seed.json and sst.md go")
-    flags.DEFINE_string("per_seed", "", "a per_seed.json: print the comparisons of its models (Holm)")
+    flags.DEFINE_string("per_seed", "", "per_seed.json files, comma-separated: print the comparisons of their "
+                        "models, one family (Holm)")
     flags.DEFINE_string("page", "", "also rewrite this page's block (of the plan's tables: --block; of "
                         "--per_seed: sst2-tests; of --first_round: sst-first-held-out)")
     flags.DEFINE_string("block", "sst2", "with --plan and --page: the page's block for the plan's tables")

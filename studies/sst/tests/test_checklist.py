@@ -178,28 +178,33 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
                 sentences = round(behaviour.DEV_SENTENCES * abs(new["dev"] - old["valid"]["accuracy"]))
                 differ.append((model, old["seed"], sentences))
     assert differ == [("sst2/bow", 1, 1)]
-    # "None of the 12 comparisons between models is separable after Holm's correction"
+    # "None of the 16 comparisons between models is separable after Holm's correction"
     columns = {f: (lambda r, f=f: behaviour.family_rate(r, f)) for f in checklist.FAMILIES}
     tests = tables.comparisons(models, columns=columns)
-    assert len(tests) == 12 and not any(t["separable"] for t in tests)
+    assert len(tests) == 16 and not any(t["separable"] for t in tests)
 
     def mean(model, name):
         return np.mean([r["groups"][name]["failure_rate"] for r in models[model]])
 
-    # every model passes the controls; none is within the goal on negated positives or contrast
-    for model, records in models.items():
-        family = {f: np.mean([behaviour.family_rate(r, f) for r in records]) for f in checklist.FAMILIES}
-        assert family["controls"] <= checklist.GOALS["controls"]
-        assert family["negated positives"] > 2 * checklist.GOALS["negated positives"]
-        assert family["contrast"] > 2 * checklist.GOALS["contrast"]
+    # every model passes the controls; none is within the goal on negated positives (29.0-46.5%) or
+    # contrast (28.3-42.2%)
+    families = {m: {f: 100 * np.mean([behaviour.family_rate(r, f) for r in records]) for f in checklist.FAMILIES}
+                for m, records in models.items()}
+    assert all(family["controls"] <= 100 * checklist.GOALS["controls"] for family in families.values())
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = f.read()
+    for name, goal in (("negated positives", "10%"), ("contrast", "15%")):
+        rates = [family[name] for family in families.values()]
+        assert min(rates) > 100 * checklist.GOALS[name]
+        assert f"{name} ({min(rates):.1f}-{max(rates):.1f}% against {goal})" in page.replace("\n  ", " ")
     # recurrent seeds within 10% and one at half or more on negated negatives
     for model in ("sst2/lstm", "sst2/bilstm"):
         rates = [behaviour.family_rate(r, "negated negatives") for r in models[model]]
         assert min(rates) <= 0.10 and max(rates) >= 0.5
-    # the bag of words: length-matched fails more than "bad" -> "not bad"; clausal least of the three
+    # the bag of words: length-matched fails more than "bad" -> "not bad"; clausal least of the four
     assert mean("sst2/bow", "negated negative: length-matched") > mean("sst2/bow", "negated negative")
     assert mean("sst2/bow", "negated positive: clausal") < min(
-        mean(m, "negated positive: clausal") for m in ("sst2/lstm", "sst2/bilstm"))
+        mean(m, "negated positive: clausal") for m in ("sst2/lstm", "sst2/bilstm", "sst2/bilstm_last"))
     # contrast: "although" about as often for all; "but" less for the recurrent models
     although = [mean(m, "contrast: although") for m in models]
     assert max(although) - min(although) < 0.05
@@ -215,3 +220,28 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
                     failures[labels[template]] += counts["failures"]
         ratio = failures[checklist.POS] / failures[checklist.NEG]
         assert ratio > 2 if model != "sst2/bow" else 0.8 < ratio < 1.25, (model, failures)
+
+
+def test_the_pooling_reading_holds_in_the_committed_json():
+    # reproduction.md, "The pooling axis": each number it quotes, from the JSON it reads
+    with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
+        models = json.load(f)["models"]
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = f.read()
+    last, attention = models["sst2/bilstm_last"], models["sst2/bilstm"]
+
+    def cell(records, name):
+        return behaviour._cell([r["groups"][name]["failure_rate"] for r in records])
+
+    negated = [behaviour.family_rate(r, "negated negatives") for r in last]
+    assert "but 0.3 +- 0.5% of the cases" in page and behaviour._cell(negated) == "0.3 +- 0.5"
+    assert max(negated) < 0.02  # "every seed under 2%"
+    assert sum(behaviour.family_rate(r, "negated negatives") < 0.02 for r in attention) == 1  # "one seed of three"
+    for name, quoted in (("negated positive: short", "15.3 +- 17.6"), ("negated positive: across words", "24.6 +- 17.9"),
+                         ("negated positive: clausal", "59.2 +- 13.1"), ("contrast: but", "14.0 +- 6.7"),
+                         ("contrast: although", "42.7 +- 5.1")):
+        assert cell(last, name) == quoted and quoted + "%" in page
+    assert cell(attention, "negated positive: clausal").startswith("36.9") and "BiLSTM's 36.9" in page
+    seed2 = next(r for r in last if r["workdir"].endswith("seed2"))
+    assert seed2["groups"]["negated positive: short"]["failures"] == 0 and "(seed 2: 0 of 200)" in page
+    assert f"(seed 2: {100 * seed2['groups']['contrast: but']['failure_rate']:.1f}%" in page

@@ -104,7 +104,8 @@ def test_reproduction_sst_tests_block_is_what_the_code_makes_of_the_committed_js
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     with open(os.path.join(root, "docs", "reproduction.md")) as f:
         block = page_block(f.read(), "sst2-tests")
-    made = tables.write_comparisons(os.path.join(root, "docs", "results", "sst2", "per_seed.json"))
+    made = tables.write_comparisons([os.path.join(root, "docs", "results", folder, "per_seed.json")
+                                     for folder in ("sst2", "sst2_pooling")])
     assert block.strip() == made.strip()
 
 
@@ -118,3 +119,36 @@ def test_first_round_held_out_drops_each_groups_selection_seed_and_matches_the_p
     assert [r["seed"] for r in kept["sst-lstm+lr=2e-3"]] == [1, 2]
     assert [r["seed"] for r in kept["sst-bilstm+phrases+lr=1e-3"]] == [0, 1, 2]  # its rate was not searched
     assert committed.block("reproduction.md", "sst-first-held-out") == tables.negation_markdown(kept).strip()
+
+
+def test_the_prose_quotes_the_holm_family_of_the_committed_per_seed_json():
+    from tests import committed
+
+    models = {**committed.results("sst2", "per_seed.json"), **committed.results("sst2_pooling", "per_seed.json")}
+    tests = tables.comparisons(models)
+    by = {(t["a"], t["b"], t["column"]): t for t in tests}
+    quoted = lambda a, b, column: f"p_holm = {by[(a, b, column)]['p_holm']:.2g}"
+    with open(os.path.join(committed.ROOT, "docs", "reproduction.md")) as f:
+        page = f.read()
+    assert f"The {len(tests)} comparisons of the table above (4 pairs" in page
+    assert quoted("sst2/lstm", "sst2/bow", "test, negated") + ")" in page
+    assert quoted("sst2/lstm", "sst2/bow", "gap other - negated") + ": not" in page
+    assert quoted("sst2/bilstm", "sst2/bow", "dev") + "), on the set that selected it" in page
+    assert [(t["a"], t["b"], t["column"]) for t in tests if t["separable"]] == [("sst2/bilstm", "sst2/bow", "dev")]
+    pooling = [by[("sst2/bilstm_last", "sst2/bilstm", column)] for column in ("dev", "test")]  # "The pooling axis"
+    assert (f"(dev p = {pooling[0]['p']:.2g}, test p = {pooling[1]['p']:.2g}, Holm over the {len(tests)} SST\n"
+            f"  comparisons: p_holm = {min(t['p_holm'] for t in pooling):.2g})") in page
+    with open(os.path.join(committed.ROOT, "docs", "findings.md")) as f:
+        findings = f.read()
+    assert f"over the {len(tests)} SST comparisons\n    ({quoted('sst2/lstm', 'sst2/bow', 'gap other - negated')};" \
+        in findings
+
+
+@pytest.mark.parametrize("block, folder", [("sst2", "sst2"), ("sst2-pooling", "sst2_pooling")])
+def test_the_plan_tables_in_the_page_are_the_committed_sst_md_made_from_per_seed_json(block, folder):
+    from tests import committed
+
+    with open(os.path.join(committed.ROOT, "docs", "results", folder, "sst.md")) as f:
+        made = f.read()
+    assert committed.block("reproduction.md", block) == made.strip()
+    assert tables.negation_markdown(committed.results(folder, "per_seed.json")) in made
