@@ -161,14 +161,25 @@ def summary_markdown(rows: Sequence[Mapping[str, Any]], link: Mapping[str, Any] 
                "fewer failures).\n"))
 
 
-def plot_profiles(runs: Mapping[str, Sequence[Mapping[str, Any]]], path: str) -> None:
-    """The mean forget gate at offsets from the boundary: a panel per model and boundary kind, a line per seed."""
+def mean_profiles(records: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """``{boundary kind: the mean over its sentences of the forget gate at offsets -WINDOW..WINDOW}`` of one run
+    (offsets outside a sentence left out of their mean)."""
+    profiles = {}
+    for kind in BOUNDARIES:
+        values = np.array([[np.nan if v is None else v for v in r["profile"]] for r in records if r["kind"] == kind])
+        profiles[kind] = [float(v) for v in np.nanmean(values, axis=0)]
+    return profiles
+
+
+def plot_profiles(profiles: Mapping[str, Mapping[str, Sequence[float]]], path: str) -> None:
+    """The mean forget gate at offsets from the boundary (``{run label: mean_profiles}``): a panel per model
+    and boundary kind, a line per seed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models = sorted({label.rsplit("/seed", 1)[0] for label in runs})
+    models = list(dict.fromkeys(label.rsplit("/seed", 1)[0] for label in profiles))
     titles = {"but": '"A , but B": at "but"', BOUNDARIES[1]: '"A , and B": at "and"',
               "although A , B": '"although A , B": at ","', "B , although A": '"B , although A": at "although"',
               "B , although A: its comma": '"B , although A": at ","'}
@@ -178,13 +189,9 @@ def plot_profiles(runs: Mapping[str, Sequence[Mapping[str, Any]]], path: str) ->
     for i, model in enumerate(models):
         for j, kind in enumerate(BOUNDARIES):
             ax = axes[i, j]
-            for label, records in runs.items():
-                if label.rsplit("/seed", 1)[0] != model:
-                    continue
-                profiles = np.array([[np.nan if v is None else v for v in r["profile"]]
-                                     for r in records if r["kind"] == kind])
-                ax.plot(offsets, np.nanmean(profiles, axis=0), marker="o", ms=3,
-                        label=f"seed {label.rsplit('/seed', 1)[1]}")
+            for label, profile in profiles.items():
+                if label.rsplit("/seed", 1)[0] == model:
+                    ax.plot(offsets, profile[kind], marker="o", ms=3, label=f"seed {label.rsplit('/seed', 1)[1]}")
             ax.axvline(0, color="0.6", lw=0.8, ls="--")
             ax.set_xticks(offsets)
             ax.tick_params(labelsize=9)
@@ -217,13 +224,12 @@ def write_contrast_gates(runs: Sequence[tuple[str, str]], out: str, page: str = 
     if behaviour:
         with open(behaviour) as f:
             link = behaviour_link(rows, workdirs, json.load(f))
+    profiles = {label: mean_profiles(records) for label, records in traced.items()}
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "contrast_gates.json"), "w") as f:
-        json.dump({"runs": workdirs, "summary": rows, "link": link,
-                   "profiles": {label: [{k: r[k] for k in ("kind", "profile")} for r in records]
-                                for label, records in traced.items()}}, f, indent=1)
+        json.dump({"runs": workdirs, "summary": rows, "link": link, "profiles": profiles}, f, indent=1)
         f.write("\n")
-    plot_profiles(traced, os.path.join(out, "contrast_gates.png"))
+    plot_profiles(profiles, os.path.join(out, "contrast_gates.png"))
     text = summary_markdown(rows, link)
     if page:
         write_page_block(page, "contrast-gates", text)

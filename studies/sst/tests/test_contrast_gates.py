@@ -68,3 +68,43 @@ def test_behaviour_link_matches_runs_by_workdir_and_ranks_closing_against_failur
     assert "Spearman's rho = +1.00" in cg.summary_markdown(
         [dict(r, n=1, boundary=0.5, elsewhere=0.5, ci=(0, 0), p_holm=1, lowest_share=0, closes=False)
          for r in rows], link)
+def test_findings_contrast_gates_block_is_what_the_code_makes_of_the_committed_json():
+    from tests import committed
+
+    data = committed.results("sst2", "contrast_gates.json")
+    made = cg.summary_markdown(data["summary"], data["link"])
+    assert committed.block("findings.md", "contrast-gates") == made.strip()
+    assert {row["kind"] for row in data["summary"]} == set(cg.BOUNDARIES)
+
+
+
+def test_the_findings_reading_of_the_contrast_gates_is_what_the_committed_json_says():
+    from tests import committed
+
+    data = committed.results("sst2", "contrast_gates.json")
+    rows = {(r["run"], r["kind"]): r for r in data["summary"]}
+    runs = list(data["runs"])
+    bilstms = [run for run in runs if "bilstm" in run]
+    lstms = [run for run in runs if run.startswith("sst2/lstm/")]
+    closes = lambda kind, among: [run for run in among if rows[(run, kind)]["closes"]]
+    but = [rows[(run, "but")] for run in runs]
+    assert len(runs) == 9 and all(r["closes"] for r in but)  # "in all 9 runs"
+    assert (f"{min(-r['diff'] for r in but):.3f}", f"{max(-r['diff'] for r in but):.3f}") == ("0.009", "0.224")
+    lowest = [100 * rows[(run, "but")]["lowest_share"] for run in bilstms]
+    assert (round(min(lowest)), round(max(lowest))) == (98, 100)
+    assert closes(cg.BOUNDARIES[1], runs) == ["sst2/bilstm_last/seed2"]  # "and": 1 of 9, by 0.013
+    assert f"{-rows[('sst2/bilstm_last/seed2', cg.BOUNDARIES[1])]['diff']:.3f}" == "0.013"
+    assert len(closes("although A , B", lstms)) == len(closes("B , although A: its comma", lstms)) == 3
+    assert len(closes("although A , B", bilstms)) == 2 and len(closes("B , although A: its comma", bilstms)) == 1
+    assert max(-rows[(run, "although A , B")]["diff"] for run in closes("although A , B", bilstms)) <= 0.0145
+    assert len(closes("B , although A", runs)) == 1
+    link = data["link"]
+    assert f"rho {link['spearman']:+.2f}, p = {link['p']:.1g}" == "rho +0.68, p = 0.04"
+    behaviour = committed.results("sst2", "behaviour.json")["models"]
+    rates = lambda group: [100 * r["groups"][group]["failure_rate"] for records in behaviour.values()
+                           for r in records if "bow" not in r["workdir"]]
+    assert (min(rates("contrast: but")), max(rates("contrast: but"))) == pytest.approx((6.25, 37.5))
+    assert (min(rates("contrast: although")), max(rates("contrast: although"))) == pytest.approx((30.625, 48.125))
+    with open(f"{committed.ROOT}/docs/findings.md") as f:
+        page = f.read()
+    assert "Spearman's rho +0.68, p = 0.04" in page and "6.2-37.5% of them" in page and "fail 30.6-48.1%" in page
