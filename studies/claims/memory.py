@@ -46,7 +46,9 @@ RULE = (
     "Each cell: seeds whose validation curve reached the target (k/n), the test metric's mean +- sample std "
     "over the seeds, and the learning rate chosen (`edge`: the grid's best lay at its edge, so two more rates "
     "beyond it were tried; `*` after the rate: the chosen rate is itself the largest or smallest tried; "
-    "`k at cap`: k seeds stopped at the 2000-step cap, not by early stopping: still improving). "
+    "`k at cap`: k seeds stopped at the 2000-step cap, not by early stopping: still improving; `k failed`: k "
+    "seed runs stopped with an error, such as a non-finite gradient, counted as not reaching the target, "
+    "the mean and the test over the seeds that finished). "
     "Each variant against the LSTM with forget bias 1 on the same task: the difference of the test metric's "
     "means with its 95% interval and the paired t-test by seed (the seed runs of two models with the same seed "
     f"share their generated data); the table's tests are one family, Holm-Bonferroni adjusted (family-wise "
@@ -65,7 +67,10 @@ def model_summary(task: str, model: str, rows: Mapping[str, Mapping[str, Any]]) 
 
     Returns:
       ``{"model", "label", "state", "grid_rate", "grid_edge", "tried": [rates], "rate", "bracketed",
-      "reached", "n", "capped", "test": {mean, std, ci, n, values, seeds}}`` (rates None while not run).
+      "reached", "n", "failed", "capped", "test": {mean, std, ci, n, values, seeds}}`` (rates None while
+      not run). ``failed``: seed runs that stopped with an error (the search's state is then ``failed``;
+      with some seeds finished the model counts as done): they count in ``n``, not in ``reached``, and
+      ``test`` holds the finished seeds only.
     """
     grid_row, row = rows.get(f"grid/{task}/{model}"), rows.get(f"{task}/{model}")
     grid_rate = grid_row["learning_rate"] if grid_row else None
@@ -74,12 +79,15 @@ def model_summary(task: str, model: str, rows: Mapping[str, Mapping[str, Any]]) 
     rate = row["learning_rate"] if row else None
     test = row["test"] if row else {"n": 0, "values": [], "seeds": []}
     target = row["target"] if row else {"count": 0, "n": 0}
+    state = row["state"] if row else "waiting"
+    # A search marked failed whose seed runs partly finished: the rest stopped with an error (each a seed)
+    failed = memory_plan.SEEDS - target["n"] if state == "failed" and target["n"] else 0
     return {
-        "model": model, "label": LABELS[model], "state": row["state"] if row else "waiting",
+        "model": model, "label": LABELS[model], "state": "done" if failed else state,
         "grid_rate": grid_rate, "grid_edge": len(extension) > 1,  # bracket goes past the grid at its edges only
         "tried": tried, "rate": rate, "bracketed": bool(rate) and min(tried) < rate < max(tried),
-        "reached": target["count"], "n": target["n"], "capped": sum(bool(c) for c in (row or {}).get("hit_cap", [])),
-        "test": test,
+        "reached": target["count"], "n": target["n"] + failed, "failed": failed,
+        "capped": sum(bool(c) for c in (row or {}).get("hit_cap", [])), "test": test,
     }
 
 
@@ -127,7 +135,9 @@ def _cell_text(m: Mapping[str, Any], mode: str) -> str:
     if m["state"] != "done":
         return m["state"]
     capped = f", {m['capped']} at cap" if m["capped"] else ""
-    return f"{m['reached']}/{m['n']}, {format_stats(m['test'], mode, ci=False)}, lr {_rate_text(m)}{capped}"
+    failed = f", {m['failed']} failed" if m.get("failed") else ""
+    return (f"{m['reached']}/{m['n']}, {format_stats(m['test'], mode, ci=False)}, lr {_rate_text(m)}{capped}"
+            f"{failed}")
 
 
 def memory_markdown(summary: Mapping[str, Any]) -> str:

@@ -59,6 +59,22 @@ def test_a_rate_at_the_edge_of_everything_tried_is_starred():
     assert not gru["bracketed"] and "lr 0.9* edge" in memory.memory_markdown({**memory.memory_summary(tuned)})
 
 
+def test_a_search_whose_seed_runs_partly_failed_counts_them_as_seeds_not_reaching_the_target():
+    tuned = _tuned()
+    gru = tuned["tasks"]["adding100"]["rows"][1]
+    gru.update(_row("adding100/gru", 0.3, [0.00005, 0.00004, 0.00006], [200] * 3, [False] * 3), state="failed")
+    models = {m["model"]: m for m in memory.memory_summary(tuned)["tasks"]["adding100"]["models"]}
+    # 3 of the plan's 5 seed runs finished: 2 failed, counted in n, not in reached; the test pairs 3 seeds
+    assert (models["gru"]["state"], models["gru"]["reached"], models["gru"]["n"], models["gru"]["failed"]) == (
+        "done", 3, memory_plan.SEEDS, 2)
+    assert models["gru"]["vs_lstm"]["n"] == 3
+    assert "| GRU | 3/5, " in memory.memory_markdown(memory.memory_summary(tuned)) and "2 failed" in \
+        memory.memory_markdown(memory.memory_summary(tuned))
+    # a search that failed with no seed run finished stays 'failed'
+    gru.update(_row("adding100/gru", 0.3), state="failed")
+    assert memory.memory_summary(tuned)["tasks"]["adding100"]["models"][-1]["state"] == "failed"
+
+
 def test_write_memory_writes_json_table_figure_and_the_page_block(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("# p\n<!-- memory: made by code -->\nold\n<!-- /memory -->\n")
@@ -74,8 +90,8 @@ def test_findings_memory_block_is_what_the_code_makes_of_the_committed_tuned_jso
     assert committed.results("memory", "memory.json") == json.loads(json.dumps(summary))
 
 
-def test_the_findings_reading_of_t100_is_what_the_committed_json_says():
-    # findings.md section 3, "Reading (T=100)": each count and rate it quotes
+def test_the_findings_reading_of_claim_3_is_what_the_committed_json_says():
+    # findings.md section 3, "Reading": each count and rate it quotes
     tasks = committed.results("memory", "memory.json")["tasks"]
     by = {task: {m["model"]: m for m in entry["models"]} for task, entry in tasks.items()}
     assert [by["adding100"][m]["reached"] for m in memory_plan.MODELS] == [4, 2, 5, 5, 5]
@@ -95,3 +111,13 @@ def test_the_findings_reading_of_t100_is_what_the_committed_json_says():
     with open(os.path.join(committed.ROOT, "docs", "findings.md")) as f:
         page = f.read()
     assert "LSTM 4\n  of 5, forget bias 3 2 of 5" in page and "The GRU solves 3 of 5" in page
+    recall = by["copy400"]  # "Delayed recall at T=400: only the CIFG LSTM solves it"
+    assert [recall[m]["reached"] for m in memory_plan.MODELS] == [0, 0, 0, 3, 1]
+    assert [recall[m]["failed"] for m in memory_plan.MODELS] == [0, 0, 0, 2, 1]  # "Three seed runs (CIFG 2, GRU 1)"
+    assert all(recall[m]["n"] == memory_plan.SEEDS for m in memory_plan.MODELS)
+    assert recall["lstm_cifg"]["test"]["values"] == [1.0, 1.0, 1.0] and recall["lstm_cifg"]["vs_lstm"]["rejected"]
+    assert recall["lstm_nfg"]["vs_lstm"]["rejected"] and f"{recall['lstm_nfg']['test']['mean']:.3f}" == "0.434"
+    assert min(recall["lstm_nfg"]["test"]["values"]) > 2 * memory.CHANCE["copy"][1]  # "well above chance in every seed"
+    assert not recall["gru"]["vs_lstm"]["rejected"] and not recall["lstm+fb=3"]["vs_lstm"]["rejected"]
+    assert (recall["lstm_cifg"]["rate"], recall["gru"]["rate"]) == pytest.approx((0.03, 0.01))
+    assert "the GRU solves 1 of 5 (not separable)" in page and "recalls well above chance in every seed (0.434" in page
