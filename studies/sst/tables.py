@@ -125,7 +125,8 @@ def held_out(records: Sequence[Mapping[str, Any]], chosen: Sequence[str] = FIRST
 
 
 COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilstm", "sst2/lstm"),
-            ("sst2/bilstm_last", "sst2/bilstm"))  # the pooling axis (studies/sst/pooling_plan.py)
+            ("sst2/bilstm_last", "sst2/bilstm"),  # the pooling axis (studies/sst/pooling_plan.py)
+            ("sst2/lstm_last", "sst2/bilstm_last"))  # the direction axis, both read at the last step
 COLUMNS = {  # name: the value of one seed's record, in accuracy points
     "dev": lambda r: 100 * r["valid"]["accuracy"],
     "test": lambda r: 100 * r["test"]["accuracy"],

@@ -86,20 +86,22 @@ def test_the_findings_reading_of_the_contrast_gates_is_what_the_committed_json_s
     runs = list(data["runs"])
     bilstms = [run for run in runs if "bilstm" in run]
     lstms = [run for run in runs if run.startswith("sst2/lstm/")]
+    last_lstms = [run for run in runs if run.startswith("sst2/lstm_last/")]
     closes = lambda kind, among: [run for run in among if rows[(run, kind)]["closes"]]
     but = [rows[(run, "but")] for run in runs]
-    assert len(runs) == 9 and all(r["closes"] for r in but)  # "in all 9 runs"
+    assert len(runs) == 12 and all(r["closes"] for r in but)  # "in all 12 runs"
     assert (f"{min(-r['diff'] for r in but):.3f}", f"{max(-r['diff'] for r in but):.3f}") == ("0.009", "0.224")
     lowest = [100 * rows[(run, "but")]["lowest_share"] for run in bilstms]
     assert (round(min(lowest)), round(max(lowest))) == (98, 100)
-    assert closes(cg.BOUNDARIES[1], runs) == ["sst2/bilstm_last/seed2"]  # "and": 1 of 9, by 0.013
+    assert closes(cg.BOUNDARIES[1], runs) == ["sst2/bilstm_last/seed2"]  # "and": 1 of 12, by 0.013
     assert f"{-rows[('sst2/bilstm_last/seed2', cg.BOUNDARIES[1])]['diff']:.3f}" == "0.013"
     assert len(closes("although A , B", lstms)) == len(closes("B , although A: its comma", lstms)) == 3
+    assert not closes("although A , B", last_lstms) and not closes("B , although A: its comma", last_lstms)
     assert len(closes("although A , B", bilstms)) == 2 and len(closes("B , although A: its comma", bilstms)) == 1
     assert max(-rows[(run, "although A , B")]["diff"] for run in closes("although A , B", bilstms)) <= 0.0145
     assert len(closes("B , although A", runs)) == 1
     link = data["link"]
-    assert f"rho {link['spearman']:+.2f}, p = {link['p']:.1g}" == "rho +0.68, p = 0.04"
+    assert f"rho {link['spearman']:+.2f}, p = {link['p']:.1g}" == "rho +0.63, p = 0.03" and len(link["runs"]) == 12
     behaviour = committed.results("sst2", "behaviour.json")["models"]
     rates = lambda group: [100 * r["groups"][group]["failure_rate"] for records in behaviour.values()
                            for r in records if "bow" not in r["workdir"]]
@@ -107,4 +109,4 @@ def test_the_findings_reading_of_the_contrast_gates_is_what_the_committed_json_s
     assert (min(rates("contrast: although")), max(rates("contrast: although"))) == pytest.approx((30.625, 48.125))
     with open(f"{committed.ROOT}/docs/findings.md") as f:
         page = f.read()
-    assert "Spearman's rho +0.68, p = 0.04" in page and "6.2-37.5% of them" in page and "fail 30.6-48.1%" in page
+    assert "Spearman's rho +0.63, p = 0.03" in page and "6.2-37.5% of them" in page and "fail 30.6-48.1%" in page
