@@ -18,7 +18,6 @@ import dataclasses
 from typing import Optional
 
 import numpy as np
-import scipy.io
 import tensorflow_datasets as tfds
 
 from rnnlab.data.registry import Dataset, locate, register
@@ -51,6 +50,8 @@ def load_mat(path: str) -> dict[str, np.ndarray]:
         README, a truncated download, an HDF5-based v7.3 file); the message
         names the file and says what scipy reported.
     """
+    import scipy.io  # here, not at the top: 0.1 s that every command would pay, and only .mat files need
+
     try:
         return scipy.io.loadmat(path)
     except Exception as e:  # scipy raises IndexError, OSError, MatReadError, ValueError, ... for bad files
