@@ -96,3 +96,15 @@ def test_python_m_rnnlab_lists_its_commands_and_refuses_an_unknown_one():
     done = subprocess.run([sys.executable, "-m", "rnnlab", "gates", "--help"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and "--memory_fraction" in done.stdout
+
+
+def test_named_runs_reads_name_equals_workdir_and_names_a_bad_item():
+    from absl import app
+
+    from rnnlab.commands.common import named_runs
+
+    assert named_runs(["lstm=runs/a", "lstm=runs/b", "gru=runs/x=1"]) == [
+        ("lstm", "runs/a"), ("lstm", "runs/b"), ("gru", "runs/x=1")]  # a workdir may hold '='
+    for bad in ("runs/a", "=runs/a", "lstm="):
+        with pytest.raises(app.UsageError, match=f"--run takes NAME=WORKDIR, got '{re.escape(bad)}'"):
+            named_runs([bad])

@@ -49,6 +49,22 @@ def config_flag(name: str, help_string: str) -> flags.FlagHolder:
     return flags.DEFINE_flag(flag, flags.FLAGS)
 
 
+def named_runs(items: Sequence[str], flag: str = "run") -> list[tuple[str, str]]:
+    """The values of a repeated ``--FLAG=NAME=WORKDIR`` flag as ``[(name, workdir)]``, in order (a name holds
+    no ``=``; a workdir may). A study's command names its runs this way to group seeds under one name.
+
+    Raises:
+      absl.app.UsageError: an item without a name or a workdir.
+    """
+    pairs = []
+    for item in items:
+        name, sep, workdir = item.partition("=")
+        if not sep or not name or not workdir:
+            raise app.UsageError(f"--{flag} takes NAME=WORKDIR, got {item!r}")
+        pairs.append((name, workdir))
+    return pairs
+
+
 def fail(command: str, error: BaseException | str) -> NoReturn:
     """Exits with ``<command>: <one line>`` (``sys.exit`` writes it to stderr; status 1)."""
     message = error if isinstance(error, str) else error_line(error)

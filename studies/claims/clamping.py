@@ -25,6 +25,7 @@ from absl import app, flags
 
 from rnnlab.analysis import saturation
 from rnnlab.analysis.stats import load_run, markdown_table, write_page_block
+from rnnlab.commands.common import named_runs
 from studies.claims import memory_plan
 
 THRESHOLDS = (0.9, 0.99, 0.999)
@@ -40,9 +41,8 @@ def _metric(run) -> tuple[str, bool]:
 
 
 def _clamped(run, cell, layer, units: np.ndarray, keep: Any) -> dict:
-    params = {**run.params, "encoder": {**run.params["encoder"], "rnn": {"layer_0": saturation.clamp_keep_gate(
+    return {**run.params, "encoder": {**run.params["encoder"], "rnn": {"layer_0": saturation.clamp_keep_gate(
         cell, layer, units, keep)}}}
-    return params
 
 
 def clamp_checkpoint(run, seed: int = 0) -> dict[str, Any]:
@@ -153,8 +153,7 @@ def main(argv: Sequence[str]) -> None:
     del argv
     f = flags.FLAGS
     results: dict[str, list] = collections.defaultdict(list)
-    for spec in f.run:
-        model, _, workdir = spec.partition("=")  # MODEL holds no '='; the workdir may
+    for model, workdir in named_runs(f.run):
         results[model].append(clamp_run(workdir, memory_plan.TARGETS.get(model.split("/")[0], "")))
     with open(f.out, "w") as handle:
         json.dump(results, handle, indent=1)

@@ -29,6 +29,7 @@ from absl import app, flags
 
 from rnnlab.analysis.significance import describe
 from rnnlab.analysis.stats import markdown_table, write_page_block
+from rnnlab.commands.common import named_runs
 from rnnlab.data import grammar, negation
 from rnnlab.training.workdir import RESULTS_FILE, read_json
 
@@ -150,8 +151,7 @@ def main(argv: Sequence[str]) -> None:
     del argv
     f = flags.FLAGS
     results: dict[str, list] = collections.defaultdict(list)
-    for spec in f.run:
-        model, _, workdir = spec.partition("=")
+    for model, workdir in named_runs(f.run):
         results[model].append({"workdir": workdir, **score_run(workdir, f.count)})
     with open(f.out, "w") as handle:
         json.dump(results, handle, indent=1)

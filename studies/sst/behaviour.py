@@ -20,6 +20,7 @@ from absl import app, flags
 from rnnlab.analysis.behaviour import write_result
 from rnnlab.analysis.significance import mean_std
 from rnnlab.analysis.stats import load_run, markdown_table, write_page_block
+from rnnlab.commands.common import named_runs
 from studies.sst import checklist, tables
 
 SUITE = "studies/sst/checklist.py"
@@ -126,13 +127,7 @@ def main(argv: Sequence[str]) -> None:
 
     quiet()
     f = flags.FLAGS
-    runs = []
-    for item in f.run:
-        model, sep, workdir = item.partition("=")
-        if not sep or not model or not workdir:
-            raise app.UsageError(f"--run takes MODEL=WORKDIR, got {item!r}")
-        runs.append((model, workdir))
-    print(write_behaviour(f.out, f.page, runs))
+    print(write_behaviour(f.out, f.page, named_runs(f.run)))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from absl import app, flags
 from rnnlab.analysis.behaviour import load_suite
 from rnnlab.analysis.significance import holm, paired_test
 from rnnlab.analysis.stats import markdown_table, write_page_block
+from rnnlab.commands.common import named_runs
 
 SUITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checklist.py")
 GROUPS = ("contrast: but", "contrast: although")
@@ -239,12 +240,7 @@ def write_contrast_gates(runs: Sequence[tuple[str, str]], out: str, page: str = 
 def main(argv: Sequence[str]) -> None:
     """absl entry: ``--run=MODEL=WORKDIR`` (repeated), ``--out``, ``--page``."""
     del argv
-    runs = []
-    for item in flags.FLAGS.run:
-        model, sep, workdir = item.partition("=")
-        if not sep or not model or not workdir:
-            raise app.UsageError(f"--run takes MODEL=WORKDIR, got {item!r}")
-        runs.append((model, workdir))
+    runs = named_runs(flags.FLAGS.run)
     if not runs:
         raise app.UsageError("give at least one --run=MODEL=WORKDIR")
     print(write_contrast_gates(runs, flags.FLAGS.out, flags.FLAGS.page, flags.FLAGS.behaviour))

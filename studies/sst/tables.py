@@ -206,11 +206,11 @@ def write_sst_tables(plan_path: str, runs: str, out: str, page: str = "", block:
     return models
 
 
-def write_comparisons(per_seed: str | Sequence[str], page: str = "") -> str:
+def write_comparisons(per_seed: Sequence[str], page: str = "") -> str:
     """The comparisons of saved ``per_seed.json`` files (their models pooled: one family) as Markdown; with
     ``page``, also its ``sst2-tests`` block."""
     models = {}
-    for path in [per_seed] if isinstance(per_seed, str) else per_seed:
+    for path in per_seed:
         with open(path) as f:
             models.update(json.load(f))
     text = comparisons_markdown(comparisons(models))

@@ -99,14 +99,11 @@ def test_comparisons_are_welch_tests_with_holm_over_the_family():
 
 
 def test_reproduction_sst_tests_block_is_what_the_code_makes_of_the_committed_json():
-    from rnnlab.analysis.stats import page_block
+    from tests import committed
 
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    with open(os.path.join(root, "docs", "reproduction.md")) as f:
-        block = page_block(f.read(), "sst2-tests")
-    made = tables.write_comparisons([os.path.join(root, "docs", "results", folder, "per_seed.json")
+    made = tables.write_comparisons([os.path.join(committed.ROOT, "docs", "results", folder, "per_seed.json")
                                      for folder in ("sst2", "sst2_pooling")])
-    assert block.strip() == made.strip()
+    assert committed.block("reproduction.md", "sst2-tests") == made.strip()
 
 
 def test_first_round_held_out_drops_each_groups_selection_seed_and_matches_the_page():
