@@ -149,6 +149,25 @@ def test_tuned_tables_running_and_waiting_searches(plan_output):
     assert "adding100" not in tuned_rows.load_targets(plan_path)  # only the plan's own targets
 
 
+def test_a_failed_search_names_its_seed_runs_without_results(plan_output):
+    # Given a search whose seed 3 stopped with an error (its workdir, no results.json) and was marked failed
+    plan_path, out = plan_output
+    from rnnlab.experiments import plan as plan_lib
+
+    folder = os.path.join(out, "toy", "cell=gru")
+    os.remove(os.path.join(folder, "best__seed3", "results.json"))
+    summary = json.load(open(os.path.join(folder, "search.json")))
+    summary["seeds"][2]["results"] = None  # as the search records a seed run that did not finish
+    json.dump(summary, open(os.path.join(folder, "search.json"), "w"))
+    with open(os.path.join(folder, plan_lib.FAILED_FILE), "w") as f:
+        f.write("seed runs failed\n")
+    rows = _rows(tuned_rows.tuned_tables(plan_lib.load_plan(plan_path), out, tuned_rows.load_targets(plan_path)))
+    # Then its row says so, beside the seeds that finished; a search that is done names none
+    gru = rows["cell=gru"]
+    assert (gru["state"], gru["failed_seeds"], gru["test"]["seeds"]) == ("failed", [3], [1, 2])
+    assert rows["cell=lstm"]["failed_seeds"] == []
+
+
 def test_write_tuned_report_files_and_strict_json(plan_output, tmp_path):
     plan_path, out = plan_output
     report_dir = str(tmp_path / "report")

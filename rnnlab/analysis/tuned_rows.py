@@ -150,7 +150,9 @@ def model_row(item: plan_lib.Search, record: Mapping[str, Any], target: Optional
     Returns:
       A JSON-ready dict: ``name, task, model, state, metric (test key), mode, params, learning_rate,
       trials {complete, pruned, diverged, running, budget}, test (:func:`describe`: mean, std,
-      ci, seeds, values), gen_seed [per seed], best_step [per seed], step [per seed], hit_cap [per seed], target {target, reached
+      ci, seeds, values), failed_seeds [the seeds whose run stopped with an error: of a failed search, those
+      with a workdir and no results], gen_seed [per seed], best_step [per seed], step [per seed], hit_cap [per
+      seed], target {target, reached
       [per seed step or None], count, n, median_step}, ms_per_step {median, per_seed},
       first_window_s {median, per_seed}, compile_s {median, per_seed} (recorded compile seconds, else
       None), vs_reference (:func:`compare` or None)``.
@@ -172,6 +174,7 @@ def model_row(item: plan_lib.Search, record: Mapping[str, Any], target: Optional
     ms = [1000.0 / v if v and not math.isnan(v) else None for v in rates]
     overhead = [first_window_overhead(r.metrics) for r in done]
     compiled = [recorded_compile_seconds(r) for r in done]
+    failed = [r.seed for r in record["seeds"] if not r.finished] if record["state"] == "failed" else []
     row = {
         "name": item.name, "task": task, "model": model, "state": record["state"],
         "metric": key, "mode": metric.mode, "reference": reference["name"] if reference else None,
@@ -182,6 +185,7 @@ def model_row(item: plan_lib.Search, record: Mapping[str, Any], target: Optional
                    "running": states.count("RUNNING"),
                    "budget": (summary or {}).get("trials_budget", item.trials)},
         "test": describe([r.results.get(key) for r in done], [r.seed for r in done], level),
+        "failed_seeds": failed,  # record["seeds"] is sorted by seed
         "gen_seed": [r.config.get("data", {}).get("gen_seed") for r in done],
         "best_step": [r.results.get("best_step") for r in done],
         "step": [r.results.get("step") for r in done],

@@ -68,9 +68,9 @@ def model_summary(task: str, model: str, rows: Mapping[str, Mapping[str, Any]]) 
     Returns:
       ``{"model", "label", "state", "grid_rate", "grid_edge", "tried": [rates], "rate", "bracketed",
       "reached", "n", "failed", "capped", "test": {mean, std, ci, n, values, seeds}}`` (rates None while
-      not run). ``failed``: seed runs that stopped with an error (the search's state is then ``failed``;
-      with some seeds finished the model counts as done): they count in ``n``, not in ``reached``, and
-      ``test`` holds the finished seeds only.
+      not run). ``failed``: seed runs that stopped with an error (the row's ``failed_seeds``; the search's
+      state is then ``failed``, and with some seeds finished the model counts as done): they count in
+      ``n``, not in ``reached``, and ``test`` holds the finished seeds only.
     """
     grid_row, row = rows.get(f"grid/{task}/{model}"), rows.get(f"{task}/{model}")
     grid_rate = grid_row["learning_rate"] if grid_row else None
@@ -80,10 +80,9 @@ def model_summary(task: str, model: str, rows: Mapping[str, Mapping[str, Any]]) 
     test = row["test"] if row else {"n": 0, "values": [], "seeds": []}
     target = row["target"] if row else {"count": 0, "n": 0}
     state = row["state"] if row else "waiting"
-    # A search marked failed whose seed runs partly finished: the rest stopped with an error (each a seed)
-    failed = memory_plan.SEEDS - target["n"] if state == "failed" and target["n"] else 0
+    failed = len(row.get("failed_seeds", ())) if row else 0  # seed runs that stopped with an error
     return {
-        "model": model, "label": LABELS[model], "state": "done" if failed else state,
+        "model": model, "label": LABELS[model], "state": "done" if state == "failed" and target["n"] else state,
         "grid_rate": grid_rate, "grid_edge": len(extension) > 1,  # bracket goes past the grid at its edges only
         "tried": tried, "rate": rate, "bracketed": bool(rate) and min(tried) < rate < max(tried),
         "reached": target["count"], "n": target["n"] + failed, "failed": failed,

@@ -62,7 +62,8 @@ def test_a_rate_at_the_edge_of_everything_tried_is_starred():
 def test_a_search_whose_seed_runs_partly_failed_counts_them_as_seeds_not_reaching_the_target():
     tuned = _tuned()
     gru = tuned["tasks"]["adding100"]["rows"][1]
-    gru.update(_row("adding100/gru", 0.3, [0.00005, 0.00004, 0.00006], [200] * 3, [False] * 3), state="failed")
+    gru.update(_row("adding100/gru", 0.3, [0.00005, 0.00004, 0.00006], [200] * 3, [False] * 3), state="failed",
+               failed_seeds=[4, 5])  # as the report writes a failed search's seed runs without results
     models = {m["model"]: m for m in memory.memory_summary(tuned)["tasks"]["adding100"]["models"]}
     # 3 of the plan's 5 seed runs finished: 2 failed, counted in n, not in reached; the test pairs 3 seeds
     assert (models["gru"]["state"], models["gru"]["reached"], models["gru"]["n"], models["gru"]["failed"]) == (
@@ -71,7 +72,7 @@ def test_a_search_whose_seed_runs_partly_failed_counts_them_as_seeds_not_reachin
     assert "| GRU | 3/5, " in memory.memory_markdown(memory.memory_summary(tuned)) and "2 failed" in \
         memory.memory_markdown(memory.memory_summary(tuned))
     # a search that failed with no seed run finished stays 'failed'
-    gru.update(_row("adding100/gru", 0.3), state="failed")
+    gru.update(_row("adding100/gru", 0.3), state="failed", failed_seeds=[1, 2, 3, 4, 5])
     assert memory.memory_summary(tuned)["tasks"]["adding100"]["models"][-1]["state"] == "failed"
 
 
