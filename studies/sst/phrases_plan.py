@@ -1,0 +1,25 @@
+"""SST-2, the phrase-supervision axis of issue 24's behaviour goal: the last-step LSTM without the phrases.
+
+Every SST-2 model of the other rounds trains on the GLUE SST-2 training set, and 66,415 of its 66,978
+distinct texts are labelled phrases of the treebank's training trees ("not good", "good", ...): each
+of those models already learns from the treebank's phrase labels. This round takes them away: the
+LSTM read at its last step (:mod:`studies.sst.pooling_plan`) trained on the 6,920 binary training
+sentences of ``train.txt`` alone (the ``sst`` data, ``data.phrases`` off), evaluated on the same dev
+(872) and test (1,821) sentences. Same recipe and tuning effort otherwise (the grid
+:data:`studies.sst.plan.RATES` on dev with seed 0, then the best rate with seeds 1, 2, 3)::
+
+    python -m rnnlab plan studies/sst/phrases_plan.py --out=runs/sst_phrases
+"""
+
+from rnnlab.experiments.plan import Search
+from rnnlab.experiments.search_space import grid_text
+from studies.sst.plan import METRIC, RATES, RECIPE, SST
+
+SENTENCES_ONLY = RECIPE.replace("glue,", "", 1)  # the treebank's training sentences, no phrases
+MODELS = {"lstm_last_sentences": "lstm,pooling=last"}
+
+
+def get_plan() -> list[Search]:
+    """One search: the last-step LSTM trained on the treebank's training sentences only."""
+    return [Search(f"sst2/{name}", f"{SST}:{SENTENCES_ONLY},{variants}", METRIC, grid_text(RATES), trials=len(RATES),
+                   seeds=3, startup_trials=len(RATES), vary_data_seed=False) for name, variants in MODELS.items()]
