@@ -40,10 +40,14 @@ from rnnlab.analysis.behaviour import load_suite
 from rnnlab.analysis.significance import holm, paired_test
 from rnnlab.analysis.stats import markdown_table, write_page_block
 from rnnlab.commands.common import named_runs
+from studies.sst.tables import LABELS
 
 SUITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checklist.py")
 GROUPS = ("contrast: but", "contrast: although")
 BOUNDARIES = ("but", "and (the but-sentence's twin)", "although A , B", "B , although A", "B , although A: its comma")
+TITLES = {"but": '"A , but B": at "but"', BOUNDARIES[1]: '"A , and B": at "and"',  # a boundary kind, for a reader
+          "although A , B": '"although A , B": at ","', "B , although A": '"B , although A": at "although"',
+          "B , although A: its comma": '"B , although A": at ","'}
 WINDOW = 3  # steps either side of the boundary in the profile
 
 
@@ -145,16 +149,23 @@ def behaviour_link(rows: Sequence[Mapping[str, Any]], workdirs: Mapping[str, str
 
 
 def summary_markdown(rows: Sequence[Mapping[str, Any]], link: Mapping[str, Any] | None = None) -> str:
-    """The rows of :func:`summarize` as a table, and the :func:`behaviour_link` when given."""
-    table = [[r["run"], r["kind"], r["n"], f"{r['boundary']:.3f}", f"{r['elsewhere']:.3f}",
-              f"{r['diff']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]", f"{r['p_holm']:.2g}",
-              f"{100 * r['lowest_share']:.0f}", "yes" if r["closes"] else "no"] for r in rows]
-    return (f"Forget gate (layer 0, forward; mean over units) at the contrast boundary and at the sentence's other "
-            f"steps; difference with its 95% interval over sentences (paired t), the {len(rows)} tests one "
-            "family, Holm-Bonferroni adjusted; lowest %: sentences whose lowest forget gate is at the boundary; "
-            "closes: lower at the boundary, separably.\n\n"
-            + markdown_table(["run", "boundary", "sentences", "forget at boundary", "elsewhere",
-                              "difference [95% CI]", "p_holm", "lowest %", "closes"], table)
+    """The rows of :func:`summarize` as a table, a row per run and a column per boundary kind (the difference,
+    marked where the gate closes; the intervals, p values and means are in the rows), and the
+    :func:`behaviour_link` when given."""
+    runs = list(dict.fromkeys(r["run"] for r in rows))
+    by = {(r["run"], r["kind"]): r for r in rows}
+    cell = lambda r: f"**{r['diff']:+.3f}**" if r["closes"] else f"{r['diff']:+.3f}"
+    table = [[run, *(cell(by[(run, kind)]) if (run, kind) in by else "-" for kind in BOUNDARIES)] for run in runs]
+    closing = {kind: sum(by[(run, kind)]["closes"] for run in runs if (run, kind) in by) for kind in BOUNDARIES}
+    table.append(["**runs where it closes**", *(f"{closing[kind]} of {len(runs)}" for kind in BOUNDARIES)])
+    sentences = {kind: max((r["n"] for r in rows if r["kind"] == kind), default=0) for kind in BOUNDARIES}
+    return (f"Forget gate (layer 0, forward; mean over units) at the contrast boundary minus its mean over the "
+            f"sentence's other steps, averaged over the sentences of each kind ({', '.join(map(str, sentences.values()))} "
+            "in the columns' order); "
+            f"**bold**: the gate closes there (lower at the boundary, separably: paired t over sentences, the "
+            f"{len(rows)} tests one family, Holm-Bonferroni adjusted). Intervals, p values and the share of "
+            "sentences whose lowest gate is at the boundary: `contrast_gates.json`.\n\n"
+            + markdown_table(["run", *(TITLES[kind] for kind in BOUNDARIES)], table)
             + ("" if not link else
                f"\nAcross the {len(link['runs'])} runs, the difference at \"{link['kind']}\" against the run's "
                f"failure rate on \"{link['group']}\" of the suite: Spearman's rho = {link['spearman']:+.2f} "
@@ -181,9 +192,6 @@ def plot_profiles(profiles: Mapping[str, Mapping[str, Sequence[float]]], path: s
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(label.rsplit("/seed", 1)[0] for label in profiles))
-    titles = {"but": '"A , but B": at "but"', BOUNDARIES[1]: '"A , and B": at "and"',
-              "although A , B": '"although A , B": at ","', "B , although A": '"B , although A": at "although"',
-              "B , although A: its comma": '"B , although A": at ","'}
     fig, axes = plt.subplots(len(models), len(BOUNDARIES), figsize=(12, 2.3 * len(models) + 0.9), squeeze=False,
                              sharex=True, sharey=True)
     offsets = np.arange(-WINDOW, WINDOW + 1)
@@ -197,11 +205,11 @@ def plot_profiles(profiles: Mapping[str, Mapping[str, Sequence[float]]], path: s
             ax.set_xticks(offsets)
             ax.tick_params(labelsize=9)
             if i == 0:
-                ax.set_title(titles[kind], fontsize=9)
+                ax.set_title(TITLES[kind], fontsize=9)
             if i == len(models) - 1:
                 ax.set_xlabel("steps from the boundary", fontsize=9)
             if j == 0:
-                ax.set_ylabel(f"{model}\nforget gate, mean", fontsize=9)
+                ax.set_ylabel(f"{LABELS.get(model, model)}\nforget gate, mean", fontsize=9)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))

@@ -61,8 +61,10 @@ def negation_breakdown(
         (:func:`negated_counts`).
 
     Returns:
-      ``[{"workdir", "group", "seed", "learning_rate", "wall_time_sec",
-      split: {"accuracy", "negated_accuracy", "other_accuracy", "count", "negated"}}]``.
+      ``[{"workdir", "group", "seed", "learning_rate", "wall_time_sec", "step", "best_step",
+      split: {"accuracy", "negated_accuracy", "other_accuracy", "count", "negated"}}]``: ``step`` is where
+      the run stopped, ``best_step`` the step of its best checkpoint on the early-stopping set (dev),
+      whose dev and test accuracy the record holds.
     """
     records = []
     for workdir in workdirs:
@@ -71,7 +73,8 @@ def negation_breakdown(
             continue
         record = {"workdir": workdir, "group": run.group, "seed": run.seed,
                   "learning_rate": run.config.get("optim", {}).get("learning_rate"),
-                  "wall_time_sec": run.results.get("wall_time_sec")}
+                  "wall_time_sec": run.results.get("wall_time_sec"), "step": run.results.get("step"),
+                  "best_step": run.results.get("best_step")}
         for split in splits:
             n, n_neg = counts[split] if counts else negated_counts(run.config["data"], split)
             acc, neg = run.results[f"{split}/accuracy"], run.results[f"{split}/negated_accuracy"]
@@ -124,9 +127,18 @@ def held_out(records: Sequence[Mapping[str, Any]], chosen: Sequence[str] = FIRST
             for group in chosen}
 
 
+LABELS = {  # a reader's names of the SST-2 models, for figures
+    "sst2/lstm": "LSTM, attention", "sst2/bilstm": "BiLSTM, attention", "sst2/bow": "bag of words",
+    "sst2/bilstm_last": "BiLSTM, last step", "sst2/lstm_last": "LSTM, last step",
+    "sst2/lstm_last_wide": "LSTM, last step, 300 units", "sst2/lstm_last_deep": "LSTM, last step, 2 layers",
+    "sst2/lstm_last_sentences": "LSTM, last step, no phrases",
+}
 COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilstm", "sst2/lstm"),
             ("sst2/bilstm_last", "sst2/bilstm"),  # the pooling axis (studies/sst/pooling_plan.py)
-            ("sst2/lstm_last", "sst2/bilstm_last"))  # the direction axis, both read at the last step
+            ("sst2/lstm_last", "sst2/bilstm_last"),  # the direction axis, both read at the last step
+            ("sst2/lstm_last_wide", "sst2/lstm_last"),  # the width axis (studies/sst/size_plan.py)
+            ("sst2/lstm_last_deep", "sst2/lstm_last"),  # the depth axis
+            ("sst2/lstm_last", "sst2/lstm_last_sentences"))  # phrase supervision (studies/sst/phrases_plan.py)
 COLUMNS = {  # name: the value of one seed's record, in accuracy points
     "dev": lambda r: 100 * r["valid"]["accuracy"],
     "test": lambda r: 100 * r["test"]["accuracy"],

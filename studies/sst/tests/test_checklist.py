@@ -169,6 +169,8 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
         models = json.load(f)["models"]
     with open(os.path.join(ROOT, "docs", "results", "sst2", "per_seed.json")) as f:
         per_seed = json.load(f)
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = f.read()
     # "Eight of the nine retrained runs reproduce ... exactly (the bag of words' seed 1 is one dev sentence off)"
     differ = []
     for model, records in per_seed.items():
@@ -178,25 +180,40 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
                 sentences = round(behaviour.DEV_SENTENCES * abs(new["dev"] - old["valid"]["accuracy"]))
                 differ.append((model, old["seed"], sentences))
     assert differ == [("sst2/bow", 1, 1)]
-    # "None of the 20 comparisons between models is separable after Holm's correction"
+    # "None of the 32 comparisons between models is separable after Holm's correction, not even the LSTM
+    # trained without phrases against the same LSTM with them (controls p = 0.023, p_holm = 0.73)"
     columns = {f: (lambda r, f=f: behaviour.family_rate(r, f)) for f in checklist.FAMILIES}
     tests = tables.comparisons(models, columns=columns)
-    assert len(tests) == 20 and not any(t["separable"] for t in tests)
+    assert len(tests) == 32 and not any(t["separable"] for t in tests)
+    (phrases,) = [t for t in tests if (t["a"], t["b"], t["column"]) == ("sst2/lstm_last", "sst2/lstm_last_sentences",
+                                                                        "controls")]
+    assert (f"{phrases['p']:.2g}", f"{phrases['p_holm']:.2g}") == ("0.023", "0.73")
 
     def mean(model, name):
         return np.mean([r["groups"][name]["failure_rate"] for r in models[model]])
 
-    # every model passes the controls; none is within the goal on negated positives (29.0-46.5%) or
-    # contrast (28.3-42.2%)
+    # every model but the one trained without phrases passes the controls; none is within the goal on negated
+    # positives or contrast; none reaches dev 85.2, the two-layer LSTM comes closest
     families = {m: {f: 100 * np.mean([behaviour.family_rate(r, f) for r in records]) for f in checklist.FAMILIES}
                 for m, records in models.items()}
-    assert all(family["controls"] <= 100 * checklist.GOALS["controls"] for family in families.values())
-    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
-        page = f.read()
+    passing = [m for m, family in families.items() if family["controls"] <= 100 * checklist.GOALS["controls"]]
+    assert passing == [m for m in models if m != "sst2/lstm_last_sentences"]
+    dev = {m: 100 * np.mean([r["dev"] for r in records]) for m, records in models.items()}
+    assert max(dev, key=dev.get) == "sst2/lstm_last_deep" and max(dev.values()) < 85.2
+    assert f"comes closest, {behaviour._cell([r['dev'] for r in models['sst2/lstm_last_deep']])})" in \
+        page.replace("\n  ", " ")
     for name, goal in (("negated positives", "10%"), ("contrast", "15%")):
         rates = [family[name] for family in families.values()]
         assert min(rates) > 100 * checklist.GOALS[name]
         assert f"{name} ({min(rates):.1f}-{max(rates):.1f}% against {goal})" in page.replace("\n  ", " ")
+    # every last-step reader trained on the phrases within the goal on negated negatives on average (one
+    # seed of the two-layer LSTM at 12.9%); the 300-unit LSTM closest on the rest
+    last = [m for m in models if "_last" in m and m != "sst2/lstm_last_sentences"]
+    assert all(families[m]["negated negatives"] <= 100 * checklist.GOALS["negated negatives"] for m in last)
+    deep = [behaviour.family_rate(r, "negated negatives") for r in models["sst2/lstm_last_deep"]]
+    assert f"{100 * max(deep):.1f}%" == "12.9%" and "fails 12.9%" in page
+    rest = {m: families[m]["negated positives"] + families[m]["contrast"] for m in models}
+    assert min(rest, key=rest.get) == "sst2/lstm_last_wide"
     # recurrent seeds within 10% and one at half or more on negated negatives
     for model in ("sst2/lstm", "sst2/bilstm"):
         rates = [behaviour.family_rate(r, "negated negatives") for r in models[model]]
@@ -205,10 +222,10 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
     assert mean("sst2/bow", "negated negative: length-matched") > mean("sst2/bow", "negated negative")
     assert mean("sst2/bow", "negated positive: clausal") < min(
         mean(m, "negated positive: clausal") for m in models if m != "sst2/bow")
-    # contrast: "although" about as often for all; "but" less for the recurrent models
+    # contrast: "although" 37-45% for every model; "but" less for every recurrent model than for the bag of words
     although = [mean(m, "contrast: although") for m in models]
-    assert max(although) - min(although) < 0.05
-    assert max(mean(m, "contrast: but") for m in ("sst2/lstm", "sst2/bilstm")) < mean("sst2/bow", "contrast: but")
+    assert f"{100 * min(although):.0f}-{100 * max(although):.0f}%" == "37-45%" and "fails 37-45%" in page
+    assert max(mean(m, "contrast: but") for m in models if m != "sst2/bow") < mean("sst2/bow", "contrast: but")
     # recurrent models fail mostly on positive-labelled contrast sentences; the bag of words both alike
     suite = {g.name: g for g in checklist.get_suite().groups}
     labels = {c.template: c.label for name in checklist.FAMILIES["contrast"] for c in suite[name].cases}
@@ -219,7 +236,8 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
                 for template, counts in r["groups"][name]["by_template"].items():
                     failures[labels[template]] += counts["failures"]
         ratio = failures[checklist.POS] / failures[checklist.NEG]
-        assert ratio > 2 if model != "sst2/bow" else 0.8 < ratio < 1.25, (model, failures)
+        alike = model in ("sst2/bow", "sst2/lstm_last_sentences")  # trained without the phrase labels
+        assert 0.8 < ratio < 1.25 if alike else ratio > 2, (model, failures)
 
 
 def test_the_pooling_reading_holds_in_the_committed_json():

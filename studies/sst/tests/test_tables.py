@@ -98,11 +98,14 @@ def test_comparisons_are_welch_tests_with_holm_over_the_family():
     assert all(t["p_holm"] >= t["p"] for t in tests)
 
 
+SST2_FOLDERS = ("sst2", "sst2_pooling", "sst2_size", "sst2_phrases")  # docs/results/<folder>/per_seed.json of each round
+
+
 def test_reproduction_sst_tests_block_is_what_the_code_makes_of_the_committed_json():
     from tests import committed
 
     made = tables.write_comparisons([os.path.join(committed.ROOT, "docs", "results", folder, "per_seed.json")
-                                     for folder in ("sst2", "sst2_pooling")])
+                                     for folder in SST2_FOLDERS])
     assert committed.block("reproduction.md", "sst2-tests") == made.strip()
 
 
@@ -121,13 +124,13 @@ def test_first_round_held_out_drops_each_groups_selection_seed_and_matches_the_p
 def test_the_prose_quotes_the_holm_family_of_the_committed_per_seed_json():
     from tests import committed
 
-    models = {**committed.results("sst2", "per_seed.json"), **committed.results("sst2_pooling", "per_seed.json")}
+    models = {name: records for folder in SST2_FOLDERS for name, records in committed.results(folder, "per_seed.json").items()}
     tests = tables.comparisons(models)
     by = {(t["a"], t["b"], t["column"]): t for t in tests}
     quoted = lambda a, b, column: f"p_holm = {by[(a, b, column)]['p_holm']:.2g}"
     with open(os.path.join(committed.ROOT, "docs", "reproduction.md")) as f:
         page = f.read()
-    assert f"The {len(tests)} comparisons of the table above (5 pairs" in page
+    assert f"The {len(tests)} comparisons of the table above ({len(tables.COMPARED)} pairs" in page
     assert quoted("sst2/lstm", "sst2/bow", "test, negated") + ")" in page
     assert quoted("sst2/lstm", "sst2/bow", "gap other - negated") + ": not" in page
     assert quoted("sst2/bilstm", "sst2/bow", "dev") + "), on the set that selected it" in page
@@ -142,7 +145,8 @@ def test_the_prose_quotes_the_holm_family_of_the_committed_per_seed_json():
         in findings
 
 
-@pytest.mark.parametrize("block, folder", [("sst2", "sst2"), ("sst2-pooling", "sst2_pooling")])
+@pytest.mark.parametrize("block, folder", [("sst2", "sst2"), ("sst2-pooling", "sst2_pooling"), ("sst2-size", "sst2_size"),
+                                           ("sst2-phrases", "sst2_phrases")])
 def test_the_plan_tables_in_the_page_are_the_committed_sst_md_made_from_per_seed_json(block, folder):
     from tests import committed
 
