@@ -19,8 +19,10 @@ inputs are what the model reads, as in the dataset's batches (for the music
 corpora ``inputs[t]`` is frame ``t - 1``, zeros at ``t = 0``).
 
 **Outputs.** One JSON object per input; every record ends with ``"step"``, the
-checkpoint step whose parameters made it (the newest checkpoint that restores:
-a damaged newer one is skipped, and a warning on stderr says so). Per task::
+step of the checkpoint that served it (the newest checkpoint that restores: a
+damaged newer one is skipped, and a warning on stderr says so). A run that kept
+its best parameters on the early-stopping set is served with those; the log
+line on stderr names the step they come from. Per task::
 
     classify  {"text", "tokens", "unknown", "label", "label_name", "probs": [C], "step"}
     tag       {"text", "tokens", "unknown", "labels": [L], "label_names": [L], "probs": [L][C], "step"}
