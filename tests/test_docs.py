@@ -58,3 +58,16 @@ def test_compile_ratios_table_in_performance_md_is_made_from_the_committed_json(
     page = (ROOT / "docs" / "performance.md").read_text()
     block = page.split("<!-- compile-ratios:", 1)[1].split("-->", 1)[1].split("<!-- /compile-ratios -->", 1)[0]
     assert block.strip() == compile_time.ratios_markdown(results).strip()
+
+
+PAGES = sorted({p.relative_to(ROOT).as_posix() for pattern in ("*.md", "docs/**/*.md", "studies/**/*.md", "benchmarks/**/*.md")
+                for p in ROOT.glob(pattern)})
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_figure_a_page_embeds_or_links_is_committed(page):
+    # Given a Markdown page, When its images and links to local files are read, Then each names a file that exists
+    text = (ROOT / page).read_text()
+    targets = re.findall(r"\]\(((?!https?://|#)[^)\s]+)\)", text)
+    missing = [t for t in targets if not ((ROOT / page).parent / t.split("#")[0]).exists()]
+    assert not missing, f"{page} names files that are not committed: {missing}"

@@ -15,6 +15,7 @@ import json
 import os
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 from absl import app, flags
 
 from rnnlab.analysis.behaviour import write_result
@@ -108,13 +109,53 @@ def family_comparisons_markdown(models: Mapping[str, Sequence[Mapping[str, Any]]
     return tables.comparisons_markdown(tests, "failure-rate points (below 0: the first model fails less)", seeds)
 
 
+def plot_families(data: Mapping[str, Any], path: str) -> None:
+    """The JSON of :func:`run_behaviour` as a figure: a panel per goal family (failure %) and one of dev
+    accuracy, a row per model (:data:`studies.sst.tables.LABELS`): a bar at the mean over its seeds, a dot per
+    seed, the goal as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = data["models"]
+    names = list(models)
+    panels = [(f"{family} (fail %)", lambda r, f=family: 100 * family_rate(r, f), 100 * goal, "goal <= ")
+              for family, goal in data["goals"].items()]
+    panels.append(("dev accuracy %", lambda r: 100 * r["dev"], 100 * FLAX_DEV, "goal > "))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.6, 0.42 * len(names) + 1.4),
+                             sharey=True, squeeze=False)
+    rows = np.arange(len(names))[::-1]
+    for ax, (title, value, goal, goal_text) in zip(axes[0], panels):
+        values = [[value(r) for r in models[m]] for m in names]
+        ax.barh(rows, [np.mean(v) for v in values], color="0.75", height=0.6)
+        for row, v in zip(rows, values):
+            ax.plot(v, [row] * len(v), "o", color="black", ms=3)
+        ax.axvline(goal, color="tab:red", ls="--", lw=1)
+        ax.set_title(f"{title}\n{goal_text}{goal:g} (red, dashed)", fontsize=9)
+        ax.tick_params(labelsize=9)
+        if title.startswith("dev"):
+            low = min(min(v) for v in values)
+            ax.set_xlim(5 * np.floor(low / 5) - 1, 90)
+        else:
+            ax.set_xlim(0, 100)
+    axes[0, 0].set_yticks(rows, [tables.LABELS.get(m, m) for m in names])
+    axes[0, 0].set_ylim(-0.6, len(names) - 0.1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_behaviour(out: str, page: str = "", runs: Sequence[tuple[str, str]] = ()) -> str:
     """With ``runs``, runs the suite and writes ``out`` (JSON); then the table of ``out``, also written to the
-    ``sst2-behaviour`` block of ``page`` when given."""
+    ``sst2-behaviour`` block of ``page`` when given, and its figure beside ``out`` (``.png``,
+    :func:`plot_families`)."""
     if runs:
         write_result(run_behaviour(runs), out)
     with open(out, encoding="utf-8") as f:
-        text = behaviour_markdown(json.load(f))
+        data = json.load(f)
+    text = behaviour_markdown(data)
+    plot_families(data, os.path.splitext(out)[0] + ".png")
     if page:
         write_page_block(page, "sst2-behaviour", text)
     return text
