@@ -80,7 +80,8 @@ def summarize_group(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def plot_keep_histograms(groups: Mapping[str, Sequence[Mapping[str, Any]]], path: Optional[str],
-                         memory_fraction: float = 0.5, high: float = 0.9):
+                         memory_fraction: float = 0.5, high: float = 0.9,
+                         titles: Optional[Mapping[str, str]] = None, columns: int = 4):
     """Per group, histograms over units, init vs trained: each unit's mean kept fraction (top) and
     the fraction of steps it keeps ``>= high`` (bottom; right of ``memory_fraction``: memory units).
 
@@ -92,6 +93,9 @@ def plot_keep_histograms(groups: Mapping[str, Sequence[Mapping[str, Any]]], path
       path: the PNG to write (``None``: none).
       memory_fraction: drawn as a dashed line in the bottom panels.
       high: the "near 1" threshold, for the labels.
+      titles: ``{label: a reader's name}`` for the panels' titles; by default the labels without the
+        folder path they share (:func:`short_titles`).
+      columns: groups per row of panels (3 keep a page-wide figure at its 9-point text: 864 pixels).
 
     Returns:
       The ``matplotlib.figure.Figure``.
@@ -99,10 +103,10 @@ def plot_keep_histograms(groups: Mapping[str, Sequence[Mapping[str, Any]]], path
     Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure
 
     labels = list(groups)
-    titles = short_titles(labels)
-    cols = min(4, max(1, len(labels)))
+    titles = [titles[label] for label in labels] if titles else short_titles(labels)
+    cols = min(columns, max(1, len(labels)))
     rows = math.ceil(len(labels) / cols) if labels else 1
-    fig = Figure(figsize=(3.8 * cols, 5.2 * rows))
+    fig = Figure(figsize=(3.2 * cols, 4.4 * rows))
     axes = fig.subplots(2 * rows, cols, squeeze=False)
     bins = np.linspace(0.0, 1.0, 26)
     for k in range(rows * cols):

@@ -1,12 +1,14 @@
 """The claims study's figures, made from the committed ``docs/results/tuned/tuned.json``.
 
-    python -m studies.claims.figures --tuned=docs/results/tuned/tuned.json --out=docs/results/tuned
+    python -m studies.claims.figures --tuned=docs/results/tuned/tuned.json --out=docs/results/tuned \
+        --saturation=docs/results/saturation/saturation.json
 
 ``claims.png``: the tuned models of claims 1-3 (negation with tails, future context, adding and copy),
 ``ablation.png``: the gate variants of section 4 beside their intact cells; both with chance (and,
 for future context, the left-to-right ceiling) as labelled lines. Each bar is the test metric's mean
 over seeds 1-3, its whisker the 95% t-interval of the mean clipped to the metric's range, its dots the
-seeds (:func:`rnnlab.analysis.plots.plot_seed_bars`).
+seeds (:func:`rnnlab.analysis.plots.plot_seed_bars`). With ``--saturation``, also section 5's
+``keep_histograms.png`` from the committed ``docs/results/saturation/saturation.json``.
 """
 
 from __future__ import annotations
@@ -76,16 +78,47 @@ def write_figures(tasks: Mapping[str, Any], out: str) -> list[str]:
     return paths
 
 
+SATURATION_TITLES = {  # the saturation report's groups (docs/results/saturation/README.md), in the page's order
+    "tuned/adding100/cell=lstm/best": "adding, T=100: LSTM", "tuned/adding100/cell=gru/best": "adding, T=100: GRU",
+    "tuned/copy100/cell=lstm/best": "copy, T=100: LSTM", "tuned/copy100/cell=gru/best": "copy, T=100: GRU",
+    "tuned/negation_tail/cell=lstm/best": "negation with tails: LSTM",
+    "tuned/negation_tail/cell=gru/best": "negation with tails: GRU",
+    "tuned/negation_tail/cell=lstm+bidirectional/best": "negation with tails: BiLSTM",
+    "sst/search/sst-lstm+lr=2e-3": "SST sentences: LSTM", "sst/search/sst-bilstm+phrases+lr=1e-3": "SST phrases: BiLSTM",
+    "music/jsb-lstm-adamsearch-20k/best": "JSB chorales: LSTM", "music/jsb-gru-adamsearch/best": "JSB chorales: GRU",
+}
+
+
+def write_saturation_figure(saturation: Mapping[str, Any], path: str) -> str:
+    """The keep histograms of a saturation report's JSON (``python -m rnnlab gates``, which wrote its own
+    ``saturation.png`` with the runs' paths as titles), its groups in :data:`SATURATION_TITLES`'s order and
+    names (:func:`rnnlab.analysis.saturation_report.plot_keep_histograms`). Returns ``path``."""
+    from rnnlab.analysis.saturation_report import plot_keep_histograms
+
+    groups = {label: saturation["groups"][label]["runs"] for label in SATURATION_TITLES if label in saturation["groups"]}
+    settings = saturation["settings"]
+    plot_keep_histograms(groups, path, settings["memory_fraction"], settings["high"], titles=SATURATION_TITLES,
+                         columns=3)
+    return path
+
+
 def main(argv: Sequence[str]) -> None:
-    """absl entry: ``--tuned``, ``--out``."""
+    """absl entry: ``--tuned``, ``--out``, ``--saturation``."""
     del argv
     with open(flags.FLAGS.tuned) as f:
         tasks = json.load(f)["tasks"]
     for path in write_figures(tasks, flags.FLAGS.out):
         print(path)
+    if flags.FLAGS.saturation:
+        with open(flags.FLAGS.saturation) as f:
+            saturation = json.load(f)
+        print(write_saturation_figure(saturation, os.path.join(os.path.dirname(flags.FLAGS.saturation),
+                                                               "keep_histograms.png")))
 
 
 if __name__ == "__main__":
     flags.DEFINE_string("tuned", "docs/results/tuned/tuned.json", "a tuned.json (python -m rnnlab report --plan)")
     flags.DEFINE_string("out", "docs/results/tuned", "where claims.png and ablation.png go")
+    flags.DEFINE_string("saturation", "", "also a saturation report's JSON (python -m rnnlab gates): its "
+                        "keep_histograms.png beside it, with the findings page's names")
     app.run(main)

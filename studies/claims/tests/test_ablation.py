@@ -95,3 +95,15 @@ def test_findings_embeds_the_claims_figures_made_from_the_committed_json(tmp_pat
     for path in figures.write_figures(tasks, str(tmp_path)):
         name = os.path.basename(path)
         assert f"](results/tuned/{name})" in page and os.path.isfile(os.path.join(TUNED, name))
+
+
+def test_findings_embeds_the_saturation_figure_made_from_the_committed_json_with_every_group(tmp_path):
+    from studies.claims import figures
+
+    with open(os.path.join(ROOT, "docs", "results", "saturation", "saturation.json")) as f:
+        saturation = json.load(f)
+    assert set(figures.SATURATION_TITLES) == set(saturation["groups"])  # no group left out, none named twice
+    path = figures.write_saturation_figure(saturation, str(tmp_path / "keep_histograms.png"))
+    assert os.path.getsize(path) > 0
+    with open(os.path.join(ROOT, "docs", "findings.md")) as f:
+        assert "](results/saturation/keep_histograms.png)" in f.read()
