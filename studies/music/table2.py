@@ -2,6 +2,7 @@
 
     python -m studies.music.table2 --plan=studies/music/plan.py --runs=runs/music_plan \\
         --out=docs/results/music
+    python -m studies.music.table2 --figure_from=docs/results/music/table2.json --out=docs/results/music
 
 A music plan (``studies/music/plan.py``) names its searches ``SETUP/CELL``:
 ``SETUP`` is a corpus (``jsb``, ``nottingham``, ``piano``, ``musedata``) trained
@@ -10,7 +11,7 @@ with Adam, or ``CORPUS-paper`` with the paper's recipe (RMSProp, weight noise);
 are its seed runs (``best__seedS``) and, when the search space is a single
 point (no selection took place), the trial run of seed 0 too.
 
-Writes ``OUT/table2.json`` (every seed's train / valid / test NLL, learning
+Writes ``OUT/table2.png`` (:func:`plot_table2`), ``OUT/table2.json`` (every seed's train / valid / test NLL, learning
 rate, steps, best step, wall time, parameters) and ``OUT/table2.md`` (the wall
 time of every run, and Table 2:
 published train / test beside rnnlab's mean +- sample std over seeds, marking
@@ -24,6 +25,7 @@ import json
 import os
 from typing import Any, Mapping, Optional, Sequence
 
+import numpy as np
 from absl import app, flags
 
 from rnnlab.experiments import plan as plan_lib
@@ -165,8 +167,47 @@ def wall_time_markdown(collected: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+CELL_COLORS = {"tanh": "tab:green", "gru": "tab:orange", "lstm": "tab:blue"}  # as in the claims study's figures
+RECIPE_MARKERS = {"adam": ("o", "rnnlab, Adam"), "paper": ("s", "rnnlab, the paper's recipe")}
+
+
+def plot_table2(collected: Mapping[str, Mapping[str, Any]], path: str) -> None:
+    """Table 2's test NLL as a figure: a panel per corpus, the cells along x; each rnnlab run a point (its
+    recipe the marker, hollow where it stopped at its step cap), the paper's value a black bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    fig, axes = plt.subplots(1, len(PUBLISHED), figsize=(9.4, 3.4), squeeze=False)
+    for ax, (corpus, published) in zip(axes[0], PUBLISHED.items()):
+        for i, cell in enumerate(CELLS):
+            ax.hlines(published[cell][1], i - 0.35, i + 0.35, color="black", lw=2)
+            setups = [s for s in sorted(collected) if recipe_of(s)[0] == corpus and cell in collected[s]]
+            for j, setup in enumerate(setups):
+                marker, _ = RECIPE_MARKERS.get(recipe_of(setup)[1], ("^", setup))
+                seeds = collected[setup][cell]["seeds"]
+                x = i + (j - (len(setups) - 1) / 2) * 0.25 + np.linspace(-0.04, 0.04, len(seeds))
+                for xi, seed in zip(x, seeds):
+                    ax.plot(xi, seed["test_nll"], marker, ms=5, color=CELL_COLORS[cell],
+                            mfc="none" if seed["hit_cap"] else CELL_COLORS[cell])
+        ax.set_xticks(range(len(CELLS)), [CELL_NAMES[c] for c in CELLS])
+        ax.set_title(CORPUS_NAMES[corpus], fontsize=9)
+        ax.tick_params(labelsize=9)
+    axes[0, 0].set_ylabel("test NLL per time step (lower is better)", fontsize=9)
+    handles = [Line2D([], [], color="black", lw=2, label="Chung et al. 2014")]
+    handles += [Line2D([], [], marker=m, ls="none", color="0.3", label=label) for m, label in RECIPE_MARKERS.values()]
+    handles.append(Line2D([], [], marker="o", ls="none", color="0.3", mfc="none", label="stopped at its step cap"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def write_table2(plan_path: str, runs: str, out: str) -> dict[str, Any]:
-    """Writes ``out/table2.json`` and ``out/table2.md`` of the plan's runs; returns the collected dict."""
+    """Writes ``out/table2.json``, ``out/table2.md`` and ``out/table2.png`` (:func:`plot_table2`) of the plan's
+    runs; returns the collected dict."""
     collected = collect(plan_lib.load_plan(plan_path), runs)
     os.makedirs(out, exist_ok=True)
     for entry in (e for cells in collected.values() for e in cells.values()):
@@ -178,6 +219,7 @@ def write_table2(plan_path: str, runs: str, out: str) -> dict[str, Any]:
     with open(os.path.join(out, "table2.md"), "w") as f:
         f.write(table2_markdown(collected) + "\nWall time per run (a shared 2-core CPU):\n\n"
                 + wall_time_markdown(collected))
+    plot_table2(collected, os.path.join(out, "table2.png"))
     return collected
 
 
@@ -188,11 +230,16 @@ def main(argv: Sequence[str]) -> None:
 
     quiet()
     f = flags.FLAGS
+    if f.figure_from:
+        with open(f.figure_from) as json_file:
+            plot_table2(json.load(json_file), os.path.join(f.out, "table2.png"))
+        return
     write_table2(f.plan, f.runs, f.out)
 
 
 if __name__ == "__main__":
     flags.DEFINE_string("plan", "studies/music/plan.py", "the music plan file")
     flags.DEFINE_string("runs", "runs/music_plan", "the plan's output folder")
-    flags.DEFINE_string("out", "docs/results/music", "where table2.json and table2.md go")
+    flags.DEFINE_string("out", "docs/results/music", "where table2.json, table2.md and table2.png go")
+    flags.DEFINE_string("figure_from", "", "only redraw OUT/table2.png from this table2.json (the committed one)")
     app.run(main)

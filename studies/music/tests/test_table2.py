@@ -99,3 +99,17 @@ def test_reproduction_nottingham_chunked_block_is_what_the_code_makes_of_the_com
     assert block.strip() == chunked.summary_markdown(summary).strip()
     # and every seed of every cell was ended by patience, not by the cap
     assert all(all(entry["stopped_early"]) for entry in summary["cells"].values())
+
+
+def test_reproduction_embeds_the_table2_figure_drawn_from_the_committed_json(tmp_path):
+    import os
+
+    from tests import committed
+
+    collected = committed.results("music", "table2.json")
+    table2.plot_table2(collected, str(tmp_path / "table2.png"))
+    assert os.path.getsize(tmp_path / "table2.png") > 0
+    with open(os.path.join(committed.ROOT, "docs", "reproduction.md")) as f:
+        assert "](results/music/table2.png)" in f.read()
+    # every corpus of the paper has a run to draw
+    assert {table2.recipe_of(setup)[0] for setup in collected} == set(table2.PUBLISHED)
