@@ -2,6 +2,7 @@
 
     python -m studies.claims.cell_cost            # -> benchmarks/results/cell_cost_cpu.{json,md}
     python -m studies.claims.cell_cost --quick    # tiny sizes, seconds (sanity check)
+    python -m studies.claims.cell_cost --figure_from=benchmarks/results/cell_cost_cpu.json   # its figure only
 
 For each job (:data:`JOBS`: the negation corpus with tails and the adding
 problem at T=100 of ``studies/claims/configs``, JSB Chorales with the paper's sizes, SST
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import pathlib
 import tempfile
@@ -135,6 +137,37 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+JOB_NAMES = {"negation_tail": "negation with tails", "adding_t100": "adding, T=100", "jsb": "JSB chorales",
+             "sst": "SST sentences"}  # for a reader
+
+
+def plot_ratios(results: dict, path: str) -> None:
+    """GRU / LSTM steps per second per job (each job a group): the GRU at the LSTM's hidden size and at its
+    parameter count, a dashed line at 1 (above: the GRU's step is faster)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    jobs = [job for job in results["jobs"] if "skipped" not in job]
+    fig, ax = plt.subplots(figsize=(7.6, 3.2))
+    x = np.arange(len(jobs))
+    for offset, model, label, hatch in ((-0.18, "gru", "GRU, the LSTM's hidden size", ""),
+                                        (0.18, "gru_matched", "GRU, the LSTM's parameter count", "//")):
+        ratios = [job["gru_over_lstm"][model] for job in jobs]
+        ax.bar(x + offset, ratios, width=0.34, color="tab:orange", alpha=0.6 if hatch else 1.0, hatch=hatch,
+               edgecolor="black", lw=0.5, label=label)
+    ax.axhline(1.0, color="black", ls="--", lw=0.8)
+    ax.set_xticks(x, [f"{JOB_NAMES.get(j['job'], j['job'])}\n(LSTM H={j['hidden_size']['lstm']})" for j in jobs])
+    ax.set_ylabel("GRU / LSTM training steps per s", fontsize=9)
+    ax.tick_params(labelsize=9)
+    ax.legend(fontsize=9, loc="upper left", frameon=False)
+    ax.set_ylim(0, max(1.6, max(j["gru_over_lstm"][m] for j in jobs for m in ("gru", "gru_matched")) + 0.25))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def run(out_dir: pathlib.Path = common.RESULTS, repeats: int = 7, num_batches: int = 10,
         data_path: str = "../shared/data", quick: bool = False, jobs=tuple(JOBS)) -> dict:
     """Times every job; writes ``cell_cost_<device>.{json,md}`` (``cell_cost_quick`` with ``quick``)."""
@@ -152,6 +185,7 @@ def run(out_dir: pathlib.Path = common.RESULTS, repeats: int = 7, num_batches: i
     results = {**common.provenance(command), "repeats": repeats, "num_batches": num_batches, "jobs": rows}
     name = "cell_cost_" + ("quick" if quick else jax.default_backend())
     common.write_results(out_dir, name, results, markdown(results))
+    plot_ratios(results, str(out_dir / f"{name}.png"))
     return results
 
 
@@ -163,7 +197,12 @@ def main(argv=None) -> None:
     parser.add_argument("--data_path", default="../shared/data", help="folder of the real datasets")
     parser.add_argument("--jobs", default=",".join(JOBS), help="comma list of " + ", ".join(JOBS))
     parser.add_argument("--out", default=str(common.RESULTS), help="results folder")
+    parser.add_argument("--figure_from", default="", help="only redraw the figure beside this results JSON")
     args = parser.parse_args(argv)
+    if args.figure_from:
+        with open(args.figure_from) as f:
+            plot_ratios(json.load(f), os.path.splitext(args.figure_from)[0] + ".png")
+        return
     import tensorflow_datasets as tfds
 
     tfds.disable_progress_bar()

@@ -107,3 +107,15 @@ def test_findings_embeds_the_saturation_figure_made_from_the_committed_json_with
     assert os.path.getsize(path) > 0
     with open(os.path.join(ROOT, "docs", "findings.md")) as f:
         assert "](results/saturation/keep_histograms.png)" in f.read()
+
+
+def test_findings_embeds_the_cell_cost_figure_drawn_from_the_committed_benchmark(tmp_path):
+    from studies.claims import cell_cost
+
+    with open(os.path.join(ROOT, "benchmarks", "results", "cell_cost_cpu.json")) as f:
+        results = json.load(f)
+    cell_cost.plot_ratios(results, str(tmp_path / "cell_cost.png"))
+    assert os.path.getsize(tmp_path / "cell_cost.png") > 0
+    assert {job["job"] for job in results["jobs"]} <= set(cell_cost.JOB_NAMES)  # every job has a reader's name
+    with open(os.path.join(ROOT, "docs", "findings.md")) as f:
+        assert "](../benchmarks/results/cell_cost_cpu.png)" in f.read()
