@@ -81,7 +81,7 @@ def summarize_group(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def plot_keep_histograms(groups: Mapping[str, Sequence[Mapping[str, Any]]], path: Optional[str],
                          memory_fraction: float = 0.5, high: float = 0.9,
-                         titles: Optional[Mapping[str, str]] = None, columns: int = 4):
+                         titles: Optional[Mapping[str, str]] = None, columns: int = 3):
     """Per group, histograms over units, init vs trained: each unit's mean kept fraction (top) and
     the fraction of steps it keeps ``>= high`` (bottom; right of ``memory_fraction``: memory units).
 
@@ -95,7 +95,8 @@ def plot_keep_histograms(groups: Mapping[str, Sequence[Mapping[str, Any]]], path
       high: the "near 1" threshold, for the labels.
       titles: ``{label: a reader's name}`` for the panels' titles; by default the labels without the
         folder path they share (:func:`short_titles`).
-      columns: groups per row of panels (3 keep a page-wide figure at its 9-point text: 864 pixels).
+      columns: groups per row of panels (3, the default, keep the figure page-wide at its 9-point text:
+        864 pixels).
 
     Returns:
       The ``matplotlib.figure.Figure``.

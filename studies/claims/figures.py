@@ -97,8 +97,7 @@ def write_saturation_figure(saturation: Mapping[str, Any], path: str) -> str:
 
     groups = {label: saturation["groups"][label]["runs"] for label in SATURATION_TITLES if label in saturation["groups"]}
     settings = saturation["settings"]
-    plot_keep_histograms(groups, path, settings["memory_fraction"], settings["high"], titles=SATURATION_TITLES,
-                         columns=3)
+    plot_keep_histograms(groups, path, settings["memory_fraction"], settings["high"], titles=SATURATION_TITLES)
     return path
 
 
