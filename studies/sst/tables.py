@@ -182,7 +182,8 @@ def comparisons_markdown(tests: Sequence[Mapping[str, Any]], unit: str = "accura
 
 def write_sst_tables(plan_path: str, runs: str, out: str, page: str = "", block: str = "sst2") -> dict[str, Any]:
     """An SST plan's seed runs (``studies/sst/plan.py``): ``out/per_seed.json`` and ``out/sst.md``, with ``page``
-    also the page's ``block`` (the text of ``sst.md``).
+    also the page's ``block`` (the text of ``sst.md``). A plan of trials alone (no seed runs) gets the trials'
+    table only.
 
     Per search: its trials (learning rate, dev accuracy, test accuracy of the
     trial, wall time) and its seed runs broken down into negated and other
@@ -204,12 +205,14 @@ def write_sst_tables(plan_path: str, runs: str, out: str, page: str = "", block:
                                run.results.get("step"), run.results.get("best_step"),
                                f"{run.results['wall_time_sec']:.0f}"])
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "per_seed.json"), "w") as f:
-        json.dump(models, f, indent=1)
-        f.write("\n")
-    text = ("Seed runs of each model's chosen learning rate (accuracy %, mean +- std):\n\n"
-            + negation_markdown(models)
-            + "\nLearning-rate trials (seed 0; the rate with the best dev accuracy was rerun with seeds 1, 2, 3):\n\n"
+    if models:  # a plan of trials alone has no seed runs to keep
+        with open(os.path.join(out, "per_seed.json"), "w") as f:
+            json.dump(models, f, indent=1)
+            f.write("\n")
+    seed_runs = ("Seed runs of each model's chosen learning rate (accuracy %, mean +- std):\n\n"
+                 + negation_markdown(models) + "\n") if models else ""
+    reruns = "the rate with the best dev accuracy was rerun with seeds 1, 2, 3" if models else "no seed runs"
+    text = (seed_runs + f"Learning-rate trials (seed 0; {reruns}):\n\n"
             + markdown_table(["model", "lr", "dev", "test", "steps", "best step", "wall s"], trials))
     with open(os.path.join(out, "sst.md"), "w") as f:
         f.write(text)

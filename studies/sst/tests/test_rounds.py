@@ -56,8 +56,9 @@ def test_the_share_of_glue_texts_that_are_treebank_phrases_is_what_the_page_quot
 
 
 def _page():
+    """reproduction.md with every run of white space (line breaks, list indents) as one space."""
     with open(os.path.join(committed.ROOT, "docs", "reproduction.md")) as f:
-        return f.read().replace("\n  ", " ")
+        return " ".join(f.read().split())
 
 
 def test_the_readings_of_the_width_depth_and_phrase_rounds_quote_the_committed_json():
@@ -135,3 +136,30 @@ def test_the_findings_take_away_on_sst_quotes_the_committed_behaviour():
     assert f"without them it fails {short:.1f}% of \"not good\" cases" in page
     assert (f"(negated positives {mean('sst2/lstm_last_wide', 'negated positives'):.1f}% against 10%, contrast "
             f"{mean('sst2/lstm_last_wide', 'contrast'):.1f}% against 15%)") in page
+
+
+def _trial_dev(block: str, model: str, rate: str) -> float:
+    """The dev accuracy of ``model``'s trial at ``rate`` in the trials table of a reproduction.md block."""
+    for line in committed.block("reproduction.md", block).splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[:2] == [model, rate]:
+            return float(cells[2])
+    raise AssertionError(f"no trial {model} at {rate} in {block}")
+
+
+def test_one_rate_above_the_grid_did_worse_for_every_model_at_the_top_as_the_page_says():
+    from studies.sst import above_grid_plan
+
+    page = _page()
+    assert committed.block("reproduction.md", "sst2-above-grid") == open(
+        os.path.join(committed.ROOT, "docs", "results", "sst2_above_grid", "sst.md")).read().strip()
+    homes = {"sst2/bilstm_last": "sst2-pooling", "sst2/lstm_last_wide": "sst2-size", "sst2/lstm_last_sentences": "sst2-phrases"}
+    assert set(above_grid_plan.AT_THE_TOP) == set(homes)
+    quoted = []
+    for model, block in homes.items():
+        top, above = _trial_dev(block, model, "0.002"), _trial_dev("sst2-above-grid", f"{model}_0.004", "0.004")
+        assert above < top and max(_trial_dev(block, model, r) for r in ("0.0005", "0.001", "0.002")) == top
+        quoted.append(f"{above:.1f} against {top:.1f}")
+    assert ("the last-step BiLSTM {}, the 300-unit LSTM {}, the LSTM on sentences {}".format(*quoted)) in page
+    for text in quoted:  # and each round's own reading says so
+        assert f"did worse on dev ({text}" in page
