@@ -37,6 +37,7 @@ import numpy as np
 from benchmarks import common, train_step
 from studies.claims import configs as claims
 from rnnlab.backends import Backend
+from rnnlab.extras import optional_import
 from rnnlab.training import train
 
 # name: (config module, variant argument, real data folder under --data_path or None)
@@ -144,13 +145,11 @@ JOB_NAMES = {"negation_tail": "negation with tails", "adding_t100": "adding, T=1
 def plot_ratios(results: dict, path: str) -> None:
     """GRU / LSTM steps per second per job (each job a group): the GRU at the LSTM's hidden size and at its
     parameter count, a dashed line at 1 (above: the GRU's step is faster)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure  # no pyplot: the caller's backend stays
 
     jobs = [job for job in results["jobs"] if "skipped" not in job]
-    fig, ax = plt.subplots(figsize=(7.6, 3.2))
+    fig = Figure(figsize=(7.6, 3.2))
+    ax = fig.subplots()
     x = np.arange(len(jobs))
     for offset, model, label, hatch in ((-0.18, "gru", "GRU, the LSTM's hidden size", ""),
                                         (0.18, "gru_matched", "GRU, the LSTM's parameter count", "//")):
@@ -165,7 +164,6 @@ def plot_ratios(results: dict, path: str) -> None:
     ax.set_ylim(0, max(1.6, max(j["gru_over_lstm"][m] for j in jobs for m in ("gru", "gru_matched")) + 0.25))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def run(out_dir: pathlib.Path = common.RESULTS, repeats: int = 7, num_batches: int = 10,

@@ -36,6 +36,7 @@ from rnnlab.experiments import search_space
 from rnnlab.analysis import significance
 from rnnlab.analysis.stats import RunRecord, load_run
 from rnnlab.analysis.tuned_rows import CAP_MARK, hit_cap
+from rnnlab.extras import optional_import
 
 # Chung et al. 2014, Table 2: average negative log-probability per time step, (train, test). Checked
 # number by number against the table of arXiv:1412.3555v1 (the PDF, sha256 ad4f4611...3d, stored in
@@ -174,13 +175,11 @@ RECIPE_MARKERS = {"adam": ("o", "rnnlab, Adam"), "paper": ("s", "rnnlab, the pap
 def plot_table2(collected: Mapping[str, Mapping[str, Any]], path: str) -> None:
     """Table 2's test NLL as a figure: a panel per corpus, the cells along x; each rnnlab run a point (its
     recipe the marker, hollow where it stopped at its step cap), the paper's value a black bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure  # no pyplot: the caller's backend stays
     from matplotlib.lines import Line2D
 
-    fig, axes = plt.subplots(1, len(PUBLISHED), figsize=(9.4, 3.4), squeeze=False)
+    fig = Figure(figsize=(9.4, 3.4))
+    axes = fig.subplots(1, len(PUBLISHED), squeeze=False)
     for ax, (corpus, published) in zip(axes[0], PUBLISHED.items()):
         for i, cell in enumerate(CELLS):
             ax.hlines(published[cell][1], i - 0.35, i + 0.35, color="black", lw=2)
@@ -202,7 +201,6 @@ def plot_table2(collected: Mapping[str, Mapping[str, Any]], path: str) -> None:
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def write_table2(plan_path: str, runs: str, out: str) -> dict[str, Any]:

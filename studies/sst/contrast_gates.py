@@ -40,6 +40,7 @@ from rnnlab.analysis.behaviour import load_suite
 from rnnlab.analysis.significance import holm, paired_test
 from rnnlab.analysis.stats import markdown_table, write_page_block
 from rnnlab.commands.common import named_runs
+from rnnlab.extras import optional_import
 from studies.sst.tables import LABELS
 
 SUITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checklist.py")
@@ -186,14 +187,11 @@ def mean_profiles(records: Sequence[Mapping[str, Any]]) -> dict[str, list[float]
 def plot_profiles(profiles: Mapping[str, Mapping[str, Sequence[float]]], path: str) -> None:
     """The mean forget gate at offsets from the boundary (``{run label: mean_profiles}``): a panel per model
     and boundary kind, a line per seed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure  # no pyplot: the caller's backend stays
 
     models = list(dict.fromkeys(label.rsplit("/seed", 1)[0] for label in profiles))
-    fig, axes = plt.subplots(len(models), len(BOUNDARIES), figsize=(12, 2.3 * len(models) + 0.9), squeeze=False,
-                             sharex=True, sharey=True)
+    fig = Figure(figsize=(12, 2.3 * len(models) + 0.9))
+    axes = fig.subplots(len(models), len(BOUNDARIES), squeeze=False, sharex=True, sharey=True)
     offsets = np.arange(-WINDOW, WINDOW + 1)
     for i, model in enumerate(models):
         for j, kind in enumerate(BOUNDARIES):
@@ -214,7 +212,6 @@ def plot_profiles(profiles: Mapping[str, Mapping[str, Sequence[float]]], path: s
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def write_contrast_gates(runs: Sequence[tuple[str, str]], out: str, page: str = "", behaviour: str = "") -> str:
