@@ -15,8 +15,7 @@ import os
 
 from rnnlab.data import sst
 from rnnlab.experiments.plan import Search
-from rnnlab.experiments.search_space import grid_text
-from studies.sst.plan import METRIC, RATES, RECIPE, SST
+from studies.sst.plan import RECIPE, searches
 
 SENTENCES_ONLY = RECIPE.replace("glue,", "", 1)  # the treebank's training sentences, no phrases
 MODELS = {"lstm_last_sentences": "lstm,pooling=last"}
@@ -24,8 +23,7 @@ MODELS = {"lstm_last_sentences": "lstm,pooling=last"}
 
 def get_plan() -> list[Search]:
     """One search: the last-step LSTM trained on the treebank's training sentences only."""
-    return [Search(f"sst2/{name}", f"{SST}:{SENTENCES_ONLY},{variants}", METRIC, grid_text(RATES), trials=len(RATES),
-                   seeds=3, startup_trials=len(RATES), vary_data_seed=False) for name, variants in MODELS.items()]
+    return searches(MODELS, SENTENCES_ONLY)
 
 
 def glue_texts_in_trees(path: str) -> tuple[int, int]:

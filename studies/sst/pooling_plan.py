@@ -14,8 +14,7 @@ the whole plan; a search's trials and seed runs are shared through its study)::
 """
 
 from rnnlab.experiments.plan import Search
-from rnnlab.experiments.search_space import grid_text
-from studies.sst.plan import METRIC, RATES, RECIPE, SST
+from studies.sst.plan import searches
 
 MODELS = {"bilstm_last": "bilstm,pooling=last", "lstm_last": "lstm,pooling=last"}
 
@@ -23,5 +22,4 @@ MODELS = {"bilstm_last": "bilstm,pooling=last", "lstm_last": "lstm,pooling=last"
 def get_plan() -> list[Search]:
     """One search per model: the BiLSTM with last-step pooling, then the left-to-right LSTM read the same way
     (the direction axis: does the backward reading matter once the model must carry the sentence to its end?)."""
-    return [Search(f"sst2/{name}", f"{SST}:{RECIPE},{variants}", METRIC, grid_text(RATES), trials=len(RATES),
-                   seeds=3, startup_trials=len(RATES), vary_data_seed=False) for name, variants in MODELS.items()]
+    return searches(MODELS)

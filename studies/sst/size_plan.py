@@ -15,8 +15,7 @@ workers may share the searches::
 """
 
 from rnnlab.experiments.plan import Search
-from rnnlab.experiments.search_space import grid_text
-from studies.sst.plan import METRIC, RATES, RECIPE, SST
+from studies.sst.plan import searches
 
 LONGER_CAP = "steps=24000"
 MODELS = {"lstm_last_long": f"lstm,pooling=last,{LONGER_CAP}",
@@ -27,5 +26,4 @@ MODELS = {"lstm_last_long": f"lstm,pooling=last,{LONGER_CAP}",
 def get_plan() -> list[Search]:
     """One search per model: the last-step LSTM with the cap doubled, then the same with hidden size 300, then
     with two layers."""
-    return [Search(f"sst2/{name}", f"{SST}:{RECIPE},{variants}", METRIC, grid_text(RATES), trials=len(RATES),
-                   seeds=3, startup_trials=len(RATES), vary_data_seed=False) for name, variants in MODELS.items()]
+    return searches(MODELS)
