@@ -42,17 +42,13 @@ def test_the_longer_cap_gives_the_same_seed_runs_as_the_12000_step_cap():
     same = lambda r: (r["seed"], r["learning_rate"], r["valid"], r["test"])
     assert [same(r) for r in long] == [same(r) for r in capped] and len(long) == 3
     assert [r["best_step"] for r in long] == [7000, 12000, 6500] and all(r["step"] < 24000 for r in long)
-    with open(os.path.join(committed.ROOT, "docs", "reproduction.md")) as f:
-        page = f.read()
-    assert "best checkpoints at steps 7,000, 12,000 and 6,500" in page
+    assert "best checkpoints at steps 7,000, 12,000 and 6,500" in _page()
 
 
 @pytest.mark.skipif(not os.path.isfile(os.path.join(DATA, "glue_sst2", "train.tsv")), reason="no SST data here")
 def test_the_share_of_glue_texts_that_are_treebank_phrases_is_what_the_page_quotes():
     inside, distinct = phrases_plan.glue_texts_in_trees(DATA)
-    with open(os.path.join(committed.ROOT, "docs", "reproduction.md")) as f:
-        page = f.read()
-    assert f"{inside:,} of its {distinct:,} distinct" in page
+    assert f"{inside:,} of its {distinct:,} distinct" in _page()
 
 
 def _page():
