@@ -6,6 +6,7 @@ import pytest
 
 from studies.sst import phrases_plan, size_plan
 from studies.sst.tests.test_checklist import DATA
+from studies.sst.tests.test_tables import committed_sst2_models
 from tests import committed
 
 
@@ -106,8 +107,7 @@ def test_the_readings_of_the_width_depth_and_phrase_rounds_quote_the_committed_j
 def test_the_size_and_phrase_rounds_quote_the_sst_accuracy_family():
     from studies.sst import tables
 
-    models = {name: records for folder in ("sst2", "sst2_pooling", "sst2_size", "sst2_phrases")
-              for name, records in committed.results(folder, "per_seed.json").items()}
+    models = committed_sst2_models()
     tests = {(t["a"], t["b"], t["column"]): t for t in tables.comparisons(models)}
     page = _page()
     interval = lambda t: f"{t['diff']:+.1f} [{t['ci'][0]:+.1f}, {t['ci'][1]:+.1f}], p = {t['p']:.2g}"

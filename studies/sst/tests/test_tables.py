@@ -101,6 +101,13 @@ def test_comparisons_are_welch_tests_with_holm_over_the_family():
 SST2_FOLDERS = ("sst2", "sst2_pooling", "sst2_size", "sst2_phrases")  # docs/results/<folder>/per_seed.json of each round
 
 
+def committed_sst2_models() -> dict:
+    """``{model: per-seed records}`` of every SST-2 round's committed ``per_seed.json``: the accuracy family."""
+    from tests import committed
+
+    return {name: records for folder in SST2_FOLDERS for name, records in committed.results(folder, "per_seed.json").items()}
+
+
 def test_reproduction_sst_tests_block_is_what_the_code_makes_of_the_committed_json():
     from tests import committed
 
@@ -124,7 +131,7 @@ def test_first_round_held_out_drops_each_groups_selection_seed_and_matches_the_p
 def test_the_prose_quotes_the_holm_family_of_the_committed_per_seed_json():
     from tests import committed
 
-    models = {name: records for folder in SST2_FOLDERS for name, records in committed.results(folder, "per_seed.json").items()}
+    models = committed_sst2_models()
     tests = tables.comparisons(models)
     by = {(t["a"], t["b"], t["column"]): t for t in tests}
     quoted = lambda a, b, column: f"p_holm = {by[(a, b, column)]['p_holm']:.2g}"
