@@ -3,9 +3,10 @@
     python -m benchmarks.compile_time              # 4 rounds, writes benchmarks/results/compile_time.{json,md}
     python -m benchmarks.compile_time --rounds=1   # a quick look
 
-Why it exists: the test suite (``tests/session.py``) compiles with ``--xla_backend_optimization_level=0``
-and ``--xla_cpu_use_fusion_emitters=false`` (the CPU backend's legacy fusion code generator) because its
-programs are tiny and compiling is most of their time. This benchmark shows what each flag buys
+Why it exists: the test suite (``tests/session.py``) compiles with ``--xla_backend_optimization_level=0``,
+``--xla_cpu_use_fusion_emitters=false`` (the CPU backend's legacy fusion code generator) and
+``--xla_cpu_parallel_codegen_split_count=1`` (one LLVM module per program instead of several compiled
+on a thread pool) because its programs are tiny and compiling is most of their time. This benchmark shows what each flag buys
 (compile time of small programs) and what it costs (run time of a program of realistic size), so that
 nobody sets them for training without knowing.
 
@@ -14,7 +15,8 @@ settings interleaved round by round (round-robin: the load of a shared machine f
 process compiles the masked-scan gradient (``rnnlab.unroll_batch``, FUSED backend) of the LSTM and the
 GRU at ``COMPILES`` hidden sizes each (every size a new program; no compilation cache), then times the
 compiled gradient at ``RUN_POINT`` (median of repeats). Reported: per setting, the median over rounds of
-the mean compile time per program and of the run time, and each one's ratio to the default.
+the mean compile time per program (wall clock, and CPU time of all the process's threads: what two test
+workers on two cores pay) and of the run time, and each one's ratio to the default.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ SETTINGS = {  # name: XLA_FLAGS; the last is the test suite's
     "level 0": "--xla_backend_optimization_level=0",
     "no fusion emitters": "--xla_cpu_use_fusion_emitters=false",
     "level 0, no fusion emitters": "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false",
+    "level 0, no fusion emitters, one codegen split": ("--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+                                                       " --xla_cpu_parallel_codegen_split_count=1"),
 }
 COMPILES = (8, 12, 16, 20, 24)  # hidden sizes compiled at the test suite's scale: batch 4, T 10, D 8
 RUN_POINT = (16, 100, 64, 64)  # (batch, T, D, H) of the timed gradient
@@ -61,18 +65,20 @@ def measure() -> dict:
 
         return jax.jit(jax.grad(loss)), params, xs
 
-    compile_seconds = []
+    compile_seconds, compile_cpu_seconds = [], []
     for kind in common.CELLS:
         for H in COMPILES:
             fn, params, xs = gradient(kind, 4, 10, 8, H)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn.lower(params, xs).compile()
             compile_seconds.append(time.perf_counter() - start)
+            compile_cpu_seconds.append(time.process_time() - start_cpu)
     run_seconds = {}
     for kind in common.CELLS:
         fn, params, xs = gradient(kind, *RUN_POINT)
         run_seconds[kind] = common.median_seconds(lambda: jax.block_until_ready(fn(params, xs)), RUN_REPEATS)
-    return {"compile_seconds": float(np.mean(compile_seconds)), "run_seconds": run_seconds}
+    return {"compile_seconds": float(np.mean(compile_seconds)),
+            "compile_cpu_seconds": float(np.mean(compile_cpu_seconds)), "run_seconds": run_seconds}
 
 
 def run_setting(flags: str) -> dict:
@@ -84,10 +90,11 @@ def run_setting(flags: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def ratios(results: dict, name: str) -> tuple[float, dict[str, float]]:
-    """Setting ``name``'s compile time and each cell's run time, as ratios to the default setting's."""
+def ratios(results: dict, name: str) -> tuple[float, float, dict[str, float]]:
+    """Setting ``name``'s compile time (wall, CPU) and each cell's run time, as ratios to the default setting's."""
     row, base = results["settings"][name], results["settings"]["default"]
     return (row["compile_seconds"] / base["compile_seconds"],
+            row["compile_cpu_seconds"] / base["compile_cpu_seconds"],
             {k: row["run_seconds"][k] / base["run_seconds"][k] for k in common.CELLS})
 
 
@@ -97,25 +104,26 @@ def markdown(results: dict) -> str:
     lines += [f"Compiled: the FUSED masked-scan gradient, batch 4, T 10, D 8, H in {list(COMPILES)}, "
               f"LSTM and GRU (mean per program). Run: the gradient at (B, T, D, H) = {RUN_POINT} "
               f"(median of {RUN_REPEATS}). Each value: the median over {results['rounds']} rounds.", "",
-              "| setting (XLA_FLAGS) | compile s / program | ratio | " + " | ".join(f"{k} run ms | ratio" for k in common.CELLS) + " |",
-              "|---|---|---|" + "---|---|" * len(common.CELLS)]
+              "| setting (XLA_FLAGS) | compile s / program | ratio | compile CPU s / program | ratio | "
+              + " | ".join(f"{k} run ms | ratio" for k in common.CELLS) + " |",
+              "|---|---|---|---|---|" + "---|---|" * len(common.CELLS)]
     for name, row in results["settings"].items():
-        compile_ratio, run_ratios = ratios(results, name)
+        compile_ratio, cpu_ratio, run_ratios = ratios(results, name)
         cells = [f"{1e3 * row['run_seconds'][k]:.2f} | {run_ratios[k]:.2f}" for k in common.CELLS]
-        lines.append(f"| {name} (`{SETTINGS[name] or 'none'}`) | {row['compile_seconds']:.3f} | "
-                     f"{compile_ratio:.2f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} (`{SETTINGS[name] or 'none'}`) | {row['compile_seconds']:.3f} | {compile_ratio:.2f} | "
+                     f"{row['compile_cpu_seconds']:.3f} | {cpu_ratio:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def ratios_markdown(results: dict) -> str:
     """docs/performance.md's table: each non-default setting's compile and run time as ratios to the default."""
-    lines = ["| `XLA_FLAGS` | compile time | " + " | ".join(f"{k.upper()} run time" for k in common.CELLS) + " |",
-             "|---|---|" + "---|" * len(common.CELLS)]
+    lines = ["| `XLA_FLAGS` | compile time | compile CPU time | " + " | ".join(f"{k.upper()} run time" for k in common.CELLS) + " |",
+             "|---|---|---|" + "---|" * len(common.CELLS)]
     for name in results["settings"]:
         if name == "default":
             continue
-        compile_ratio, run_ratios = ratios(results, name)
-        lines.append(f"| `{SETTINGS[name]}` | {compile_ratio:.2f}x | "
+        compile_ratio, cpu_ratio, run_ratios = ratios(results, name)
+        lines.append(f"| `{SETTINGS[name]}` | {compile_ratio:.2f}x | {cpu_ratio:.2f}x | "
                      + " | ".join(f"{run_ratios[k]:.2f}x" for k in common.CELLS) + " |")
     return "\n".join(lines) + "\n"
 
@@ -133,6 +141,7 @@ def main() -> None:
         for name, flags in SETTINGS.items():
             per_round[name].append(run_setting(flags))
     settings = {name: {"compile_seconds": float(np.median([r["compile_seconds"] for r in rows])),
+                     "compile_cpu_seconds": float(np.median([r["compile_cpu_seconds"] for r in rows])),
                      "run_seconds": {k: float(np.median([r["run_seconds"][k] for r in rows])) for k in common.CELLS},
                      "rounds": rows}
               for name, rows in per_round.items()}

@@ -8,13 +8,16 @@ Cache hits do not count as compilations (``train.CompileCounter`` counts backend
 why tests assert at most, never exactly, so many compilations of a run.
 
 It also compiles for speed of compiling (``XLA_FLAGS``, inherited the same way): XLA's backend
-optimisation level 0, and the CPU backend's legacy code generator for fusions instead of its MLIR
-fusion emitters (``--xla_cpu_use_fusion_emitters=false``). The tests' programs are tiny, so compiling
-is most of their time: with both, a small scan's gradient compiles in about a quarter of the default's
-time, while the compiled code runs about 4.5x slower (``benchmarks/results/compile_time.md``), a bad
-trade for training and a good one here. The flags change no arithmetic that the tests check: XLA's CPU
-backend keeps IEEE semantics under every setting (no fast math), and every test that compares runs
-bitwise runs both in this session. A flag the user sets in ``XLA_FLAGS`` is kept.
+optimisation level 0, the CPU backend's legacy code generator for fusions instead of its MLIR fusion
+emitters (``--xla_cpu_use_fusion_emitters=false``), and each program compiled as one LLVM module
+(``--xla_cpu_parallel_codegen_split_count=1``; splitting a tiny program across threads costs more CPU
+time than it saves, and the two test workers keep both cores busy). The tests' programs are tiny, so
+compiling is most of their time: with the three, a small scan's gradient compiles in about a fifth of
+the default's CPU time, while the compiled code runs about 3.5x slower
+(``benchmarks/results/compile_time.md``), a bad trade for training and a good one here. The flags
+change no arithmetic that the tests check: XLA's CPU backend keeps IEEE semantics under every setting
+(no fast math), and every test that compares runs bitwise runs both in this session. A flag the user
+sets in ``XLA_FLAGS`` is kept.
 
 Tests marked ``slow`` (end-to-end runs of several seconds to a minute: several processes, notebooks)
 are scheduled first: pytest-xdist hands out tests in collection order, so a long test collected last
@@ -29,7 +32,8 @@ import tempfile
 _CREATED = "RNNLAB_TEST_JAX_CACHE_CREATED"
 
 
-FAST_COMPILE = {"xla_backend_optimization_level": "0", "xla_cpu_use_fusion_emitters": "false"}
+FAST_COMPILE = {"xla_backend_optimization_level": "0", "xla_cpu_use_fusion_emitters": "false",
+                "xla_cpu_parallel_codegen_split_count": "1"}
 
 
 def pytest_configure(config):

@@ -60,6 +60,17 @@ def test_compile_ratios_table_in_performance_md_is_made_from_the_committed_json(
     assert block.strip() == compile_time.ratios_markdown(results).strip()
 
 
+def test_the_benchmarks_last_compile_setting_is_the_test_suites():
+    # The flags the tests compile with (tests/session.py) are the ones the compile-time benchmark measured
+    from benchmarks import compile_time
+    from tests import session
+
+    measured = json.loads((ROOT / "benchmarks" / "results" / "compile_time.json").read_text())["settings"]
+    suite = " ".join(f"--{name}={value}" for name, value in session.FAST_COMPILE.items())
+    assert list(compile_time.SETTINGS.values())[-1] == suite
+    assert list(measured)[-1] in compile_time.SETTINGS and compile_time.SETTINGS[list(measured)[-1]] == suite
+
+
 PAGES = sorted({p.relative_to(ROOT).as_posix() for pattern in ("*.md", "docs/**/*.md", "studies/**/*.md", "benchmarks/**/*.md")
                 for p in ROOT.glob(pattern)})
 
