@@ -213,8 +213,8 @@ def test_chunks_with_carried_state_equal_the_whole_sequence_forward_and_gradient
     params = cell.init(jax.random.PRNGKey(0), D)
     xs = jax.random.normal(jax.random.PRNGKey(1), (B, T, D))
     whole, chunks = _chunked_and_whole(cell, backend)
-    _close(chunks(params, xs), whole(params, xs))
-    grads = [jax.grad(_loss(f), argnums=(0, 1))(params, xs) for f in (chunks, whole)]
+    _close(jax.jit(chunks)(params, xs), jax.jit(whole)(params, xs))
+    grads = [jax.jit(jax.grad(_loss(f), argnums=(0, 1)))(params, xs) for f in (chunks, whole)]
     _close(grads[0], grads[1], 1e-4)
 
 
@@ -234,8 +234,9 @@ def test_encoder_decoder_through_the_modules_equals_the_whole_sequence(bidirecti
     def whole(v, src, tgt):
         return layer.apply(v, jnp.concatenate([src, tgt], axis=1))[:, src.shape[1]:]
 
-    _close(encode_decode(variables, source, target), whole(variables, source, target))
-    grads = [jax.grad(lambda v, f=f: jnp.sum(jnp.sin(f(v, source, target))))(variables) for f in (encode_decode, whole)]
+    _close(jax.jit(encode_decode)(variables, source, target), jax.jit(whole)(variables, source, target))
+    grads = [jax.jit(jax.grad(lambda v, f=f: jnp.sum(jnp.sin(f(v, source, target)))))(variables)
+             for f in (encode_decode, whole)]
     _close(grads[0], grads[1], 1e-4)
     if bidirectional:  # a bidirectional layer takes one carry per direction; the forward one starts there
         bi = rnn.Bidirectional("lstm", H, return_carry=True)
@@ -258,8 +259,8 @@ def test_bfloat16_products_with_float32_params_and_carries_are_close_to_float32(
     variables = full.init(jax.random.PRNGKey(0), xs, lengths)
     assert jax.tree.structure(half.init(jax.random.PRNGKey(0), xs, lengths)) == jax.tree.structure(variables)
     assert {p.dtype for p in jax.tree.leaves(half.init(jax.random.PRNGKey(0), xs, lengths))} == {jnp.dtype("float32")}
-    carries, ys = half.apply(variables, xs, lengths)
-    want_carries, want = full.apply(variables, xs, lengths)
+    carries, ys = jax.jit(half.apply)(variables, xs, lengths)
+    want_carries, want = jax.jit(full.apply)(variables, xs, lengths)
     assert ys.shape == want.shape == (3, 6, 16)
     assert {a.dtype for a in jax.tree.leaves((carries, ys))} == {jnp.dtype("float32")}
     _close((carries, ys), (want_carries, want), 5e-2)

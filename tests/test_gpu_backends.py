@@ -128,12 +128,12 @@ def test_cudnn_unroll_reference_mode_equals_unroll_batch(reverse):
     def ref(p, x, c):
         return rnnlab.unroll_batch(cell, p, x, lengths, c, reverse, backend=Backend.REFERENCE)
 
-    got, want = ours(params, xs, carry0), ref(params, xs, carry0)
+    got, want = jax.jit(ours)(params, xs, carry0), jax.jit(ref)(params, xs, carry0)
     assert isinstance(got[0], rnnlab.LSTMState) and got[1].shape == (B, T, H)
     assert _max_diff(got, want) < 1e-5
     np.testing.assert_array_equal(got[0].h[2], carry0.h[2])  # length 0 keeps carry0
     assert not np.any(np.asarray(got[1])[1, 3:])  # zero past the length
-    grads = [jax.grad(_loss(f), argnums=(0, 1, 2))(params, xs, carry0) for f in (ours, ref)]
+    grads = [jax.jit(jax.grad(_loss(f), argnums=(0, 1, 2)))(params, xs, carry0) for f in (ours, ref)]
     assert _max_diff(*grads) < 1e-4
 
 
@@ -146,9 +146,10 @@ def test_cudnn_packing_reads_the_forget_bias_from_the_definition():
     params, xs, carry0 = _inputs(cell)
     lengths = jnp.asarray(LENGTHS)
     # When the cuDNN backend runs it through jax.experimental.rnn.lstm_ref on the packed weights
-    got = _cudnn(cell, lengths, False)(params, xs, carry0)
+    got = jax.jit(_cudnn(cell, lengths, False))(params, xs, carry0)
     # Then it equals the reference scan of the same definition (packed with 0, it would not)
-    want = rnnlab.unroll_batch(cell, params, xs, lengths, carry0, backend=Backend.REFERENCE)
+    want = jax.jit(lambda p, x, c: rnnlab.unroll_batch(cell, p, x, lengths, c, backend=Backend.REFERENCE))(
+        params, xs, carry0)
     assert _max_diff(got, want) < 1e-5
     zero_bias = rnnlab.unroll_batch(rnnlab.build_cell(lstm_def(forget_bias=0.0), H), params, xs, lengths, carry0,
                                     backend=Backend.REFERENCE)
@@ -242,7 +243,7 @@ def _pallas_and_reference(name, reverse, **options):
 ])
 def test_pallas_unroll_forward_equals_reference(name, reverse, options):
     ours, ref, args = _pallas_and_reference(name, reverse, **options)
-    got, want = ours(*args), ref(*args)
+    got, want = jax.jit(ours)(*args), jax.jit(ref)(*args)
     assert jax.tree.structure(got) == jax.tree.structure(want)
     assert got[1].shape == (B, T, H)
     assert _max_diff(got, want) < 1e-5
@@ -254,7 +255,7 @@ def test_pallas_unroll_forward_equals_reference(name, reverse, options):
 def test_pallas_unroll_gradients_equal_reference(name, reverse, options):
     # w.r.t. params (b_hn of the GRU: a vector passed to the kernel), xs and carry0
     ours, ref, args = _pallas_and_reference(name, reverse, **options)
-    grads = [jax.grad(_loss(f), argnums=(0, 1, 2))(*args) for f in (ours, ref)]
+    grads = [jax.jit(jax.grad(_loss(f), argnums=(0, 1, 2)))(*args) for f in (ours, ref)]
     assert jax.tree.structure(grads[0]) == jax.tree.structure(grads[1])
     assert _max_diff(*grads) < 1e-4
     np.testing.assert_array_equal(grads[0][1][2], 0.0)  # the empty row's inputs get nothing

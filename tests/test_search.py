@@ -243,7 +243,7 @@ def test_a_search_waits_for_the_trial_of_a_killed_worker_and_runs_it_again(tmp_p
     # Given a worker killed (SIGKILL: its trial stays RUNNING in the study) during the last trial
     out = tmp_path / "k"
     worker = subprocess.Popen([sys.executable, "-c", WORKER, fake, str(out), "2"],
-                              env={**os.environ, "FAKE_DELAY": "0.3", "GRACE": "8"})
+                              env={**os.environ, "FAKE_DELAY": "0.15", "GRACE": "5"})
     metrics = out / "trials" / "trial_001" / "metrics.jsonl"
     deadline = time.time() + 60
     while not (metrics.exists() and metrics.read_text().count("\n") >= 1) and time.time() < deadline:
@@ -252,9 +252,9 @@ def test_a_search_waits_for_the_trial_of_a_killed_worker_and_runs_it_again(tmp_p
     worker.wait(timeout=60)
     assert [t.state for t in _study(out).get_trials()] == [optuna.trial.TrialState.COMPLETE,
                                                             optuna.trial.TrialState.RUNNING]
-    # When the search is started again at once (the trial's heartbeat not yet stale: grace 8 s)
+    # When the search is started again at once (the trial's heartbeat not yet stale: grace 5 s, heartbeat 1 s)
     again = subprocess.run([sys.executable, "-c", WORKER, fake, str(out), "2"], timeout=120,
-                           env={**os.environ, "GRACE": "8"})
+                           env={**os.environ, "GRACE": "5"})
     # Then it returns only after running that trial again (same values, its workdir resumed):
     # both trials are complete, and none is left running for a best-trial choice to miss
     assert again.returncode == 0
@@ -550,13 +550,13 @@ def test_a_locked_study_database_is_waited_for_then_named(tmp_path, fake):
         return locker
 
     # When another process holds the database shorter than the timeout, the search waits and goes on
-    locker = hold(1.5)
+    locker = hold(1.0)
     more = dataclasses.replace(spec, trials=2)
     study = search.run_search(more, command=_fake_command(fake), poll=0.02, startup_trials=100, db_timeout=10)
     locker.wait()
     assert len(_counted(study)) == 2
     # and when it holds it longer, the error names the file, not Optuna's UnboundLocalError
-    locker = hold(4)
+    locker = hold(2.5)  # the search gives up after db_timeout (0.5 s) of waiting
     with pytest.raises(search_trials.StudyError, match=f"{db} stayed locked"):
         search.run_search(more, command=_fake_command(fake), poll=0.02, db_timeout=0.5)
     locker.wait()
