@@ -3,10 +3,11 @@
     python -m benchmarks.compile_time              # 4 rounds, writes benchmarks/results/compile_time.{json,md}
     python -m benchmarks.compile_time --rounds=1   # a quick look
 
-Why it exists: the test suite (``tests/session.py``) compiles with ``--xla_backend_optimization_level=0``,
-``--xla_cpu_use_fusion_emitters=false`` (the CPU backend's legacy fusion code generator) and
-``--xla_cpu_parallel_codegen_split_count=1`` (one LLVM module per program instead of several compiled
-on a thread pool) because its programs are tiny and compiling is most of their time. This benchmark shows what each flag buys
+Why it exists: the test suite (``tests/session.py``) compiles with
+``--xla_backend_optimization_level=0``, ``--xla_cpu_use_fusion_emitters=false`` (the CPU backend's
+legacy fusion code generator) and ``--xla_cpu_parallel_codegen_split_count=1`` (one LLVM module per
+program instead of several compiled on a thread pool) because its programs are tiny and compiling is
+most of their time. This benchmark shows what each flag buys
 (compile time of small programs) and what it costs (run time of a program of realistic size), so that
 nobody sets them for training without knowing.
 
@@ -37,8 +38,9 @@ SETTINGS = {  # name: XLA_FLAGS; the last is the test suite's
     "level 0": "--xla_backend_optimization_level=0",
     "no fusion emitters": "--xla_cpu_use_fusion_emitters=false",
     "level 0, no fusion emitters": "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false",
-    "level 0, no fusion emitters, one codegen split": ("--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
-                                                       " --xla_cpu_parallel_codegen_split_count=1"),
+    "level 0, no fusion emitters, one codegen split": (
+        "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+        " --xla_cpu_parallel_codegen_split_count=1"),
 }
 COMPILES = (8, 12, 16, 20, 24)  # hidden sizes compiled at the test suite's scale: batch 4, T 10, D 8
 RUN_POINT = (16, 100, 64, 64)  # (batch, T, D, H) of the timed gradient
@@ -117,7 +119,8 @@ def markdown(results: dict) -> str:
 
 def ratios_markdown(results: dict) -> str:
     """docs/performance.md's table: each non-default setting's compile and run time as ratios to the default."""
-    lines = ["| `XLA_FLAGS` | compile time | compile CPU time | " + " | ".join(f"{k.upper()} run time" for k in common.CELLS) + " |",
+    lines = ["| `XLA_FLAGS` | compile time | compile CPU time | "
+             + " | ".join(f"{k.upper()} run time" for k in common.CELLS) + " |",
              "|---|---|---|" + "---|" * len(common.CELLS)]
     for name in results["settings"]:
         if name == "default":

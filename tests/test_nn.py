@@ -251,7 +251,8 @@ def test_recurrent_dropout_and_zoneout_any_cell_fixed_masks_off_at_eval():
         reg = plain.clone(recurrent_dropout=0.3, zoneout=0.2)
         variables = jax.jit(plain.init)(jax.random.key(0), xs, lengths)
         # then the params are the plain cell's,
-        assert jax.tree.structure(jax.eval_shape(reg.init, jax.random.key(0), xs, lengths)) == jax.tree.structure(variables)
+        regularized_shapes = jax.eval_shape(reg.init, jax.random.key(0), xs, lengths)
+        assert jax.tree.structure(regularized_shapes) == jax.tree.structure(variables)
         # at evaluation no RNG is needed and dropout-only equals the plain cell,
         drop_only = plain.clone(recurrent_dropout=0.3)
         np.testing.assert_allclose(jax.jit(drop_only.apply)(variables, xs, lengths),
@@ -270,8 +271,7 @@ def test_recurrent_dropout_and_zoneout_any_cell_fixed_masks_off_at_eval():
     carry0 = reg.initial_carry()._replace(seed=regularizer_seeds(jax.random.key(9), (4,)))
     seq = jax.random.normal(jax.random.key(2), (5, 2))
     _, ys = rnnlab.unroll(reg, params, seq, carry0=carry0)
-    keep = ys_mask = None
-    h = jnp.zeros(4)
+    keep = None
     # recover the mask from the first two steps: it must explain every later step (a NumPy loop).
     seq_np, w_x, w_h, b = (np.asarray(a, np.float64) for a in (seq, params["w_x"], params["w_h"], params["b"]))
     for mask in itertools.product((0.0, 2.0), repeat=4):
