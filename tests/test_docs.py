@@ -60,6 +60,29 @@ def test_compile_ratios_table_in_performance_md_is_made_from_the_committed_json(
     assert block.strip() == compile_time.ratios_markdown(results).strip()
 
 
+def test_eager_table_in_performance_md_is_made_from_the_committed_json_and_api_md_quotes_it_right():
+    # docs/performance.md's eager-vs-jit table equals what benchmarks.eager makes of its JSON, and the API
+    # guide's "hundreds of times" holds for every sequential backend in it (the parallel one is not claimed)
+    from benchmarks import eager
+
+    results = json.loads((ROOT / "benchmarks" / "results" / "eager_cpu.json").read_text())
+    page = (ROOT / "docs" / "performance.md").read_text()
+    block = page.split("<!-- eager:", 1)[1].split("-->", 1)[1].split("<!-- /eager -->", 1)[0]
+    assert block.strip() == eager.table(results).strip()
+    assert "costs hundreds of times the compiled call" in " ".join((ROOT / "docs" / "api.md").read_text().split())
+    sequential = [row for row in results["rows"] if row["backend"] in ("fused", "reference")]
+    assert sequential and all(100 <= row["median_s"]["eager"] / row["median_s"]["jit"] < 1000 for row in sequential)
+
+
+def test_eager_benchmark_measures_both_calls():
+    # The benchmark's measurement on one case, so that it never rots (a tiny, untimed check)
+    from benchmarks import eager
+
+    (row,) = eager.measure(1, cases=(("gru", "reference"),))
+    assert set(row["first_s"]) == set(row["median_s"]) == {"eager", "jit"}
+    assert all(seconds > 0 for seconds in row["median_s"].values())
+
+
 def test_the_benchmarks_last_compile_setting_is_the_test_suites():
     # The flags the tests compile with (tests/session.py) are the ones the compile-time benchmark measured
     from benchmarks import compile_time
