@@ -10,6 +10,8 @@ import re
 
 import pytest
 
+from tests import committed
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 EXAMPLES = [
@@ -43,11 +45,8 @@ def test_unroll_targets_table_in_performance_md_is_made_from_the_committed_json(
     # The issue-22 targets table of docs/performance.md equals what benchmarks.unroll makes of its JSON
     from benchmarks import unroll
 
-    root = pathlib.Path(__file__).resolve().parent.parent
-    results = json.loads((root / "benchmarks" / "results" / "unroll_cpu.json").read_text())
-    page = (root / "docs" / "performance.md").read_text()
-    block = page.split("<!-- targets:", 1)[1].split("-->", 1)[1].split("<!-- /targets -->", 1)[0]
-    assert block.strip() == unroll.targets_markdown(results).strip()
+    results = json.loads((ROOT / "benchmarks" / "results" / "unroll_cpu.json").read_text())
+    assert committed.block("performance.md", "targets") == unroll.targets_markdown(results).strip()
 
 
 def test_compile_ratios_table_in_performance_md_is_made_from_the_committed_json():
@@ -55,9 +54,7 @@ def test_compile_ratios_table_in_performance_md_is_made_from_the_committed_json(
     from benchmarks import compile_time
 
     results = json.loads((ROOT / "benchmarks" / "results" / "compile_time.json").read_text())
-    page = (ROOT / "docs" / "performance.md").read_text()
-    block = page.split("<!-- compile-ratios:", 1)[1].split("-->", 1)[1].split("<!-- /compile-ratios -->", 1)[0]
-    assert block.strip() == compile_time.ratios_markdown(results).strip()
+    assert committed.block("performance.md", "compile-ratios") == compile_time.ratios_markdown(results).strip()
 
 
 def test_eager_table_in_performance_md_is_made_from_the_committed_json_and_api_md_quotes_it_right():
@@ -66,9 +63,7 @@ def test_eager_table_in_performance_md_is_made_from_the_committed_json_and_api_m
     from benchmarks import eager
 
     results = json.loads((ROOT / "benchmarks" / "results" / "eager_cpu.json").read_text())
-    page = (ROOT / "docs" / "performance.md").read_text()
-    block = page.split("<!-- eager:", 1)[1].split("-->", 1)[1].split("<!-- /eager -->", 1)[0]
-    assert block.strip() == eager.table(results).strip()
+    assert committed.block("performance.md", "eager") == eager.table(results).strip()
     assert "costs hundreds of times the compiled call" in " ".join((ROOT / "docs" / "api.md").read_text().split())
     sequential = [row for row in results["rows"] if row["backend"] in ("fused", "reference")]
     assert sequential and all(100 <= row["median_s"]["eager"] / row["median_s"]["jit"] < 1000 for row in sequential)
