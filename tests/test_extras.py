@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent('''
     print("trained", results["step"])
     from rnnlab.analysis import plots
     try:
-        plots._figure((2, 2))
+        plots.new_figure((2, 2))
     except ImportError as e:
         print("plots:", e)
     from rnnlab.experiments import search_space

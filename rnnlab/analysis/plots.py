@@ -19,8 +19,10 @@ from rnnlab.analysis.significance import t_interval
 from rnnlab.extras import optional_import
 
 
-def _figure(figsize: tuple[float, float]):
-    """A new ``matplotlib.figure.Figure`` outside pyplot (nothing to close, no backend forced)."""
+def new_figure(figsize: tuple[float, float]):
+    """A new ``matplotlib.figure.Figure`` of ``figsize`` (width, height) inches, outside pyplot: nothing to
+    close, and the caller's backend (a notebook's inline one) stays. Without Matplotlib, an ImportError
+    names the extra to install (:func:`rnnlab.extras.optional_import`)."""
     Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure
     return Figure(figsize=figsize)
 
@@ -54,7 +56,7 @@ def plot_learning_curves(
     """
     matplotlib = optional_import("matplotlib", "experiments", "figures")
 
-    fig = _figure((6, 3.6))
+    fig = new_figure((6, 3.6))
     ax = fig.subplots()
     colors = matplotlib.colormaps["tab20" if len(curves) > 10 else "tab10"].colors
     shown = []
@@ -92,7 +94,7 @@ def plot_bars(
     """
     groups = list(summary)
     width = 0.8 / max(len(keys), 1)
-    fig = _figure((max(4, 0.9 * len(groups) + 2), 3.6))
+    fig = new_figure((max(4, 0.9 * len(groups) + 2), 3.6))
     ax = fig.subplots()
     x = np.arange(len(groups))
     for i, key in enumerate(keys):
@@ -123,7 +125,7 @@ def plot_gate_histograms(
       The ``matplotlib.figure.Figure``.
     """
     labels = list(values)
-    fig = _figure((3.2 * len(labels), 2.8))
+    fig = new_figure((3.2 * len(labels), 2.8))
     axes = fig.subplots(1, len(labels), squeeze=False)
     for ax, label in zip(axes[0], labels):
         v = np.asarray(values[label]).ravel()
@@ -161,7 +163,7 @@ def plot_gate_heatmap(
     """
     names = list(gates)
     T = len(words)
-    fig = _figure((max(4, 0.3 * T + 2.0), 1.6 * len(names) + 1.0))  # about 0.3 inch a word: labels do not collide
+    fig = new_figure((max(4, 0.3 * T + 2.0), 1.6 * len(names) + 1.0))  # about 0.3 inch a word: labels do not collide
     axes = fig.subplots(len(names), 1, squeeze=False)
     for ax, name in zip(axes[:, 0], names):
         g = np.asarray(gates[name])[:T, :max_units]
@@ -183,7 +185,7 @@ def _panels(n: int, width: float, height: float):
     """A figure with ``n`` panels in rows of at most 3; returns ``(fig, [axes])``."""
     cols = min(3, max(n, 1))
     rows = -(-max(n, 1) // cols)
-    fig = _figure((width * cols, height * rows))
+    fig = new_figure((width * cols, height * rows))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)

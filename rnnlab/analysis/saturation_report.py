@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from rnnlab.extras import optional_import
+from rnnlab.analysis import plots
 from rnnlab.analysis.saturation import CHECKPOINTS, KEEP_GATES, LAYER_KEYS, keep_gate, run_saturation
 from rnnlab.analysis.stats import format_mean_std, markdown_table
 from rnnlab.analysis.significance import mean_std
@@ -101,13 +101,11 @@ def plot_keep_histograms(groups: Mapping[str, Sequence[Mapping[str, Any]]], path
     Returns:
       The ``matplotlib.figure.Figure``.
     """
-    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure
-
     labels = list(groups)
     titles = [titles[label] for label in labels] if titles else short_titles(labels)
     cols = min(columns, max(1, len(labels)))
     rows = math.ceil(len(labels) / cols) if labels else 1
-    fig = Figure(figsize=(3.2 * cols, 4.4 * rows))
+    fig = plots.new_figure((3.2 * cols, 4.4 * rows))
     axes = fig.subplots(2 * rows, cols, squeeze=False)
     bins = np.linspace(0.0, 1.0, 26)
     for k in range(rows * cols):

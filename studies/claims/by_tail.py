@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 import rnnlab.data
-from rnnlab.extras import optional_import
+from rnnlab.analysis import plots
 from rnnlab.data import grammar
 from rnnlab.analysis.stats import format_mean_std, markdown_table
 from rnnlab.analysis.significance import mean_std
@@ -248,9 +248,7 @@ def plot_by_tail(summary: Mapping[str, Mapping[str, Any]], path: Optional[str]):
     Returns:
       The ``matplotlib.figure.Figure`` (written as a PNG to ``path`` when given).
     """
-    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure
-
-    fig = Figure(figsize=(6, 3.6))
+    fig = plots.new_figure((6, 3.6))
     ax = fig.subplots()
     buckets = list(next(iter(summary.values()))["by_tail"])
     x = np.arange(len(buckets))

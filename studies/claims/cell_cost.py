@@ -37,7 +37,7 @@ import numpy as np
 from benchmarks import common, train_step
 from studies.claims import configs as claims
 from rnnlab.backends import Backend
-from rnnlab.extras import optional_import
+from rnnlab.analysis import plots
 from rnnlab.training import train
 
 # name: (config module, variant argument, real data folder under --data_path or None)
@@ -145,10 +145,8 @@ JOB_NAMES = {"negation_tail": "negation with tails", "adding_t100": "adding, T=1
 def plot_ratios(results: dict, path: str) -> None:
     """GRU / LSTM steps per second per job (each job a group): the GRU at the LSTM's hidden size and at its
     parameter count, a dashed line at 1 (above: the GRU's step is faster)."""
-    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure  # no pyplot: the caller's backend stays
-
     jobs = [job for job in results["jobs"] if "skipped" not in job]
-    fig = Figure(figsize=(7.6, 3.2))
+    fig = plots.new_figure((7.6, 3.2))
     ax = fig.subplots()
     x = np.arange(len(jobs))
     for offset, model, label, hatch in ((-0.18, "gru", "GRU, the LSTM's hidden size", ""),

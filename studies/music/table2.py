@@ -33,10 +33,10 @@ from rnnlab.experiments import search
 from rnnlab.experiments import search_trials
 from rnnlab.experiments import search_space
 
+from rnnlab.analysis import plots
 from rnnlab.analysis import significance
 from rnnlab.analysis.stats import RunRecord, load_run
 from rnnlab.analysis.tuned_rows import CAP_MARK, hit_cap
-from rnnlab.extras import optional_import
 
 # Chung et al. 2014, Table 2: average negative log-probability per time step, (train, test). Checked
 # number by number against the table of arXiv:1412.3555v1 (the PDF, sha256 ad4f4611...3d, stored in
@@ -175,10 +175,9 @@ RECIPE_MARKERS = {"adam": ("o", "rnnlab, Adam"), "paper": ("s", "rnnlab, the pap
 def plot_table2(collected: Mapping[str, Mapping[str, Any]], path: str) -> None:
     """Table 2's test NLL as a figure: a panel per corpus, the cells along x; each rnnlab run a point (its
     recipe the marker, hollow where it stopped at its step cap), the paper's value a black bar."""
-    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure  # no pyplot: the caller's backend stays
     from matplotlib.lines import Line2D
 
-    fig = Figure(figsize=(9.4, 3.4))
+    fig = plots.new_figure((9.4, 3.4))
     axes = fig.subplots(1, len(PUBLISHED), squeeze=False)
     for ax, (corpus, published) in zip(axes[0], PUBLISHED.items()):
         for i, cell in enumerate(CELLS):

@@ -18,11 +18,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from absl import app, flags
 
+from rnnlab.analysis import plots
 from rnnlab.analysis.behaviour import write_result
 from rnnlab.analysis.significance import mean_std
 from rnnlab.analysis.stats import load_run, markdown_table, write_page_block
 from rnnlab.commands.common import named_runs
-from rnnlab.extras import optional_import
 from studies.sst import checklist, tables
 
 SUITE = "studies/sst/checklist.py"
@@ -114,14 +114,12 @@ def plot_families(data: Mapping[str, Any], path: str) -> None:
     """The JSON of :func:`run_behaviour` as a figure: a panel per goal family (failure %) and one of dev
     accuracy, a row per model (:data:`studies.sst.tables.LABELS`): a bar at the mean over its seeds, a dot per
     seed, the goal as a dashed line."""
-    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure  # no pyplot: the caller's backend stays
-
     models = data["models"]
     names = list(models)
     panels = [(f"{family} (fail %)", lambda r, f=family: 100 * family_rate(r, f), 100 * goal, "goal <= ")
               for family, goal in data["goals"].items()]
     panels.append(("dev accuracy %", lambda r: 100 * r["dev"], 100 * FLAX_DEV, "goal > "))
-    fig = Figure(figsize=(2.6 * len(panels) + 1.6, 0.42 * len(names) + 1.4))
+    fig = plots.new_figure((2.6 * len(panels) + 1.6, 0.42 * len(names) + 1.4))
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)
     rows = np.arange(len(names))[::-1]
     for ax, (title, value, goal, goal_text) in zip(axes[0], panels):

@@ -36,11 +36,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from absl import app, flags
 
+from rnnlab.analysis import plots
 from rnnlab.analysis.behaviour import load_suite
 from rnnlab.analysis.significance import holm, paired_test
 from rnnlab.analysis.stats import markdown_table, write_page_block
 from rnnlab.commands.common import named_runs
-from rnnlab.extras import optional_import
 from studies.sst.tables import LABELS
 
 SUITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checklist.py")
@@ -187,10 +187,8 @@ def mean_profiles(records: Sequence[Mapping[str, Any]]) -> dict[str, list[float]
 def plot_profiles(profiles: Mapping[str, Mapping[str, Sequence[float]]], path: str) -> None:
     """The mean forget gate at offsets from the boundary (``{run label: mean_profiles}``): a panel per model
     and boundary kind, a line per seed."""
-    Figure = optional_import("matplotlib.figure", "experiments", "figures").Figure  # no pyplot: the caller's backend stays
-
     models = list(dict.fromkeys(label.rsplit("/seed", 1)[0] for label in profiles))
-    fig = Figure(figsize=(12, 2.3 * len(models) + 0.9))
+    fig = plots.new_figure((12, 2.3 * len(models) + 0.9))
     axes = fig.subplots(len(models), len(BOUNDARIES), squeeze=False, sharex=True, sharey=True)
     offsets = np.arange(-WINDOW, WINDOW + 1)
     for i, model in enumerate(models):
