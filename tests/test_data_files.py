@@ -178,6 +178,8 @@ def test_sst_phrases_train_on_every_labelled_phrase(tmp_path):
 def test_sst_parse_tree_and_missing_files(tmp_path):
     assert sst.parse_tree("(3 (2 -LRB-) (3 (2 is) (1 n't)))") == [
         (3, ["-LRB-", "is", "n't"]), (2, ["-LRB-"]), (3, ["is", "n't"]), (2, ["is"]), (1, ["n't"])]
+    assert sst.parse_tree_spans("(3 (2 is) (3 (2 n't) (4 bad)))") == (
+        ["is", "n't", "bad"], [(3, 0, 3), (2, 0, 1), (3, 1, 3), (2, 1, 2), (4, 2, 3)])
     for line, message in [("hello", "text before the tree"), ("(3 (2 a) (5 b))", "label 5 outside 0..4"),
                           ("(3 (2 a)) (2 b)", "two trees on one line"), ("(3 (2 a)", "not closed"),
                           ("(3 (2 a)))", "without a matching"), ("(x (2 a))", "must start with its label"),

@@ -173,3 +173,19 @@ def test_page_block_reads_and_rewrites_one_marked_block(tmp_path):
     with pytest.raises(ValueError, match="exactly one block"):
         stats.page_block(page + page, "table")
 
+
+
+@pytest.mark.parametrize("successes,n", [(0, 1), (0, 10), (3, 10), (9, 9), (330, 378), (55, 76)])
+def test_wilson_interval_agrees_with_scipy(successes, n):
+    from scipy import stats as scipy_stats
+
+    reference = scipy_stats.binomtest(successes, n).proportion_ci(0.95, method="wilson")
+    low, high = significance.wilson_interval(successes, n)
+    assert (low, high) == pytest.approx((reference.low, reference.high), abs=1e-12)
+    assert 0.0 <= low <= successes / n <= high <= 1.0
+
+
+def test_wilson_interval_rejects_impossible_counts():
+    for successes, n in [(0, 0), (-1, 5), (6, 5)]:
+        with pytest.raises(ValueError, match="0 <= successes <= n"):
+            significance.wilson_interval(successes, n)

@@ -72,6 +72,27 @@ def t_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float, fl
     return float(arr.mean() - half), float(arr.mean() + half)
 
 
+def wilson_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """The ``level`` Wilson score interval of a proportion, ``successes`` of ``n`` trials.
+
+    ``(p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)`` with ``p = successes / n`` and ``z`` the
+    normal ``(1 + level) / 2`` quantile; it stays inside [0, 1] and is not degenerate at 0 or n.
+
+    Raises:
+      ValueError: ``n < 1`` or ``successes`` outside ``0 .. n``.
+    """
+    from scipy import stats as scipy_stats
+
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"a proportion needs 0 <= successes <= n and n >= 1, got {successes} of {n}")
+    z = float(scipy_stats.norm.ppf((1 + level) / 2))
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    scale = 1 + z * z / n
+    return max(0.0, (centre - half) / scale), min(1.0, (centre + half) / scale)
+
+
 def describe(values: Sequence[Optional[float]], seeds: Optional[Sequence[int]] = None,
              level: float = LEVEL) -> dict[str, Any]:
     """Mean, sample std, the t-interval of the mean and the per-seed values, as JSON-ready data.

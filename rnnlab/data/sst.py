@@ -102,12 +102,27 @@ def parse_tree(line: str) -> list[tuple[int, list[str]]]:
       line: one tree, e.g. ``"(3 (2 is) (3 (2 n't) (4 bad)))"``; words as in the file.
 
     Raises:
+      ValueError: the line is not exactly one well-formed labelled tree (:func:`parse_tree_spans`).
+    """
+    words, nodes = parse_tree_spans(line)
+    return [(label, words[start:end]) for label, start, end in nodes]
+
+
+def parse_tree_spans(line: str) -> tuple[list[str], list[tuple[int, int, int]]]:
+    """The words of one PTB-style SST tree and every node as ``(label 0..4, start, end)``, the root first.
+
+    A node covers ``words[start:end]``; the nodes come in the file's order (pre-order), so a parent
+    precedes its children, e.g. ``"(3 (2 is) (3 (2 n't) (4 bad)))"`` ->
+    ``(["is", "n't", "bad"], [(3, 0, 3), (2, 0, 1), (3, 1, 3), (2, 1, 2), (4, 2, 3)])``.
+
+    Raises:
       ValueError: the line is not exactly one well-formed labelled tree (the
         message says what is wrong: unbalanced brackets, a label outside 0..4,
         a node without words, two trees on one line, text outside the tree).
     """
+    words: list[str] = []
     nodes: list = []
-    stack: list = []  # (label, words, index in nodes)
+    stack: list = []  # (label, start, index in nodes)
     tokens = re.findall(r"\(|\)|[^\s()]+", line)
     if not tokens:
         raise ValueError("empty line, expected a tree")
@@ -125,27 +140,25 @@ def parse_tree(line: str) -> list[tuple[int, list[str]]]:
             label = int(tokens[i + 1])
             if not 0 <= label <= 4:
                 raise ValueError(f"label {label} outside 0..4")
-            stack.append((label, [], len(nodes)))
+            stack.append((label, len(words), len(nodes)))
             nodes.append(None)
             i += 2
         elif token == ")":
             if not stack:
                 raise ValueError("unbalanced brackets: ')' without a matching '('")
-            label, words, slot = stack.pop()
-            if not words:
+            label, start, slot = stack.pop()
+            if start == len(words):
                 raise ValueError(f"a node labelled {label} holds no words")
-            nodes[slot] = (label, words)
-            if stack:
-                stack[-1][1].extend(words)
+            nodes[slot] = (label, start, len(words))
             i += 1
         else:
             if not stack:
                 raise ValueError(f"text outside the tree: {token!r}")
-            stack[-1][1].append(token)
+            words.append(token)
             i += 1
     if stack:
         raise ValueError(f"unbalanced brackets: {len(stack)} '(' not closed")
-    return nodes
+    return words, nodes
 
 
 def _located(path: str, lineno: int, error: Exception) -> ValueError:
