@@ -65,7 +65,7 @@ def phrases(config: ml_collections.ConfigDict) -> None:
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """LSTM, H=150, embeddings 100 (learned), dropout 0.5, Adam 1e-3, early stopping on dev accuracy."""
     config = default.get_config()
-    default.data_fields(config, "sst", "phrases", "fine_grained", "min_count")  # varied below
+    default.data_fields(config, "sst", "phrases", "fine_grained", "min_count", "extra_train")  # varied below
     config.data.name = "sst"
     config.data.path = "../shared/data/sst"  # relative to the working directory
     config.data.buckets = (16, 32, 64)

@@ -236,6 +236,30 @@ def test_glue_sst2_tsv_files_with_test_from_trees(tmp_path):
         rd.prepare(sst_config(tmp_path, name="glue_sst2", fine_grained=True))
 
 
+def test_glue_sst2_extra_train_rows_join_the_training_split(tmp_path):
+    # Given GLUE files and an extra TSV of written sentences
+    write_glue(tmp_path / "trees")
+    extra = tmp_path / "extra.tsv"
+    extra.write_text("sentence\tlabel\nnot a fine film\t0\n")
+    config = sst_config(tmp_path, name="glue_sst2", extra_train=str(extra))
+    # When prepared, Then its rows are training rows (their words in the vocabulary), valid and test unchanged
+    spec = rd.prepare(config)
+    assert spec.num_examples == {"train": 4, "valid": 1, "test": 2}
+    train = {r for b in rd.make_loader(config, "train", seed=0, shuffle=False, num_epochs=1) for r in decode(spec, b)}
+    assert ("not a fine film", 0, True) in train
+    # And a changed file is read again (the prepared copy is keyed on its bytes)
+    extra.write_text("sentence\tlabel\nnot a fine film\t0\nfine\t1\n")
+    assert rd.prepare(config).num_examples["train"] == 5
+    # And a missing file, a malformed row, or the option on the trees are errors that say so
+    with pytest.raises(FileNotFoundError, match="no file at .*nowhere.tsv.*data.extra_train"):
+        rd.prepare(sst_config(tmp_path, name="glue_sst2", extra_train=str(tmp_path / "nowhere.tsv")))
+    extra.write_text("sentence\tlabel\nfine\t7\n")
+    with pytest.raises(ValueError, match=r"extra.tsv, line 2: label '7' is not 0 or 1"):
+        rd.prepare(config)
+    with pytest.raises(ValueError, match="data.extra_train"):
+        rd.prepare(sst_config(tmp_path, extra_train=str(extra)))
+
+
 def test_glue_sst2_bad_rows_name_file_and_line(tmp_path):
     write_glue(tmp_path / "trees", ("a fine film\t1", "two\ttabs\t1"))
     with pytest.raises(ValueError, match=r"train.tsv, line 3: expected 'sentence<TAB>label', got 3 fields"):

@@ -14,7 +14,9 @@ phrases) and ``glue_sst2/dev.tsv`` (872 sentences) from the same folder
 binary test sentences of ``test.txt`` (the same sentences). With
 ``data.path`` unset it reads ``tfds.data_source("glue/sst2")`` from the tfds
 data dir ``data.data_dir`` instead (needs the GLUE data prepared there once,
-with internet): splits ``train`` and ``valid`` only.
+with internet): splits ``train`` and ``valid`` only. ``data.extra_train``
+names a TSV file in GLUE's format whose rows join its training split
+(augmentation: sentences written for a purpose, beside the phrases).
 
 Both lower-case (``data.lowercase``), write the treebank's ``-LRB-`` / ``-RRB-``
 as ``(`` / ``)`` as GLUE does, build the vocabulary from the training split
@@ -79,6 +81,9 @@ class SSTOptions:
         positive), neutral kept; otherwise binary with neutral dropped.
       data_dir: ``glue_sst2`` without ``path``: the tfds data dir holding
         ``glue/sst2`` (the loader's ``data.data_dir``; ``None``: tfds' default).
+      extra_train: ``glue_sst2`` only: a TSV file in GLUE's format (the header
+        ``sentence<TAB>label``, tokenized sentences, labels 0 / 1) whose rows are
+        added to the training split; relative to the working directory.
     """
 
     path: Optional[str] = None
@@ -87,6 +92,7 @@ class SSTOptions:
     lowercase: bool = True
     phrases: bool = False
     fine_grained: bool = False
+    extra_train: Optional[str] = None
 
     def validate(self) -> None:
         require(self.min_count >= 1, "min_count", "must be >= 1", self.min_count)
@@ -242,6 +248,16 @@ def glue_files(path: Optional[str]) -> dict[str, str]:
     return files
 
 
+def extra_train_file(path: str) -> str:
+    """The absolute path of ``data.extra_train``.
+
+    Raises:
+      FileNotFoundError: no file there (the message names the field).
+    """
+    return locate(path, os.path.basename(path), "data.extra_train names a TSV file in GLUE's format "
+                  "(header sentence<TAB>label) whose rows join the training split.")
+
+
 def read_trees(files: dict[str, str], phrases: bool) -> dict[str, list[tuple[list[str], int]]]:
     """``{split: [(words, label 0..4)]}`` from SST tree files ``{split: file}``.
 
@@ -347,6 +363,12 @@ class SST(_Sentiment):
 
     name = "sst"
 
+    def options(self, data_config):
+        options = super().options(data_config)
+        require(options.extra_train is None, "extra_train", "is for data.name = 'glue_sst2' (binary TSV rows)",
+                options.extra_train)
+        return options
+
     def source_files(self, options):
         return list(sst_files(options.path).values())
 
@@ -370,7 +392,8 @@ class GlueSST2(_Sentiment):
         return options
 
     def source_files(self, options):
-        return [] if options.path is None else list(glue_files(options.path).values())
+        files = [] if options.path is None else list(glue_files(options.path).values())
+        return files + ([extra_train_file(options.extra_train)] if options.extra_train else [])
 
     def generate(self, options):
         if options.path is None:
@@ -379,5 +402,7 @@ class GlueSST2(_Sentiment):
             files = glue_files(options.path)
             splits = {s: read_glue_tsv(files[s]) for s in ("train", "valid")}
             splits["test"] = [(w, BINARY_LABELS[y]) for w, y in read_tree_file(files["test"]) if y in BINARY_LABELS]
+        if options.extra_train:
+            splits["train"] = splits["train"] + read_glue_tsv(extra_train_file(options.extra_train))
         return labelled_examples(splits, {0: 0, 1: 1}, options)
 

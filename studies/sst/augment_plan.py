@@ -1,0 +1,23 @@
+"""SST-2, the augmentation axis of issue 24's behaviour goal: the suite's rules shown on other words.
+
+The treebank's training labels hold almost no "although" and no clausal negation of the suite's
+frames (:mod:`studies.sst.coverage`). This round trains the last-step LSTM of
+:mod:`studies.sst.pooling_plan` on the GLUE SST-2 phrases plus the 2,000 sentences of
+:mod:`studies.sst.augment` (``data.extra_train``: the rules on words and frames outside the suite),
+with the same recipe and tuning effort as every other round (the grid :data:`studies.sst.plan.RATES`
+on dev with seed 0, then the best rate with seeds 1, 2, 3)::
+
+    python -m studies.sst.augment --out=runs/sst_augment/extra_train.tsv
+    python -m rnnlab plan studies/sst/augment_plan.py --out=runs/sst_augment
+"""
+
+from rnnlab.experiments.plan import Search
+from studies.sst.plan import searches
+
+EXTRA_TRAIN = "runs/sst_augment/extra_train.tsv"  # written by python -m studies.sst.augment; relative to the run's cwd
+MODELS = {"lstm_last_augmented": f"lstm,pooling=last,data.extra_train={EXTRA_TRAIN}"}
+
+
+def get_plan() -> list[Search]:
+    """One search: the last-step LSTM trained on the phrases and the augmentation."""
+    return searches(MODELS)
