@@ -80,7 +80,8 @@ def clausal_negations(words: Sequence[str], spans: Spans) -> Iterator[tuple[tupl
 
 def contrasts(words: Sequence[str], spans: Spans) -> Iterator[tuple[tuple[int, int], str, int, int, int]]:
     """``((start, end), form, label of A, label of B, label of the whole)`` for each phrase "A , but B" (or "A but B"),
-    "although A , B" or "B , although A" whose clauses are phrases (B's main clause may drop a final ".")."""
+    "although A , B" or "B , although A" whose clauses A and B, without the connective, are phrases (the clause
+    at the end may leave out a final ".")."""
     for (start, end), label in spans.items():
         for k in range(start + 1, end - 1):
             if words[k] == "but":
@@ -88,16 +89,16 @@ def contrasts(words: Sequence[str], spans: Spans) -> Iterator[tuple[tuple[int, i
                 b = _clause_end(words, spans, k + 1, end)
                 if a is not None and b is not None:
                     yield (start, end), "but", a, b, label
-            if words[k] == "," and words[k + 1] == "although":
-                b, a = spans.get((start, k)), _clause_end(words, spans, k + 1, end)
+            if words[k] == "," and words[k + 1] == "although" and k + 2 < end:
+                b, a = spans.get((start, k)), _clause_end(words, spans, k + 2, end)
                 if a is not None and b is not None:
                     yield (start, end), "B , although A", a, b, label
         if words[start] == "although":
             for comma in range(start + 2, end - 1):
-                if words[comma] == "," and (start, comma) in spans:
+                if words[comma] == "," and (start + 1, comma) in spans:
                     b = _clause_end(words, spans, comma + 1, end)
                     if b is not None:
-                        yield (start, end), "although A , B", spans[(start, comma)], b, label
+                        yield (start, end), "although A , B", spans[(start + 1, comma)], b, label
 
 
 RULES = {  # rule -> the suite's expectation

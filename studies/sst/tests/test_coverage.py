@@ -97,13 +97,13 @@ def test_reproduction_coverage_prose_holds_in_the_committed_json():
     but, first, second = (rules[f"contrast: {form}"] for form in ("but", "although A , B", "B , although A"))
     clausal, positive, negative = rules["clausal negation"], rules["negated positive"], rules["negated negative"]
     quoted = [f"{but['polar']} labelled \"A , but B\"", f"{round(100 * but['follow_rate'])}% of them labelled as B",
-              f"{first['polar']} \"although A , B\"", f"and {clausal['polar']} clausal negations",
+              f"{first['polar']} \"although A , B\", {second['polar']} \"B , although A\"",
+              f"and {clausal['polar']} clausal negations",
               f"Of the {negative['polar']} polar", f"{negative['follow']} ({round(100 * negative['follow_rate'])}%) are",
               f"{round(100 * positive['follow_rate'])}% of their {positive['polar']} phrases",
               f"({but['neutral']} of the \"but\" instances, {negative['neutral']} of the negated negatives)"]
     missing = [q for q in quoted if q not in reading.replace("\n  ", " ")]
     assert not missing, missing
-    assert second["instances"] == 0 and "no \"B , although A\"" in reading
     # "Each of the six recurrent models trained on the phrases fails "although" more often than "but" and clausal
     # negation more often than short negation"; the two that learn nothing from the phrases each break one order
     with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
@@ -129,9 +129,10 @@ def test_findings_quote_the_committed_counts():
     with open(os.path.join(ROOT, "docs", "findings.md")) as f:
         text = " ".join(f.read().split())
     quoted = (f"are {rules['contrast: but']['polar']} labelled \"A , but B\" contrasts of opposite clauses, "
-              f"{rules['contrast: although A , B']['polar']} \"although A , B\", no \"B , although A\" and "
+              f"{rules['contrast: although A , B']['polar']} \"although A , B\", "
+              f"{rules['contrast: B , although A']['polar']} \"B , although A\" (one sentence) and "
               f"{rules['clausal negation']['polar']} clausal negations of the suite's frames")
-    assert quoted in text and rules["contrast: B , although A"]["instances"] == 0
+    assert quoted in text
 
 
 def test_reproduction_summary_of_sst_holds_in_the_behaviour_json():
