@@ -212,10 +212,10 @@ def plot_profiles(profiles: Mapping[str, Mapping[str, Sequence[float]]], path: s
     fig.savefig(path, dpi=110)
 
 
-def write_contrast_gates(runs: Sequence[tuple[str, str]], out: str, page: str = "", behaviour: str = "") -> str:
+def write_contrast_gates(runs: Sequence[tuple[str, str]], out: str, page: str = "", behaviour: str = "",
+                         block: str = "contrast-gates") -> str:
     """Traces every run (``[(model, workdir)]``; a model's runs are its seeds, numbered 1, 2, ... in order),
-    writes ``out/contrast_gates.json`` and ``out/contrast_gates.png``, and the ``contrast-gates`` block of
-    ``page`` when given; with ``behaviour`` (a ``studies.sst.behaviour`` JSON of the same runs), also the
+    writes ``out/contrast_gates.json`` and ``out/contrast_gates.png``, and the ``block`` of ``page`` when given; with ``behaviour`` (a ``studies.sst.behaviour`` JSON of the same runs), also the
     :func:`behaviour_link`. Returns the block's text."""
     sentences = suite_sentences()
     traced, seeds, workdirs = {}, {}, {}
@@ -236,7 +236,7 @@ def write_contrast_gates(runs: Sequence[tuple[str, str]], out: str, page: str = 
     plot_profiles(profiles, os.path.join(out, "contrast_gates.png"))
     text = summary_markdown(rows, link)
     if page:
-        write_page_block(page, "contrast-gates", text)
+        write_page_block(page, block, text)
     return text
 
 
@@ -246,13 +246,14 @@ def main(argv: Sequence[str]) -> None:
     runs = named_runs(flags.FLAGS.run)
     if not runs:
         raise app.UsageError("give at least one --run=MODEL=WORKDIR")
-    print(write_contrast_gates(runs, flags.FLAGS.out, flags.FLAGS.page, flags.FLAGS.behaviour))
+    print(write_contrast_gates(runs, flags.FLAGS.out, flags.FLAGS.page, flags.FLAGS.behaviour, flags.FLAGS.block))
 
 
 if __name__ == "__main__":
     flags.DEFINE_multi_string("run", [], "MODEL=WORKDIR of a trained SST-2 run (repeat; a model's runs are its seeds)")
     flags.DEFINE_string("out", "docs/results/sst2", "where contrast_gates.json and contrast_gates.png go")
-    flags.DEFINE_string("page", "", "rewrite this page's contrast-gates block")
+    flags.DEFINE_string("page", "", "rewrite this page's --block")
+    flags.DEFINE_string("block", "contrast-gates", "the page's block for the table")
     flags.DEFINE_string("behaviour", "", "the suite's JSON of the same runs (studies.sst.behaviour): link the "
                         "closing at 'but' to the failures on 'contrast: but'")
     app.run(main)
