@@ -9,9 +9,13 @@ on dev with seed 0, then the best rate with seeds 1, 2, 3)::
 
     python -m studies.sst.augment --out=runs/sst_augment/extra_train.tsv
     python -m rnnlab plan studies/sst/augment_plan.py --out=runs/sst_augment
+
+The one-layer model chose 2e-3, the grid's top, so the plan ends with its one trial at 4e-3 (as
+:mod:`studies.sst.above_grid_plan` gave the earlier rounds' models at the top).
 """
 
 from rnnlab.experiments.plan import Search
+from studies.sst import above_grid_plan
 from studies.sst.plan import searches
 from studies.sst.size_plan import LONGER_CAP
 
@@ -23,5 +27,7 @@ MODELS = {"lstm_last_augmented": f"lstm,pooling=last,data.extra_train={EXTRA_TRA
 
 def get_plan() -> list[Search]:
     """One search per model: the last-step LSTM trained on the phrases and the augmentation, then the same with
-    two layers (the best dev accuracy of the size axis, :mod:`studies.sst.size_plan`)."""
-    return searches(MODELS)
+    two layers (the best dev accuracy of the size axis, :mod:`studies.sst.size_plan`); then one trial above the
+    grid for the one-layer model, which chose the grid's top rate (:func:`studies.sst.above_grid_plan.above_grid`)."""
+    plan = searches(MODELS)
+    return plan + [above_grid_plan.above_grid(plan[0])]
