@@ -141,12 +141,21 @@ def plot_families(data: Mapping[str, Any], path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
-def write_behaviour(out: str, page: str = "", runs: Sequence[tuple[str, str]] = ()) -> str:
+def write_behaviour(out: str, page: str = "", runs: Sequence[tuple[str, str]] = (), keep: bool = False) -> str:
     """With ``runs``, runs the suite and writes ``out`` (JSON); then the table of ``out``, also written to the
     ``sst2-behaviour`` block of ``page`` when given, and its figure beside ``out`` (``.png``,
-    :func:`plot_families`)."""
+    :func:`plot_families`).
+
+    With ``keep``, the models already in ``out`` stay (their runs need not be on this machine) and the
+    models of ``runs`` are added after them, each replacing a model of the same name.
+    """
     if runs:
-        write_result(run_behaviour(runs), out)
+        result = run_behaviour(runs)
+        if keep and os.path.exists(out):
+            with open(out, encoding="utf-8") as f:
+                kept = json.load(f)["models"]
+            result["models"] = {**{m: r for m, r in kept.items() if m not in result["models"]}, **result["models"]}
+        write_result(result, out)
     with open(out, encoding="utf-8") as f:
         data = json.load(f)
     text = behaviour_markdown(data)
@@ -163,11 +172,13 @@ def main(argv: Sequence[str]) -> None:
 
     quiet()
     f = flags.FLAGS
-    print(write_behaviour(f.out, f.page, named_runs(f.run)))
+    print(write_behaviour(f.out, f.page, named_runs(f.run), f.keep))
 
 
 if __name__ == "__main__":
     flags.DEFINE_multi_string("run", [], "MODEL=WORKDIR of a trained SST-2 run (repeat; seeds of a model pool)")
     flags.DEFINE_string("out", "docs/results/sst2/behaviour.json", "the JSON written (with --run) and read")
     flags.DEFINE_string("page", "", "rewrite this page's sst2-behaviour block")
+    flags.DEFINE_bool("keep", False, "with --run: keep the models already in --out, add (or replace) the runs' "
+                      "models")
     app.run(main)

@@ -132,13 +132,17 @@ LABELS = {  # a reader's names of the SST-2 models, for figures
     "sst2/bilstm_last": "BiLSTM, last step", "sst2/lstm_last": "LSTM, last step",
     "sst2/lstm_last_wide": "LSTM, last step, 300 units", "sst2/lstm_last_deep": "LSTM, last step, 2 layers",
     "sst2/lstm_last_sentences": "LSTM, last step, no phrases",
+    "sst2/lstm_last_augmented": "LSTM, last step, augmented",
+    "sst2/lstm_last_deep_augmented": "LSTM, last step, 2 layers, augmented",
 }
 COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilstm", "sst2/lstm"),
             ("sst2/bilstm_last", "sst2/bilstm"),  # the pooling axis (studies/sst/pooling_plan.py)
             ("sst2/lstm_last", "sst2/bilstm_last"),  # the direction axis, both read at the last step
             ("sst2/lstm_last_wide", "sst2/lstm_last"),  # the width axis (studies/sst/size_plan.py)
             ("sst2/lstm_last_deep", "sst2/lstm_last"),  # the depth axis
-            ("sst2/lstm_last", "sst2/lstm_last_sentences"))  # phrase supervision (studies/sst/phrases_plan.py)
+            ("sst2/lstm_last", "sst2/lstm_last_sentences"),  # phrase supervision (studies/sst/phrases_plan.py)
+            ("sst2/lstm_last_augmented", "sst2/lstm_last"),  # augmentation (studies/sst/augment_plan.py)
+            ("sst2/lstm_last_deep_augmented", "sst2/lstm_last_deep"))
 COLUMNS = {  # name: the value of one seed's record, in accuracy points
     "dev": lambda r: 100 * r["valid"]["accuracy"],
     "test": lambda r: 100 * r["test"]["accuracy"],
