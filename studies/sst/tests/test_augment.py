@@ -58,3 +58,87 @@ def test_the_tsv_is_what_glue_sst2_reads_as_extra_training_rows(tmp_path):
 def test_every_word_of_the_augmentation_is_in_the_sst2_training_phrases():
     vocab = checklist.training_vocabulary(DATA)
     assert checklist.missing_words([" ".join(t) for t, _ in augment.augmentation()], vocab) == {}
+
+
+def test_the_augmentation_reading_is_what_the_committed_json_says():
+    import json
+
+    import numpy as np
+
+    from studies.sst import behaviour, tables
+
+    with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
+        models = json.load(f)["models"]
+    per_seed = {}
+    for folder in ("sst2", "sst2_pooling", "sst2_size", "sst2_phrases", "sst2_augment"):
+        with open(os.path.join(ROOT, "docs", "results", folder, "per_seed.json")) as f:
+            per_seed.update(json.load(f))
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = f.read()
+    reading = " ".join(page[page.index("<!-- /sst2-augment -->"):page.index("### The first round: SST")].split())
+
+    def family(model, name):
+        return [100 * behaviour.family_rate(r, name) for r in models[model]]
+
+    def group(model, name):
+        return np.mean([100 * r["groups"][name]["failure_rate"] for r in models[model]])
+
+    one, two = ("sst2/lstm_last", "sst2/lstm_last_augmented"), ("sst2/lstm_last_deep", "sst2/lstm_last_deep_augmented")
+    quoted = [f"negated positives fall from {np.mean(family(one[0], 'negated positives')):.1f} to "
+              f"{np.mean(family(one[1], 'negated positives')):.1f}%",
+              f"(clausal negation from {group(one[0], 'negated positive: clausal'):.1f} to "
+              f"{group(one[1], 'negated positive: clausal'):.1f}%)",
+              f"contrast from {np.mean(family(one[0], 'contrast')):.1f} to {np.mean(family(one[1], 'contrast')):.1f}%",
+              f"(\"although\" from {group(one[0], 'contrast: although'):.1f} to {group(one[1], 'contrast: although'):.1f}%, "
+              f"\"but\" from {group(one[0], 'contrast: but'):.1f} to {group(one[1], 'contrast: but'):.1f}%)",
+              f"contrast ({np.mean(family(two[0], 'contrast')):.1f} to {np.mean(family(two[1], 'contrast')):.1f}%)",
+              f"negated positives ({np.mean(family(two[0], 'negated positives')):.1f} to "
+              f"{np.mean(family(two[1], 'negated positives')):.1f}%)"]
+    missing = [q for q in quoted if q not in reading]
+    assert not missing, missing
+    # "every augmented seed fails fewer ... than every seed without it"; two layers: contrast apart, negated positives
+    # overlapping
+    for name in ("negated positives", "contrast"):
+        assert max(family(one[1], name)) < min(family(one[0], name))
+    assert max(family(two[1], "contrast")) < min(family(two[0], "contrast"))
+    assert max(family(two[1], "negated positives")) > min(family(two[0], "negated positives"))
+    # negated negatives within the goal on average, with and without
+    assert all(np.mean(family(m, "negated negatives")) <= 10 for m in (*one, *two))
+    # the behaviour family: the smallest p of the augmentation's comparisons, not separable
+    columns = {f: (lambda r, f=f: behaviour.family_rate(r, f)) for f in checklist.FAMILIES}
+    tests = [t for t in tables.comparisons(models, columns=columns) if t["a"].endswith("_augmented")]
+    smallest = min(tests, key=lambda t: t["p"])
+    assert (smallest["a"], smallest["column"]) == (one[1], "negated positives") and not any(t["separable"] for t in tests)
+    assert f"p = {smallest['p']:.2g}, p_holm = {smallest['p_holm']:.2g})" in reading
+    # accuracy: the SST family
+    by = {(t["a"], t["column"]): t for t in tables.comparisons(per_seed)}
+    for model, layers in ((one[1], "for one layer"), (two[1], "for two")):
+        dev, test = by[(model, "dev")], by[(model, "test")]
+        assert min(dev["p"], test["p"]) >= 0.39
+        cell = lambda t: f"{t['diff']:+.1f} [{t['ci'][0]:+.1f}, {t['ci'][1]:+.1f}]"
+        assert f"{cell(dev)}" in reading and f"{cell(test)}" in reading
+    negated = by[(one[1], "test, negated")]
+    accuracy = lambda model: behaviour._cell([r["test"]["negated_accuracy"] for r in per_seed[model]])
+    assert (f"the augmented LSTM is {accuracy(one[1])} against {accuracy(one[0])} without "
+            f"({negated['diff']:+.1f} [{negated['ci'][0]:+.1f}, {negated['ci'][1]:+.1f}] points, p = {negated['p']:.2g})"
+            ) in reading
+    # "the trial at 4e-3 tied it on dev (735 of 872 sentences each)": both rows of the trials table
+    with open(os.path.join(ROOT, "docs", "results", "sst2_augment", "sst.md")) as f:
+        rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line.split("|")[3].strip()
+                for line in f if line.startswith("| sst2/lstm_last_augmented")}
+    assert rows[("sst2/lstm_last_augmented", "0.002")] == rows[("sst2/lstm_last_augmented_0.004", "0.004")] == \
+        f"{100 * 735 / behaviour.DEV_SENTENCES:.1f}"
+    assert "tied it on dev (735 of 872 sentences each)" in reading
+
+
+def test_the_predict_example_uses_no_word_of_the_augmentation_where_the_page_says_so():
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = f.read()
+    example = page[page.index("$ cat sentences.txt"):page.index("$ python -m rnnlab predict")]
+    sentences = example.splitlines()[1:]
+    words = {w for words in augment.LEXICON.values() for w in words}
+    composed = [t for t in sentences if any(k in t.lower() for k in ("not", "n't", "never", "but", "although"))]
+    assert len(composed) == 8
+    assert not words & {w for t in composed for w in text_lib.tokenize(t)}
+    assert {"dull", "clever"} <= {w for ws in checklist.LEXICON.values() for w in ws}
+    assert not {"joy", "thin"} & (words | {w for ws in checklist.LEXICON.values() for w in ws})

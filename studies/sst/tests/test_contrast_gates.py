@@ -121,3 +121,31 @@ def test_the_findings_reading_of_the_contrast_gates_is_what_the_committed_json_s
     assert "Spearman's rho +0.76, p = 6e-05" in page and "over seven models' runs" in page
     assert "fails 6.2-45.0% of them (6.2-37.5% for the runs" in page.replace("\n  ", " ")
     assert "fail 30.6-50.0% in every run" in page.replace("\n  ", " ")
+
+
+def test_the_findings_reading_of_the_augmented_models_gates_is_what_the_committed_json_says():
+    from tests import committed
+
+    rows = committed.results("sst2_augment", "contrast_gates.json")["summary"]
+    behaviour = committed.results("sst2", "behaviour.json")["models"]
+    with open(f"{committed.ROOT}/docs/findings.md") as f:
+        page = " ".join(f.read().split())
+    kind = lambda name: [r for r in rows if r["kind"].startswith(name)]
+    but, and_, clause, at_although = kind("but"), kind("and"), kind("although A , B"), kind("B , although A")
+    at_although = [r for r in at_although if not r["kind"].endswith("its comma")]
+    assert len(but) == len(and_) == len(clause) == len(at_although) == 6
+    assert all(r["closes"] for r in but)
+    low, high = min(-r["diff"] for r in but), max(-r["diff"] for r in but)
+    shares = [100 * r["lowest_share"] for r in but]
+    assert (f"closes at \"but\" (by {low:.3f} to {high:.3f}; the lowest step of the sentence in "
+            f"{min(shares):.0f}-{max(shares):.0f}% of them)") in page
+    closing_and = [r for r in and_ if r["closes"]]
+    assert f"\"and\" in {len(closing_and)} of the 6, by at most {max(-r['diff'] for r in closing_and):.3f}" in page
+    (closing,) = [r for r in clause if r["closes"]]
+    assert f"it closes in 1 of the 6 runs, by {-closing['diff']:.3f}" in page
+    assert all(r["diff"] > 0 and r["p_holm"] < 0.05 for r in at_although)  # opens, separably
+    assert (f"in all 6 runs (by {min(r['diff'] for r in at_although):.3f} to "
+            f"{max(r['diff'] for r in at_although):.3f}, separably)") in page
+    passed = [100 - 100 * np.mean([r["groups"]["contrast: although"]["failure_rate"] for r in behaviour[m]])
+              for m in ("sst2/lstm_last_augmented", "sst2/lstm_last_deep_augmented")]
+    assert f"pass {passed[0]:.1f}% and {passed[1]:.1f}% of the \"although\" sentences" in page
