@@ -15,7 +15,7 @@ stopping on dev accuracy. Each model gets the same tuning effort: a grid of
 :data:`RATES` on dev with seed 0, then the best rate with seeds 1, 2, 3.
 """
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from rnnlab.experiments.plan import Search
 from rnnlab.experiments.search_space import grid_text
@@ -27,12 +27,12 @@ RECIPE = "glue,model.word_dropout=0.1,steps=12000,train.patience=6"
 MODELS = {"bilstm": "bilstm,pooling=attention", "bow": "bow", "lstm": "lstm,pooling=attention"}
 
 
-def searches(models: Mapping[str, str], recipe: str = RECIPE) -> list[Search]:
-    """The SST-2 tuning effort every round gives each of its models (``{name: config variants}``): the grid of
-    :data:`RATES` on dev with seed 0, then the best rate with seeds 1, 2, 3; search ``sst2/<name>`` of
-    ``configs/sst.py:<recipe>,<variants>``."""
-    return [Search(f"sst2/{name}", f"{SST}:{recipe},{variants}", METRIC, grid_text(RATES), trials=len(RATES), seeds=3,
-                   startup_trials=len(RATES), vary_data_seed=False) for name, variants in models.items()]
+def searches(models: Mapping[str, str], recipe: str = RECIPE, rates: Sequence[float] = RATES) -> list[Search]:
+    """The SST-2 tuning effort every round gives each of its models (``{name: config variants}``): a grid of
+    learning ``rates`` (:data:`RATES` for Adam) on dev with seed 0, then the best rate with seeds 1, 2, 3; search
+    ``sst2/<name>`` of ``configs/sst.py:<recipe>,<variants>``."""
+    return [Search(f"sst2/{name}", f"{SST}:{recipe},{variants}", METRIC, grid_text(rates), trials=len(rates), seeds=3,
+                   startup_trials=len(rates), vary_data_seed=False) for name, variants in models.items()]
 
 
 def get_plan() -> list[Search]:
