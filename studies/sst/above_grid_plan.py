@@ -17,13 +17,14 @@ RATE = 4e-3
 AT_THE_TOP = ("sst2/bilstm_last", "sst2/lstm_last_wide", "sst2/lstm_last_sentences")
 
 
-def above_grid(search: Search) -> Search:
-    """``search``'s one trial at :data:`RATE` on dev with seed 0, named ``<its name>_4e-3``, its config unchanged."""
-    return Search(f"{search.name}_{RATE:g}", search.config, search.metric, grid_text((RATE,)), trials=1, seeds=0,
+def outside_grid(search: Search, rate: float = RATE) -> Search:
+    """``search``'s one trial at ``rate`` (beyond its grid's edge) on dev with seed 0, named ``<its name>_<rate>``,
+    its config unchanged."""
+    return Search(f"{search.name}_{rate:g}", search.config, search.metric, grid_text((rate,)), trials=1, seeds=0,
                   startup_trials=1, vary_data_seed=False)
 
 
 def get_plan() -> list[Search]:
-    """One single-trial search per model of :data:`AT_THE_TOP` (:func:`above_grid`)."""
+    """One single-trial search per model of :data:`AT_THE_TOP` at :data:`RATE` (:func:`outside_grid`)."""
     searches = {s.name: s for plan in (pooling_plan, size_plan, phrases_plan) for s in plan.get_plan()}
-    return [above_grid(searches[name]) for name in AT_THE_TOP]
+    return [outside_grid(searches[name]) for name in AT_THE_TOP]

@@ -28,6 +28,6 @@ MODELS = {"lstm_last_augmented": f"lstm,pooling=last,data.extra_train={EXTRA_TRA
 def get_plan() -> list[Search]:
     """One search per model: the last-step LSTM trained on the phrases and the augmentation, then the same with
     two layers (the best dev accuracy of the size axis, :mod:`studies.sst.size_plan`); then one trial above the
-    grid for the one-layer model, which chose the grid's top rate (:func:`studies.sst.above_grid_plan.above_grid`)."""
+    grid for the one-layer model, which chose the grid's top rate (:func:`studies.sst.above_grid_plan.outside_grid`)."""
     plan = searches(MODELS)
-    return plan + [above_grid_plan.above_grid(plan[0])]
+    return plan + [above_grid_plan.outside_grid(plan[0])]
