@@ -134,6 +134,7 @@ LABELS = {  # a reader's names of the SST-2 models, for figures
     "sst2/lstm_last_sentences": "LSTM, last step, no phrases",
     "sst2/lstm_last_augmented": "LSTM, last step, augmented",
     "sst2/lstm_last_deep_augmented": "LSTM, last step, 2 layers, augmented",
+    "sst2/lstm_last_augmented_sgd": "LSTM, last step, augmented, SGD",
 }
 COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilstm", "sst2/lstm"),
             ("sst2/bilstm_last", "sst2/bilstm"),  # the pooling axis (studies/sst/pooling_plan.py)
@@ -142,7 +143,8 @@ COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilst
             ("sst2/lstm_last_deep", "sst2/lstm_last"),  # the depth axis
             ("sst2/lstm_last", "sst2/lstm_last_sentences"),  # phrase supervision (studies/sst/phrases_plan.py)
             ("sst2/lstm_last_augmented", "sst2/lstm_last"),  # augmentation (studies/sst/augment_plan.py)
-            ("sst2/lstm_last_deep_augmented", "sst2/lstm_last_deep"))
+            ("sst2/lstm_last_deep_augmented", "sst2/lstm_last_deep"),
+            ("sst2/lstm_last_augmented_sgd", "sst2/lstm_last_augmented"))  # the optimizer (studies/sst/sgd_plan.py)
 COLUMNS = {  # name: the value of one seed's record, in accuracy points
     "dev": lambda r: 100 * r["valid"]["accuracy"],
     "test": lambda r: 100 * r["test"]["accuracy"],

@@ -1,8 +1,10 @@
 """The augmentation of SST-2 that shows the suite's rules on other words (studies.sst.augment)."""
 
+import json
 import math
 import os
 
+import numpy as np
 import pytest
 
 from rnnlab.analysis.behaviour import placeholders, suite_texts
@@ -61,10 +63,6 @@ def test_every_word_of_the_augmentation_is_in_the_sst2_training_phrases():
 
 
 def test_the_augmentation_reading_is_what_the_committed_json_says():
-    import json
-
-    import numpy as np
-
     from studies.sst import behaviour, tables
 
     with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
@@ -142,3 +140,44 @@ def test_the_predict_example_uses_no_word_of_the_augmentation_where_the_page_say
     assert not words & {w for t in composed for w in text_lib.tokenize(t)}
     assert {"dull", "clever"} <= {w for ws in checklist.LEXICON.values() for w in ws}
     assert not {"joy", "thin"} & (words | {w for ws in checklist.LEXICON.values() for w in ws})
+
+
+def test_the_optimizer_reading_is_what_the_committed_json_says():
+    from studies.sst import behaviour, tables
+
+    per_seed = {}
+    for folder in ("sst2", "sst2_pooling", "sst2_size", "sst2_phrases", "sst2_augment", "sst2_sgd"):
+        with open(os.path.join(ROOT, "docs", "results", folder, "per_seed.json")) as f:
+            per_seed.update(json.load(f))
+    with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
+        models = json.load(f)["models"]
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = f.read()
+    reading = " ".join(page[page.index("<!-- /sst2-sgd -->"):page.index("### The first round: SST")].split())
+    flat = " ".join(page.split())
+    sgd, adam = "sst2/lstm_last_augmented_sgd", "sst2/lstm_last_augmented"
+    cell = lambda model, split: behaviour._cell([r[split]["accuracy"] for r in per_seed[model]])
+    assert (f"Dev {cell(sgd, 'valid')} and test {cell(sgd, 'test')}, against {cell(adam, 'valid')} and "
+            f"{cell(adam, 'test')} with Adam") in reading
+    dev = {(t["a"], t["column"]): t for t in tables.comparisons(per_seed)}[(sgd, "dev")]
+    assert not dev["separable"]
+    assert f"(dev {dev['diff']:+.1f} [{dev['ci'][0]:+.1f}, {dev['ci'][1]:+.1f}] points, p = {dev['p']:.2g}" in reading
+    seeds = [f"{100 * r['valid']['accuracy']:.1f}" for r in sorted(per_seed[sgd], key=lambda r: r["seed"])]
+    assert f"reached {seeds[0]}, {seeds[1]} and {seeds[2]} on dev" in reading
+    assert all(r["step"] < 24000 for r in per_seed[sgd])  # "each stopped by patience well before its cap"
+    with open(os.path.join(ROOT, "docs", "results", "sst2_sgd", "sst.md")) as f:
+        trials = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line.split("|")[3].strip()
+                  for line in f if line.startswith("| sst2/")}
+    chosen, below = trials[(sgd, "0.05")], trials[(sgd + "_0.025", "0.025")]
+    assert max(v for (m, _), v in trials.items() if m == sgd) == chosen and below < chosen
+    assert f"against {chosen} for the seed-0 trial" in reading and f"The trial at 0.025 reached {below}" in reading
+    rates = {m: {f: behaviour._cell([behaviour.family_rate(r, f) for r in models[m]]) for f in checklist.FAMILIES}
+             for m in (sgd, adam)}
+    assert (f"fail {rates[sgd]['controls']}% of the controls (goal 2%), {rates[sgd]['negated positives']}% of the "
+            f"negated positives and {rates[sgd]['contrast']}% of the contrast sentences") in reading
+    assert all(behaviour.family_rate(r, f) > 0 for r in models[sgd][:1] for f in checklist.FAMILIES)
+    means = {f: rates[adam][f].split(" +- ")[0] for f in ("controls", "negated positives", "contrast")}
+    assert f"against {means['controls']}, {means['negated positives']} and {means['contrast']}% for the same" in reading
+    families = {f: np.mean([behaviour.family_rate(r, f) for r in models[sgd]]) for f in checklist.FAMILIES}
+    assert all(families[f] > checklist.GOALS[f] for f in checklist.FAMILIES)  # "misses every family"
+    assert "misses every family and dev (82.2 +- 2.7" in flat and cell(sgd, "valid") == "82.2 +- 2.7"

@@ -180,16 +180,16 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
                 sentences = round(behaviour.DEV_SENTENCES * abs(new["dev"] - old["valid"]["accuracy"]))
                 differ.append((model, old["seed"], sentences))
     assert differ == [("sst2/bow", 1, 1)]
-    # "None of the 40 comparisons between models is separable after Holm's correction, not even the LSTM
-    # trained without phrases against the same LSTM with them (controls p = 0.023, p_holm = 0.89) or the augmented
-    # LSTM against the same LSTM without the augmentation (negated positives p = 0.015, p_holm = 0.6)"
+    # "None of the 44 comparisons between models is separable after Holm's correction, not even the LSTM
+    # trained without phrases against the same LSTM with them (controls p = 0.023, p_holm = 0.96) or the augmented
+    # LSTM against the same LSTM without the augmentation (negated positives p = 0.015, p_holm = 0.66)"
     columns = {f: (lambda r, f=f: behaviour.family_rate(r, f)) for f in checklist.FAMILIES}
     tests = tables.comparisons(models, columns=columns)
-    assert len(tests) == 40 and not any(t["separable"] for t in tests)
-    assert "None of the 40 comparisons" in page and "cannot separate a family of 40" in " ".join(page.split())
+    assert len(tests) == 44 and not any(t["separable"] for t in tests)
+    assert "None of the 44 comparisons" in page and "cannot separate a family of 44" in " ".join(page.split())
     by = {(t["a"], t["b"], t["column"]): t for t in tests}
-    for (a, b, column), quoted in {("sst2/lstm_last", "sst2/lstm_last_sentences", "controls"): ("0.023", "0.89"),
-                                   ("sst2/lstm_last_augmented", "sst2/lstm_last", "negated positives"): ("0.015", "0.6")
+    for (a, b, column), quoted in {("sst2/lstm_last", "sst2/lstm_last_sentences", "controls"): ("0.023", "0.96"),
+                                   ("sst2/lstm_last_augmented", "sst2/lstm_last", "negated positives"): ("0.015", "0.66")
                                    }.items():
         assert (f"{by[(a, b, column)]['p']:.2g}", f"{by[(a, b, column)]['p_holm']:.2g}") == quoted
         assert f"{column} p = {quoted[0]}, p_holm = {quoted[1]})" in " ".join(page.split())
@@ -222,7 +222,7 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
     # the eight models without the augmentation: every one but the one trained without phrases passes the
     # controls; none is within the goal on negated positives or contrast; none reaches dev 85.2, the two-layer LSTM
     # comes closest
-    eight = [m for m in models if not m.endswith("_augmented")]
+    eight = [m for m in models if "_augmented" not in m]  # trained on the treebank's data alone
     assert len(eight) == 8
     passing = [m for m in eight if families[m]["controls"] <= 100 * checklist.GOALS["controls"]]
     assert passing == [m for m in eight if m != "sst2/lstm_last_sentences"]
@@ -266,6 +266,10 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
                     failures[labels[template]] += counts["failures"]
         ratio = failures[checklist.POS] / failures[checklist.NEG]
         alike = model in ("sst2/bow", "sst2/lstm_last_sentences")  # trained without the phrase labels
+        if model.endswith("_sgd"):  # "lies between (206 failures on positive sentences against 159 ...)"
+            assert 1.25 <= ratio <= 2 and (f"({failures[checklist.POS]} failures on positive sentences against "
+                                           f"{failures[checklist.NEG]} on negative ones") in flat
+            continue
         assert 0.8 < ratio < 1.25 if alike else ratio > 2, (model, failures)
 
 
