@@ -4,8 +4,9 @@ The treebank's training labels hold almost no "although" and no clausal negation
 frames (:mod:`studies.sst.coverage`). This round trains the last-step LSTM of
 :mod:`studies.sst.pooling_plan`, and its two-layer form of :mod:`studies.sst.size_plan` (the best dev
 accuracy so far), on the GLUE SST-2 phrases plus the 2,000 sentences of :mod:`studies.sst.augment`
-(``data.extra_train``: the rules on words and frames outside the suite), with the same recipe and tuning effort as every other round (the grid :data:`studies.sst.plan.RATES`
-on dev with seed 0, then the best rate with seeds 1, 2, 3)::
+(``data.extra_train``: the rules on words and frames outside the suite), with the same recipe and
+tuning effort as every other round (the grid :data:`studies.sst.plan.RATES` on dev with seed 0, then
+the best rate with seeds 1, 2, 3)::
 
     python -m studies.sst.augment --out=runs/sst_augment/extra_train.tsv
     python -m rnnlab plan studies/sst/augment_plan.py --out=runs/sst_augment

@@ -29,6 +29,7 @@ BELOW_GRID = 0.025  # the grid's bottom, 0.05, was chosen: one trial below it
 
 def get_plan() -> list[Search]:
     """One search: the augmented last-step LSTM with Flax's SGD, on its own grid of :data:`RATES`; then its one
-    trial at :data:`BELOW_GRID` (the chosen rate was the grid's bottom; :func:`studies.sst.above_grid_plan.outside_grid`)."""
+    trial at :data:`BELOW_GRID` (the chosen rate was the grid's bottom;
+    :func:`studies.sst.above_grid_plan.outside_grid`)."""
     plan = searches(MODELS, rates=RATES)
     return plan + [outside_grid(plan[0], BELOW_GRID)]
