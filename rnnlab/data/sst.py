@@ -171,13 +171,12 @@ def _located(path: str, lineno: int, error: Exception) -> ValueError:
     return ValueError(f"{path}, line {lineno}: {error}")
 
 
-def read_tree_file(path: str, phrases: bool = False) -> list[tuple[list[str], int]]:
-    """``[(words, label 0..4)]`` from one SST tree file: each root, or every distinct phrase.
+def read_tree_spans(path: str) -> list[tuple[list[str], list[tuple[int, int, int]]]]:
+    """Every tree of one SST tree file as :func:`parse_tree_spans` gives it: ``(words, [(label, start, end)])``,
+    the treebank's ``-LRB-`` / ``-RRB-`` read as ``(`` / ``)`` (as GLUE writes them).
 
     Args:
       path: a file of one tree per line (blank lines are skipped).
-      phrases: every distinct labelled phrase (a later tree's label wins for a
-        phrase seen twice); otherwise the sentences (root nodes).
 
     Raises:
       ValueError: a malformed tree; the message names the file and line.
@@ -188,14 +187,30 @@ def read_tree_file(path: str, phrases: bool = False) -> list[tuple[list[str], in
             if not line.strip():
                 continue
             try:
-                nodes = parse_tree(line)
+                words, nodes = parse_tree_spans(line)
             except ValueError as e:
                 raise _located(path, lineno, e) from None
-            trees.append([(label, [_BRACKETS.get(w, w) for w in words]) for label, words in nodes])
+            trees.append(([_BRACKETS.get(w, w) for w in words], nodes))
+    return trees
+
+
+def read_tree_file(path: str, phrases: bool = False) -> list[tuple[list[str], int]]:
+    """``[(words, label 0..4)]`` from one SST tree file (:func:`read_tree_spans`): each root, or every distinct
+    phrase.
+
+    Args:
+      path: a file of one tree per line (blank lines are skipped).
+      phrases: every distinct labelled phrase (a later tree's label wins for a
+        phrase seen twice); otherwise the sentences (root nodes).
+
+    Raises:
+      ValueError: a malformed tree; the message names the file and line.
+    """
+    trees = read_tree_spans(path)
     if phrases:
-        unique = {tuple(words): label for nodes in trees for label, words in nodes}
+        unique = {tuple(words[start:end]): label for words, nodes in trees for label, start, end in nodes}
         return [(list(words), label) for words, label in unique.items()]
-    return [(nodes[0][1], nodes[0][0]) for nodes in trees]
+    return [(words, nodes[0][0]) for words, nodes in trees]
 
 
 def read_glue_tsv(path: str) -> list[tuple[list[str], int]]:

@@ -25,14 +25,15 @@ polarity the suite expects (with a 95% Wilson interval), and the labels 0..4 of 
 from __future__ import annotations
 
 import json
-import os
 from typing import Iterable, Iterator, Mapping, Optional, Sequence
 
 from absl import app, flags
 
+from rnnlab.analysis.behaviour import write_result
 from rnnlab.analysis.significance import wilson_interval
 from rnnlab.analysis.stats import markdown_table, write_page_block
-from rnnlab.data.sst import SST_FILES, parse_tree_spans
+from rnnlab.data.registry import locate
+from rnnlab.data.sst import SST_FILES, SST_HOW_TO_GET, read_tree_spans
 
 NEGATORS = ("not", "n't", "never")  # the suite's negators, directly before what they negate
 CLAUSAL = (("do", "n't", "think"), ("do", "not", "think"), ("would", "not", "say"), ("no", "one", "would", "call"))
@@ -46,10 +47,6 @@ def polarity(label: int) -> Optional[bool]:
     return None if label == NEUTRAL else label > NEUTRAL
 
 
-def tree(line: str) -> tuple[list[str], dict[tuple[int, int], int]]:
-    """``(lower-case words, {(start, end): label})`` of one tree line (:func:`parse_tree_spans`)."""
-    words, nodes = parse_tree_spans(line)
-    return [w.lower() for w in words], {(start, end): label for label, start, end in nodes}
 
 
 def _clause_end(words: Sequence[str], spans: Spans, start: int, end: int) -> Optional[int]:
@@ -111,15 +108,16 @@ RULES = {  # rule -> the suite's expectation
 }
 
 
-def rule_outcomes(lines: Iterable[str]) -> dict[str, dict[tuple[str, ...], tuple[int, bool]]]:
-    """``{rule: {phrase: (its label 0..4, the polarity the suite expects of it)}}`` over every tree of
-    ``lines``: each distinct phrase once (a later tree's label wins, as :func:`rnnlab.data.sst.read_tree_file`
-    and GLUE SST-2 keep it)."""
+def rule_outcomes(trees: Iterable[tuple[Sequence[str], Sequence[tuple[int, int, int]]]]
+                  ) -> dict[str, dict[tuple[str, ...], tuple[int, bool]]]:
+    """``{rule: {phrase: (its label 0..4, the polarity the suite expects of it)}}`` over ``trees`` (``(words,
+    [(label, start, end)])``, :func:`rnnlab.data.sst.read_tree_spans`), words lower-cased as GLUE SST-2 writes
+    them: each distinct phrase once (a later tree's label wins, as :func:`rnnlab.data.sst.read_tree_file` and
+    GLUE SST-2 keep it)."""
     out: dict[str, dict] = {rule: {} for rule in RULES}
-    for line in lines:
-        if not line.strip():
-            continue
-        words, spans = tree(line)
+    for tree_words, nodes in trees:
+        words = [w.lower() for w in tree_words]
+        spans = {(start, end): label for label, start, end in nodes}
         for (start, end), (rule, whole, expected) in _instances(words, spans):
             out[rule][tuple(words[start:end])] = (whole, expected)
     return out
@@ -161,9 +159,8 @@ def summarize(outcomes: Mapping[str, Mapping[tuple[str, ...], tuple[int, bool]]]
 
 def coverage(path: str) -> dict:
     """The rules' summary (:func:`summarize`) on the training trees ``path/train.txt``, with their count."""
-    with open(os.path.join(path, SST_FILES["train"]), encoding="utf-8") as f:
-        lines = [line for line in f if line.strip()]
-    return {"source": f"data.path/{SST_FILES['train']}", "trees": len(lines), "rules": summarize(rule_outcomes(lines))}
+    trees = read_tree_spans(locate(path, SST_FILES["train"], SST_HOW_TO_GET, folder=True))
+    return {"source": f"data.path/{SST_FILES['train']}", "trees": len(trees), "rules": summarize(rule_outcomes(trees))}
 
 
 def coverage_markdown(data: Mapping) -> str:
@@ -187,10 +184,7 @@ def write_coverage(out: str, page: str = "", path: str = "") -> str:
     """With ``path``, counts (:func:`coverage`) and writes ``out`` (JSON); then the table of ``out``, also
     written to the ``sst2-coverage`` block of ``page`` when given."""
     if path:
-        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-        with open(out, "w", encoding="utf-8") as f:
-            json.dump(coverage(path), f, indent=1)
-            f.write("\n")
+        write_result(coverage(path), out)
     with open(out, encoding="utf-8") as f:
         text = coverage_markdown(json.load(f))
     if page:

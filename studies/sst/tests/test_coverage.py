@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rnnlab.analysis.stats import page_block
+from rnnlab.data import sst
 from studies.sst import behaviour, checklist, coverage
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -35,7 +36,7 @@ TREES = [
 
 
 def test_each_rule_finds_its_instances_in_small_trees():
-    outcomes = coverage.rule_outcomes(TREES)
+    outcomes = coverage.rule_outcomes(map(sst.parse_tree_spans, TREES))
     assert outcomes["negated positive"] == {("not", "good"): (2, False)}
     assert outcomes["negated negative"] == {("never", "dull"): (3, True), ("not", "bad"): (2, True)}
     assert outcomes["clausal negation"] == {("i", "do", "n't", "think", "it", "charms"): (1, False),
@@ -48,7 +49,7 @@ def test_each_rule_finds_its_instances_in_small_trees():
 
 
 def test_summary_counts_neutral_apart_and_rates_the_polar_with_a_wilson_interval():
-    summary = coverage.summarize(coverage.rule_outcomes(TREES))
+    summary = coverage.summarize(coverage.rule_outcomes(map(sst.parse_tree_spans, TREES)))
     negated = summary["negated negative"]
     # "never dull" (3, follows), "not bad" (2, neutral: not in SST-2)
     assert (negated["instances"], negated["neutral"], negated["polar"], negated["follow"]) == (2, 1, 1, 1)
