@@ -102,12 +102,17 @@ def behaviour_markdown(data: Mapping[str, Any]) -> str:
     return text
 
 
-def family_comparisons_markdown(models: Mapping[str, Sequence[Mapping[str, Any]]], seeds: int) -> str:
-    """Each pair of :data:`studies.sst.tables.COMPARED` on each goal family's failure rate: Welch's test over
-    the seeds, the family of tests Holm-Bonferroni adjusted (:func:`studies.sst.tables.comparisons`)."""
+def family_comparisons(models: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict]:
+    """Each pair of :data:`studies.sst.tables.COMPARED` on each goal family's failure rate (points): Welch's test
+    over the seeds, the family of tests Holm-Bonferroni adjusted (:func:`studies.sst.tables.comparisons`)."""
     columns = {family: (lambda r, f=family: 100 * family_rate(r, f)) for family in checklist.FAMILIES}
-    tests = tables.comparisons(models, columns=columns)
-    return tables.comparisons_markdown(tests, "failure-rate points (below 0: the first model fails less)", seeds)
+    return tables.comparisons(models, columns=columns)
+
+
+def family_comparisons_markdown(models: Mapping[str, Sequence[Mapping[str, Any]]], seeds: int) -> str:
+    """The table of :func:`family_comparisons`."""
+    return tables.comparisons_markdown(family_comparisons(models), "failure-rate points (below 0: the first model "
+                                       "fails less)", seeds)
 
 
 def plot_families(data: Mapping[str, Any], path: str) -> None:

@@ -1,6 +1,5 @@
 """The augmentation of SST-2 that shows the suite's rules on other words (studies.sst.augment)."""
 
-import json
 import math
 import os
 
@@ -11,6 +10,8 @@ from rnnlab.analysis.behaviour import placeholders, suite_texts
 from rnnlab.data import sst
 from rnnlab.data import text as text_lib
 from studies.sst import augment, checklist
+from studies.sst.tests.test_tables import committed_sst2_models
+from tests import committed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DATA = os.path.join(ROOT, "..", "shared", "data", "sst")
@@ -65,12 +66,8 @@ def test_every_word_of_the_augmentation_is_in_the_sst2_training_phrases():
 def test_the_augmentation_reading_is_what_the_committed_json_says():
     from studies.sst import behaviour, tables
 
-    with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
-        models = json.load(f)["models"]
-    per_seed = {}
-    for folder in ("sst2", "sst2_pooling", "sst2_size", "sst2_phrases", "sst2_augment"):
-        with open(os.path.join(ROOT, "docs", "results", folder, "per_seed.json")) as f:
-            per_seed.update(json.load(f))
+    models = committed.results("sst2", "behaviour.json")["models"]
+    per_seed = committed_sst2_models()
     with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
         page = f.read()
     reading = " ".join(page[page.index("<!-- /sst2-augment -->"):page.index("### The first round: SST")].split())
@@ -103,8 +100,7 @@ def test_the_augmentation_reading_is_what_the_committed_json_says():
     # negated negatives within the goal on average, with and without
     assert all(np.mean(family(m, "negated negatives")) <= 10 for m in (*one, *two))
     # the behaviour family: the smallest p of the augmentation's comparisons, not separable
-    columns = {f: (lambda r, f=f: behaviour.family_rate(r, f)) for f in checklist.FAMILIES}
-    tests = [t for t in tables.comparisons(models, columns=columns) if t["a"].endswith("_augmented")]
+    tests = [t for t in behaviour.family_comparisons(models) if t["a"].endswith("_augmented")]
     smallest = min(tests, key=lambda t: t["p"])
     assert (smallest["a"], smallest["column"]) == (one[1], "negated positives") and not any(t["separable"] for t in tests)
     assert f"p = {smallest['p']:.2g}, p_holm = {smallest['p_holm']:.2g})" in reading
@@ -145,12 +141,8 @@ def test_the_predict_example_uses_no_word_of_the_augmentation_where_the_page_say
 def test_the_optimizer_reading_is_what_the_committed_json_says():
     from studies.sst import behaviour, tables
 
-    per_seed = {}
-    for folder in ("sst2", "sst2_pooling", "sst2_size", "sst2_phrases", "sst2_augment", "sst2_sgd"):
-        with open(os.path.join(ROOT, "docs", "results", folder, "per_seed.json")) as f:
-            per_seed.update(json.load(f))
-    with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
-        models = json.load(f)["models"]
+    models = committed.results("sst2", "behaviour.json")["models"]
+    per_seed = committed_sst2_models()
     with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
         page = f.read()
     reading = " ".join(page[page.index("<!-- /sst2-sgd -->"):page.index("### The first round: SST")].split())

@@ -9,7 +9,7 @@ import pytest
 from rnnlab.analysis import behaviour as behaviour_lib
 from rnnlab.analysis.stats import page_block
 from rnnlab.data import text as text_lib
-from studies.sst import behaviour, checklist, tables
+from studies.sst import behaviour, checklist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DATA = os.path.join(ROOT, "..", "shared", "data", "sst")
@@ -183,8 +183,7 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
     # "None of the 44 comparisons between models is separable after Holm's correction, not even the LSTM
     # trained without phrases against the same LSTM with them (controls p = 0.023, p_holm = 0.96) or the augmented
     # LSTM against the same LSTM without the augmentation (negated positives p = 0.015, p_holm = 0.66)"
-    columns = {f: (lambda r, f=f: behaviour.family_rate(r, f)) for f in checklist.FAMILIES}
-    tests = tables.comparisons(models, columns=columns)
+    tests = behaviour.family_comparisons(models)
     assert len(tests) == 44 and not any(t["separable"] for t in tests)
     assert "None of the 44 comparisons" in page and "cannot separate a family of 44" in " ".join(page.split())
     by = {(t["a"], t["b"], t["column"]): t for t in tests}

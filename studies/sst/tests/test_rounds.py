@@ -59,7 +59,7 @@ def _page():
 
 
 def test_the_readings_of_the_width_depth_and_phrase_rounds_quote_the_committed_json():
-    from studies.sst import behaviour, checklist, tables
+    from studies.sst import behaviour
 
     models = committed.results("sst2", "behaviour.json")["models"]
     page = _page()
@@ -85,8 +85,7 @@ def test_the_readings_of_the_width_depth_and_phrase_rounds_quote_the_committed_j
                    f"contrast {family(deep, 'contrast')}%; none"):
         assert quoted in page, quoted
     # the behaviour family: none of the width or depth differences separable
-    columns = {f: (lambda r, f=f: behaviour.family_rate(r, f)) for f in checklist.FAMILIES}
-    assert not any(t["separable"] for t in tables.comparisons(models, columns=columns) if t["a"] in (wide, deep))
+    assert not any(t["separable"] for t in behaviour.family_comparisons(models) if t["a"] in (wide, deep))
     # what no size changes
     rate = lambda m, g: 100 * sum(r["groups"][g]["failure_rate"] for r in models[m]) / len(models[m])
     clausal = [rate(m, "negated positive: clausal") for m in (one, wide, deep)]
