@@ -174,7 +174,6 @@ def test_page_block_reads_and_rewrites_one_marked_block(tmp_path):
         stats.page_block(page + page, "table")
 
 
-
 @pytest.mark.parametrize("successes,n", [(0, 1), (0, 10), (3, 10), (9, 9), (330, 378), (55, 76)])
 def test_wilson_interval_agrees_with_scipy(successes, n):
     from scipy import stats as scipy_stats

@@ -37,7 +37,7 @@ import numpy as np
 from absl import app, flags
 
 from rnnlab.analysis import plots
-from rnnlab.analysis.behaviour import load_suite
+from rnnlab.analysis.behaviour import load_suite, write_result
 from rnnlab.analysis.significance import holm, paired_test
 from rnnlab.analysis.stats import markdown_table, write_page_block
 from rnnlab.commands.common import named_runs
@@ -215,7 +215,8 @@ def plot_profiles(profiles: Mapping[str, Mapping[str, Sequence[float]]], path: s
 def write_contrast_gates(runs: Sequence[tuple[str, str]], out: str, page: str = "", behaviour: str = "",
                          block: str = "contrast-gates") -> str:
     """Traces every run (``[(model, workdir)]``; a model's runs are its seeds, numbered 1, 2, ... in order),
-    writes ``out/contrast_gates.json`` and ``out/contrast_gates.png``, and the ``block`` of ``page`` when given; with ``behaviour`` (a ``studies.sst.behaviour`` JSON of the same runs), also the
+    writes ``out/contrast_gates.json`` and ``out/contrast_gates.png``, and the ``block`` of ``page`` when
+    given; with ``behaviour`` (a ``studies.sst.behaviour`` JSON of the same runs), also the
     :func:`behaviour_link`. Returns the block's text."""
     sentences = suite_sentences()
     traced, seeds, workdirs = {}, {}, {}
@@ -229,10 +230,8 @@ def write_contrast_gates(runs: Sequence[tuple[str, str]], out: str, page: str = 
         with open(behaviour) as f:
             link = behaviour_link(rows, workdirs, json.load(f))
     profiles = {label: mean_profiles(records) for label, records in traced.items()}
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "contrast_gates.json"), "w") as f:
-        json.dump({"runs": workdirs, "summary": rows, "link": link, "profiles": profiles}, f, indent=1)
-        f.write("\n")
+    write_result({"runs": workdirs, "summary": rows, "link": link, "profiles": profiles},
+                 os.path.join(out, "contrast_gates.json"))
     plot_profiles(profiles, os.path.join(out, "contrast_gates.png"))
     text = summary_markdown(rows, link)
     if page:

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 from absl import app, flags
 
+from rnnlab.analysis.behaviour import write_result
 from rnnlab.analysis.stats import format_mean_std, load_run, markdown_table, write_page_block
 from rnnlab.analysis.significance import holm, mean_std, welch_test
 from rnnlab.experiments import plan as plan_lib
@@ -212,9 +213,7 @@ def write_sst_tables(plan_path: str, runs: str, out: str, page: str = "", block:
                                f"{run.results['wall_time_sec']:.0f}"])
     os.makedirs(out, exist_ok=True)
     if models:  # a plan of trials alone has no seed runs to keep
-        with open(os.path.join(out, "per_seed.json"), "w") as f:
-            json.dump(models, f, indent=1)
-            f.write("\n")
+        write_result(models, os.path.join(out, "per_seed.json"))
     seed_runs = ("Seed runs of each model's chosen learning rate (accuracy %, mean +- std):\n\n"
                  + negation_markdown(models) + "\n") if models else ""
     reruns = "the rate with the best dev accuracy was rerun with seeds 1, 2, 3" if models else "no seed runs"
