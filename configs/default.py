@@ -8,6 +8,8 @@ override what differs. Launch any of them with::
 and override single fields from the command line, e.g. ``--config.model.cell=gru``.
 """
 
+import typing
+
 import ml_collections
 
 import rnnlab.data
@@ -44,10 +46,21 @@ def data_fields(config: ml_collections.ConfigDict, dataset: str, *names: str) ->
     ``phrases``, ``copy``'s ``copy_length``); their meaning is documented in
     that dataclass and in docs/data.md.
     """
-    options = rnnlab.data.get_dataset(dataset).Options()
+    options_class = rnnlab.data.get_dataset(dataset).Options
+    options = options_class()
     with config.unlocked():
         for name in names:
-            config.data[name] = getattr(options, name)
+            config.data[name] = _field_default(options_class, name, getattr(options, name))
+
+
+def _field_default(options_class: type, name: str, value):
+    """``value``, or for a ``None`` default a placeholder of the field's type (``Optional[str]`` -> ``str``), so
+    that ``--config.data.NAME=...`` can set it from the command line (ml_collections refuses to override a
+    field whose value is a bare ``None``)."""
+    if value is not None:
+        return value
+    kinds = [t for t in typing.get_args(typing.get_type_hints(options_class)[name]) if t is not type(None)]
+    return ml_collections.config_dict.placeholder(kinds[0] if len(kinds) == 1 else object)
 
 
 def _model() -> ml_collections.ConfigDict:

@@ -149,3 +149,27 @@ def test_default_data_fields_are_the_defaults_of_the_datasets_options():
                 **vars(read_options(rnnlab.data.chunking.ChunkOptions, {}))}
     fields = [f for f in data if f not in ("name", "path")]
     assert fields and {f: data[f] for f in fields} == {f: defaults[f] for f in fields}
+
+
+def test_a_dataset_field_with_a_none_default_can_be_set_from_the_command_line(monkeypatch):
+    # configs/default.data_fields gives a None default a placeholder of its type (here data.extra_train, a str):
+    # ml_collections refuses to override a bare None from the command line
+    import sys
+
+    from absl import flags
+
+    from rnnlab.commands.common import config_flag
+
+    def parsed(*args):
+        values = flags.FlagValues()
+        config_flag("config", "the config", flag_values=values)
+        argv = ["launch", f"--config={ROOT}/configs/sst.py:glue", *args]
+        monkeypatch.setattr(sys, "argv", argv)  # ml_collections reads the overrides from sys.argv
+        values(argv)
+        return values.config
+
+    assert parsed("--config.data.extra_train=my_sentences.tsv").data.extra_train == "my_sentences.tsv"
+    config = parsed()
+    assert config.data.extra_train is None
+    with pytest.raises(TypeError):  # and the placeholder is typed: a str field refuses a number
+        config.data.extra_train = 3

@@ -251,7 +251,7 @@ def test_glue_sst2_extra_train_rows_join_the_training_split(tmp_path):
     extra.write_text("sentence\tlabel\nnot a fine film\t0\nfine\t1\n")
     assert rd.prepare(config).num_examples["train"] == 5
     # And a missing file, a malformed row, or the option on the trees are errors that say so
-    with pytest.raises(FileNotFoundError, match="no file at .*nowhere.tsv.*data.extra_train"):
+    with pytest.raises(FileNotFoundError, match=r"no file at .*nowhere.tsv' \(from data.extra_train = .*data.extra_train"):
         rd.prepare(sst_config(tmp_path, name="glue_sst2", extra_train=str(tmp_path / "nowhere.tsv")))
     extra.write_text("sentence\tlabel\nfine\t7\n")
     with pytest.raises(ValueError, match=r"extra.tsv, line 2: label '7' is not 0 or 1"):

@@ -39,14 +39,15 @@ class _ConfigFileParser(config_flags.ConfigFileFlagParser):
         return config
 
 
-def config_flag(name: str, help_string: str) -> flags.FlagHolder:
+def config_flag(name: str, help_string: str, flag_values: flags.FlagValues = flags.FLAGS) -> flags.FlagHolder:
     """Defines ``--<name>=path[:variants]`` with ``--<name>.section.field=value`` overrides, as
     ``ml_collections.config_flags.DEFINE_config_file`` does, but loading the file from any working
-    directory (:func:`rnnlab.training.config_files.load_module`)."""
+    directory (:func:`rnnlab.training.config_files.load_module`); in ``flag_values`` (absl's global flags by
+    default)."""
     flag = config_flags._ConfigFlag(  # noqa: SLF001 (the one way to give DEFINE_config_file's flag a parser)
         parser=_ConfigFileParser(name=name, lock_config=True), serializer=flags.ArgumentSerializer(),
-        name=name, default=None, help_string=help_string, flag_values=flags.FLAGS)
-    return flags.DEFINE_flag(flag, flags.FLAGS)
+        name=name, default=None, help_string=help_string, flag_values=flag_values)
+    return flags.DEFINE_flag(flag, flag_values)
 
 
 def named_runs(items: Sequence[str], flag: str = "run") -> list[tuple[str, str]]:

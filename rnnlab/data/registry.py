@@ -228,25 +228,27 @@ class GeneratedOptions:
         return {s: [draw(rngs[s]) for _ in range(n)] for s, n in sizes.items()}
 
 
-def locate(path: Optional[str], filename: str, how_to_get: str, folder: bool = False) -> str:
-    """The data file named by ``data.path``: ``path`` itself, or ``path/filename`` for a folder.
+def locate(path: Optional[str], filename: str, how_to_get: str, folder: bool = False, field: str = "data.path") -> str:
+    """The data file named by ``data.path`` (or another config ``field``): ``path`` itself, or ``path/filename``
+    for a folder.
 
     Args:
-      path: the config's ``data.path``.
+      path: the config's ``data.path`` (or ``field``'s value).
       filename: the file's usual name.
       how_to_get: a sentence telling the user where to get the data.
       folder: ``path`` must be a folder holding ``filename``.
+      field: the config field that names ``path``, for the messages.
 
     Raises:
       FileNotFoundError: ``path`` is unset or the file is missing (the message
         says where it looked and how to get the data).
     """
     if path is None:
-        raise FileNotFoundError(f"data.path is not set: point it at {filename}. {how_to_get}")
+        raise FileNotFoundError(f"{field} is not set: point it at {filename}. {how_to_get}")
     expanded = os.path.expanduser(path)
     candidate = os.path.join(expanded, filename) if folder or os.path.isdir(expanded) else expanded
     if not os.path.isfile(candidate):
-        raise FileNotFoundError(f"no file at {candidate!r} (from data.path = {path!r}). {how_to_get}")
+        raise FileNotFoundError(f"no file at {candidate!r} (from {field} = {path!r}). {how_to_get}")
     return os.path.abspath(candidate)
 
 

@@ -270,7 +270,7 @@ def extra_train_file(path: str) -> str:
       FileNotFoundError: no file there (the message names the field).
     """
     return locate(path, os.path.basename(path), "data.extra_train names a TSV file in GLUE's format "
-                  "(header sentence<TAB>label) whose rows join the training split.")
+                  "(header sentence<TAB>label) whose rows join the training split.", field="data.extra_train")
 
 
 def read_trees(files: dict[str, str], phrases: bool) -> dict[str, list[tuple[list[str], int]]]:
