@@ -10,6 +10,7 @@ from rnnlab.analysis import behaviour as behaviour_lib
 from rnnlab.analysis.stats import page_block
 from rnnlab.data import text as text_lib
 from studies.sst import behaviour, checklist
+from tests import committed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DATA = os.path.join(ROOT, "..", "shared", "data", "sst")
@@ -165,8 +166,7 @@ def test_reproduction_behaviour_block_is_what_the_code_makes_of_the_committed_js
 
 def test_reproduction_behaviour_prose_holds_in_the_committed_json():
     # The claims of the reading under the sst2-behaviour block, checked against the JSON they read
-    with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
-        models = json.load(f)["models"]
+    models = committed.results("sst2", "behaviour.json")["models"]
     with open(os.path.join(ROOT, "docs", "results", "sst2", "per_seed.json")) as f:
         per_seed = json.load(f)
     with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
@@ -274,8 +274,7 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
 
 def test_the_pooling_reading_holds_in_the_committed_json():
     # reproduction.md, "The pooling and direction axes": each number it quotes, from the JSON it reads
-    with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
-        models = json.load(f)["models"]
+    models = committed.results("sst2", "behaviour.json")["models"]
     with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
         page = f.read()
     last, attention = models["sst2/bilstm_last"], models["sst2/bilstm"]

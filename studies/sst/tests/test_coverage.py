@@ -9,10 +9,10 @@ import pytest
 from rnnlab.analysis.stats import page_block
 from rnnlab.data import sst
 from studies.sst import behaviour, checklist, coverage
+from tests import committed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DATA = os.path.join(ROOT, "..", "shared", "data", "sst")
-COMMITTED = os.path.join(ROOT, "docs", "results", "sst2", "coverage.json")
 
 TREES = [
     # "not good" negative (follows), "never dull" positive (a negated negative that follows)
@@ -75,8 +75,7 @@ def test_coverage_reads_the_training_trees_of_a_data_folder(tmp_path):
 
 
 def _committed():
-    with open(COMMITTED) as f:
-        return json.load(f)
+    return committed.results("sst2", "coverage.json")
 
 
 def test_reproduction_coverage_block_is_what_the_code_makes_of_the_committed_json():
@@ -107,8 +106,7 @@ def test_reproduction_coverage_prose_holds_in_the_committed_json():
     assert not missing, missing
     # "Each of the six recurrent models trained on the phrases fails "although" more often than "but" and clausal
     # negation more often than short negation"; the two that learn nothing from the phrases each break one order
-    with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
-        models = json.load(f)["models"]
+    models = committed.results("sst2", "behaviour.json")["models"]
 
     def rate(model, group):
         return np.mean([r["groups"][group]["failure_rate"] for r in models[model]])
@@ -137,8 +135,7 @@ def test_findings_quote_the_committed_counts():
 
 
 def test_reproduction_summary_of_sst_holds_in_the_behaviour_json():
-    with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
-        models = json.load(f)["models"]
+    models = committed.results("sst2", "behaviour.json")["models"]
     with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
         summary = " ".join(f.read().split("- **SST**:", 1)[1].split("\n- ", 1)[0].split())
     dev = {m: 100 * np.mean([r["dev"] for r in records]) for m, records in models.items()}
@@ -173,8 +170,7 @@ def test_reproduction_summary_of_sst_holds_in_the_behaviour_json():
 
 
 def test_findings_takeaway_on_the_augmented_lstm_quotes_the_behaviour_json():
-    with open(os.path.join(ROOT, "docs", "results", "sst2", "behaviour.json")) as f:
-        records = json.load(f)["models"]["sst2/lstm_last_augmented"]
+    records = committed.results("sst2", "behaviour.json")["models"]["sst2/lstm_last_augmented"]
     with open(os.path.join(ROOT, "docs", "findings.md")) as f:
         text = " ".join(f.read().split())
     assert len(records) == 3 and all(behaviour.family_rate(r, family) <= goal + 1e-12
