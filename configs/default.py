@@ -190,17 +190,33 @@ def _parse(value: str):
         return value
 
 
+def _split_items(arg: str) -> list[str]:
+    """``"lstm,model.mlp_sizes=(150, 75),lr=1e-3"`` -> its items: commas inside brackets do not split."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(arg):
+        depth += (char in "([{") - (char in ")]}")
+        if depth < 0:
+            raise ValueError(f"unbalanced brackets in config variants {arg!r}")
+        if char == "," and depth == 0:
+            items.append(arg[start:i])
+            start = i + 1
+    if depth:
+        raise ValueError(f"unbalanced brackets in config variants {arg!r}")
+    return items + [arg[start:]]
+
+
 def apply_variants(config: ml_collections.ConfigDict, arg: str | None, named: dict | None = None):
-    """Applies ``get_config(arg)`` variants: ``"cell=gru,smoke"``.
+    """Applies ``get_config(arg)`` variants: ``"cell=gru,smoke"``, ``"model.mlp_sizes=(150,)"``.
 
     Each comma-separated item is ``smoke``, the name of a function in ``named``
     (a variant of that experiment), a flag of :data:`SHORTCUTS` (``bidirectional``
     sets it True), or ``key=value`` where key is a shortcut, a dotted field
     (``model.dropout=0.2``) or ``plugins`` (one module or ``.py`` path, e.g.
-    ``plugins=my_cells.py,cell=my_janet``). Items apply left to right; an unknown one is an error.
+    ``plugins=my_cells.py,cell=my_janet``). A comma inside brackets belongs to its value (a tuple).
+    Items apply left to right; an unknown one is an error.
     """
     named = {"smoke": smoke, **(named or {})}
-    for item in filter(None, (arg or "").split(",")):
+    for item in filter(None, _split_items(arg or "")):
         key, _, value = item.partition("=")
         key = key.strip()
         if key in named and not value:

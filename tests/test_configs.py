@@ -173,3 +173,15 @@ def test_a_dataset_field_with_a_none_default_can_be_set_from_the_command_line(mo
     assert config.data.extra_train is None
     with pytest.raises(TypeError):  # and the placeholder is typed: a str field refuses a number
         config.data.extra_train = 3
+
+
+def test_a_tuple_variant_keeps_the_commas_inside_its_brackets():
+    # "model.mlp_sizes=(150, 75)" is one item: split at every comma, it was "(150" and " 75)", an error
+    from configs import default
+
+    config = _load("configs/sst.py", "lstm,model.mlp_sizes=(150, 75),lr=3e-3")
+    assert config.model.mlp_sizes == (150, 75) and config.optim.learning_rate == 3e-3
+    assert _load("configs/sst.py", "model.mlp_sizes=(150,)").model.mlp_sizes == (150,)
+    for unbalanced in ("model.mlp_sizes=(150,", "model.mlp_sizes=150),lstm"):
+        with pytest.raises(ValueError, match="unbalanced brackets"):
+            default.apply_variants(default.get_config(), unbalanced)
