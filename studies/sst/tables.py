@@ -136,6 +136,8 @@ LABELS = {  # a reader's names of the SST-2 models, for figures
     "sst2/lstm_last_augmented": "LSTM, last step, augmented",
     "sst2/lstm_last_deep_augmented": "LSTM, last step, 2 layers, augmented",
     "sst2/lstm_last_augmented_sgd": "LSTM, last step, augmented, SGD",
+    "sst2/lstm_last_augmented_mlp": "LSTM, last step, augmented, MLP head",
+    "sst2/lstm_last_augmented_embed300": "LSTM, last step, augmented, embeddings 300",
 }
 COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilstm", "sst2/lstm"),
             ("sst2/bilstm_last", "sst2/bilstm"),  # the pooling axis (studies/sst/pooling_plan.py)
@@ -145,7 +147,9 @@ COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilst
             ("sst2/lstm_last", "sst2/lstm_last_sentences"),  # phrase supervision (studies/sst/phrases_plan.py)
             ("sst2/lstm_last_augmented", "sst2/lstm_last"),  # augmentation (studies/sst/augment_plan.py)
             ("sst2/lstm_last_deep_augmented", "sst2/lstm_last_deep"),
-            ("sst2/lstm_last_augmented_sgd", "sst2/lstm_last_augmented"))  # the optimizer (studies/sst/sgd_plan.py)
+            ("sst2/lstm_last_augmented_sgd", "sst2/lstm_last_augmented"),  # the optimizer (studies/sst/sgd_plan.py)
+            ("sst2/lstm_last_augmented_mlp", "sst2/lstm_last_augmented"),  # the head (studies/sst/head_plan.py)
+            ("sst2/lstm_last_augmented_embed300", "sst2/lstm_last_augmented"))  # the embedding width
 COLUMNS = {  # name: the value of one seed's record, in accuracy points
     "dev": lambda r: 100 * r["valid"]["accuracy"],
     "test": lambda r: 100 * r["test"]["accuracy"],

@@ -17,6 +17,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 DATA = os.path.join(ROOT, "..", "shared", "data", "sst")
 
 
+def _reading(block: str) -> tuple[dict, dict, str]:
+    """The committed behaviour JSON's models, every SST-2 round's per-seed records, and reproduction.md's text after
+    ``block``'s tables up to the next section (one space for each run of white space): a round's reading."""
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = f.read()
+    start = page.index(f"<!-- /{block} -->")
+    text = page[start:page.index("\n### ", start)]
+    return committed.results("sst2", "behaviour.json")["models"], committed_sst2_models(), " ".join(text.split())
+
+
 def test_no_word_of_the_suites_lexicon_and_no_suite_sentence_in_the_augmentation():
     suite_words = {w for words in checklist.LEXICON.values() for w in words}
     rows = augment.augmentation()
@@ -66,11 +76,7 @@ def test_every_word_of_the_augmentation_is_in_the_sst2_training_phrases():
 def test_the_augmentation_reading_is_what_the_committed_json_says():
     from studies.sst import behaviour, tables
 
-    models = committed.results("sst2", "behaviour.json")["models"]
-    per_seed = committed_sst2_models()
-    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
-        page = f.read()
-    reading = " ".join(page[page.index("<!-- /sst2-augment -->"):page.index("### The first round: SST")].split())
+    models, per_seed, reading = _reading("sst2-augment")
 
     def family(model, name):
         return [100 * behaviour.family_rate(r, name) for r in models[model]]
@@ -141,12 +147,9 @@ def test_the_predict_example_uses_no_word_of_the_augmentation_where_the_page_say
 def test_the_optimizer_reading_is_what_the_committed_json_says():
     from studies.sst import behaviour, tables
 
-    models = committed.results("sst2", "behaviour.json")["models"]
-    per_seed = committed_sst2_models()
+    models, per_seed, reading = _reading("sst2-sgd")
     with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
-        page = f.read()
-    reading = " ".join(page[page.index("<!-- /sst2-sgd -->"):page.index("### The first round: SST")].split())
-    flat = " ".join(page.split())
+        flat = " ".join(f.read().split())
     sgd, adam = "sst2/lstm_last_augmented_sgd", "sst2/lstm_last_augmented"
     cell = lambda model, split: behaviour._cell([r[split]["accuracy"] for r in per_seed[model]])
     assert (f"Dev {cell(sgd, 'valid')} and test {cell(sgd, 'test')}, against {cell(adam, 'valid')} and "
@@ -173,3 +176,50 @@ def test_the_optimizer_reading_is_what_the_committed_json_says():
     families = {f: np.mean([behaviour.family_rate(r, f) for r in models[sgd]]) for f in checklist.FAMILIES}
     assert all(families[f] > checklist.GOALS[f] for f in checklist.FAMILIES)  # "misses every family"
     assert "misses every family and dev (82.2 +- 2.7" in flat and cell(sgd, "valid") == "82.2 +- 2.7"
+
+
+def test_the_head_and_embedding_reading_is_what_the_committed_json_says():
+    from studies.sst import augment_plan, behaviour, head_plan, tables
+
+    models, per_seed, reading = _reading("sst2-head")
+    twin, head, embed = "sst2/lstm_last_augmented", "sst2/lstm_last_augmented_mlp", "sst2/lstm_last_augmented_embed300"
+    # each changes one thing of the augmented model, with its tuning effort
+    (base,) = [s for s in augment_plan.get_plan() if s.name == twin]
+    plan = {s.name: s for s in head_plan.get_plan()}
+    assert plan[head].config == base.config + ",model.mlp_sizes=(150,)"
+    assert plan[embed].config == base.config + ",model.embed_size=300"
+    assert {(s.space, s.trials, s.seeds) for s in (base, plan[head], plan[embed])} == {(base.space, base.trials, base.seeds)}
+    cell = lambda model, split: behaviour._cell([r[split]["accuracy"] for r in per_seed[model]])
+    assert (f"With the MLP head dev is {cell(head, 'valid')} and test {cell(head, 'test')}; with 300-wide embeddings "
+            f"dev {cell(embed, 'valid')} and test {cell(embed, 'test')}; the augmented model with neither has "
+            f"{cell(twin, 'valid')} and {cell(twin, 'test')}") in reading
+    by = {(t["a"], t["column"]): t for t in tables.comparisons(per_seed)}
+    for model, how in ((head, "with the MLP head"), (embed, "with the wider embeddings")):
+        dev = by[(model, "dev")]
+        assert not dev["separable"] and all(r["valid"]["accuracy"] < 0.852 for r in per_seed[model])
+        assert f"{dev['diff']:+.1f} [{dev['ci'][0]:+.1f}, {dev['ci'][1]:+.1f}] {'points ' if model == head else ''}{how}, p = {dev['p']:.2g}" in reading
+    # the trials: chosen at an edge, the trial beyond it lower
+    with open(os.path.join(ROOT, "docs", "results", "sst2_head", "sst.md")) as f:
+        trials = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line.split("|")[3].strip()
+                  for line in f if line.startswith("| sst2/") and line.count("|") == 8}
+    for model, edge, beyond in ((head, "0.002", "0.004"), (embed, "0.0005", "0.00025")):
+        grid = {rate: dev for (m, rate), dev in trials.items() if m == model}
+        assert max(grid, key=lambda r: float(grid[r])) == edge and len(grid) == 3
+        outside = trials[(f"{model}_{float(beyond):g}", beyond)]
+        assert float(outside) < float(grid[edge])
+        written = {"0.002": "2e-3", "0.0005": "5e-4"}[edge]
+        assert f"{outside} against {grid[edge]} at {written}" in reading
+    seeds = [f"{100 * r['valid']['accuracy']:.1f}" for r in sorted(per_seed[head], key=lambda r: r["seed"])]
+    assert f"reached {trials[(head, '0.002')]} on dev, its seed runs {seeds[0]}, {seeds[1]} and {seeds[2]}" in reading
+    # the suite
+    rate = lambda m, f: behaviour._cell([behaviour.family_rate(r, f) for r in models[m]])
+    group = lambda m, g: behaviour._cell([r["groups"][g]["failure_rate"] for r in models[m]])
+    assert (f"fails {rate(head, 'negated positives')}% of the negated positives (clausal negation "
+            f"{group(head, 'negated positive: clausal')}% against {group(twin, 'negated positive: clausal')}% with the "
+            f"linear head) and {rate(head, 'contrast')}% of the contrast sentences") in reading
+    worst = max(behaviour.family_rate(r, "negated negatives") for r in models[embed])
+    assert (f"fails {rate(embed, 'negated negatives')}% of the negated negatives (one seed {100 * worst:.1f}%) and "
+            f"{rate(embed, 'contrast')}% of the contrast sentences") in reading
+    tests = [t for t in behaviour.family_comparisons(models) if t["a"] in (head, embed)]
+    assert len(tests) == 8 and all(t["b"] == twin and not t["separable"] for t in tests)
+    assert f"Holm over the {len(behaviour.family_comparisons(models))} behaviour tests" in reading
