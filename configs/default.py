@@ -104,6 +104,7 @@ def _optim() -> ml_collections.ConfigDict:
     optim.clip_norm = 1.0  # clip gradients by global norm (0 = no clipping)
     optim.weight_decay = 0.0  # decoupled weight decay (AdamW style for adam)
     optim.peephole_lr_scale = 1.0  # lstm: the peephole weights' (p_i, p_f, p_o) steps are scaled by this
+    optim.average_decay = 0.0  # > 0: evaluate (and keep) an exponential moving average of the params (Polyak)
     return optim
 
 

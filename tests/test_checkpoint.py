@@ -26,11 +26,13 @@ def _final_arrays(workdir, config):
     return step, checkpoints._manager.restore(step)["arrays"]
 
 
-def test_resume_after_stop_is_bitwise_identical_to_an_uninterrupted_run(data_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("average_decay", [0.0, 0.5])  # 0.5: the optimizer state also holds the params' average
+def test_resume_after_stop_is_bitwise_identical_to_an_uninterrupted_run(data_dir, tmp_path, monkeypatch, average_decay):
     # Given: one uninterrupted run of 2N steps with dropout and weight noise (RNG use) and
     # early-stopping state
     config = smoke_config(data_dir, **{"model.dropout": 0.2, "model.embed_dropout": 0.2,
-                                       "train.weight_noise": 0.05, "train.checkpoint_every": 0})
+                                       "train.weight_noise": 0.05, "train.checkpoint_every": 0,
+                                       "optim.average_decay": average_decay})
     straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
 
     # When: the same run stops after N = 2 steps (as on SIGTERM) and is launched again

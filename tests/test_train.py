@@ -15,7 +15,7 @@ import pytest
 from scipy.special import expit, log_softmax
 
 import rnnlab.data
-from rnnlab.training import checkpoint, models, tasks, train
+from rnnlab.training import checkpoint, models, optim, tasks, train
 from rnnlab.training.workdir import RESULTS_FILE, TENSORBOARD_DIR, read_metrics
 
 from rnnlab.inference import trained_run
@@ -237,6 +237,48 @@ def test_peephole_lr_scale_scales_only_the_peepholes_steps():
     np.testing.assert_allclose(layer["p_o"], -0.001, rtol=1e-4)
 
 
+def test_average_decay_keeps_the_debiased_moving_average_of_the_params_a_numpy_loop_computes():
+    # SGD on a quadratic with optim.average_decay = 0.8: the updates are those of SGD alone, and the optimizer
+    # state holds the average (1 - d) * sum_k d^(t-k) p_k / (1 - d^t) of the params after each of the t updates
+    config = smoke_config("unused").optim
+    config.name, config.learning_rate, config.momentum, config.clip_norm = "sgd", 0.1, 0.0, 0.0
+    plain = train.make_optimizer(config, num_steps=10)
+    config.average_decay = 0.8
+    averaging = train.make_optimizer(config, num_steps=10)
+    params = {"x": jnp.array([3.0, -2.0]), "y": jnp.array(1.5)}
+    state = averaging.init(params)
+    np.testing.assert_array_equal(optim.averaged_params(state, params)["x"], params["x"])  # before any update
+    plain_state, trajectory, current = plain.init(params), [], params
+    for _ in range(6):
+        grads = jax.grad(lambda p: jnp.sum(p["x"] ** 2) + p["y"] ** 4)(current)
+        updates, state = averaging.update(grads, state, current)
+        same, plain_state = plain.update(grads, plain_state, current)
+        jax.tree.map(np.testing.assert_array_equal, updates, same)
+        current = optax.apply_updates(current, updates)
+        trajectory.append(jax.tree.map(np.asarray, current))
+    d, t = 0.8, len(trajectory)
+    for name in ("x", "y"):
+        expected = sum((1 - d) * d ** (t - k) * p[name] for k, p in enumerate(trajectory, 1)) / (1 - d ** t)
+        np.testing.assert_allclose(optim.averaged_params(state, current)[name], expected, rtol=1e-6)
+    assert not np.allclose(optim.averaged_params(state, current)["x"], current["x"])
+    with pytest.raises(ValueError, match="params"):
+        averaging.update(grads, state)
+
+
+def test_a_run_with_average_decay_evaluates_keeps_and_serves_the_average(data_dir, tmp_path):
+    config = smoke_config(data_dir, **{"optim.average_decay": 0.9, "train.early_stopping_metric": ""})
+    results = train.train_and_evaluate(config, str(tmp_path / "run"))
+    served = trained_run.restore(str(tmp_path / "run"), params="state")
+    checkpoints = checkpoint.Checkpointer(os.path.join(str(tmp_path / "run"), "checkpoints"))
+    raw = checkpoints._manager.restore(checkpoints.steps()[-1])["arrays"]["state"]
+    average, total = raw["opt_state"][-1]["average"], raw["opt_state"][-1]["total"]  # chained last
+    assert 0 < float(total) < 1
+    expected = jax.tree.map(lambda a: np.asarray(a) / float(total), average)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), served.params, expected)
+    assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(served.params), jax.tree.leaves(raw["params"])))
+    assert results["step"] == config.train.num_steps
+
+
 def test_schedule_warms_up_then_decays():
     config = smoke_config("unused").optim
     config.learning_rate, config.warmup_steps, config.schedule, config.decay_rate = 1.0, 10, "cosine", 0.1
@@ -258,6 +300,7 @@ BAD_CONFIGS = [
     ("model.num_layers", 0, "config.model.num_layers must be a positive integer"),
     ("data.batch_size", -1, "config.data.batch_size must be a positive integer"),
     ("optim.learning_rate", -1.0, "config.optim.learning_rate must be a positive number"),
+    ("optim.average_decay", 1.0, r"config.optim.average_decay must lie in \[0, 1\)"),
     ("train.num_steps", -10, "config.train.num_steps must be a positive integer"),
     ("model.dropout", 1.5, r"config.model.dropout must lie in \[0, 1\)"),
     ("train.loss_mask", "target_mask", "config.train.loss_mask 'target_mask' needs a per-step task"),

@@ -250,7 +250,7 @@ def _init_target(config: Any, spec: Any, model: Any, abstract: bool):
 def _restore_params(workdir: str, config: Any, spec: Any, model: Any, step: Optional[int],
                     params: str) -> tuple[Any, int, int, Optional[int]]:
     """``(params, checkpoint step, params_step, best_step)``; see :func:`restore`."""
-    from rnnlab.training import checkpoint
+    from rnnlab.training import checkpoint, train
 
     if params not in PARAMS_KINDS:
         raise ValueError(f"params must be one of {', '.join(PARAMS_KINDS)}, got {params!r}")
@@ -286,7 +286,7 @@ def _restore_params(workdir: str, config: Any, spec: Any, model: Any, step: Opti
                          "(no early_stopping_metric, or no evaluation before it)")
     # "final", as the training loop ends: the best params when early stopping found a best, else the last.
     use_best = params == "best" or (params == "final" and has_best)
-    values = arrays["best_params"] if use_best else arrays["state"].params
+    values = arrays["best_params"] if use_best else train.evaluated_params(arrays["state"])
     return values, int(at), (best_step if use_best else int(at)), best_step
 
 
@@ -308,7 +308,8 @@ def restore(workdir: str, step: Optional[int] = None, params: str = "final") -> 
         does (no checkpoint is read).
       params: ``"final"``: as the training loop ends, the early-stopping best
         params when the checkpoint holds a best, else its current ones;
-        ``"state"``: the params trained up to the checkpoint's step;
+        ``"state"``: the params trained up to the checkpoint's step (their average, where the optimizer
+        keeps one: ``optim.average_decay``, :func:`rnnlab.training.steps.evaluated_params`);
         ``"best"``: the early-stopping best params up to that step (see
         :attr:`TrainedRun.params_step`, :attr:`TrainedRun.best_step`).
 

@@ -66,6 +66,7 @@ ADDED_FIELDS = {
     "data.chunk_eval": False,
     "model.cell_clip": 0.0,
     "optim.peephole_lr_scale": 1.0,
+    "optim.average_decay": 0.0,
 }
 
 

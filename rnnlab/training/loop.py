@@ -30,7 +30,7 @@ from rnnlab.training.checks import is_int, require
 from rnnlab.training.metrics import Recorder
 from rnnlab.training.position import Position, Run, Window, save  # noqa: F401  (loop.Window)
 from rnnlab.training.sharding import replicate, shard_batch
-from rnnlab.training.steps import TrainState, count_params, evaluate
+from rnnlab.training.steps import TrainState, count_params, evaluate, evaluated_params
 from rnnlab.types import PyTree
 
 
@@ -189,18 +189,20 @@ def evaluate_split(run: Run, split: str, params: PyTree, carry: PyTree = None) -
 def evaluate_and_track(run: Run, position: Position, recorder: Recorder) -> None:
     """Evaluates ``eval_split`` at the position's step, records it, and moves early stopping on.
 
-    A new best copies the params to ``position.best_params``; ``patience``
+    The params evaluated are :func:`rnnlab.training.steps.evaluated_params` (their average, where the optimizer
+    keeps one). A new best copies them to ``position.best_params``; ``patience``
     evaluations without one set ``position.stopped_early``.
     """
     tc, step = run.config.train, position.step
-    results = evaluate_split(run, tc.eval_split, position.state.params, position.state.carry)
+    params = evaluated_params(position.state)
+    results = evaluate_split(run, tc.eval_split, params, position.state.carry)
     position.last_eval = (step, results)
     recorder.record(step, {f"{tc.eval_split}/{k}": v for k, v in results.items()})
     if not tc.early_stopping_metric:
         return
     position.early = early = position.early.update(results[tc.early_stopping_metric], step, tc.early_stopping_mode)
     if early.best_step == step:
-        position.best_params = jax.device_get(position.state.params)
+        position.best_params = jax.device_get(params)
     if early.exhausted(tc.patience):
         logging.info("early stopping at step %d: %s %s has not improved for %d evaluations (best %.4f at "
                      "step %d)", step, tc.eval_split, tc.early_stopping_metric, early.bad_evals, early.best,
@@ -255,7 +257,7 @@ def final_results(run: Run, position: Position, recorder: Recorder) -> dict[str,
     """The results of an ended run: ``eval_split``, ``test_split`` and ``final_splits`` metrics of its final params.
 
     The final params are the early-stopping best (when the run has one),
-    else the last. ``eval_split`` is evaluated again only if its newest
+    else the last (their average, where the optimizer keeps one). ``eval_split`` is evaluated again only if its newest
     evaluation was not of these params; ``test_split`` and each of
     ``final_splits`` (e.g. ``("train",)``, for the train NLL of the
     best-validation params) once, recorded (a final split as ``final/<split>/<metric>``).
@@ -265,7 +267,7 @@ def final_results(run: Run, position: Position, recorder: Recorder) -> dict[str,
       "data_fingerprint", "best_step" (with early stopping), eval_split: {...},
       test_split: {...}, one entry per final split}``.
     """
-    tc, step, params = run.config.train, position.step, position.state.params
+    tc, step, params = run.config.train, position.step, evaluated_params(position.state)
     has_best = bool(tc.early_stopping_metric) and position.early.best is not None
     final = replicate(position.best_params, run.mesh) if has_best and position.early.best_step != step else params
     results = {"step": step, "stopped_early": position.stopped_early, "num_params": count_params(params),

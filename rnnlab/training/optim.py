@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from rnnlab.training.checks import is_int, require
-from rnnlab.types import Array
+from rnnlab.types import Array, PyTree
 
 SCHEDULES = ("constant", "cosine", "linear", "exponential")
 
@@ -40,6 +41,8 @@ def check_optim_config(config: Any) -> None:
     require(config.weight_decay >= 0, "optim.weight_decay", "must be >= 0", config.weight_decay)
     require(config.get("peephole_lr_scale", 1.0) >= 0, "optim.peephole_lr_scale", "must be >= 0",
             config.get("peephole_lr_scale", 1.0))
+    require(0 <= config.get("average_decay", 0.0) < 1, "optim.average_decay", "must lie in [0, 1) (0: no averaging)",
+            config.get("average_decay", 0.0))
 
 
 def _decay(config: Any, num_steps: int) -> Callable[[int], Array] | float:
@@ -81,9 +84,64 @@ def scale_peepholes(scale: float) -> optax.GradientTransformation:
     return optax.masked(optax.scale(scale), is_peephole)
 
 
+class ParamAverageState(NamedTuple):
+    """The state of :func:`average_params`.
+
+    Attributes:
+      total: ``f32[]`` the weight the average has gathered, ``1 - decay**updates`` (0 before the first update).
+      average: the params' exponential moving average, not yet divided by ``total`` (the params' structure).
+    """
+
+    total: Array
+    average: PyTree
+
+
+def average_params(decay: float) -> optax.GradientTransformation:
+    """Polyak averaging: an exponential moving average of the params, kept in the optimizer state.
+
+    The updates pass unchanged; after each one the average moves towards the new params,
+    ``average <- decay * average + (1 - decay) * (params + updates)``. It starts at zero and is divided by
+    the weight it has gathered when read (:func:`averaged_params`), as Adam debiases its moments, so the
+    initial params do not count. Chain it last, so that ``updates`` are the final ones.
+
+    Args:
+      decay: in ``[0, 1)``; the average's horizon is about ``1 / (1 - decay)`` updates.
+    """
+
+    def init(params: PyTree) -> ParamAverageState:
+        return ParamAverageState(jnp.zeros([], jnp.float32), jax.tree.map(jnp.zeros_like, params))
+
+    def update(updates: PyTree, state: ParamAverageState, params: PyTree = None) -> tuple[PyTree, ParamAverageState]:
+        if params is None:
+            raise ValueError("average_params needs the params: call tx.update(grads, opt_state, params)")
+        new = optax.apply_updates(params, updates)
+        average = jax.tree.map(lambda a, p: (decay * a + (1 - decay) * p).astype(a.dtype), state.average, new)
+        return updates, ParamAverageState(decay * state.total + (1 - decay), average)
+
+    return optax.GradientTransformation(init, update)
+
+
+def averaged_params(opt_state: PyTree, params: PyTree) -> PyTree:
+    """The params a run evaluates: the debiased average of :func:`average_params` where ``opt_state`` holds one
+    (and has averaged at least one update), else ``params`` themselves.
+
+    Args:
+      opt_state: an optax state, e.g. ``TrainState.opt_state``.
+      params: the params ``opt_state`` belongs to (the structure of the average).
+    """
+    is_average = lambda node: isinstance(node, ParamAverageState)
+    found = [node for node in jax.tree.leaves(opt_state, is_leaf=is_average) if is_average(node)]
+    if not found:
+        return params
+    (state,) = found
+    safe = jnp.maximum(state.total, jnp.finfo(jnp.float32).tiny)
+    return jax.tree.map(lambda a, p: jnp.where(state.total > 0, a / safe, p).astype(p.dtype), state.average, params)
+
+
 def make_optimizer(config: Any, num_steps: int) -> optax.GradientTransformation:
     """Clip by global norm (if ``clip_norm > 0``), then ``config.name`` with its schedule (then the peepholes'
-    steps scaled by ``peephole_lr_scale``, if not 1).
+    steps scaled by ``peephole_lr_scale``, if not 1; then the params' average of ``average_decay``, if not 0:
+    :func:`average_params`).
 
     Args:
       config: the ``optim`` config section (checked: :func:`check_optim_config`).
@@ -93,5 +151,7 @@ def make_optimizer(config: Any, num_steps: int) -> optax.GradientTransformation:
     if config.get("peephole_lr_scale", 1.0) != 1.0:
         optimizer = optax.chain(optimizer, scale_peepholes(config.peephole_lr_scale))
     if config.clip_norm > 0:
-        return optax.chain(optax.clip_by_global_norm(config.clip_norm), optimizer)
+        optimizer = optax.chain(optax.clip_by_global_norm(config.clip_norm), optimizer)
+    if config.get("average_decay", 0.0) > 0:
+        optimizer = optax.chain(optimizer, average_params(config.average_decay))
     return optimizer

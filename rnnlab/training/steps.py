@@ -28,6 +28,7 @@ import optax
 
 from rnnlab.data.registry import INPUT_DTYPES
 from rnnlab.training import tasks
+from rnnlab.training.optim import averaged_params
 from rnnlab.training.sharding import batch_sharding, replicated
 from rnnlab.types import Array, PyTree
 
@@ -53,6 +54,13 @@ class TrainState(NamedTuple):
     opt_state: PyTree
     rng: Array
     carry: PyTree = None
+
+
+def evaluated_params(state: TrainState) -> PyTree:
+    """The params a run evaluates, keeps as its early-stopping best and serves: the debiased average of the params
+    where the optimizer keeps one (``optim.average_decay > 0``, :func:`rnnlab.training.optim.average_params`), else
+    ``state.params``."""
+    return averaged_params(state.opt_state, state.params)
 
 
 def init_state(model: nn.Module, tx: optax.GradientTransformation, key: Array, batch: Mapping[str, Array],

@@ -47,14 +47,14 @@ from rnnlab.training.position import EarlyStopping, Position, Run, restore_or_in
 from rnnlab.training.optim import OPTIMIZERS, SCHEDULES, check_optim_config, make_optimizer, make_schedule
 from rnnlab.training.sharding import DATA_AXIS, make_mesh, numeric, replicate, shard_batch
 from rnnlab.training.steps import (WEIGHT_NOISE_STREAM, CompileCounter, TrainState, add_weight_noise,
-                                   compile_steps, count_params, eval_step, evaluate, example_batch, init_state,
-                                   place_state, train_step)
+                                   compile_steps, count_params, eval_step, evaluate, evaluated_params, example_batch,
+                                   init_state, place_state, train_step)
 from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_json, write_json
 
 __all__ = [  # the training API (defined in the modules named above)
     "DATA_AXIS", "OPTIMIZERS", "SCHEDULES", "WEIGHT_NOISE_STREAM", "CompileCounter", "EarlyStopping",
     "StopSignal", "TrainState", "add_weight_noise", "check_config", "compile_steps", "count_params",
-    "eval_step", "evaluate", "init_state", "make_mesh", "make_optimizer", "make_schedule", "place_state", "prepare_run",
+    "eval_step", "evaluate", "evaluated_params", "init_state", "make_mesh", "make_optimizer", "make_schedule", "place_state", "prepare_run",
     "replicate", "shard_batch", "train_and_evaluate", "train_step",
 ]
 
