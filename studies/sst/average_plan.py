@@ -1,0 +1,26 @@
+"""SST-2, the weight-averaging axis of issue 24's goal: the augmented last-step LSTM evaluated at its averaged params.
+
+The augmented last-step LSTM (:mod:`studies.sst.augment_plan`) passes the behaviour goal with dev
+85.1 +- 0.2, under the goal's 85.2; no setting of Flax's recipe lifted it (:mod:`studies.sst.sgd_plan`,
+:mod:`studies.sst.head_plan`). This round changes one thing of a different kind: the run evaluates, keeps
+and serves an exponential moving average of its params (Polyak averaging, ``optim.average_decay``:
+:func:`rnnlab.training.optim.average_params`) with decay :data:`DECAY`, a horizon of about a thousand
+steps (half an epoch of the GLUE phrases), fixed beforehand and not tuned. The training steps are those
+of the augmented model. Same tuning effort as every round (the grid :data:`studies.sst.plan.RATES` on
+dev with seed 0, then the best rate with seeds 1, 2, 3)::
+
+    python -m studies.sst.augment --out=runs/sst_augment/extra_train.tsv
+    python -m rnnlab plan studies/sst/average_plan.py --out=runs/sst_average
+"""
+
+from rnnlab.experiments.plan import Search
+from studies.sst.augment_plan import MODELS as AUGMENTED
+from studies.sst.plan import searches
+
+DECAY = 0.999
+MODELS = {"lstm_last_augmented_average": f"{AUGMENTED['lstm_last_augmented']},optim.average_decay={DECAY}"}
+
+
+def get_plan() -> list[Search]:
+    """One search: the augmented last-step LSTM evaluated at its params' moving average (:data:`DECAY`)."""
+    return searches(MODELS)
