@@ -7,13 +7,15 @@ and serves an exponential moving average of its params (Polyak averaging, ``opti
 :func:`rnnlab.training.optim.average_params`) with decay :data:`DECAY`, a horizon of about a thousand
 steps (half an epoch of the GLUE phrases), fixed beforehand and not tuned. The training steps are those
 of the augmented model. Same tuning effort as every round (the grid :data:`studies.sst.plan.RATES` on
-dev with seed 0, then the best rate with seeds 1, 2, 3)::
+dev with seed 0, then the best rate with seeds 1, 2, 3). It chose 2e-3, the grid's top, so the plan ends
+with its one trial at 4e-3 (:func:`studies.sst.above_grid_plan.outside_grid`)::
 
     python -m studies.sst.augment --out=runs/sst_augment/extra_train.tsv
     python -m rnnlab plan studies/sst/average_plan.py --out=runs/sst_average
 """
 
 from rnnlab.experiments.plan import Search
+from studies.sst.above_grid_plan import outside_grid
 from studies.sst.augment_plan import MODELS as AUGMENTED
 from studies.sst.plan import searches
 
@@ -22,5 +24,7 @@ MODELS = {"lstm_last_augmented_average": f"{AUGMENTED['lstm_last_augmented']},op
 
 
 def get_plan() -> list[Search]:
-    """One search: the augmented last-step LSTM evaluated at its params' moving average (:data:`DECAY`)."""
-    return searches(MODELS)
+    """One search: the augmented last-step LSTM evaluated at its params' moving average (:data:`DECAY`); then its
+    one trial above the grid (it chose the grid's top rate)."""
+    plan = searches(MODELS)
+    return plan + [outside_grid(plan[0])]
