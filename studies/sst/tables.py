@@ -138,6 +138,7 @@ LABELS = {  # a reader's names of the SST-2 models, for figures
     "sst2/lstm_last_augmented_sgd": "LSTM, last step, augmented, SGD",
     "sst2/lstm_last_augmented_mlp": "LSTM, last step, augmented, MLP head",
     "sst2/lstm_last_augmented_embed300": "LSTM, last step, augmented, embeddings 300",
+    "sst2/lstm_last_augmented_average_above": "LSTM, last step, augmented, averaged",
 }
 COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilstm", "sst2/lstm"),
             ("sst2/bilstm_last", "sst2/bilstm"),  # the pooling axis (studies/sst/pooling_plan.py)
@@ -149,7 +150,8 @@ COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilst
             ("sst2/lstm_last_deep_augmented", "sst2/lstm_last_deep"),
             ("sst2/lstm_last_augmented_sgd", "sst2/lstm_last_augmented"),  # the optimizer (studies/sst/sgd_plan.py)
             ("sst2/lstm_last_augmented_mlp", "sst2/lstm_last_augmented"),  # the head (studies/sst/head_plan.py)
-            ("sst2/lstm_last_augmented_embed300", "sst2/lstm_last_augmented"))  # the embedding width
+            ("sst2/lstm_last_augmented_embed300", "sst2/lstm_last_augmented"),  # the embedding width
+            ("sst2/lstm_last_augmented_average_above", "sst2/lstm_last_augmented"))  # averaged weights (average_plan.py)
 COLUMNS = {  # name: the value of one seed's record, in accuracy points
     "dev": lambda r: 100 * r["valid"]["accuracy"],
     "test": lambda r: 100 * r["test"]["accuracy"],

@@ -223,3 +223,76 @@ def test_the_head_and_embedding_reading_is_what_the_committed_json_says():
     tests = [t for t in behaviour.family_comparisons(models) if t["a"] in (head, embed)]
     assert len(tests) == 8 and all(t["b"] == twin and not t["separable"] for t in tests)
     assert f"Holm over the {len(behaviour.family_comparisons(models))} behaviour tests" in reading
+
+
+def test_the_weight_averaging_reading_is_what_the_committed_json_says():
+    from studies.sst import augment_plan, average_plan, behaviour, tables
+
+    models, per_seed, reading = _reading("sst2-average")
+    twin, above, grid = ("sst2/lstm_last_augmented", "sst2/lstm_last_augmented_average_above",
+                         "sst2/lstm_last_augmented_average")
+    # one change to the augmented model; the search above the grid has the grid's seeds
+    (base,) = [s for s in augment_plan.get_plan() if s.name == twin]
+    plan = {s.name: s for s in average_plan.get_plan()}
+    assert plan[grid].config == plan[above].config == base.config + f",optim.average_decay={average_plan.DECAY}"
+    assert (plan[grid].space, plan[grid].trials, plan[grid].seeds) == (base.space, base.trials, base.seeds)
+    assert plan[above].seeds == base.seeds and average_plan.ABOVE == (4e-3, 8e-3)
+    # the trials: 2e-3 the grid's choice, 4e-3 above it better, rerun to the same dev, 8e-3 worse
+    with open(os.path.join(ROOT, "docs", "results", "sst2_average", "sst.md")) as f:
+        trials = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): float(line.split("|")[3])
+                  for line in f if line.startswith("| sst2/") and line.count("|") == 8}
+    on_grid = {rate: dev for (m, rate), dev in trials.items() if m == grid}
+    assert max(on_grid, key=on_grid.get) == "0.002"
+    outside = trials[(grid + "_0.004", "0.004")]
+    assert outside == trials[(above, "0.004")] > on_grid["0.002"] > trials[(above, "0.008")]
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = f.read()
+    intro = " ".join(page[page.index("### The weight-averaging axis"):page.index("<!-- sst2-average:")].split())
+    assert f"({outside:.1f} against {on_grid['0.002']:.1f} on dev)" in intro
+    assert f"reran to the same {outside:.1f}" in intro
+    assert {r["learning_rate"] for r in per_seed[above]} == {4e-3} and {r["learning_rate"] for r in per_seed[grid]} == {2e-3}
+    # accuracy at the protocol's rate, and its comparison with the twin (SST family)
+    cell = lambda model, split: behaviour._cell([r[split]["accuracy"] for r in per_seed[model]])
+    assert f"dev is {cell(above, 'valid')}: under the goal.** Test is {cell(above, 'test')}." in reading
+    by = {(t["a"], t["column"]): t for t in tables.comparisons(per_seed)}
+    dev, test = by[(above, "dev")], by[(above, "test")]
+    assert not dev["separable"] and not test["separable"]
+    assert f"{dev['diff']:+.1f} [{dev['ci'][0]:+.1f}, {dev['ci'][1]:+.1f}] points (p = {dev['p']:.2g})" in reading
+    assert f"test by {test['diff']:+.1f} [{test['ci'][0]:+.1f}, {test['ci'][1]:+.1f}]" in reading
+    assert f"Holm over the {len(tables.comparisons(per_seed))} SST comparisons" in reading
+    # the suite: every seed within every goal, the lowest "although" of any model
+    rate = lambda records, f: behaviour._cell([behaviour.family_rate(r, f) for r in records])
+    assert all(behaviour.family_rate(r, f) <= checklist.GOALS[f] for r in models[above] for f in checklist.FAMILIES)
+    assert (f"Controls {rate(models[above], 'controls')}%, negated positives {rate(models[above], 'negated positives')}%, "
+            f"negated negatives {rate(models[above], 'negated negatives')}%, contrast {rate(models[above], 'contrast')}%"
+            ) in reading
+    although = {m: np.mean([r["groups"]["contrast: although"]["failure_rate"] for r in rs]) for m, rs in models.items()}
+    assert min(although, key=although.get) == above
+    assert f"(\"although\" {behaviour._cell([r['groups']['contrast: although']['failure_rate'] for r in models[above]])}%, the lowest" in reading
+    family = {(t["a"], t["column"]): t for t in behaviour.family_comparisons(models)}
+    mine = [t for (a, _), t in family.items() if a == above]
+    assert len(mine) == 4 and not any(t["separable"] for t in mine)
+    contrast = family[(above, "contrast")]
+    assert f"(contrast {contrast['diff']:+.1f} points, p = {contrast['p']:.2g})" in reading
+    assert f"Holm over the {len(behaviour.family_comparisons(models))} behaviour tests" in reading
+    # the grid's rate, superseded: its dev, test (the highest of the SST models) and suite
+    assert f"reach dev {cell(grid, 'valid')} and test {cell(grid, 'test')}, the highest test accuracy" in reading
+    test_means = {m: np.mean([r["test"]["accuracy"] for r in rs]) for m, rs in per_seed.items()}
+    assert max(test_means, key=test_means.get) == grid
+    sentences = [round(r["valid"]["accuracy"] * behaviour.DEV_SENTENCES) for r in per_seed[grid]]
+    total = 3 * behaviour.DEV_SENTENCES
+    assert sum(sentences) - 1 == math.floor(0.852 * total) + 1  # one more than the fewest above 85.2%
+    assert (f"Their dev mean, {100 * sum(sentences) / total:.2f}, is {sum(sentences):,} of the {total:,} dev sentences"
+            ) in reading
+    superseded = committed.results("sst2_average", "behaviour.json")["models"][grid]
+    assert all(behaviour.family_rate(r, f) <= checklist.GOALS[f] for r in superseded for f in checklist.FAMILIES)
+    assert (f"(controls {rate(superseded, 'controls')}%, negated positives {rate(superseded, 'negated positives')}%, "
+            f"negated negatives {rate(superseded, 'negated negatives')}%, contrast {rate(superseded, 'contrast')}%)"
+            ) in reading
+    assert [round(r["dev"], 12) for r in superseded] == [round(r["valid"]["accuracy"], 12) for r in per_seed[grid]]
+    # seed 0 against seeds 1-3
+    means = {m: 100 * np.mean([r["valid"]["accuracy"] for r in per_seed[m]]) for m in (grid, above)}
+    assert f"4e-3 beat 2e-3 by {outside - on_grid['0.002']:.1f} points" in reading
+    assert f"2e-3 beat 4e-3 by {means[grid] - means[above]:.1f} points on average" in reading
+    spread = 100 * (max(r["valid"]["accuracy"] for r in per_seed[grid]) - min(r["valid"]["accuracy"] for r in per_seed[grid]))
+    assert f"spread over {spread:.1f} points" in reading
