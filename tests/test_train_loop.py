@@ -122,10 +122,10 @@ def test_evaluate_and_track_copies_the_best_params_and_stops_after_patience(tmp_
     run = _run(tmp_path, _tc(early_stopping_metric="accuracy", patience=2))
     recorded = []
     recorder = types.SimpleNamespace(record=lambda step, numbers, **kw: recorded.append((step, numbers)))
-    at = position.Position(state=types.SimpleNamespace(params={"w": np.zeros(1)}, carry=None), step=0, best_params=None)
+    at = position.Position(state=types.SimpleNamespace(params={"w": np.zeros(1)}, opt_state=(), carry=None), step=0, best_params=None)
     # When: four evaluations, the params changing before each
     for step in (1, 2, 3, 4):
-        at.step, at.state = step, types.SimpleNamespace(params={"w": np.full(1, step)}, carry=None)
+        at.step, at.state = step, types.SimpleNamespace(params={"w": np.full(1, step)}, opt_state=(), carry=None)
         loop.evaluate_and_track(run, at, recorder)
     # Then: the best is step 2's, and two flat evaluations ended the run
     assert at.early.best_step == 2 and at.best_params["w"][0] == 2 and at.stopped_early
@@ -143,7 +143,7 @@ def test_final_results_evaluate_the_best_params_again(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "evaluate_split", evaluate_split)
     run = _run(tmp_path, _tc(early_stopping_metric="accuracy"))
     recorder = types.SimpleNamespace(record=lambda *a, **kw: None)
-    at = position.Position(state=types.SimpleNamespace(params={"w": np.full(1, 9.0)}, carry=None), step=9,
+    at = position.Position(state=types.SimpleNamespace(params={"w": np.full(1, 9.0)}, opt_state=(), carry=None), step=9,
                            best_params={"w": np.full(1, 4.0)}, early=position.EarlyStopping(0.4, 4, 5),
                            last_eval=(9, {"accuracy": 9.0}))
     results = loop.final_results(run, at, recorder)
