@@ -122,7 +122,8 @@ def test_evaluate_and_track_copies_the_best_params_and_stops_after_patience(tmp_
     run = _run(tmp_path, _tc(early_stopping_metric="accuracy", patience=2))
     recorded = []
     recorder = types.SimpleNamespace(record=lambda step, numbers, **kw: recorded.append((step, numbers)))
-    at = position.Position(state=types.SimpleNamespace(params={"w": np.zeros(1)}, opt_state=(), carry=None), step=0, best_params=None)
+    at = position.Position(state=types.SimpleNamespace(params={"w": np.zeros(1)}, opt_state=(), carry=None), step=0,
+                           best_params=None)
     # When: four evaluations, the params changing before each
     for step in (1, 2, 3, 4):
         at.step, at.state = step, types.SimpleNamespace(params={"w": np.full(1, step)}, opt_state=(), carry=None)
