@@ -302,3 +302,42 @@ def test_the_weight_averaging_reading_is_what_the_committed_json_says():
     devs = [r["valid"]["accuracy"] for r in per_seed[grid]]
     spread = 100 * (max(devs) - min(devs))
     assert f"spread over {spread:.1f} points" in reading
+
+
+def test_the_held_out_seeds_reading_is_what_the_committed_json_says():
+    from studies.sst import average_plan, behaviour
+
+    _, per_seed, reading = _reading("sst2-average")
+    grid, above, held_out = ("sst2/lstm_last_augmented_average", "sst2/lstm_last_augmented_average_above",
+                             "sst2/lstm_last_augmented_average_held_out")
+    # the rate: the better mean dev over seeds 0-3, seed 0 being each rate's trial (sst.md)
+    with open(os.path.join(ROOT, "docs", "results", "sst2_average", "sst.md")) as f:
+        trials = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): float(line.split("|")[3])
+                  for line in f if line.startswith("| sst2/") and line.count("|") == 8}
+    mean = lambda seed0, model: (seed0 + sum(100 * r["valid"]["accuracy"] for r in per_seed[model])) / 4
+    at_2e3, at_4e3 = mean(trials[(grid, "0.002")], grid), mean(trials[(above, "0.004")], above)
+    assert at_2e3 > at_4e3 and average_plan.HELD_OUT_RATE == 2e-3
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = " ".join(f.read().split())
+    assert f"(2e-3: {at_2e3:.1f} against {at_4e3:.1f} for 4e-3) on seeds 4, 5, 6" in page
+    # seeds 4, 5, 6, and the trial that reran seed 3 to the same dev
+    assert sorted(r["seed"] for r in per_seed[held_out]) == [4, 5, 6]
+    assert {r["learning_rate"] for r in per_seed[held_out]} == {2e-3}
+    seed3 = next(r for r in per_seed[grid] if r["seed"] == 3)
+    assert trials[(held_out, "0.002")] == round(100 * seed3["valid"]["accuracy"], 1)
+    assert f"reruns seed 3 and gave the same dev, {trials[(held_out, '0.002')]:.1f}." in page
+    # what they reach, and the suite on them
+    cell = lambda model, split: behaviour._cell([r[split]["accuracy"] for r in per_seed[model]])
+    assert f"the seeds 4, 5, 6 reach dev {cell(held_out, 'valid')} and test {cell(held_out, 'test')}" in reading
+    assert f"Held-out seeds: {cell(held_out, 'valid')} on dev" in reading
+    assert np.mean([r["valid"]["accuracy"] for r in per_seed[held_out]]) < 0.852
+    suite = committed.results("sst2_average", "behaviour.json")["models"][held_out]
+    assert all(behaviour.family_rate(r, f) <= checklist.GOALS[f] for r in suite for f in checklist.FAMILIES)
+    rates = {f: behaviour._cell([behaviour.family_rate(r, f) for r in suite]) for f in checklist.FAMILIES}
+    assert (f"(controls {rates['controls']}%, negated positives {rates['negated positives']}%, negated negatives "
+            f"{rates['negated negatives']}%, contrast {rates['contrast']}%)") in reading
+    with open(os.path.join(ROOT, "docs", "findings.md")) as f:
+        findings = " ".join(f.read().split())
+    assert f"(averaged, on three held-out seeds, dev {cell(held_out, 'valid')})" in findings
+    assert (f"(85.6 +- 0.5 and {cell(held_out, 'test')}, against {cell('sst2/lstm_last_augmented', 'test')} for the "
+            f"augmented model without averaging)") in reading and cell(grid, "test") == "85.6 +- 0.5"

@@ -231,6 +231,8 @@ def test_reproduction_behaviour_prose_holds_in_the_committed_json():
     assert all(behaviour.family_rate(r, f) <= checklist.GOALS[f] for r in averaged for f in checklist.FAMILIES)
     assert (f"with wider margins (contrast {behaviour._cell([behaviour.family_rate(r, 'contrast') for r in averaged])}%) "
             f"but misses dev ({behaviour._cell([r['dev'] for r in averaged])})") in flat
+    held_out = committed.results("sst2_average", "behaviour.json")["models"]["sst2/lstm_last_augmented_average_held_out"]
+    assert f"and {behaviour._cell([r['dev'] for r in held_out])} on the held-out seeds 4, 5, 6" in flat
     assert max(behaviour.family_rate(r, "contrast") for r in averaged) < min(
         behaviour.family_rate(r, "contrast") for r in models["sst2/lstm_last_augmented"])
     # the eight models without the augmentation: every one but the one trained without phrases passes the
