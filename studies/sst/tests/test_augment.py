@@ -336,6 +336,8 @@ def test_the_held_out_seeds_reading_is_what_the_committed_json_says():
     rates = {f: behaviour._cell([behaviour.family_rate(r, f) for r in suite]) for f in checklist.FAMILIES}
     assert (f"(controls {rates['controls']}%, negated positives {rates['negated positives']}%, negated negatives "
             f"{rates['negated negatives']}%, contrast {rates['contrast']}%)") in reading
+    assert (f"it reaches {cell(above, 'valid')} at the rate its tuning chose and {cell(held_out, 'valid')} on held-out "
+            f"seeds at the grid's rate; the {cell(grid, 'valid')} of that rate's first three seeds") in page
     with open(os.path.join(ROOT, "docs", "findings.md")) as f:
         findings = " ".join(f.read().split())
     assert f"(averaged, on three held-out seeds, dev {cell(held_out, 'valid')})" in findings

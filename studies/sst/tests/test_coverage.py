@@ -151,7 +151,15 @@ def test_reproduction_summary_of_sst_holds_in_the_behaviour_json():
              for m in ("sst2/lstm_last", "sst2/lstm_last_deep", "sst2/lstm_last_augmented", "sst2/lstm_last_augmented_sgd")}
     assert (f"the LSTM read at its last step reaches {cells['sst2/lstm_last']} (\"The pooling and direction axes\"), "
             f"with two layers {cells['sst2/lstm_last_deep']} (\"The length, width and depth axes\"), and trained also "
-            f"on the augmentation {cells['sst2/lstm_last_augmented']}, the best here") in page
+            f"on the augmentation {cells['sst2/lstm_last_augmented']} (\"The augmentation axis\"), the best of the "
+            f"models at the rates their tuning chose") in page
+    assert max(dev, key=dev.get) == "sst2/lstm_last_augmented"  # the models at the rates their tuning chose
+    for model, quoted in (("sst2/lstm_last_augmented_mlp", "its MLP head to"),
+                          ("sst2/lstm_last_augmented_embed300", "300-wide embeddings to"),
+                          ("sst2/lstm_last_augmented_average_above", "averaged weights give")):
+        assert f"{quoted} {dev[model]:.1f}" in summary
+    held_out = committed.results("sst2_average", "behaviour.json")["models"]["sst2/lstm_last_augmented_average_held_out"]
+    assert f"and {100 * np.mean([r['dev'] for r in held_out]):.1f} on held-out seeds" in summary
     assert f"on the augmented last-step LSTM lowered dev to {cells['sst2/lstm_last_augmented_sgd']}" in page
 
     def passes(model, family, records=None):
