@@ -10,7 +10,7 @@ from rnnlab.analysis.behaviour import placeholders, suite_texts
 from rnnlab.data import sst
 from rnnlab.data import text as text_lib
 from studies.sst import augment, checklist
-from studies.sst.tests.test_tables import committed_sst2_models
+from studies.sst.tests.test_tables import committed_sst2_models, committed_trial_devs
 from tests import committed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -123,9 +123,7 @@ def test_the_augmentation_reading_is_what_the_committed_json_says():
             f"({negated['diff']:+.1f} [{negated['ci'][0]:+.1f}, {negated['ci'][1]:+.1f}] points, p = {negated['p']:.2g})"
             ) in reading
     # "the trial at 4e-3 tied it on dev (735 of 872 sentences each)": both rows of the trials table
-    with open(os.path.join(ROOT, "docs", "results", "sst2_augment", "sst.md")) as f:
-        rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line.split("|")[3].strip()
-                for line in f if line.startswith("| sst2/lstm_last_augmented")}
+    rows = committed_trial_devs("sst2_augment")
     assert rows[("sst2/lstm_last_augmented", "0.002")] == rows[("sst2/lstm_last_augmented_0.004", "0.004")] == \
         f"{100 * 735 / behaviour.DEV_SENTENCES:.1f}"
     assert "tied it on dev (735 of 872 sentences each)" in reading
@@ -160,11 +158,9 @@ def test_the_optimizer_reading_is_what_the_committed_json_says():
     seeds = [f"{100 * r['valid']['accuracy']:.1f}" for r in sorted(per_seed[sgd], key=lambda r: r["seed"])]
     assert f"reached {seeds[0]}, {seeds[1]} and {seeds[2]} on dev" in reading
     assert all(r["step"] < 24000 for r in per_seed[sgd])  # "each stopped by patience well before its cap"
-    with open(os.path.join(ROOT, "docs", "results", "sst2_sgd", "sst.md")) as f:
-        trials = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line.split("|")[3].strip()
-                  for line in f if line.startswith("| sst2/")}
+    trials = committed_trial_devs("sst2_sgd")
     chosen, below = trials[(sgd, "0.05")], trials[(sgd + "_0.025", "0.025")]
-    assert max(v for (m, _), v in trials.items() if m == sgd) == chosen and below < chosen
+    assert max((v for (m, _), v in trials.items() if m == sgd), key=float) == chosen and float(below) < float(chosen)
     assert f"against {chosen} for the seed-0 trial" in reading and f"The trial at 0.025 reached {below}" in reading
     rates = {m: {f: behaviour._cell([behaviour.family_rate(r, f) for r in models[m]]) for f in checklist.FAMILIES}
              for m in (sgd, adam)}
@@ -202,9 +198,7 @@ def test_the_head_and_embedding_reading_is_what_the_committed_json_says():
         interval = f"{dev['diff']:+.1f} [{dev['ci'][0]:+.1f}, {dev['ci'][1]:+.1f}]"
         assert f"{interval} {unit}{how}, p = {dev['p']:.2g}" in reading
     # the trials: chosen at an edge, the trial beyond it lower
-    with open(os.path.join(ROOT, "docs", "results", "sst2_head", "sst.md")) as f:
-        trials = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line.split("|")[3].strip()
-                  for line in f if line.startswith("| sst2/") and line.count("|") == 8}
+    trials = committed_trial_devs("sst2_head")
     for model, edge, beyond in ((head, "0.002", "0.004"), (embed, "0.0005", "0.00025")):
         grid = {rate: dev for (m, rate), dev in trials.items() if m == model}
         assert max(grid, key=lambda r: float(grid[r])) == edge and len(grid) == 3
@@ -241,9 +235,7 @@ def test_the_weight_averaging_reading_is_what_the_committed_json_says():
     assert (plan[grid].space, plan[grid].trials, plan[grid].seeds) == (base.space, base.trials, base.seeds)
     assert plan[above].seeds == base.seeds and average_plan.ABOVE == (4e-3, 8e-3)
     # the trials: 2e-3 the grid's choice, 4e-3 above it better, rerun to the same dev, 8e-3 worse
-    with open(os.path.join(ROOT, "docs", "results", "sst2_average", "sst.md")) as f:
-        trials = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): float(line.split("|")[3])
-                  for line in f if line.startswith("| sst2/") and line.count("|") == 8}
+    trials = {key: float(dev) for key, dev in committed_trial_devs("sst2_average").items()}
     on_grid = {rate: dev for (m, rate), dev in trials.items() if m == grid}
     assert max(on_grid, key=on_grid.get) == "0.002"
     outside = trials[(grid + "_0.004", "0.004")]
@@ -311,9 +303,7 @@ def test_the_held_out_seeds_reading_is_what_the_committed_json_says():
     grid, above, held_out = ("sst2/lstm_last_augmented_average", "sst2/lstm_last_augmented_average_above",
                              "sst2/lstm_last_augmented_average_held_out")
     # the rate: the better mean dev over seeds 0-3, seed 0 being each rate's trial (sst.md)
-    with open(os.path.join(ROOT, "docs", "results", "sst2_average", "sst.md")) as f:
-        trials = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): float(line.split("|")[3])
-                  for line in f if line.startswith("| sst2/") and line.count("|") == 8}
+    trials = {key: float(dev) for key, dev in committed_trial_devs("sst2_average").items()}
     mean = lambda seed0, model: (seed0 + sum(100 * r["valid"]["accuracy"] for r in per_seed[model])) / 4
     at_2e3, at_4e3 = mean(trials[(grid, "0.002")], grid), mean(trials[(above, "0.004")], above)
     assert at_2e3 > at_4e3 and average_plan.HELD_OUT_RATE == 2e-3

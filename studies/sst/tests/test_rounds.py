@@ -6,7 +6,7 @@ import pytest
 
 from studies.sst import phrases_plan, size_plan
 from studies.sst.tests.test_checklist import DATA
-from studies.sst.tests.test_tables import committed_sst2_models
+from studies.sst.tests.test_tables import committed_sst2_models, trial_devs
 from tests import committed
 
 
@@ -135,11 +135,10 @@ def test_the_findings_take_away_on_sst_quotes_the_committed_behaviour():
 
 def _trial_dev(block: str, model: str, rate: str) -> float:
     """The dev accuracy of ``model``'s trial at ``rate`` in the trials table of a reproduction.md block."""
-    for line in committed.block("reproduction.md", block).splitlines():
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if cells[:2] == [model, rate]:
-            return float(cells[2])
-    raise AssertionError(f"no trial {model} at {rate} in {block}")
+    trials = trial_devs(committed.block("reproduction.md", block))
+    if (model, rate) not in trials:
+        raise AssertionError(f"no trial {model} at {rate} in {block}")
+    return float(trials[(model, rate)])
 
 
 def test_one_rate_above_the_grid_did_worse_for_every_model_at_the_top_as_the_page_says():

@@ -109,6 +109,25 @@ def committed_sst2_models() -> dict:
     return {name: records for folder in SST2_FOLDERS for name, records in committed.results(folder, "per_seed.json").items()}
 
 
+def trial_devs(text: str) -> dict[tuple[str, str], str]:
+    """``{(model, lr): dev}`` of the learning-rate trials table in ``text`` (an ``sst.md`` or its page block),
+    each dev accuracy as the table writes it; the seed-run table's rows (9 cells) are left out."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[0].startswith("sst2/"):
+            rows[(cells[0], cells[1])] = cells[2]
+    return rows
+
+
+def committed_trial_devs(folder: str) -> dict[tuple[str, str], str]:
+    """:func:`trial_devs` of a round's committed ``docs/results/<folder>/sst.md``."""
+    from tests import committed
+
+    with open(os.path.join(committed.ROOT, "docs", "results", folder, "sst.md")) as f:
+        return trial_devs(f.read())
+
+
 def test_reproduction_sst_tests_block_is_what_the_code_makes_of_the_committed_json():
     from tests import committed
 
