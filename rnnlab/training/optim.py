@@ -114,8 +114,7 @@ def average_params(decay: float) -> optax.GradientTransformation:
     def update(updates: PyTree, state: ParamAverageState, params: PyTree = None) -> tuple[PyTree, ParamAverageState]:
         if params is None:
             raise ValueError("average_params needs the params: call tx.update(grads, opt_state, params)")
-        new = optax.apply_updates(params, updates)
-        average = jax.tree.map(lambda a, p: (decay * a + (1 - decay) * p).astype(a.dtype), state.average, new)
+        average = optax.tree_utils.tree_update_moment(optax.apply_updates(params, updates), state.average, decay, 1)
         return updates, ParamAverageState(decay * state.total + (1 - decay), average)
 
     return optax.GradientTransformation(init, update)
