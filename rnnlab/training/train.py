@@ -54,8 +54,8 @@ from rnnlab.training.workdir import CHECKPOINT_DIR, RESULTS_FILE, read_json, wri
 __all__ = [  # the training API (defined in the modules named above)
     "DATA_AXIS", "OPTIMIZERS", "SCHEDULES", "WEIGHT_NOISE_STREAM", "CompileCounter", "EarlyStopping",
     "StopSignal", "TrainState", "add_weight_noise", "check_config", "compile_steps", "count_params",
-    "eval_step", "evaluate", "evaluated_params", "init_state", "make_mesh", "make_optimizer", "make_schedule", "place_state", "prepare_run",
-    "replicate", "shard_batch", "train_and_evaluate", "train_step",
+    "eval_step", "evaluate", "evaluated_params", "init_state", "make_mesh", "make_optimizer", "make_schedule",
+    "place_state", "prepare_run", "replicate", "shard_batch", "train_and_evaluate", "train_step",
 ]
 
 
