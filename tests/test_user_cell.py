@@ -6,7 +6,6 @@ the Flax adapters, and trains through ``launch.py``'s flags once the user
 registers it in their own launcher, with rnnlab unchanged.
 """
 
-import functools
 import json
 import os
 import subprocess

@@ -139,6 +139,8 @@ LABELS = {  # a reader's names of the SST-2 models, for figures
     "sst2/lstm_last_augmented_mlp": "LSTM, last step, augmented, MLP head",
     "sst2/lstm_last_augmented_embed300": "LSTM, last step, augmented, embeddings 300",
     "sst2/lstm_last_augmented_average_above": "LSTM, last step, augmented, averaged",
+    "sst2/lstm_last_augmented_batch64": "LSTM, last step, augmented, batch 64",
+    "sst2/lstm_last_augmented_decay": "LSTM, last step, augmented, weight decay",
 }
 COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilstm", "sst2/lstm"),
             ("sst2/bilstm_last", "sst2/bilstm"),  # the pooling axis (studies/sst/pooling_plan.py)
@@ -151,7 +153,9 @@ COMPARED = (("sst2/lstm", "sst2/bow"), ("sst2/bilstm", "sst2/bow"), ("sst2/bilst
             ("sst2/lstm_last_augmented_sgd", "sst2/lstm_last_augmented"),  # the optimizer (studies/sst/sgd_plan.py)
             ("sst2/lstm_last_augmented_mlp", "sst2/lstm_last_augmented"),  # the head (studies/sst/head_plan.py)
             ("sst2/lstm_last_augmented_embed300", "sst2/lstm_last_augmented"),  # the embedding width
-            ("sst2/lstm_last_augmented_average_above", "sst2/lstm_last_augmented"))  # averaged weights (average_plan.py)
+            ("sst2/lstm_last_augmented_average_above", "sst2/lstm_last_augmented"),  # averaged weights (average_plan.py)
+            ("sst2/lstm_last_augmented_batch64", "sst2/lstm_last_augmented"),  # the batch (batch_decay_plan.py)
+            ("sst2/lstm_last_augmented_decay", "sst2/lstm_last_augmented"))  # weight decay
 COLUMNS = {  # name: the value of one seed's record, in accuracy points
     "dev": lambda r: 100 * r["valid"]["accuracy"],
     "test": lambda r: 100 * r["test"]["accuracy"],

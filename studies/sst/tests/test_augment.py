@@ -27,6 +27,36 @@ def _reading(block: str) -> tuple[dict, dict, str]:
     return committed.results("sst2", "behaviour.json")["models"], committed_sst2_models(), " ".join(text.split())
 
 
+def _assert_each_changes_one_thing(plan_module, changes: dict) -> None:
+    """Each search of ``plan_module`` named in ``changes`` (``{name: config suffix}``) is the augmented last-step
+    LSTM's config plus that suffix, with the augmented model's tuning effort (grid, trials, seeds)."""
+    from studies.sst import augment_plan
+
+    (base,) = [s for s in augment_plan.get_plan() if s.name == "sst2/lstm_last_augmented"]
+    plan = {s.name: s for s in plan_module.get_plan()}
+    for name, suffix in changes.items():
+        assert plan[name].config == base.config + suffix
+        assert (plan[name].space, plan[name].trials, plan[name].seeds) == (base.space, base.trials, base.seeds)
+
+
+def _assert_dev_and_test_quoted(reading: str, per_seed: dict, first: tuple, second: tuple) -> dict:
+    """The reading's "With <first> dev is D and test T; with <second> dev D and test T; the augmented model with
+    neither has D and T" holds in ``per_seed`` (``first``, ``second``: ``(model, words)``), and neither model's
+    dev accuracy is separable from the augmented model's; returns the SST family's tests by ``(model, column)``."""
+    from studies.sst import behaviour, tables
+
+    cell = lambda model, split: behaviour._cell([r[split]["accuracy"] for r in per_seed[model]])
+    twin = "sst2/lstm_last_augmented"
+    (a, a_words), (b, b_words) = first, second
+    assert (f"With {a_words} dev is {cell(a, 'valid')} and test {cell(a, 'test')}; with {b_words} dev "
+            f"{cell(b, 'valid')} and test {cell(b, 'test')}; the augmented model with neither has "
+            f"{cell(twin, 'valid')} and {cell(twin, 'test')}") in reading
+    by = {(t["a"], t["column"]): t for t in tables.comparisons(per_seed)}
+    assert not by[(a, "dev")]["separable"] and not by[(b, "dev")]["separable"]
+    assert by[(a, "dev")]["b"] == by[(b, "dev")]["b"] == twin
+    return by
+
+
 def test_no_word_of_the_suites_lexicon_and_no_suite_sentence_in_the_augmentation():
     suite_words = {w for words in checklist.LEXICON.values() for w in words}
     rows = augment.augmentation()
@@ -175,25 +205,15 @@ def test_the_optimizer_reading_is_what_the_committed_json_says():
 
 
 def test_the_head_and_embedding_reading_is_what_the_committed_json_says():
-    from studies.sst import augment_plan, behaviour, head_plan, tables
+    from studies.sst import behaviour, head_plan
 
     models, per_seed, reading = _reading("sst2-head")
     twin, head, embed = "sst2/lstm_last_augmented", "sst2/lstm_last_augmented_mlp", "sst2/lstm_last_augmented_embed300"
-    # each changes one thing of the augmented model, with its tuning effort
-    (base,) = [s for s in augment_plan.get_plan() if s.name == twin]
-    plan = {s.name: s for s in head_plan.get_plan()}
-    assert plan[head].config == base.config + ",model.mlp_sizes=(150,)"
-    assert plan[embed].config == base.config + ",model.embed_size=300"
-    effort = lambda s: (s.space, s.trials, s.seeds)
-    assert {effort(s) for s in (base, plan[head], plan[embed])} == {effort(base)}
-    cell = lambda model, split: behaviour._cell([r[split]["accuracy"] for r in per_seed[model]])
-    assert (f"With the MLP head dev is {cell(head, 'valid')} and test {cell(head, 'test')}; with 300-wide embeddings "
-            f"dev {cell(embed, 'valid')} and test {cell(embed, 'test')}; the augmented model with neither has "
-            f"{cell(twin, 'valid')} and {cell(twin, 'test')}") in reading
-    by = {(t["a"], t["column"]): t for t in tables.comparisons(per_seed)}
+    _assert_each_changes_one_thing(head_plan, {head: ",model.mlp_sizes=(150,)", embed: ",model.embed_size=300"})
+    by = _assert_dev_and_test_quoted(reading, per_seed, (head, "the MLP head"), (embed, "300-wide embeddings"))
     for model, how in ((head, "with the MLP head"), (embed, "with the wider embeddings")):
         dev = by[(model, "dev")]
-        assert not dev["separable"] and all(r["valid"]["accuracy"] < 0.852 for r in per_seed[model])
+        assert all(r["valid"]["accuracy"] < 0.852 for r in per_seed[model])
         unit = "points " if model == head else ""
         interval = f"{dev['diff']:+.1f} [{dev['ci'][0]:+.1f}, {dev['ci'][1]:+.1f}]"
         assert f"{interval} {unit}{how}, p = {dev['p']:.2g}" in reading
@@ -333,3 +353,65 @@ def test_the_held_out_seeds_reading_is_what_the_committed_json_says():
     assert f"(averaged, on three held-out seeds, dev {cell(held_out, 'valid')})" in findings
     assert (f"(85.6 +- 0.5 and {cell(held_out, 'test')}, against {cell('sst2/lstm_last_augmented', 'test')} for the "
             f"augmented model without averaging)") in reading and cell(grid, "test") == "85.6 +- 0.5"
+
+
+def test_the_batch_and_weight_decay_reading_is_what_the_committed_json_says():
+    from studies.sst import augment_plan, batch_decay_plan, behaviour, tables
+
+    models, per_seed, reading = _reading("sst2-batch-decay")
+    twin, batch, decay = "sst2/lstm_last_augmented", "sst2/lstm_last_augmented_batch64", "sst2/lstm_last_augmented_decay"
+    _assert_each_changes_one_thing(batch_decay_plan, {batch: ",data.batch_size=64",
+                                                      decay: f",optim.weight_decay={batch_decay_plan.WEIGHT_DECAY}"})
+    (base,) = [s for s in augment_plan.get_plan() if s.name == twin]
+    # both chose 1e-3, inside the grid (so no trial beyond an edge), and no seed reached the goal (no held-out seeds)
+    trials = {key: float(dev) for key, dev in committed_trial_devs("sst2_batch_decay").items()}
+    for model in (batch, decay):
+        grid = {rate: dev for (m, rate), dev in trials.items() if m == model}
+        assert len(grid) == 3 and max(grid, key=grid.get) == "0.001"
+        assert {r["learning_rate"] for r in per_seed[model]} == {1e-3}
+        assert all(r["valid"]["accuracy"] < 0.852 for r in per_seed[model])
+    assert len(trials) == 6 and set(per_seed) >= {batch, decay} and all(len(per_seed[m]) == 3 for m in (batch, decay))
+    by = _assert_dev_and_test_quoted(reading, per_seed, (batch, "batches of 64"), (decay, "weight decay"))
+    for model, how in ((batch, "points with batches of 64"), (decay, "with weight decay")):
+        dev = by[(model, "dev")]
+        assert f"{dev['diff']:+.1f} [{dev['ci'][0]:+.1f}, {dev['ci'][1]:+.1f}] {how}" in reading
+        assert f"(p = {dev['p']:.2g})" in reading
+    assert f"Holm over the {len(tables.comparisons(per_seed))} SST comparisons" in reading
+    # weight decay's seed-0 trial against its seed runs
+    seeds = [f"{100 * r['valid']['accuracy']:.1f}" for r in sorted(per_seed[decay], key=lambda r: r["seed"])]
+    assert trials[(decay, "0.001")] == max(trials.values())
+    assert (f"trial at 1e-3 reached {trials[(decay, '0.001')]:.1f} on dev, the best of the round's grids; its seed runs "
+            f"reached {seeds[0]}, {seeds[1]} and {seeds[2]}") in reading
+    # the suite: seeds within every goal, the family rates, the worst contrast seed
+    passing = lambda m: sum(all(behaviour.family_rate(r, f) <= checklist.GOALS[f] + 1e-12 for f in checklist.FAMILIES)
+                            for r in models[m])
+    assert (passing(batch), passing(decay)) == (2, 0)
+    rate = lambda m, f: behaviour._cell([behaviour.family_rate(r, f) for r in models[m]])
+    assert (f"in two seeds of three (controls {rate(batch, 'controls')}%, negated positives "
+            f"{rate(batch, 'negated positives')}%, negated negatives {rate(batch, 'negated negatives')}%, contrast "
+            f"{rate(batch, 'contrast')}%; one seed fails {100 * max(behaviour.family_rate(r, 'contrast') for r in models[batch]):.1f}%"
+            ) in reading
+    assert (f"decay in none (negated positives {rate(decay, 'negated positives')}%, negated negatives "
+            f"{rate(decay, 'negated negatives')}%, contrast {rate(decay, 'contrast')}%)") in reading
+    tests = [t for t in behaviour.family_comparisons(models) if t["a"] in (batch, decay)]
+    assert len(tests) == 8 and all(t["b"] == twin and not t["separable"] for t in tests)
+    assert f"Holm over the {len(behaviour.family_comparisons(models))} behaviour tests" in reading
+    # stopping: one run at the cap (12,000 steps), four evaluations (of 500 steps) after its best, patience six
+    at_cap = [r for m in (batch, decay) for r in per_seed[m] if r["step"] == 12000]
+    assert len(at_cap) == 1 and at_cap[0] in per_seed[decay] and (12000 - at_cap[0]["best_step"]) // 500 == 4
+    assert "Five of the six seed runs stopped by patience. One seed of the weight-decay model" in reading
+    assert "12,000-step cap, four evaluations after its best (patience is six)" in reading
+    assert "train.patience=6" in base.config and "steps=12000" in base.config
+    # where this leaves the goal: the models within every goal in each seed, at the rates their tuning chose
+    axes = reading.split("Thirteen axes have now been tried, each with its own rate grid: ")[1].split(".")[0]
+    assert len(axes.replace(" and ", ", ").split(", ")) == 13
+    passing_devs = [np.mean([100 * r["valid"]["accuracy"] for r in per_seed[m]]) for m in models
+                    if len(models[m]) == passing(m)]
+    assert f"sits at dev {min(passing_devs):.1f}-{max(passing_devs):.1f} at the rate its tuning chose" in reading
+    assert max(passing_devs) < 85.2
+    # the SST family's pairs: the three of the first round, the rest from the rounds below
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = " ".join(f.read().split())
+    words = {11: "eleven", 13: "thirteen"}
+    assert f"({len(tables.COMPARED)} pairs of models x 6 columns)" in page
+    assert f"The last {words[len(tables.COMPARED) - 3]} pairs are from the rounds below" in page
