@@ -27,7 +27,7 @@ from studies.sst.plan import RATES, searches
 
 TWIN = AUGMENTED["lstm_last_augmented"]
 CHOSEN_ON_SEED_0 = 2e-3  # the augmented model's grid choice; its seeds 0-3 are in docs/results/sst2_augment
-HELD_OUT_RATE = None  # the best mean dev over seeds 0-3, filled in once steps 1 and 2 have run
+HELD_OUT_RATE = 2e-3  # the best mean dev over seeds 0-3 (5e-4: 83.7, 1e-3: 84.0, 2e-3: 84.9)
 
 
 def get_plan() -> list[Search]:
