@@ -415,3 +415,67 @@ def test_the_batch_and_weight_decay_reading_is_what_the_committed_json_says():
     words = {11: "eleven", 13: "thirteen"}
     assert f"({len(tables.COMPARED)} pairs of models x 6 columns)" in page
     assert f"The last {words[len(tables.COMPARED) - 3]} pairs are from the rounds below" in page
+
+
+def test_the_held_out_measurement_of_the_documented_model_is_what_the_committed_json_says():
+    from studies.sst import augment_plan, behaviour, select_plan
+
+    _, per_seed, reading = _reading("sst2-select")
+    twin, held_out = "sst2/lstm_last_augmented", "sst2/lstm_last_augmented_held_out"
+    at = {0.0005: "sst2/lstm_last_augmented_at_0.0005", 0.001: "sst2/lstm_last_augmented_at_0.001"}
+    # the documented model's config at the grid's other rates, and on the held-out seeds
+    (base,) = [s for s in augment_plan.get_plan() if s.name == twin]
+    plan = {s.name: s for s in select_plan.get_plan()}
+    assert all(plan[name].config == base.config and plan[name].seeds == 3 for name in at.values())
+    assert plan[held_out].config == base.config + ",train.seed=3" and plan[held_out].seeds == 3
+    # each rerun of seed 0 gave the grid trial's dev; the held-out search's trial reran seed 3
+    grid = committed_trial_devs("sst2_augment")
+    rerun = committed_trial_devs("sst2_select")
+    for rate, name in at.items():
+        assert rerun[(name, f"{rate:g}")] == grid[(twin, f"{rate:g}")]
+    seed3 = next(r for r in per_seed[twin] if r["seed"] == 3)
+    assert float(rerun[(held_out, "0.002")]) == round(100 * seed3["valid"]["accuracy"], 1)
+    # the rate: the best mean dev over seeds 0-3
+    mean = lambda rate, model: (float(grid[(twin, f"{rate:g}")]) + sum(100 * r["valid"]["accuracy"]
+                                                                       for r in per_seed[model])) / 4
+    means = {rate: mean(rate, model) for rate, model in {**at, 0.002: twin}.items()}
+    assert max(means, key=means.get) == select_plan.HELD_OUT_RATE == select_plan.CHOSEN_ON_SEED_0
+    assert (f"{means[0.0005]:.1f} at 5e-4, {means[0.001]:.1f}\n  at 1e-3 and {means[0.002]:.1f} at 2e-3".replace("\n  ", " ")
+            ) in reading
+    # the held-out seeds: dev, test, each under 85.2, and the gap to seeds 1-3
+    assert sorted(r["seed"] for r in per_seed[held_out]) == [4, 5, 6]
+    assert {r["learning_rate"] for r in per_seed[held_out]} == {2e-3}
+    assert all(r["valid"]["accuracy"] < 0.852 for r in per_seed[held_out])
+    cell = lambda model, split: behaviour._cell([r[split]["accuracy"] for r in per_seed[model]])
+    assert (f"Seeds 4, 5, 6 reach dev {cell(held_out, 'valid')} and test {cell(held_out, 'test')}, against "
+            f"{cell(twin, 'valid')} and {cell(twin, 'test')} on seeds 1, 2, 3.") in reading
+    dev = lambda model: 100 * np.mean([r["valid"]["accuracy"] for r in per_seed[model]])
+    assert f"overstated the recipe by about {dev(twin) - dev(held_out):.1f} points on dev" in reading
+    averaged = ("sst2/lstm_last_augmented_average", "sst2/lstm_last_augmented_average_held_out")
+    assert f"({dev(averaged[0]):.1f} there, {dev(averaged[1]):.1f} on its held-out seeds)" in reading
+    # the suite on the held-out seeds
+    suite = committed.results("sst2_select", "behaviour.json")["models"][held_out]
+    assert [round(r["dev"], 12) for r in suite] == [round(r["valid"]["accuracy"], 12) for r in per_seed[held_out]]
+    within = [all(behaviour.family_rate(r, f) <= checklist.GOALS[f] + 1e-12 for f in checklist.FAMILIES) for r in suite]
+    assert sum(within) == 2
+    rates = {f: behaviour._cell([behaviour.family_rate(r, f) for r in suite]) for f in checklist.FAMILIES}
+    worst = 100 * max(behaviour.family_rate(r, "contrast") for r in suite)
+    assert (f"Controls {rates['controls']}%, negated positives {rates['negated positives']}%, negated negatives "
+            f"{rates['negated negatives']}%, contrast {rates['contrast']}%; one seed fails {worst:.1f}% of the "
+            f"contrast sentences") in reading
+    failing = suite[within.index(False)]
+    assert [f for f in checklist.FAMILIES if behaviour.family_rate(failing, f) > checklist.GOALS[f]] == ["contrast"]
+    # stopping: one seed at the 12,000-step cap, five evaluations of 500 steps after its best
+    at_cap = [r for r in per_seed[held_out] if r["step"] == 12000]
+    assert len(at_cap) == 1 and (12000 - at_cap[0]["best_step"]) // 500 == 5
+    # the summaries say the same
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = " ".join(f.read().split())
+    with open(os.path.join(ROOT, "docs", "findings.md")) as f:
+        findings = " ".join(f.read().split())
+    assert f"reaches dev {cell(held_out, 'valid')} and is within every family's goal in two seeds of three" in reading
+    assert f"and {dev(held_out):.1f} on three held-out seeds with its rate chosen on four" in page
+    assert f"that model reaches {cell(held_out, 'valid')} (\"The documented model's rate" in page
+    assert (f"it reaches dev {cell(held_out, 'valid')} and is within every family's goal in two of them (one fails "
+            f"{worst:.1f}% of the contrast sentences") in page
+    assert f"the same LSTM reaches dev {cell(held_out, 'valid')} and is within every behaviour goal in two of them" in findings

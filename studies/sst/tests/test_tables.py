@@ -99,7 +99,7 @@ def test_comparisons_are_welch_tests_with_holm_over_the_family():
 
 
 SST2_FOLDERS = ("sst2", "sst2_pooling", "sst2_size", "sst2_phrases", "sst2_augment", "sst2_sgd", "sst2_head",
-                "sst2_average", "sst2_batch_decay")  # docs/results/<folder>/per_seed.json of each round
+                "sst2_average", "sst2_batch_decay", "sst2_select")  # docs/results/<folder>/per_seed.json of each round
 
 
 def committed_sst2_models() -> dict:
@@ -176,7 +176,7 @@ def test_the_prose_quotes_the_holm_family_of_the_committed_per_seed_json():
 @pytest.mark.parametrize("block, folder", [("sst2", "sst2"), ("sst2-pooling", "sst2_pooling"), ("sst2-size", "sst2_size"),
                                            ("sst2-phrases", "sst2_phrases"), ("sst2-augment", "sst2_augment"), ("sst2-sgd", "sst2_sgd"),
                                            ("sst2-head", "sst2_head"), ("sst2-average", "sst2_average"),
-                                           ("sst2-batch-decay", "sst2_batch_decay")])
+                                           ("sst2-batch-decay", "sst2_batch_decay"), ("sst2-select", "sst2_select")])
 def test_the_plan_tables_in_the_page_are_the_committed_sst_md_made_from_per_seed_json(block, folder):
     from tests import committed
 
