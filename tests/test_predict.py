@@ -238,6 +238,50 @@ def test_command_refuses_text_that_is_not_utf8_naming_the_file_and_line(run_dir,
         "rnnlab predict: <stdin>, line 1: not UTF-8 text (byte 0xff at column 1)")
 
 
+def test_a_tsv_csv_or_jsonl_input_is_read_by_its_text_field_as_training_files_are(run_dir, tmp_path, capsys):
+    # Given sentences as text lines, and the same sentences in the training files' formats with a label beside
+    # them (the text not in the first column; one CSV text quoted, holding a comma)
+    texts = ["not good at all", "a good , fine film", "this is bad"]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    (tmp_path / "in.tsv").write_text("label\ttext\n" + "".join(f"pos\t{t}\n" for t in texts))
+    (tmp_path / "in.csv").write_text("text,label\n" + "".join(f'"{t}",neg\n' for t in texts))
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"label": 1, "text": t}) + "\n" for t in texts))
+    (tmp_path / "own.jsonl").write_text("".join(json.dumps({"sentence": t}) + "\n" for t in texts))
+    # When each is predicted
+    outputs = {}
+    for name, field in (("in.txt", None), ("in.tsv", None), ("in.csv", None), ("in.jsonl", None),
+                        ("own.jsonl", "sentence")):
+        predict.predict_file(run_dir[0], str(tmp_path / name), text_field=field)
+        outputs[name] = _records(capsys)
+    # Then each gives the text lines' records: the texts alone, the labels ignored
+    assert [r["text"] for r in outputs["in.txt"]] == texts
+    for name, records in outputs.items():
+        assert records == outputs["in.txt"], name
+
+
+def test_a_table_input_defaults_to_the_runs_own_text_field(tmp_path):
+    # Given a run trained on files whose text is in the column "sentence" (data.text_field), and a new file of them
+    import types
+
+    import ml_collections
+
+    run = types.SimpleNamespace(workdir="runs/mine", config=ml_collections.ConfigDict({"data": {"text_field": "sentence"}}))
+    predictor = types.SimpleNamespace(reads_text=True, run=run)
+    path = tmp_path / "new.csv"
+    path.write_text('id,sentence\n1,"so bad, so long"\n2,fine\n')
+    # Then the file is read by that column, unless --text_field names another
+    assert predict.read_input_file(predictor, str(path)) == ["so bad, so long", "fine"]
+    assert predict.read_input_file(predictor, str(path), text_field="id") == ["1", "2"]
+
+def test_command_names_text_field_when_a_table_input_lacks_it(run_dir, tmp_path):
+    path = tmp_path / "new.tsv"
+    path.write_text("sentence\tlabel\nnot bad\t1\n")
+    assert _command_error(run_dir[0], str(path), False, 64) == (
+        f"rnnlab predict: {path}, line 2: no field 'text' (fields: sentence, label); name the right one with "
+        "--text_field")
+    path.write_text("text\tlabel\n")
+    assert _command_error(run_dir[0], str(path), False, 64).startswith(f"rnnlab predict: {path}")
+
 def test_a_run_without_early_stopping_predicts_with_its_last_params(tmp_path):
     # Given a bag-of-words run trained without early stopping (its best_params stay the initial ones)
     config = smoke_config(tmp_path / "tfds", "bow,smoke", **{"train.early_stopping_metric": "", "train.num_steps": 12})

@@ -2,10 +2,14 @@
 
     python -m rnnlab predict --workdir=runs/sst < sentences.txt
     python -m rnnlab predict --workdir=runs/sst --input=sentences.txt --gates
+    python -m rnnlab predict --workdir=runs/mytext --input=new.tsv
     python -m rnnlab predict --workdir=runs/jsb --input=new.npz
 
-Runs over tokens read raw text, one input per line; runs over feature vectors
-an ``.npz`` file holding ``inputs``. Each JSON record ends with ``"step"``, the
+Runs over tokens read raw text, one input per line, or a ``.tsv`` / ``.csv``
+(with a header) / ``.jsonl`` file in the format of the text-classification
+training files, its ``--text_field`` column (default: the run's
+``data.text_field``, else ``text``; a label column is ignored); runs over
+feature vectors an ``.npz`` file holding ``inputs``. Each JSON record ends with ``"step"``, the
 checkpoint step that served it (also logged to stderr, with a warning when a
 damaged newer checkpoint was skipped). The records per task, and how inputs
 are read, are in :mod:`rnnlab.inference.predict`, where the work lives
@@ -30,7 +34,7 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     f = flags.FLAGS
     try:
-        predict_file(f.workdir, f.input, gates=f.gates, batch_size=f.batch_size)
+        predict_file(f.workdir, f.input, gates=f.gates, batch_size=f.batch_size, text_field=f.text_field)
     except BrokenPipeError:  # stdout closed early (`| head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
@@ -40,8 +44,10 @@ def main(argv: Sequence[str]) -> None:
 
 def _define_flags() -> None:
     flags.DEFINE_string("workdir", None, "run directory of a trained model (any task)", required=True)
-    flags.DEFINE_string("input", None, "text file of one input per line (default: stdin), or an .npz file "
-                        "holding 'inputs' for runs over feature vectors")
+    flags.DEFINE_string("input", None, "text file of one input per line (default: stdin); a .tsv, .csv or .jsonl "
+                        "file's --text_field; or an .npz file holding 'inputs' for runs over feature vectors")
+    flags.DEFINE_string("text_field", None, "the column (key) of a .tsv, .csv or .jsonl --input holding the text "
+                        "(default: the run's data.text_field, else 'text')")
     flags.DEFINE_bool("gates", False, "add every layer's gate activations per step")
     flags.DEFINE_integer("batch_size", 64, "inputs per forward pass (a positive integer)")
 

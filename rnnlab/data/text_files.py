@@ -99,10 +99,11 @@ def _jsonl_records(path: str, contents: str) -> Iterator[tuple[int, Mapping[str,
 
 
 def _field(path: str, line: int, record: Mapping[str, Any], field: str, option: str) -> str:
-    """``record[field]`` as a string; a missing or empty field is an error naming ``data.<option>``."""
+    """``record[field]`` as a string; a missing or empty field is an error naming ``option`` (the setting that
+    names the field, e.g. ``data.text_field``)."""
     if field not in record:
         raise error_at(path, f"line {line}", f"no field {field!r} (fields: {', '.join(map(str, record))}); "
-                       f"name the right one with data.{option}")
+                       f"name the right one with {option}")
     value = record[field]
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise error_at(path, f"line {line}", f"field {field!r} must be a string, got {value!r}")
@@ -124,14 +125,41 @@ def read_text_file(path: str, text_field: str = "text", label_field: str = "labe
         the header's, a line that is not a JSON object, a missing or empty
         text or label, or no rows at all; the message names file and line.
     """
+    rows = [(line, _field(path, line, r, text_field, "data.text_field"),
+             _field(path, line, r, label_field, "data.label_field")) for line, r in _records(path)]
+    _require_rows(path, len(rows))
+    return rows
+
+
+def read_texts(path: str, text_field: str = "text", option: str = "data.text_field") -> list[str]:
+    """The ``text_field`` of each row of one ``.tsv``, ``.csv`` or ``.jsonl`` file (by its extension), other
+    fields (a label) ignored: new inputs in the format of the training files.
+
+    Args:
+      path: the file; TSV and CSV start with a header row naming the columns.
+      text_field: the column (key) read.
+      option: the setting that names ``text_field``, for the error of a missing field.
+
+    Raises:
+      ValueError: as :func:`read_text_file`, for the text field alone.
+    """
+    texts = [_field(path, line, r, text_field, option) for line, r in _records(path)]
+    _require_rows(path, len(texts))
+    return texts
+
+
+def _records(path: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """``(line, {field: value})`` of each row of a ``.jsonl``, ``.tsv`` or ``.csv`` file (by its extension)."""
     contents = user_files.read_text(path)
     ext = os.path.splitext(path)[1].lower()
-    records = _jsonl_records(path, contents) if ext == ".jsonl" else \
+    return _jsonl_records(path, contents) if ext == ".jsonl" else \
         _table_records(path, contents, "\t" if ext == ".tsv" else ",")
-    rows = [(line, _field(path, line, r, text_field, "text_field"), _field(path, line, r, label_field, "label_field"))
-            for line, r in records]
-    user_files.require_examples(path, len(rows), "rows below a header" if ext != ".jsonl" else "JSON objects")
-    return rows
+
+
+def _require_rows(path: str, count: int) -> None:
+    """Raises ``ValueError`` naming ``path`` if it holds no rows."""
+    jsonl = os.path.splitext(path)[1].lower() == ".jsonl"
+    user_files.require_examples(path, count, "JSON objects" if jsonl else "rows below a header")
 
 
 @register

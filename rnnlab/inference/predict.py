@@ -394,24 +394,32 @@ def read_text_lines(path: Optional[str] = None) -> list[str]:
     return lines
 
 
-def read_input_file(predictor: Predictor, input_path: Optional[str]) -> list:
-    """The inputs of ``predictor``'s run from a file (or stdin): text lines, or an ``.npz`` file's sequences.
+def read_input_file(predictor: Predictor, input_path: Optional[str], text_field: Optional[str] = None) -> list:
+    """The inputs of ``predictor``'s run from a file (or stdin): texts, or an ``.npz`` file's sequences.
 
-    Text as :func:`read_text_lines`; an ``.npz`` file as the ``arrays`` dataset
-    reads its ``inputs`` (:func:`rnnlab.data.arrays.read_inputs`: a list of
-    ``f32[T_i, D]``, or a padded ``[N, T, D]`` with ``lengths``).
+    Text runs read a ``.tsv``, ``.csv`` (with a header) or ``.jsonl`` file as
+    the ``text_classification`` dataset reads its training files, taking the
+    ``text_field`` of each row (default: the run's ``data.text_field``, else
+    ``"text"``) and ignoring the rest (a label); any other file, or stdin, as
+    text lines (:func:`read_text_lines`). An ``.npz`` file is read as the
+    ``arrays`` dataset reads its ``inputs``
+    (:func:`rnnlab.data.arrays.read_inputs`: a list of ``f32[T_i, D]``, or a
+    padded ``[N, T, D]`` with ``lengths``).
 
     Raises:
-      ValueError: the file does not hold what the run reads (the message names the file).
+      ValueError: the file does not hold what the run reads (the message names the file, and the line).
       FileNotFoundError: no file at ``input_path``.
     """
-    from rnnlab.data import arrays
+    from rnnlab.data import arrays, text_files
 
     if predictor.reads_text and input_path and input_path.endswith(".npz"):
         raise ValueError(f"run {predictor.run.workdir!r} reads text, one input per line; {input_path} "
                          "is an .npz file")
     if input_path and not os.path.isfile(input_path):
         raise FileNotFoundError(f"no input file at {input_path!r}")
+    if predictor.reads_text and input_path and os.path.splitext(input_path)[1].lower() in text_files.EXTENSIONS:
+        field = text_field or predictor.run.config.data.get("text_field", "text")
+        return text_files.read_texts(input_path, field, option="--text_field")
     if predictor.reads_text:
         return read_text_lines(input_path)
     if not input_path:
@@ -438,18 +446,22 @@ def write_records(predictor: Predictor, inputs: Sequence[Any], gates: bool = Fal
 
 
 def predict_file(workdir: str, input_path: Optional[str] = None, gates: bool = False,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, text_field: Optional[str] = None) -> None:
     """Writes one JSON line per input of ``input_path`` (or stdin) to stdout (``python -m rnnlab predict``).
 
     Args:
       workdir: a run directory (see :func:`load`).
-      input_path: text lines (token runs; ``None`` reads stdin) or an ``.npz`` file (feature runs).
+      input_path: for token runs, text lines (``None`` reads stdin) or a ``.tsv`` / ``.csv`` / ``.jsonl`` file;
+        for feature runs, an ``.npz`` file (see :func:`read_input_file`).
       gates: add every layer's gate activations per step.
       batch_size: inputs per forward pass.
+      text_field: the field of a ``.tsv`` / ``.csv`` / ``.jsonl`` input holding the text (default: the run's
+        ``data.text_field``, else ``"text"``).
 
     Raises:
       ValueError, FileNotFoundError: as :func:`load` and :func:`read_input_file`; a bad ``batch_size``.
     """
     check_batch_size(batch_size)  # before the run is restored: a quick answer
     predictor = load(workdir)
-    write_records(predictor, read_input_file(predictor, input_path), gates=gates, batch_size=batch_size)
+    inputs = read_input_file(predictor, input_path, text_field)
+    write_records(predictor, inputs, gates=gates, batch_size=batch_size)
