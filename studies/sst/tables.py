@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -197,6 +198,19 @@ def comparisons_markdown(tests: Sequence[Mapping[str, Any]], unit: str = "accura
             + markdown_table(["difference", "column", "mean [95% CI]", "p", "p_holm", "separable"], rows))
 
 
+def _trials_caption(plan: Sequence[Any], seed_runs: bool) -> str:
+    """The seeds of a plan's trials table: seed 0, and a held-out search's ``train.seed`` (whose trial reruns that
+    seed and whose seed runs are the next three) where the plan has one."""
+    held_out = sorted({int(m.group(1)) for item in plan for m in [re.search(r"train\.seed=(\d+)", item.config)] if m})
+    if not seed_runs:
+        return "seed 0; no seed runs"
+    if not held_out:
+        return "seed 0; the rate with the best dev accuracy was rerun with seeds 1, 2, 3"
+    (seed,) = held_out
+    return (f"seed 0, or the held-out search's train.seed, {seed}; the rate with the best dev accuracy was rerun "
+            f"with the next three seeds: 1, 2, 3, or the held-out {seed + 1}, {seed + 2}, {seed + 3}")
+
+
 def write_sst_tables(plan_path: str, runs: str, out: str, page: str = "", block: str = "sst2") -> dict[str, Any]:
     """An SST plan's seed runs (``studies/sst/plan.py``): ``out/per_seed.json`` and ``out/sst.md``, with ``page``
     also the page's ``block`` (the text of ``sst.md``). A plan of trials alone (no seed runs) gets the trials'
@@ -207,7 +221,8 @@ def write_sst_tables(plan_path: str, runs: str, out: str, page: str = "", block:
     sentences (:func:`negation_breakdown`, :func:`negation_markdown`).
     """
     models, trials = {}, []
-    for item in plan_lib.load_plan(plan_path):
+    plan = plan_lib.load_plan(plan_path)
+    for item in plan:
         folder = os.path.join(runs, item.name)
         seeds = sorted(glob.glob(os.path.join(folder, f"{search.BEST_NAME}__seed*")))
         records = negation_breakdown(seeds)
@@ -226,8 +241,7 @@ def write_sst_tables(plan_path: str, runs: str, out: str, page: str = "", block:
         write_result(models, os.path.join(out, "per_seed.json"))
     seed_runs = ("Seed runs of each model's chosen learning rate (accuracy %, mean +- std):\n\n"
                  + negation_markdown(models) + "\n") if models else ""
-    reruns = "the rate with the best dev accuracy was rerun with seeds 1, 2, 3" if models else "no seed runs"
-    text = (seed_runs + f"Learning-rate trials (seed 0; {reruns}):\n\n"
+    text = (seed_runs + f"Learning-rate trials ({_trials_caption(plan, bool(models))}):\n\n"
             + markdown_table(["model", "lr", "dev", "test", "steps", "best step", "wall s"], trials))
     with open(os.path.join(out, "sst.md"), "w") as f:
         f.write(text)

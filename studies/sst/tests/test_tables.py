@@ -200,3 +200,20 @@ def test_every_quoted_size_of_the_sst_and_behaviour_families_is_the_committed_on
             text = " ".join(f.read().split())
         assert {int(n) for n in re.findall(r"(\d+) SST comparisons", text)} <= {sst_tests}, page
         assert {int(n) for n in re.findall(r"(\d+) behaviour tests", text)} <= {behaviour_tests}, page
+
+
+def test_the_trials_caption_names_the_held_out_seeds_where_a_plan_has_them():
+    from studies.sst import average_plan, plan, select_plan
+    from tests import committed
+
+    assert tables._trials_caption(plan.get_plan(), True) == (
+        "seed 0; the rate with the best dev accuracy was rerun with seeds 1, 2, 3")
+    assert tables._trials_caption(plan.get_plan(), False) == "seed 0; no seed runs"
+    for module, folder in ((average_plan, "sst2_average"), (select_plan, "sst2_select")):
+        caption = tables._trials_caption(module.get_plan(), True)
+        assert caption.endswith("or the held-out 4, 5, 6") and "train.seed, 3;" in caption
+        held_out = [r for name, records in committed.results(folder, "per_seed.json").items() if name.endswith("_held_out")
+                    for r in records]
+        assert sorted(r["seed"] for r in held_out) == [4, 5, 6]
+        with open(os.path.join(committed.ROOT, "docs", "results", folder, "sst.md")) as f:
+            assert f"Learning-rate trials ({caption}):" in f.read()
