@@ -479,3 +479,15 @@ def test_the_held_out_measurement_of_the_documented_model_is_what_the_committed_
     assert (f"it reaches dev {cell(held_out, 'valid')} and is within every family's goal in two of them (one fails "
             f"{worst:.1f}% of the contrast sentences") in page
     assert f"the same LSTM reaches dev {cell(held_out, 'valid')} and is within every behaviour goal in two of them" in findings
+
+
+def test_the_reading_of_flaxs_single_runs_is_what_the_committed_json_says():
+    _, per_seed, _ = _reading("sst2-select")
+    six = per_seed["sst2/lstm_last_augmented"] + per_seed["sst2/lstm_last_augmented_held_out"]
+    assert sorted(r["seed"] for r in six) == [1, 2, 3, 4, 5, 6] and {r["learning_rate"] for r in six} == {2e-3}
+    devs = [100 * r["valid"]["accuracy"] for r in six]
+    with open(os.path.join(ROOT, "docs", "reproduction.md")) as f:
+        page = " ".join(f.read().split())
+    above = sum(d > 85.2 for d in devs)
+    assert (f"range from {min(devs):.1f} to {max(devs):.1f} on dev, mean {np.mean(devs):.1f}; "
+            f"{['none', 'one', 'two'][above]} of the six is above 85.2") in page
