@@ -272,6 +272,12 @@ def test_a_table_input_defaults_to_the_runs_own_text_field(tmp_path):
     # Then the file is read by that column, unless --text_field names another
     assert predict.read_input_file(predictor, str(path)) == ["so bad, so long", "fine"]
     assert predict.read_input_file(predictor, str(path), text_field="id") == ["1", "2"]
+    # and a --text_field for text lines is refused, not ignored
+    lines = tmp_path / "new.txt"
+    lines.write_text("so bad\n")
+    with pytest.raises(ValueError, match=r"--text_field names a column of a \.tsv, \.csv or \.jsonl input; .*new\.txt "
+                                         r"is read as text lines"):
+        predict.read_input_file(predictor, str(lines), text_field="sentence")
 
 def test_command_names_text_field_when_a_table_input_lacks_it(run_dir, tmp_path):
     path = tmp_path / "new.tsv"

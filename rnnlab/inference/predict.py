@@ -407,7 +407,8 @@ def read_input_file(predictor: Predictor, input_path: Optional[str], text_field:
     padded ``[N, T, D]`` with ``lengths``).
 
     Raises:
-      ValueError: the file does not hold what the run reads (the message names the file, and the line).
+      ValueError: the file does not hold what the run reads (the message names the file, and the line); a
+        ``text_field`` for an input that is not a table.
       FileNotFoundError: no file at ``input_path``.
     """
     from rnnlab.data import arrays, text_files
@@ -417,7 +418,11 @@ def read_input_file(predictor: Predictor, input_path: Optional[str], text_field:
                          "is an .npz file")
     if input_path and not os.path.isfile(input_path):
         raise FileNotFoundError(f"no input file at {input_path!r}")
-    if predictor.reads_text and input_path and os.path.splitext(input_path)[1].lower() in text_files.EXTENSIONS:
+    table = predictor.reads_text and input_path and os.path.splitext(input_path)[1].lower() in text_files.EXTENSIONS
+    if text_field and not table:
+        raise ValueError(f"--text_field names a column of a .tsv, .csv or .jsonl input; {input_path or '<stdin>'} "
+                         f"is read as {'text lines' if predictor.reads_text else 'feature vectors'}")
+    if table:
         field = text_field or predictor.run.config.data.get("text_field", "text")
         return text_files.read_texts(input_path, field, option="--text_field")
     if predictor.reads_text:
