@@ -27,12 +27,18 @@ def _reading(block: str) -> tuple[dict, dict, str]:
     return committed.results("sst2", "behaviour.json")["models"], committed_sst2_models(), " ".join(text.split())
 
 
-def _assert_each_changes_one_thing(plan_module, changes: dict) -> None:
-    """Each search of ``plan_module`` named in ``changes`` (``{name: config suffix}``) is the augmented last-step
-    LSTM's config plus that suffix, with the augmented model's tuning effort (grid, trials, seeds)."""
+def _augmented_search():
+    """The search of the augmented last-step LSTM (``sst2/lstm_last_augmented``), the twin of the later rounds."""
     from studies.sst import augment_plan
 
     (base,) = [s for s in augment_plan.get_plan() if s.name == "sst2/lstm_last_augmented"]
+    return base
+
+
+def _assert_each_changes_one_thing(plan_module, changes: dict) -> None:
+    """Each search of ``plan_module`` named in ``changes`` (``{name: config suffix}``) is the augmented last-step
+    LSTM's config plus that suffix, with the augmented model's tuning effort (grid, trials, seeds)."""
+    base = _augmented_search()
     plan = {s.name: s for s in plan_module.get_plan()}
     for name, suffix in changes.items():
         assert plan[name].config == base.config + suffix
@@ -243,13 +249,12 @@ def test_the_head_and_embedding_reading_is_what_the_committed_json_says():
 
 
 def test_the_weight_averaging_reading_is_what_the_committed_json_says():
-    from studies.sst import augment_plan, average_plan, behaviour, tables
+    from studies.sst import average_plan, behaviour, tables
 
     models, per_seed, reading = _reading("sst2-average")
-    twin, above, grid = ("sst2/lstm_last_augmented", "sst2/lstm_last_augmented_average_above",
-                         "sst2/lstm_last_augmented_average")
+    above, grid = "sst2/lstm_last_augmented_average_above", "sst2/lstm_last_augmented_average"
     # one change to the augmented model; the search above the grid has the grid's seeds
-    (base,) = [s for s in augment_plan.get_plan() if s.name == twin]
+    base = _augmented_search()
     plan = {s.name: s for s in average_plan.get_plan()}
     assert plan[grid].config == plan[above].config == base.config + f",optim.average_decay={average_plan.DECAY}"
     assert (plan[grid].space, plan[grid].trials, plan[grid].seeds) == (base.space, base.trials, base.seeds)
@@ -356,13 +361,13 @@ def test_the_held_out_seeds_reading_is_what_the_committed_json_says():
 
 
 def test_the_batch_and_weight_decay_reading_is_what_the_committed_json_says():
-    from studies.sst import augment_plan, batch_decay_plan, behaviour, tables
+    from studies.sst import batch_decay_plan, behaviour, tables
 
     models, per_seed, reading = _reading("sst2-batch-decay")
     twin, batch, decay = "sst2/lstm_last_augmented", "sst2/lstm_last_augmented_batch64", "sst2/lstm_last_augmented_decay"
     _assert_each_changes_one_thing(batch_decay_plan, {batch: ",data.batch_size=64",
                                                       decay: f",optim.weight_decay={batch_decay_plan.WEIGHT_DECAY}"})
-    (base,) = [s for s in augment_plan.get_plan() if s.name == twin]
+    base = _augmented_search()
     # both chose 1e-3, inside the grid (so no trial beyond an edge), and no seed reached the goal (no held-out seeds)
     trials = {key: float(dev) for key, dev in committed_trial_devs("sst2_batch_decay").items()}
     for model in (batch, decay):
@@ -418,13 +423,13 @@ def test_the_batch_and_weight_decay_reading_is_what_the_committed_json_says():
 
 
 def test_the_held_out_measurement_of_the_documented_model_is_what_the_committed_json_says():
-    from studies.sst import augment_plan, behaviour, select_plan
+    from studies.sst import behaviour, select_plan
 
     _, per_seed, reading = _reading("sst2-select")
     twin, held_out = "sst2/lstm_last_augmented", "sst2/lstm_last_augmented_held_out"
     at = {0.0005: "sst2/lstm_last_augmented_at_0.0005", 0.001: "sst2/lstm_last_augmented_at_0.001"}
     # the documented model's config at the grid's other rates, and on the held-out seeds
-    (base,) = [s for s in augment_plan.get_plan() if s.name == twin]
+    base = _augmented_search()
     plan = {s.name: s for s in select_plan.get_plan()}
     assert all(plan[name].config == base.config and plan[name].seeds == 3 for name in at.values())
     assert plan[held_out].config == base.config + ",train.seed=3" and plan[held_out].seeds == 3
